@@ -1,0 +1,41 @@
+# afterword: the two commands the README promises are `make run` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-fast lint tools bench clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# System tools the tests use as independent references (the stock age CLI).
+tools:
+	@command -v age >/dev/null 2>&1 || { \
+	  echo "installing Debian's age package (the reference CLI the tests open our files with)"; \
+	  (apt-get update -qq && apt-get install -y -qq age) >/dev/null; }
+
+# Until the service exists, `make run` installs and shows what the CLI can do.
+run: $(STAMP)
+	$(BIN)/afterword --help
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy --strict src/afterword/crypto src/afterword/switch
+	$(BIN)/mypy src/afterword
+
+test: $(STAMP) tools lint
+	$(BIN)/pytest
+
+test-fast: $(STAMP) tools
+	$(BIN)/pytest -m "not slow" -x -q
+
+bench: $(STAMP) tools
+	$(BIN)/python benchmarks/seal.py --write-docs
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

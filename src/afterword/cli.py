@@ -1,0 +1,279 @@
+"""The ``afterword`` command: a thin shell over :mod:`afterword.crypto`.
+
+Each command parses its arguments, asks for secrets (or reads them from the
+environment for scripts), calls one library function and prints what happened.
+Errors the user can act on are printed on one line, with a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from afterword.crypto.bundle import (
+    Custodian,
+    load_json,
+    make_teaser,
+    open_bundle,
+    seal_bundle,
+)
+from afterword.crypto.encoding import pretty_json
+from afterword.crypto.keys import OwnerKey, load_owner_key
+from afterword.crypto.signing import fingerprint
+from afterword.crypto.verify import verify_any
+from afterword.errors import AfterwordError
+from afterword.switch.policy import parse_duration
+
+app = typer.Typer(
+    help="afterword: seal a dossier, split its key among custodians, prove what it holds.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+PASSPHRASE_ENV = "AFTERWORD_PASSPHRASE"
+
+
+def fail(message: str) -> typer.Exit:
+    typer.echo(f"afterword: error: {message}", err=True)
+    return typer.Exit(1)
+
+
+def passphrase(prompt: str, *, confirm: bool = False) -> str:
+    """The owner passphrase: from AFTERWORD_PASSPHRASE, else asked on the terminal."""
+    if (value := os.environ.get(PASSPHRASE_ENV)) is not None:
+        return value
+    if not sys.stdin.isatty():
+        raise AfterwordError(
+            "a passphrase is needed and there is no terminal to ask on",
+            f"set {PASSPHRASE_ENV} for scripts",
+        )
+    return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
+
+
+def unlock(path: Path) -> OwnerKey:
+    return load_owner_key(path, passphrase(f"Passphrase for {path}"))
+
+
+@contextmanager
+def progress_bar(label: str, total: int | None) -> Iterator[Callable[[int], None] | None]:
+    """A bytes/rate bar on a terminal; nothing when stderr is a pipe or file."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(binary_units=True),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def _run(action: Callable[[], None]) -> None:
+    try:
+        action()
+    except AfterwordError as exc:
+        raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted; nothing was left half-written") from None
+
+
+@app.command()
+def keygen(
+    keyfile: Annotated[Path, typer.Argument(help="Where to write the new owner keyfile.")],
+) -> None:
+    """Make the owner's keyfile (signing key + age identity), encrypted with a passphrase."""
+
+    def action() -> None:
+        if keyfile.exists():
+            raise AfterwordError(f"{keyfile} already exists", "choose another name")
+        key = OwnerKey.generate()
+        key.save(keyfile, passphrase("New passphrase", confirm=True))
+        typer.echo(f"Wrote {keyfile} (keep it and its passphrase safe).")
+        typer.echo(f"Public key:   {key.public_key}")
+        typer.echo(f"Fingerprint:  {fingerprint(key.public_key)}")
+        typer.echo(f"age recipient for your own copies: {key.age_recipient}")
+
+    _run(action)
+
+
+@app.command()
+def seal(
+    documents: Annotated[list[Path], typer.Argument(help="Files and folders to seal.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="New bundle folder.")],
+    owner_key: Annotated[Path, typer.Option("--owner-key", help="Owner keyfile.")],
+    custodian: Annotated[
+        list[str],
+        typer.Option("--custodian", help="LABEL=age1... or LABEL=paper; repeat per custodian."),
+    ],
+    threshold: Annotated[int, typer.Option("--threshold", "-k", help="Shares needed (K).")],
+    titles: Annotated[
+        bool, typer.Option("--titles", help="Publish document paths in the manifest and notice.")
+    ] = False,
+    conditions: Annotated[
+        str | None, typer.Option("--conditions", help="The release conditions, in your words.")
+    ] = None,
+    interval: Annotated[str | None, typer.Option(help="Check-in interval, e.g. 7d.")] = None,
+    grace: Annotated[str | None, typer.Option(help="Grace after a missed check-in.")] = None,
+    waiting: Annotated[str | None, typer.Option(help="Waiting period before release.")] = None,
+    releases: Annotated[
+        str | None, typer.Option("--releases", help="Where releases will appear (a URL).")
+    ] = None,
+    server: Annotated[
+        str | None, typer.Option("--server", help="Server URL recorded in the shares.")
+    ] = None,
+) -> None:
+    """Seal documents into a bundle: dossier, signed manifest and notice, key shares."""
+
+    def action() -> None:
+        custodians = [Custodian.parse(c) for c in custodian]
+        policy = None
+        if interval is not None:
+            policy = {"interval": parse_duration(interval)}
+            policy["grace"] = parse_duration(grace) if grace else 0
+            policy["waiting"] = parse_duration(waiting) if waiting else 0
+        elif grace or waiting:
+            raise AfterwordError("--grace and --waiting need --interval", "add --interval")
+        owner = unlock(owner_key)
+        total = sum(p.stat().st_size for p in _files_under(documents))
+        with progress_bar("Sealing", total) as progress:
+            result = seal_bundle(
+                documents,
+                output,
+                owner,
+                custodians,
+                threshold,
+                titles=titles,
+                conditions=conditions,
+                policy=policy,
+                releases=releases,
+                server=server,
+                progress=progress,
+            )
+        typer.echo(
+            f"Sealed {result.documents} document(s), {result.size} bytes, into {result.bundle}/"
+        )
+        typer.echo(f"Switch id: {result.switch}")
+        typer.echo(f"Merkle root: {result.manifest['root']}")
+        for c in custodians:
+            where = "shares/" + c.label + (".txt" if c.recipient == "paper" else ".age")
+            typer.echo(f"  custodian {c.label}: {where}")
+        if any(c.recipient == "paper" for c in custodians):
+            typer.echo(
+                "Paper shares are in clear text: print them, hand them over, then delete "
+                "the .txt files. Keeping them safe is your job."
+            )
+        typer.echo("The dossier key was never written to disk; only K shares can rebuild it.")
+
+    _run(action)
+
+
+def _files_under(paths: list[Path]) -> Iterator[Path]:
+    for path in paths:
+        if path.is_dir():
+            yield from (p for p in path.rglob("*") if p.is_file())
+        elif path.is_file():
+            yield path
+
+
+@app.command("open")
+def open_cmd(
+    dossier: Annotated[Path, typer.Argument(help="The dossier.age file.")],
+    share: Annotated[list[Path], typer.Option("--share", help="A share file; repeat K times.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="New folder for the documents.")],
+    identity: Annotated[
+        list[Path] | None,
+        typer.Option("--identity", "-i", help="age key file that opens share envelopes."),
+    ] = None,
+    manifest: Annotated[
+        Path | None, typer.Option(help="Signed manifest (default: manifest.json beside it).")
+    ] = None,
+) -> None:
+    """Rebuild the key from K shares, decrypt, unpack and check every document."""
+
+    def action() -> None:
+        total = dossier.stat().st_size * 2 if dossier.exists() else None
+        with progress_bar("Opening", total) as progress:
+            result = open_bundle(
+                dossier,
+                share,
+                output,
+                identity_files=identity or [],
+                manifest_path=manifest,
+                progress=progress,
+            )
+        typer.echo(
+            f"Opened {len(result.entries)} document(s), {result.size} bytes, into {result.out}/"
+        )
+        typer.echo("Every document matches the signed manifest.")
+
+    _run(action)
+
+
+@app.command()
+def teaser(
+    bundle: Annotated[Path, typer.Argument(help="The bundle folder made by seal.")],
+    document: Annotated[Path, typer.Argument(help="The sealed file to reveal.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Teaser file to write.")],
+    owner_key: Annotated[Path, typer.Option("--owner-key", help="Owner keyfile.")],
+) -> None:
+    """Reveal one document with its salt and inclusion proof."""
+
+    def action() -> None:
+        if output.exists():
+            raise AfterwordError(f"{output} already exists", "choose another name")
+        doc = make_teaser(bundle, document, unlock(owner_key))
+        output.write_bytes(pretty_json(doc))
+        typer.echo(
+            f"Wrote {output}: {doc['path']!r}, document {doc['index'] + 1} of "
+            f"{doc['tree_size']}, with its inclusion proof."
+        )
+
+    _run(action)
+
+
+@app.command()
+def verify(
+    file: Annotated[Path, typer.Argument(help="A notice, manifest or teaser.")],
+    notice: Annotated[
+        Path | None, typer.Option("--notice", help="Check it against this notice too.")
+    ] = None,
+) -> None:
+    """Verify a notice, manifest or teaser; exit non-zero on any mismatch."""
+
+    def action() -> None:
+        doc: Any = load_json(file, "file")
+        notice_doc = load_json(notice, "notice") if notice else None
+        kind, statements = verify_any(doc, notice_doc)
+        typer.echo(f"OK: {file} is a valid afterword {kind}.")
+        for line in statements:
+            typer.echo(f"  - {line}")
+
+    _run(action)
+
+
+def main() -> None:
+    """Console entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,376 @@
+"""Sealing and opening dossiers.
+
+A dossier is one age v1 file encrypted to the X25519 recipient of a fresh dossier key.
+Its payload is a POSIX (pax) tar: every document under ``documents/``, then the private
+manifest as ``afterword-manifest.json``. Anyone with the key opens it with stock tools::
+
+    age -d -i dossier-key.txt dossier.age | tar x
+
+Sealing streams: each document is read once, hashed and encrypted in 1 MiB blocks, so
+memory stays flat whatever the size. Opening extracts into a scratch folder beside the
+destination and moves it into place only after every document matched the signed
+manifest, so a failure never leaves half-written documents behind.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import stat
+import tarfile
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import IO, Any, BinaryIO
+
+import pyrage
+
+from afterword.crypto.agestream import AgeWriter
+from afterword.crypto.encoding import age_identity_from_secret, age_recipient_of
+from afterword.crypto.manifest import (
+    DocumentEntry,
+    match_entries,
+    parse_private_manifest,
+    private_manifest,
+)
+from afterword.crypto.streams import BLOCK, BackgroundSink, Progress, sha256_file
+from afterword.errors import AfterwordError, FormatError, IntegrityError
+
+DOCUMENTS_DIR = "documents"
+MANIFEST_MEMBER = "afterword-manifest.json"
+_TAR_BLOCK = 512
+_TAR_RECORD = 20 * _TAR_BLOCK
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A document to seal: where it is on disk and its path inside the dossier."""
+
+    source: Path
+    path: str
+    size: int
+
+
+def collect_documents(inputs: Sequence[Path], exclude: Path | None = None) -> list[SourceFile]:
+    """Expand files and folders into documents with unique, portable dossier paths.
+
+    Folders keep their own name as the top component (``seal evidence/`` gives
+    ``evidence/...``). Symbolic links to files are followed; links to folders are not
+    (so a loop can never make sealing run forever). Anything else is refused.
+    """
+    if not inputs:
+        raise AfterwordError("nothing to seal", "name at least one file or folder")
+    found: list[SourceFile] = []
+
+    def add(source: Path, path: str) -> None:
+        try:
+            path.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise FormatError(
+                f"the file name {source!s} is not valid UTF-8", "rename it, then seal again"
+            ) from exc
+        info = source.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise FormatError(f"{source} is not a regular file", "seal only files and folders")
+        found.append(SourceFile(source, path, info.st_size))
+
+    for given in inputs:
+        if not given.exists():
+            raise AfterwordError(f"{given} does not exist", "check the path")
+        name = given.resolve().name or "documents"
+        if given.is_dir():
+            for root, dirs, files in os.walk(given):
+                dirs.sort()
+                rel_root = Path(root).relative_to(given)
+                if exclude is not None and Path(root).resolve() == exclude.resolve():
+                    dirs.clear()
+                    continue
+                for file in sorted(files):
+                    source = Path(root) / file
+                    if source.is_symlink() and not source.is_file():
+                        continue  # dangling link or link to something that is not a file
+                    add(source, str(PurePosixPath(name, *rel_root.parts, file)))
+        else:
+            add(given, name)
+    seen: dict[str, Path] = {}
+    for doc in found:
+        if doc.path in seen:
+            raise AfterwordError(
+                f"two documents would both be named {doc.path!r} "
+                f"({seen[doc.path]} and {doc.source})",
+                "rename one, or put them in different folders",
+            )
+        seen[doc.path] = doc.source
+    if not found:
+        raise AfterwordError("the given folders hold no files", "nothing would be sealed")
+    return found
+
+
+def _tar_header(name: str, size: int, mtime: int) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mtime = mtime
+    info.mode = 0o644
+    info.uname = info.gname = ""
+    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "strict")
+
+
+def _padding(size: int) -> bytes:
+    return bytes(-size % _TAR_BLOCK)
+
+
+@dataclass(frozen=True)
+class SealedDossier:
+    """What sealing produced, apart from the ciphertext on disk."""
+
+    switch: str
+    dossier_key: bytes  # the 32-byte X25519 secret: keep in memory, split into shares
+    recipient: str
+    entries: list[DocumentEntry]
+    sha256: str
+    size: int
+
+
+def new_switch_id() -> str:
+    """A random 128-bit id, base32 lowercase: safe in URLs, file names and speech."""
+    return base64.b32encode(secrets.token_bytes(16)).decode("ascii").rstrip("=").lower()
+
+
+def write_dossier(
+    documents: Sequence[SourceFile],
+    out: BinaryIO,
+    *,
+    switch: str,
+    progress: Progress | None = None,
+) -> SealedDossier:
+    """Encrypt ``documents`` and the private manifest into ``out`` as one age file."""
+    dossier_key = secrets.token_bytes(32)
+    recipient = age_recipient_of(age_identity_from_secret(dossier_key))
+    sink = BackgroundSink(out)
+    entries: list[DocumentEntry] = []
+    buf = bytearray(BLOCK)
+    view = memoryview(buf)
+    try:
+        with AgeWriter(sink, [recipient]) as age:  # type: ignore[arg-type]
+            written = 0
+            for doc in documents:
+                digest = hashlib.sha256()
+                with open(doc.source, "rb") as f:
+                    info = os.fstat(f.fileno())
+                    size = info.st_size
+                    header = _tar_header(f"{DOCUMENTS_DIR}/{doc.path}", size, int(info.st_mtime))
+                    age.write(header)
+                    remaining = size
+                    while remaining:
+                        n = f.readinto(view[: min(BLOCK, remaining)])
+                        if not n:
+                            break
+                        digest.update(view[:n])
+                        age.write(view[:n])
+                        remaining -= n
+                        if progress:
+                            progress(n)
+                    if remaining or f.read(1):
+                        raise IntegrityError(
+                            f"{doc.source} changed size while it was being sealed",
+                            "close programs writing to it and seal again",
+                        )
+                age.write(_padding(size))
+                written += len(header) + size + len(_padding(size))
+                entries.append(
+                    DocumentEntry(doc.path, secrets.token_bytes(32), digest.digest(), size)
+                )
+            manifest = json.dumps(private_manifest(switch, entries), indent=1).encode("utf-8")
+            header = _tar_header(MANIFEST_MEMBER, len(manifest), 0)
+            tail = header + manifest + _padding(len(manifest)) + bytes(2 * _TAR_BLOCK)
+            written += len(tail)
+            age.write(tail + bytes(-written % _TAR_RECORD))
+        sha = sink.finish()
+    except BaseException:
+        sink.abandon()
+        raise
+    return SealedDossier(switch, dossier_key, recipient, entries, sha, sink.size)
+
+
+# ---------------------------------------------------------------------------------------
+# Opening
+
+
+class _PipeDecryptor:
+    """pyrage decrypts on a worker thread into a pipe; the caller reads plaintext from it.
+
+    This keeps memory flat (pyrage's streaming API wants a writer, tarfile wants a
+    reader) and lets decryption and extraction use both cores.
+    """
+
+    def __init__(self, dossier: Path, identity: str) -> None:
+        read_fd, write_fd = os.pipe()
+        self.reader: IO[bytes] = os.fdopen(read_fd, "rb", buffering=BLOCK)
+        self._writer: IO[bytes] = os.fdopen(write_fd, "wb", buffering=BLOCK)
+        self._source = open(dossier, "rb")  # noqa: SIM115 - closed by the worker
+        self._identity = pyrage.x25519.Identity.from_str(identity)
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="afterword-decrypt", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            pyrage.decrypt_io(self._source, self._writer, [self._identity])
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            self._source.close()
+            with contextlib.suppress(OSError):
+                self._writer.close()
+
+    def close(self) -> BaseException | None:
+        """Stop reading, wait for the worker; return its error if it had one."""
+        self.reader.close()  # a worker still writing gets a broken pipe and stops
+        self._thread.join()
+        return self.error
+
+
+def _member_path(member: tarfile.TarInfo) -> PurePosixPath | None:
+    """The safe relative path of a document member; None for the manifest; else refuse."""
+    name = member.name
+    if name == MANIFEST_MEMBER:
+        return None
+    path = PurePosixPath(name)
+    if (
+        path.is_absolute()
+        or ".." in path.parts
+        or len(path.parts) < 2
+        or path.parts[0] != DOCUMENTS_DIR
+        or not (member.isfile() or member.isdir())
+    ):
+        raise IntegrityError(
+            f"the dossier holds an unexpected entry {name!r}", "it was not made by afterword"
+        )
+    return PurePosixPath(*path.parts[1:])
+
+
+@dataclass(frozen=True)
+class OpenedDossier:
+    out: Path
+    entries: list[DocumentEntry]
+    size: int
+
+
+@contextlib.contextmanager
+def _scratch_dir(out: Path) -> Iterator[Path]:
+    """A private folder beside ``out``, removed unless the caller moved it into place."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    scratch = out.parent / f".{out.name}.partial-{secrets.token_hex(4)}"
+    scratch.mkdir(mode=0o700)
+    try:
+        yield scratch
+    finally:
+        if scratch.exists():
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def check_output_folder(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise AfterwordError(f"{out} already exists and is not empty", "choose a new folder")
+
+
+def extract_dossier(
+    dossier: Path,
+    identity: str,
+    manifest: dict[str, Any],
+    out: Path,
+    progress: Progress | None = None,
+) -> OpenedDossier:
+    """Decrypt ``dossier`` with ``identity`` into ``out``, checking it against ``manifest``.
+
+    ``manifest`` is a public manifest whose signature the caller has already checked.
+    """
+    check_output_folder(out)
+    switch = str(manifest["switch"])
+    extracted: dict[str, tuple[bytes, int]] = {}
+    private: Any = None
+    with _scratch_dir(out) as scratch:
+        decryptor = _PipeDecryptor(dossier, identity)
+        failure: BaseException | None = None
+        try:
+            with tarfile.open(fileobj=decryptor.reader, mode="r|") as tar:
+                for member in tar:
+                    rel = _member_path(member)
+                    source = tar.extractfile(member) if member.isfile() else None
+                    if rel is None:
+                        if source is None or member.size > 64 * 1024 * 1024:
+                            raise IntegrityError("the dossier's private manifest is malformed")
+                        private = json.loads(source.read())
+                        continue
+                    target = scratch.joinpath(*rel.parts)
+                    if source is None:
+                        target.mkdir(parents=True, exist_ok=True)
+                        continue
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    digest = hashlib.sha256()
+                    with open(target, "xb") as f:
+                        while chunk := source.read(BLOCK):
+                            digest.update(chunk)
+                            f.write(chunk)
+                            if progress:
+                                progress(len(chunk))
+                    extracted[str(rel)] = (digest.digest(), member.size)
+        except (tarfile.TarError, OSError, ValueError, AfterwordError) as exc:
+            failure = exc
+        error = decryptor.close()
+        if error is not None:
+            raise IntegrityError(
+                f"the dossier cannot be decrypted: {error}",
+                "it is truncated or was tampered with; get an intact copy",
+            ) from error
+        if isinstance(failure, AfterwordError):
+            raise failure
+        if failure is not None:
+            raise IntegrityError(
+                f"the dossier's contents are damaged ({failure})", "get an intact copy"
+            ) from failure
+        if private is None:
+            raise IntegrityError(
+                "the dossier has no private manifest", "it was not made by afterword"
+            )
+        private_switch, entries = parse_private_manifest(private)
+        if private_switch != switch:
+            raise IntegrityError("the dossier belongs to another switch than its manifest")
+        match_entries(manifest, entries)
+        listed = {e.path: (e.sha256, e.size) for e in entries}
+        if listed != extracted:
+            bad = sorted(set(listed.items()) ^ set(extracted.items()))
+            raise IntegrityError(
+                f"document {bad[0][0]!r} does not match the signed manifest",
+                "the dossier was altered",
+            )
+        if out.exists():
+            out.rmdir()
+        scratch.rename(out)
+    return OpenedDossier(out, entries, sum(e.size for e in entries))
+
+
+def check_dossier_file(dossier: Path, manifest: dict[str, Any], progress: Progress | None) -> None:
+    """Compare the ciphertext with the manifest's size and hash before decrypting."""
+    expected = manifest.get("dossier") or {}
+    try:
+        size = dossier.stat().st_size
+    except FileNotFoundError as exc:
+        raise AfterwordError(f"{dossier} not found", "check the path") from exc
+    if size != expected.get("size"):
+        raise IntegrityError(
+            f"the dossier is {size} bytes but its manifest says {expected.get('size')}",
+            "it is truncated or is not the dossier this manifest describes",
+        )
+    sha, _ = sha256_file(str(dossier), progress)
+    if sha != expected.get("sha256"):
+        raise IntegrityError(
+            "the dossier's hash does not match its signed manifest",
+            "it was altered or replaced; get an intact copy",
+        )

@@ -1,0 +1,106 @@
+"""Small, exact encodings shared by every afterword format.
+
+- canonical JSON (RFC 8785, via ``rfc8785``) is what signatures cover;
+- base64 (standard alphabet, padded) for binary fields inside JSON;
+- age X25519 keys as bech32 strings (via the reference ``bech32`` package), so a
+  32-byte dossier key can be handed to the stock ``age`` CLI as ``AGE-SECRET-KEY-1...``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+import pyrage
+import rfc8785
+from bech32 import bech32_decode, bech32_encode, convertbits
+
+from afterword.errors import FormatError
+
+AGE_SECRET_HRP = "age-secret-key-"
+AGE_PUBLIC_HRP = "age"
+
+
+def canonical_json(value: Any) -> bytes:
+    """RFC 8785 canonical bytes of a JSON value: the exact bytes a signature covers."""
+    return bytes(rfc8785.dumps(value))
+
+
+def pretty_json(value: Any) -> bytes:
+    """Human-friendly JSON for files people may open; signatures never cover these bytes."""
+    return (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def b64encode(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def b64decode(text: str, *, what: str) -> bytes:
+    """Decode strict base64, naming ``what`` in the error so the user knows which field."""
+    try:
+        return base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError, AttributeError) as exc:
+        raise FormatError(f"{what} is not valid base64", "the file is damaged") from exc
+
+
+def hex_to_bytes(text: str, *, length: int, what: str) -> bytes:
+    """Decode lowercase/uppercase hex of an exact byte length."""
+    try:
+        raw = bytes.fromhex(text)
+    except (ValueError, TypeError) as exc:
+        raise FormatError(f"{what} is not hexadecimal", "the file is damaged") from exc
+    if len(raw) != length:
+        raise FormatError(f"{what} must be {length} bytes, got {len(raw)}", "the file is damaged")
+    return raw
+
+
+def _bech32(hrp: str, data: bytes) -> str:
+    five = convertbits(data, 8, 5, True)
+    if five is None:  # pragma: no cover - convertbits only fails on out-of-range input
+        raise FormatError("cannot encode key as bech32")
+    return str(bech32_encode(hrp, five))
+
+
+def _unbech32(text: str, hrp: str, what: str) -> bytes:
+    got_hrp, five = bech32_decode(text.strip())
+    if got_hrp != hrp or five is None:
+        raise FormatError(f"{what} is not a valid age key: {text.strip()[:24]}...")
+    data = convertbits(five, 5, 8, False)
+    if data is None or len(data) != 32:
+        raise FormatError(f"{what} does not hold a 32-byte key")
+    return bytes(data)
+
+
+def age_identity_from_secret(secret: bytes) -> str:
+    """The ``AGE-SECRET-KEY-1...`` string for a 32-byte X25519 secret (what age-keygen writes)."""
+    if len(secret) != 32:
+        raise FormatError(f"an age X25519 secret is 32 bytes, got {len(secret)}")
+    return _bech32(AGE_SECRET_HRP, secret).upper()
+
+
+def age_secret_from_identity(identity: str) -> bytes:
+    """The 32 raw bytes behind an ``AGE-SECRET-KEY-1...`` string."""
+    return _unbech32(identity, AGE_SECRET_HRP, "age identity")
+
+
+def age_recipient_of(identity: str) -> str:
+    """The ``age1...`` recipient that matches an identity (derived by pyrage, not by us)."""
+    try:
+        return str(pyrage.x25519.Identity.from_str(identity.strip()).to_public())
+    except pyrage.IdentityError as exc:
+        raise FormatError("not a valid age identity (AGE-SECRET-KEY-1...)") from exc
+
+
+def check_age_recipient(recipient: str) -> str:
+    """Validate an ``age1...`` recipient string and return it normalised."""
+    text = recipient.strip()
+    try:
+        pyrage.x25519.Recipient.from_str(text)
+    except pyrage.RecipientError as exc:
+        raise FormatError(
+            f"not a valid age recipient: {text[:70]!r}",
+            "an age public key starts with age1 and is 62 characters (age-keygen -y KEYFILE)",
+        ) from exc
+    return text

@@ -1,0 +1,152 @@
+"""The manifest: salted per-document commitments under one RFC 9162 Merkle root.
+
+Leaf input for a document (the bytes hashed with RFC 9162's 0x00 leaf prefix)::
+
+    salt (32 bytes) || SHA-256(content) (32 bytes) || size (uint64, big-endian) || title (UTF-8)
+
+The title is the document's path inside the dossier (``folder/file.pdf``); it comes last
+so the encoding is unambiguous. The random salt makes the public list hiding: without it
+nobody can test a guessed document against a leaf. The *public* manifest publishes the
+leaf hashes (and the titles if the owner opts in); the *private* manifest (salts, paths,
+content hashes, sizes) travels inside the dossier and, for teasers, in the owner's copy.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from afterword.crypto import merkle
+from afterword.crypto.encoding import hex_to_bytes
+from afterword.crypto.signing import Document
+from afterword.errors import FormatError, IntegrityError
+
+PUBLIC_KIND = "manifest/1"
+PRIVATE_KIND = "private-manifest/1"
+TREE_ALGORITHM = "rfc9162-sha256"
+
+
+@dataclass(frozen=True)
+class DocumentEntry:
+    """One document's commitment data (what the private manifest lists)."""
+
+    path: str
+    salt: bytes
+    sha256: bytes
+    size: int
+
+    def leaf_input(self) -> bytes:
+        return self.salt + self.sha256 + struct.pack(">Q", self.size) + self.path.encode("utf-8")
+
+    def leaf_hash(self) -> bytes:
+        return merkle.leaf_hash(self.leaf_input())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "salt": self.salt.hex(),
+            "sha256": self.sha256.hex(),
+            "size": self.size,
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> DocumentEntry:
+        if not isinstance(data, dict):
+            raise FormatError("a manifest entry is not an object")
+        try:
+            size = data["size"]
+            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+                raise FormatError("a manifest entry has an invalid size")
+            return cls(
+                path=str(data["path"]),
+                salt=hex_to_bytes(data["salt"], length=32, what="a salt"),
+                sha256=hex_to_bytes(data["sha256"], length=32, what="a content hash"),
+                size=size,
+            )
+        except KeyError as exc:
+            raise FormatError(f"a manifest entry lacks {exc}") from exc
+
+
+def tree_root(entries: Sequence[DocumentEntry]) -> bytes:
+    return merkle.root_from_leaf_hashes([e.leaf_hash() for e in entries])
+
+
+def private_manifest(switch: str, entries: Sequence[DocumentEntry]) -> dict[str, Any]:
+    return {
+        "afterword": PRIVATE_KIND,
+        "switch": switch,
+        "root": tree_root(entries).hex(),
+        "documents": [e.to_json() for e in entries],
+    }
+
+
+def parse_private_manifest(data: object) -> tuple[str, list[DocumentEntry]]:
+    """Entries of a private manifest, after checking its root matches its entries."""
+    if not isinstance(data, dict) or data.get("afterword") != PRIVATE_KIND:
+        raise FormatError("not an afterword private manifest")
+    docs = data.get("documents")
+    if not isinstance(docs, list):
+        raise FormatError("the private manifest lists no documents")
+    entries = [DocumentEntry.from_json(d) for d in docs]
+    if tree_root(entries).hex() != data.get("root"):
+        raise IntegrityError("the private manifest's entries do not add up to its root")
+    return str(data.get("switch")), entries
+
+
+def public_manifest_body(
+    *,
+    switch: str,
+    entries: Sequence[DocumentEntry],
+    titles: bool,
+    dossier_recipient: str,
+    dossier_sha256: str,
+    dossier_size: int,
+    created: str,
+) -> dict[str, Any]:
+    """The unsigned public manifest: what anyone may see of the dossier."""
+    body: dict[str, Any] = {
+        "afterword": PUBLIC_KIND,
+        "switch": switch,
+        "created": created,
+        "tree": TREE_ALGORITHM,
+        "root": tree_root(entries).hex(),
+        "count": len(entries),
+        "leaves": [e.leaf_hash().hex() for e in entries],
+        "dossier": {
+            "recipient": dossier_recipient,
+            "sha256": dossier_sha256,
+            "size": dossier_size,
+        },
+    }
+    if titles:
+        body["titles"] = [e.path for e in entries]
+    return body
+
+
+def check_public_manifest(doc: Document) -> list[bytes]:
+    """Structural checks beyond the signature: the leaves must add up to the root."""
+    leaves_hex = doc.get("leaves")
+    if not isinstance(leaves_hex, list) or doc.get("count") != len(leaves_hex):
+        raise FormatError("the manifest's leaf list and count disagree")
+    leaves = [hex_to_bytes(str(x), length=32, what="a leaf hash") for x in leaves_hex]
+    if merkle.root_from_leaf_hashes(leaves).hex() != doc.get("root"):
+        raise IntegrityError("the manifest's leaves do not add up to its root")
+    titles = doc.get("titles")
+    if titles is not None and (not isinstance(titles, list) or len(titles) != len(leaves)):
+        raise FormatError("the manifest's titles do not match its leaves")
+    return leaves
+
+
+def match_entries(doc: Document, entries: Sequence[DocumentEntry]) -> None:
+    """Check a private manifest against a signed public one, leaf by leaf."""
+    leaves = check_public_manifest(doc)
+    if len(entries) != len(leaves):
+        raise IntegrityError(
+            f"the dossier holds {len(entries)} documents but the signed manifest lists "
+            f"{len(leaves)}"
+        )
+    for entry, leaf in zip(entries, leaves, strict=True):
+        if entry.leaf_hash() != leaf:
+            raise IntegrityError(f"{entry.path!r} does not match its leaf in the signed manifest")

@@ -1,0 +1,262 @@
+"""Key shares: SLIP-39 split and combine, share envelopes, paper cards, commitments.
+
+The dossier key (32 bytes) is split with SLIP-39 (``shamir-mnemonic``): one group,
+K of N, empty passphrase, so the Trezor reference tool (``shamir recover``) rebuilds it
+without afterword. SLIP-39 forbids 1-of-N groups; for K = 1 every custodian gets the
+same single 1-of-1 mnemonic, as the reference tool itself recommends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyrage
+import segno
+import shamir_mnemonic
+
+from afterword.crypto.encoding import canonical_json
+from afterword.errors import FormatError, ShareError
+
+ENVELOPE_KIND = "share/1"
+MAX_SHARES = 16
+CARD_BEGIN = "-----BEGIN AFTERWORD SHARE-----"
+CARD_END = "-----END AFTERWORD SHARE-----"
+AGE_BINARY_MAGIC = b"age-encryption.org/v1\n"
+AGE_ARMOR_MAGIC = b"-----BEGIN AGE ENCRYPTED FILE-----"
+
+
+def check_threshold(threshold: int, count: int) -> None:
+    """Refuse split parameters SLIP-39 (or common sense) cannot honour."""
+    if count < 1:
+        raise ShareError("no custodians given", "add at least one --custodian LABEL=RECIPIENT")
+    if count > MAX_SHARES:
+        raise ShareError(f"{count} custodians; SLIP-39 allows at most {MAX_SHARES}")
+    if not 1 <= threshold <= count:
+        raise ShareError(
+            f"threshold {threshold} is impossible with {count} custodian(s)",
+            f"choose --threshold between 1 and {count}",
+        )
+
+
+def split_secret(secret: bytes, threshold: int, count: int) -> list[str]:
+    """Split ``secret`` into ``count`` mnemonics of which any ``threshold`` rebuild it."""
+    check_threshold(threshold, count)
+    if threshold == 1:
+        (group,) = shamir_mnemonic.generate_mnemonics(1, [(1, 1)], secret, b"")
+        return [group[0]] * count
+    (group,) = shamir_mnemonic.generate_mnemonics(1, [(threshold, count)], secret, b"")
+    return list(group)
+
+
+def normalize_mnemonic(text: str) -> str:
+    """Lower-case words separated by single spaces; checks every word and the checksum."""
+    words = re.findall(r"[A-Za-z]+", text)
+    mnemonic = " ".join(w.lower() for w in words)
+    if not words:
+        raise ShareError("no share words found", "paste the words from the card")
+    try:
+        shamir_mnemonic.Share.from_mnemonic(mnemonic)
+    except shamir_mnemonic.MnemonicError as exc:
+        raise ShareError(
+            f"this share is damaged or mistyped ({exc})",
+            "compare every word with the card; one wrong word is enough to break it",
+        ) from exc
+    return mnemonic
+
+
+def commitment(mnemonic: str) -> str:
+    """SHA-256 (hex) of the normalised mnemonic: lets a server reject a wrong share on arrival."""
+    return hashlib.sha256(normalize_mnemonic(mnemonic).encode("ascii")).hexdigest()
+
+
+def combine_shares(mnemonics: Iterable[str]) -> bytes:
+    """Rebuild the secret from K mnemonics; duplicates are ignored, errors are explained."""
+    unique = list(dict.fromkeys(normalize_mnemonic(m) for m in mnemonics))
+    if not unique:
+        raise ShareError("no shares given", "pass --share FILE once per share")
+    try:
+        return bytes(shamir_mnemonic.combine_mnemonics(unique, b""))
+    except shamir_mnemonic.MnemonicError as exc:
+        text = str(exc)
+        if "Wrong number of mnemonics" in text:
+            expected = re.search(r"Expected (\d+)", text)
+            need = expected.group(1) if expected else "more"
+            raise ShareError(
+                f"not enough shares: {len(unique)} distinct given, {need} needed",
+                "collect more custodians' shares",
+            ) from exc
+        if "identifier" in text or "don't match" in text or "Invalid set" in text:
+            raise ShareError(
+                "these shares do not belong together (they come from different switches)",
+                "use only shares made for this dossier",
+            ) from exc
+        raise ShareError(f"the shares cannot be combined: {text}") from exc
+
+
+@dataclass(frozen=True)
+class ShareEnvelope:
+    """What a custodian holds: their mnemonic plus what it belongs to."""
+
+    mnemonic: str
+    switch: str
+    custodian: str
+    threshold: int
+    shares: int
+    server: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "afterword": ENVELOPE_KIND,
+            "mnemonic": self.mnemonic,
+            "switch": self.switch,
+            "custodian": self.custodian,
+            "threshold": self.threshold,
+            "shares": self.shares,
+            "server": self.server,
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> ShareEnvelope:
+        if not isinstance(data, dict) or data.get("afterword") != ENVELOPE_KIND:
+            raise FormatError("not an afterword share envelope")
+        try:
+            return cls(
+                mnemonic=normalize_mnemonic(str(data["mnemonic"])),
+                switch=str(data["switch"]),
+                custodian=str(data["custodian"]),
+                threshold=int(data["threshold"]),
+                shares=int(data["shares"]),
+                server=None if data.get("server") is None else str(data["server"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FormatError(f"the share envelope is missing a field ({exc})") from exc
+
+    def encrypt(self, recipient: str) -> bytes:
+        """An age file to the custodian's own recipient."""
+        return bytes(
+            pyrage.encrypt(
+                canonical_json(self.to_json()), [pyrage.x25519.Recipient.from_str(recipient)]
+            )
+        )
+
+    def card(self) -> str:
+        """A printable paper card: instructions, the words, and a QR code of the words."""
+        words = self.mnemonic.split()
+        rows = [
+            "  " + "  ".join(f"{i + 1:>2}. {w:<10}" for i, w in enumerate(words) if i // 4 == r)
+            for r in range((len(words) + 3) // 4)
+        ]
+        needed = (
+            "this share alone opens it"
+            if self.threshold == 1
+            else f"any {self.threshold} of the {self.shares} shares together open it"
+        )
+        return "\n".join(
+            [
+                "AFTERWORD KEY SHARE  (keep this card safe: it is a piece of a key)",
+                "",
+                f"Custodian: {self.custodian}",
+                f"Switch:    {self.switch}",
+                f"Server:    {self.server or '(none recorded)'}",
+                f"Shares:    {self.threshold} of {self.shares} ({needed})",
+                "",
+                "What this is: a person trusted you with one share of the key to a sealed",
+                "dossier. Alone it reveals nothing. Keep it where you keep important papers,",
+                "show it to nobody, and make no photo or copy of it. Losing it is safer than",
+                "leaking it; tell the owner if it is lost or seen by someone else.",
+                "",
+                "When to use it: only when the switch asks the custodians for their shares",
+                "(you will be told, with instructions), or when the owner asked you to.",
+                "Then type the 33 words below exactly, or scan the QR code.",
+                "",
+                CARD_BEGIN,
+                *(row.rstrip() for row in rows),
+                CARD_END,
+                "",
+                paper_qr(self.mnemonic),
+                "",
+                "Without afterword: `shamir recover` (pip install 'shamir-mnemonic[cli]') takes",
+                "these words and prints the key; see the dossier's recovery instructions.",
+                "",
+            ]
+        )
+
+
+def paper_qr(text: str) -> str:
+    """A QR code (segno) drawn with half-block characters, dark modules in ink.
+
+    segno's own terminal renderer assumes a dark screen and would print the code
+    inverted on paper, which many scanners refuse; this draws dark as ink.
+    """
+    matrix = [list(row) for row in segno.make(text, error="m").matrix_iter(border=2)]
+    if len(matrix) % 2:
+        matrix.append([0] * len(matrix[0]))
+    glyph = {(1, 1): "\u2588", (1, 0): "\u2580", (0, 1): "\u2584", (0, 0): " "}
+    return "\n".join(
+        "".join(glyph[(bool(a), bool(b))] for a, b in zip(top, bottom, strict=True)).rstrip()
+        for top, bottom in zip(matrix[0::2], matrix[1::2], strict=True)
+    )
+
+
+@dataclass(frozen=True)
+class ShareInput:
+    """A share read from a file: the words, and what it says it belongs to (if known)."""
+
+    mnemonic: str
+    switch: str | None
+    source: str
+
+
+def decrypt_envelope(blob: bytes, identities: Sequence[str], source: str) -> ShareEnvelope:
+    if not identities:
+        raise ShareError(
+            f"{source} is an encrypted share envelope and no identity was given",
+            "pass the custodian's age key with --identity KEYFILE",
+        )
+    try:
+        keys = [pyrage.x25519.Identity.from_str(i) for i in identities]
+        plaintext = bytes(pyrage.decrypt(blob, keys))
+    except pyrage.IdentityError as exc:
+        raise ShareError("an --identity file does not hold a valid age key") from exc
+    except pyrage.DecryptError as exc:
+        raise ShareError(
+            f"{source} cannot be opened with the given identities",
+            "pass the age key of the custodian this envelope was made for",
+        ) from exc
+    try:
+        return ShareEnvelope.from_json(json.loads(plaintext))
+    except ValueError as exc:
+        raise ShareError(f"{source} opened but does not hold a share envelope") from exc
+
+
+def parse_share_text(text: str, source: str) -> ShareInput:
+    """A paper card (words between the markers) or a plain mnemonic text file."""
+    switch = None
+    if match := re.search(r"^Switch:\s*(\S+)", text, re.MULTILINE):
+        switch = match.group(1)
+    if CARD_BEGIN in text and CARD_END in text:
+        body = text.split(CARD_BEGIN, 1)[1].split(CARD_END, 1)[0]
+        body = re.sub(r"\d+\.", " ", body)
+    else:
+        body = text
+    try:
+        return ShareInput(normalize_mnemonic(body), switch, source)
+    except ShareError as exc:
+        raise ShareError(f"{source}: {exc.message}", exc.hint) from exc
+
+
+def read_share(blob: bytes, identities: Sequence[str], source: str) -> ShareInput:
+    """Any share file: an age envelope (binary or armored), a paper card, or bare words."""
+    if blob.startswith(AGE_BINARY_MAGIC) or blob.lstrip().startswith(AGE_ARMOR_MAGIC):
+        envelope = decrypt_envelope(blob, identities, source)
+        return ShareInput(envelope.mnemonic, envelope.switch, source)
+    try:
+        text = blob.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ShareError(f"{source} is neither a share envelope nor a text share") from exc
+    return parse_share_text(text, source)
