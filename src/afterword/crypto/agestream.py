@@ -189,6 +189,8 @@ class _Stream:
     def write(self, view: memoryview) -> None:
         """Accept ``view`` (1-D bytes), sealing every chunk known not to be the last."""
         total = len(view)
+        if not total:
+            return
         pos = 0
         flush_pending = False
         if self._filled:
@@ -300,7 +302,6 @@ class AgeWriter:
         self._out = out
         self.bytes_written = 0
         self._closed = False
-        self._failed = False
         header = _build_header(file_key, parsed)
         self._stream = _Stream(out, payload_key(file_key, nonce))
         _write_all(out, memoryview(header + nonce))
@@ -322,7 +323,6 @@ class AgeWriter:
             except BaseException:
                 # Part of a batch may be in `out` and the chunk counter is past it: the
                 # stream can no longer be finished correctly, so it must never be.
-                self._failed = True
                 self._closed = True
                 raise
             size = len(view)
@@ -342,7 +342,6 @@ class AgeWriter:
 
     def _abort(self) -> None:
         """Stop without the last chunk, so the partial output never reads as complete."""
-        self._failed = True
         self._closed = True
 
     def __enter__(self) -> Self:

@@ -25,7 +25,13 @@ AGE_PUBLIC_HRP = "age"
 
 def canonical_json(value: Any) -> bytes:
     """RFC 8785 canonical bytes of a JSON value: the exact bytes a signature covers."""
-    return bytes(rfc8785.dumps(value))
+    try:
+        return bytes(rfc8785.dumps(value))
+    except rfc8785.CanonicalizationError as exc:
+        raise FormatError(
+            f"the document holds a value JSON signatures cannot cover ({exc})",
+            "it was not made by afterword",
+        ) from exc
 
 
 def pretty_json(value: Any) -> bytes:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import pyrage
@@ -23,12 +22,17 @@ from afterword.errors import FormatError, KeyFileError
 KEYFILE_KIND = "owner-key/1"
 
 
-@dataclass(frozen=True)
 class OwnerKey:
-    """An unlocked owner key. Holds secrets: never log or print it."""
+    """An unlocked owner key. Holds secrets: its repr shows only the public key.
 
-    signing: Ed25519PrivateKey
-    age_identity: str
+    (Deliberately not a dataclass: debuggers and test reporters print dataclass fields.)
+    """
+
+    __slots__ = ("age_identity", "signing")
+
+    def __init__(self, signing: Ed25519PrivateKey, age_identity: str) -> None:
+        self.signing = signing
+        self.age_identity = age_identity
 
     def __repr__(self) -> str:
         return f"OwnerKey(public_key={self.public_key!r})"

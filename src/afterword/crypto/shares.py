@@ -79,6 +79,10 @@ def combine_shares(mnemonics: Iterable[str]) -> bytes:
     unique = list(dict.fromkeys(normalize_mnemonic(m) for m in mnemonics))
     if not unique:
         raise ShareError("no shares given", "pass --share FILE once per share")
+    # SLIP-39 wants exactly K shares; more than K is fine for a person, so use K of them.
+    threshold = shamir_mnemonic.Share.from_mnemonic(unique[0]).member_threshold
+    if len(unique) > threshold:
+        unique = unique[:threshold]
     try:
         return bytes(shamir_mnemonic.combine_mnemonics(unique, b""))
     except shamir_mnemonic.MnemonicError as exc:
@@ -193,7 +197,7 @@ def paper_qr(text: str) -> str:
     segno's own terminal renderer assumes a dark screen and would print the code
     inverted on paper, which many scanners refuse; this draws dark as ink.
     """
-    matrix = [list(row) for row in segno.make(text, error="m").matrix_iter(border=2)]
+    matrix = [list(row) for row in segno.make(text, error="m", micro=False).matrix_iter(border=2)]
     if len(matrix) % 2:
         matrix.append([0] * len(matrix[0]))
     glyph = {(1, 1): "\u2588", (1, 0): "\u2580", (0, 1): "\u2584", (0, 0): " "}

@@ -1,0 +1,107 @@
+"""Shared fixtures: real keys, real age identities, real bundles on disk."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyrage
+import pytest
+
+from afterword.crypto.bundle import Custodian, SealResult, seal_bundle
+from afterword.crypto.keys import OwnerKey
+
+PASSPHRASE = "correct horse battery staple"
+
+
+def require_tool(name: str) -> str:
+    """The path of a system tool the tests use as an independent reference; fail if absent."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed; `make test` installs it (Debian package)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def owner() -> OwnerKey:
+    return OwnerKey.generate()
+
+
+@pytest.fixture(scope="session")
+def owner_keyfile(tmp_path_factory: pytest.TempPathFactory, owner: OwnerKey) -> Path:
+    path = tmp_path_factory.mktemp("owner") / "owner.key"
+    owner.save(path, PASSPHRASE)
+    return path
+
+
+@dataclass(frozen=True)
+class AgeKey:
+    identity: str
+    recipient: str
+    path: Path
+
+
+@pytest.fixture(scope="session")
+def make_age_key(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], AgeKey]:
+    folder = tmp_path_factory.mktemp("agekeys")
+
+    def make(name: str) -> AgeKey:
+        identity = pyrage.x25519.Identity.generate()
+        path = folder / f"{name}.key"
+        path.write_text(f"# created for tests\n{identity}\n")
+        return AgeKey(str(identity), str(identity.to_public()), path)
+
+    return make
+
+
+def write_corpus(root: Path) -> dict[str, bytes]:
+    """Nested folders, unicode names, an empty file, binary data; returns path -> bytes."""
+    files = {
+        "evidence/ledger.csv": b"date,amount\n2024-01-01,100\n",
+        "evidence/photos/\u00e9t\u00e9 \u5199\u771f.jpg": os.urandom(70_000),
+        "evidence/empty.txt": b"",
+        "evidence/deep/a/b/c/notes.md": "caf\u00e9 \u2014 na\u00efve\n".encode(),
+        "evidence/exactly-one-chunk.bin": os.urandom(65536),
+    }
+    for rel, data in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return files
+
+
+@dataclass(frozen=True)
+class Sealed:
+    result: SealResult
+    corpus: dict[str, bytes]
+    source: Path
+    keys: dict[str, AgeKey]
+
+    @property
+    def bundle(self) -> Path:
+        return self.result.bundle
+
+
+@pytest.fixture
+def sealed(tmp_path: Path, owner: OwnerKey, make_age_key: Callable[[str], AgeKey]) -> Sealed:
+    """A 2-of-3 bundle: alice and bob hold age envelopes, carol a paper card."""
+    source = tmp_path / "src"
+    corpus = write_corpus(source)
+    keys = {"alice": make_age_key("alice"), "bob": make_age_key("bob")}
+    custodians = [
+        Custodian("alice", keys["alice"].recipient),
+        Custodian("bob", keys["bob"].recipient),
+        Custodian("carol", "paper"),
+    ]
+    result = seal_bundle(
+        [source / "evidence"],
+        tmp_path / "bundle",
+        owner,
+        custodians,
+        2,
+        conditions="If I stop checking in, publish.",
+    )
+    return Sealed(result, corpus, source, keys)
