@@ -217,7 +217,8 @@ def run_checked(argv: list[str]) -> str:
 class Run:
     seconds: float
     rss_mib: float
-    cpu_seconds: float
+    user_seconds: float
+    sys_seconds: float
     stdout: str
 
 
@@ -236,7 +237,7 @@ def measure(argv: list[str]) -> Run:
     if proc.returncode != 0:
         raise BenchError(f"{argv[0]} exited with {proc.returncode}:\n{stderr.strip()}")
     # Linux reports ru_maxrss in KiB.
-    return Run(seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, stdout)
+    return Run(seconds, usage.ru_maxrss / 1024, usage.ru_utime, usage.ru_stime, stdout)
 
 
 @dataclass
@@ -291,7 +292,7 @@ def bench_size(corpus: Corpus, age: str, recipients: list[str], repeat: int) -> 
         log(
             f"{label} run {i + 1}/{repeat} age:       {run.seconds:7.2f} s  "
             f"{corpus.total / MIB / run.seconds:7.1f} MiB/s  rss {run.rss_mib:6.1f} MiB  "
-            f"cpu {run.cpu_seconds:6.2f} s"
+            f"user {run.user_seconds:5.2f} s  sys {run.sys_seconds:5.2f} s"
         )
 
     def one_afterword(i: int) -> None:
@@ -306,7 +307,8 @@ def bench_size(corpus: Corpus, age: str, recipients: list[str], repeat: int) -> 
         log(
             f"{label} run {i + 1}/{repeat} afterword: {run.seconds:7.2f} s  "
             f"{corpus.total / MIB / run.seconds:7.1f} MiB/s  rss {run.rss_mib:6.1f} MiB  "
-            f"cpu {run.cpu_seconds:6.2f} s  (imports {report['import_seconds']:.2f} s, "
+            f"user {run.user_seconds:5.2f} s  sys {run.sys_seconds:5.2f} s  "
+            f"(imports {report['import_seconds']:.2f} s, "
             f"seal_bundle {report['seal_seconds']:.2f} s)"
         )
 

@@ -174,17 +174,8 @@ def bundle(tools: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> B
     run(["age-keygen", "-o", "alice.key"], work)
     alice = run(["age-keygen", "-y", "alice.key"], work).stdout.strip()
     env = {**os.environ, "AFTERWORD_PASSPHRASE": "owner passphrase"}
-    seal = [
-        str(AFTERWORD),
-        "seal",
-        "evidence",
-        "-o",
-        "B",
-        "--owner-key",
-        "owner.key",
-        "-k",
-        str(THRESHOLD),
-    ]
+    seal = [str(AFTERWORD), "seal", "evidence", "-o", "B", "--owner-key", "owner.key"]
+    seal += ["-k", str(THRESHOLD)]
     for label, recipient in (("alice", alice), ("bob", "paper"), ("carol", "paper")):
         seal += ["--custodian", f"{label}={recipient}"]
     for args in ([str(AFTERWORD), "keygen", "owner.key"], seal):

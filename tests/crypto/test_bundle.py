@@ -28,6 +28,7 @@ def tree(root: Path) -> dict[str, bytes]:
 def test_bundle_layout_and_signed_documents(sealed: Sealed, owner: OwnerKey) -> None:
     b = sealed.bundle
     assert sorted(p.name for p in b.iterdir()) == [
+        "RECOVERY.md",
         "custodians.json",
         "dossier.age",
         "manifest.json",
@@ -48,6 +49,9 @@ def test_bundle_layout_and_signed_documents(sealed: Sealed, owner: OwnerKey) -> 
     roster = verify_document(json.loads((b / "custodians.json").read_text()), "custodians")
     assert [c["label"] for c in roster["custodians"]] == ["alice", "bob", "carol"]
     assert [c["kind"] for c in roster["custodians"]] == ["age", "age", "paper"]
+    repo_doc = Path(__file__).resolve().parents[2] / "docs" / "recovery.md"
+    assert (b / "RECOVERY.md").read_text() == repo_doc.read_text()
+    assert "shamir recover" in (b / "RECOVERY.md").read_text()
     text = (b / "notice.txt").read_text()
     assert manifest["root"] in text and "any 2 can open it" in text
 

@@ -9,11 +9,13 @@ A bundle is a folder::
     shares/LABEL.age   a share envelope, age-encrypted to that custodian's own key
     shares/LABEL.txt   a printable share card for a paper custodian
     owner.age          the private manifest, encrypted to the owner's own age key (for teasers)
+    RECOVERY.md        how K custodians open the dossier with stock tools, without afterword
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import json
 import re
 import secrets
@@ -104,6 +106,11 @@ class SealResult:
     size: int
     manifest: Document
     notice: Document
+
+
+def recovery_instructions() -> str:
+    """docs/recovery.md, shipped inside the package so every bundle carries a copy."""
+    return (importlib.resources.files("afterword") / "data" / "recovery.md").read_text("utf-8")
 
 
 def _now() -> str:
@@ -203,6 +210,7 @@ def seal_bundle(
         (scratch / "notice.json").write_bytes(pretty_json(notice))
         (scratch / "notice.txt").write_text(render_text(notice), encoding="utf-8")
         (scratch / "custodians.json").write_bytes(pretty_json(roster))
+        (scratch / "RECOVERY.md").write_text(recovery_instructions(), encoding="utf-8")
         scratch.rename(bundle)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)

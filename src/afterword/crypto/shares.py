@@ -185,7 +185,8 @@ class ShareEnvelope:
                 paper_qr(self.mnemonic),
                 "",
                 "Without afterword: `shamir recover` (pip install 'shamir-mnemonic[cli]') takes",
-                "these words and prints the key; see the dossier's recovery instructions.",
+                "these words and prints the key; RECOVERY.md, which travels with the dossier,",
+                "explains every step (age + tar open the dossier with that key).",
                 "",
             ]
         )
