@@ -377,6 +377,12 @@ def machine() -> dict[str, str]:
         afterword = version("afterword")
     except Exception:
         afterword = "?"
+    try:
+        head = run_checked(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]).strip()
+        dirty = run_checked(["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"])
+        afterword += f" (commit {head}{', with uncommitted changes in src/' if dirty else ''})"
+    except (BenchError, OSError):
+        pass
     return {
         "cores": nproc,
         "cpu": cpu,
