@@ -32,6 +32,7 @@ from afterword.crypto.bundle import (
     open_bundle,
     seal_bundle,
 )
+from afterword.crypto.dossier import collect_documents
 from afterword.crypto.encoding import pretty_json
 from afterword.crypto.keys import OwnerKey, load_owner_key
 from afterword.crypto.signing import fingerprint
@@ -154,7 +155,7 @@ def seal(
         elif grace or waiting:
             raise AfterwordError("--grace and --waiting need --interval", "add --interval")
         owner = unlock(owner_key)
-        total = sum(p.stat().st_size for p in _files_under(documents))
+        total = sum(doc.size for doc in collect_documents(documents))
         with progress_bar("Sealing", total) as progress:
             result = seal_bundle(
                 documents,
@@ -185,14 +186,6 @@ def seal(
         typer.echo("The dossier key was never written to disk; only K shares can rebuild it.")
 
     _run(action)
-
-
-def _files_under(paths: list[Path]) -> Iterator[Path]:
-    for path in paths:
-        if path.is_dir():
-            yield from (p for p in path.rglob("*") if p.is_file())
-        elif path.is_file():
-            yield path
 
 
 @app.command("open")

@@ -28,7 +28,7 @@ import os
 from collections.abc import Sequence
 from hashlib import sha256
 from types import TracebackType
-from typing import BinaryIO, Self
+from typing import Protocol, Self
 
 from bech32 import bech32_decode, convertbits
 from cryptography.hazmat.primitives import hashes
@@ -156,7 +156,15 @@ def _build_header(file_key: bytes, recipients: Sequence[tuple[str, bytes]]) -> b
     return head + b" " + _b64(header_mac(file_key, head)) + b"\n"
 
 
-def _write_all(out: BinaryIO, data: memoryview) -> None:
+class Sink(Protocol):
+    """Where ciphertext goes: any object with file-like ``write`` and ``flush``."""
+
+    def write(self, data: memoryview, /) -> int | None: ...
+
+    def flush(self) -> None: ...
+
+
+def _write_all(out: Sink, data: memoryview) -> None:
     """``out.write`` until everything is taken: raw (unbuffered) files may write short."""
     while data:
         written = out.write(data)
@@ -173,7 +181,7 @@ class _Stream:
     then is it known to be last, and its nonce carries the last-chunk flag.
     """
 
-    def __init__(self, out: BinaryIO, key: bytes) -> None:
+    def __init__(self, out: Sink, key: bytes) -> None:
         self._out = out
         self._aead = ChaCha20Poly1305(key)
         self._counter = 0
@@ -277,7 +285,7 @@ class AgeWriter:
 
     def __init__(
         self,
-        out: BinaryIO,
+        out: Sink,
         recipients: Sequence[str],
         *,
         _file_key: bytes | None = None,

@@ -57,7 +57,7 @@ class SourceFile:
     size: int
 
 
-def collect_documents(inputs: Sequence[Path], exclude: Path | None = None) -> list[SourceFile]:
+def collect_documents(inputs: Sequence[Path]) -> list[SourceFile]:
     """Expand files and folders into documents with unique, portable dossier paths.
 
     Folders keep their own name as the top component (``seal evidence/`` gives
@@ -88,9 +88,6 @@ def collect_documents(inputs: Sequence[Path], exclude: Path | None = None) -> li
             for root, dirs, files in os.walk(given):
                 dirs.sort()
                 rel_root = Path(root).relative_to(given)
-                if exclude is not None and Path(root).resolve() == exclude.resolve():
-                    dirs.clear()
-                    continue
                 for file in sorted(files):
                     source = Path(root) / file
                     if source.is_symlink() and not source.is_file():
@@ -157,7 +154,7 @@ def write_dossier(
     buf = bytearray(BLOCK)
     view = memoryview(buf)
     try:
-        with AgeWriter(sink, [recipient]) as age:  # type: ignore[arg-type]
+        with AgeWriter(sink, [recipient]) as age:
             written = 0
             for doc in documents:
                 digest = hashlib.sha256()
