@@ -11,7 +11,8 @@ files under the work dir: a few large files plus thousands of small ones in nest
 The reference is ``age -r RECIPIENT -o out.age corpus.tar`` on a tar of the same folder
 made beforehand (untimed); afterword seals the folder itself, as ``afterword seal`` would.
 Every measurement is a fresh process, timed from spawn to exit, with its own peak RSS
-(``wait4``); runs alternate between the tools and the median is reported.
+(GNU ``/usr/bin/time``). After one untimed run of each tool, runs alternate between the
+tools and the median is reported.
 
 Only the standard library and afterword are used. Progress goes to stderr; the Markdown
 table goes to stdout.
@@ -219,25 +220,35 @@ class Run:
     rss_mib: float
     user_seconds: float
     sys_seconds: float
+    minor_faults: int
     stdout: str
 
 
-def measure(argv: list[str]) -> Run:
-    """Run ``argv`` in a fresh process: wall time from spawn to exit and its own peak RSS."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+def measure(time_bin: str, argv: list[str]) -> Run:
+    """Run ``argv`` in a fresh process: wall time from spawn to exit and its own peak RSS.
+
+    GNU time does the fork: Linux keeps the RSS high-water mark across ``exec``, so a
+    process forked straight from this (larger) Python process would report our RSS as its.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        stats = Path(tmp) / "time"
+        wrapped = [time_bin, "-f", "%M %U %S %R", "-o", str(stats), *argv]
         started = time.perf_counter()
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc = subprocess.run(wrapped, stdin=subprocess.DEVNULL, capture_output=True, check=False)
         seconds = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout = out.read().decode(errors="replace")
-        stderr = err.read().decode(errors="replace")
-    if proc.returncode != 0:
-        raise BenchError(f"{argv[0]} exited with {proc.returncode}:\n{stderr.strip()}")
-    # Linux reports ru_maxrss in KiB.
-    return Run(seconds, usage.ru_maxrss / 1024, usage.ru_utime, usage.ru_stime, stdout)
+        lines = stats.read_text().strip().splitlines() if stats.exists() else []
+    if proc.returncode != 0 or not lines:
+        stderr = proc.stderr.decode(errors="replace").strip()
+        raise BenchError(f"{argv[0]} exited with {proc.returncode}:\n{stderr}")
+    rss_kib, user, system, faults = lines[-1].split()
+    return Run(
+        seconds,
+        int(rss_kib) / 1024,
+        float(user),
+        float(system),
+        int(faults),
+        proc.stdout.decode(errors="replace"),
+    )
 
 
 @dataclass
@@ -269,7 +280,9 @@ def clear(path: Path) -> None:
     os.sync()  # untimed: no dirty pages of this run are written back during the next one
 
 
-def bench_size(corpus: Corpus, age: str, recipients: list[str], repeat: int) -> Result:
+def bench_size(
+    corpus: Corpus, age: str, time_bin: str, recipients: list[str], repeat: int
+) -> Result:
     result = Result(corpus.gib, corpus.total, corpus.files)
     age_out = corpus.root / "out.age"
     bundle = corpus.root / "bundle"
@@ -282,36 +295,46 @@ def bench_size(corpus: Corpus, age: str, recipients: list[str], repeat: int) -> 
         seal_argv += ["--recipient", r]
     label = f"{size_label(corpus.gib)} GiB"
 
+    def tag(i: int) -> str:
+        return f"{label} warm-up" if i < 0 else f"{label} run {i + 1}/{repeat}"
+
     def one_age(i: int) -> None:
-        run = measure(age_argv)
+        run = measure(time_bin, age_argv)
         out_size = age_out.stat().st_size
         if out_size < corpus.tar.stat().st_size:
             raise BenchError(f"age wrote only {out_size} bytes for a {corpus.tar} input")
         clear(age_out)
-        result.age.append(run)
+        if i >= 0:
+            result.age.append(run)
         log(
-            f"{label} run {i + 1}/{repeat} age:       {run.seconds:7.2f} s  "
+            f"{tag(i)} age:       {run.seconds:7.2f} s  "
             f"{corpus.total / MIB / run.seconds:7.1f} MiB/s  rss {run.rss_mib:6.1f} MiB  "
-            f"user {run.user_seconds:5.2f} s  sys {run.sys_seconds:5.2f} s"
+            f"user {run.user_seconds:5.2f} s  sys {run.sys_seconds:5.2f} s  "
+            f"faults {run.minor_faults}"
         )
 
     def one_afterword(i: int) -> None:
-        run = measure(seal_argv)
+        run = measure(time_bin, seal_argv)
         report = json.loads(run.stdout.strip().splitlines()[-1])
         if report["documents"] != corpus.files or report["dossier_size"] < corpus.total:
             raise BenchError(f"afterword sealed something else than the corpus: {report}")
         if not (bundle / "dossier.age").is_file():
             raise BenchError(f"afterword left no {bundle / 'dossier.age'}")
         clear(bundle)
-        result.afterword.append(run)
+        if i >= 0:
+            result.afterword.append(run)
         log(
-            f"{label} run {i + 1}/{repeat} afterword: {run.seconds:7.2f} s  "
+            f"{tag(i)} afterword: {run.seconds:7.2f} s  "
             f"{corpus.total / MIB / run.seconds:7.1f} MiB/s  rss {run.rss_mib:6.1f} MiB  "
             f"user {run.user_seconds:5.2f} s  sys {run.sys_seconds:5.2f} s  "
-            f"(imports {report['import_seconds']:.2f} s, "
+            f"faults {run.minor_faults}  (imports {report['import_seconds']:.2f} s, "
             f"seal_bundle {report['seal_seconds']:.2f} s)"
         )
 
+    # One untimed run of each first: the first write of an output this size can pay for
+    # memory the machine (a VM especially) has not touched yet, whichever tool goes first.
+    one_age(-1)
+    one_afterword(-1)
     for i in range(repeat):
         order = (one_age, one_afterword) if i % 2 == 0 else (one_afterword, one_age)
         for step in order:
@@ -427,9 +450,11 @@ memory (RSS) stays under {RSS_TARGET_MIB:.0f} MiB at every size.
   (`benchmarks/seal.py --child-seal SRC DST`); the timed span includes interpreter start-up,
   imports, key generation, the dossier, shares, manifest and notice.
 - Every measurement is its own process, timed from spawn to exit; peak RSS is that process's
-  `ru_maxrss` (from `wait4`). The page cache is not dropped; instead the corpus and the tar
-  are read once (untimed) before measuring so both tools start warm. Outputs are deleted and
-  `sync` runs (untimed) after every measurement.
+  maximum resident set as GNU `/usr/bin/time -f %M` reports it. The page cache is not
+  dropped; instead the corpus and the tar are read once (untimed) before measuring so both
+  tools start warm, and each tool runs once untimed (in a VM the first write of an output
+  that size pays for guest memory the host has not backed yet, whichever tool goes first).
+  Outputs are deleted and `sync` runs (untimed) after every measurement.
 - {repeat} repeats per size, alternating which tool goes first; the table shows the median
   time. MiB/s is plaintext bytes (the corpus size, without tar headers) per second.
 
@@ -466,7 +491,7 @@ def parse_sizes(text: str) -> list[float]:
     return sizes
 
 
-def tools() -> tuple[str, str, str]:
+def tools() -> tuple[str, str, str, str]:
     age = shutil.which("age")
     keygen = shutil.which("age-keygen")
     if not age or not keygen:
@@ -476,8 +501,14 @@ def tools() -> tuple[str, str, str]:
         )
     if not shutil.which("tar"):
         raise BenchError("tar is not on PATH; it makes the reference input for age")
+    time_bin = "/usr/bin/time"
+    if not os.access(time_bin, os.X_OK):
+        raise BenchError(
+            "GNU time (/usr/bin/time) is missing; it measures each run's own peak RSS: "
+            "`apt-get install time`"
+        )
     version = run_checked([age, "--version"]).strip()
-    return age, keygen, version
+    return age, keygen, time_bin, version
 
 
 def new_recipient(keygen: str) -> str:
@@ -521,7 +552,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir: Path = args.workdir.resolve()
     roots = [workdir / f"{size_label(gib)}gib" for gib in sizes]
     try:
-        age, keygen, age_version = tools()
+        age, keygen, time_bin, age_version = tools()
         age_version = age_version.removeprefix("v")
         recipients = [new_recipient(keygen), new_recipient(keygen)]
         results = []
@@ -529,7 +560,7 @@ def main(argv: list[str] | None = None) -> int:
             corpus = Corpus(gib, root)
             ensure_corpus(corpus)
             warm_up(corpus)
-            results.append(bench_size(corpus, age, recipients, args.repeat))
+            results.append(bench_size(corpus, age, time_bin, recipients, args.repeat))
             if not args.keep:
                 shutil.rmtree(root, ignore_errors=True)
     except BenchError as exc:
