@@ -204,7 +204,7 @@ def open_cmd(
     """Rebuild the key from K shares, decrypt, unpack and check every document."""
 
     def action() -> None:
-        total = dossier.stat().st_size * 2 if dossier.exists() else None
+        total = dossier.stat().st_size if dossier.exists() else None
         with progress_bar("Opening", total) as progress:
             result = open_bundle(
                 dossier,

@@ -216,18 +216,33 @@ def _flip(path: Path, offset: int) -> None:
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("where", ["header", "first-chunk", "last-chunk"])
-def test_tampered_dossier(sealed: Sealed, tmp_path: Path, where: str) -> None:
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("header", "age header does not match its signed manifest"),
+        ("nonce", "age header does not match its signed manifest"),
+        ("first-chunk", "cannot be decrypted"),
+        ("last-chunk", "cannot be decrypted"),
+    ],
+)
+def test_tampered_dossier(sealed: Sealed, tmp_path: Path, where: str, message: str) -> None:
     dossier = sealed.bundle / "dossier.age"
-    offset = {"header": 40, "first-chunk": 300, "last-chunk": dossier.stat().st_size - 5}[where]
+    manifest = json.loads((sealed.bundle / "manifest.json").read_text())
+    header_size = manifest["dossier"]["header_size"]
+    offset = {
+        "header": 40,
+        "nonce": header_size - 3,
+        "first-chunk": header_size + 300,
+        "last-chunk": dossier.stat().st_size - 5,
+    }[where]
     _flip(dossier, offset)
-    with pytest.raises(IntegrityError, match="hash does not match its signed manifest"):
+    with pytest.raises(IntegrityError, match=message):
         _open(sealed, tmp_path, [sealed.bundle / "shares" / s for s in SHARES])
     _assert_nothing_left(tmp_path)
 
 
-def test_tampered_dossier_and_manifest_hash(sealed: Sealed, tmp_path: Path) -> None:
-    """Even if the size/hash check is bypassed, age's authentication refuses the payload."""
+def test_tampered_payload_fails_authentication(sealed: Sealed, tmp_path: Path) -> None:
+    """The payload is not hashed up front: age's authentication refuses a changed byte."""
     from afterword.crypto.bundle import load_manifest, read_shares, rebuild_dossier_key
     from afterword.crypto.dossier import extract_dossier
 

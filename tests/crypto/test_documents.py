@@ -120,7 +120,8 @@ def test_every_teaser_verifies_against_its_manifest_and_notice(
             entries=entries,
             titles=False,
             dossier_recipient="age1x",
-            dossier_sha256="00" * 32,
+            dossier_header_sha256="00" * 32,
+            dossier_header_size=100,
             dossier_size=1,
             created="2026-01-01T00:00:00Z",
         )

@@ -310,9 +310,10 @@ class AgeWriter:
         self._out = out
         self.bytes_written = 0
         self._closed = False
-        header = _build_header(file_key, parsed)
+        self.prefix = _build_header(file_key, parsed) + nonce
+        """The header and payload nonce as written: public, and unique to this file."""
         self._stream = _Stream(out, payload_key(file_key, nonce))
-        _write_all(out, memoryview(header + nonce))
+        _write_all(out, memoryview(self.prefix))
 
     @property
     def closed(self) -> bool:

@@ -26,8 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pyrage
-
+from afterword.crypto.agestream import AgeWriter
 from afterword.crypto.dossier import (
     OpenedDossier,
     check_dossier_file,
@@ -40,7 +39,6 @@ from afterword.crypto.dossier import (
 from afterword.crypto.encoding import (
     age_identity_from_secret,
     age_recipient_of,
-    canonical_json,
     check_age_recipient,
     pretty_json,
 )
@@ -49,7 +47,7 @@ from afterword.crypto.manifest import (
     DocumentEntry,
     check_public_manifest,
     parse_private_manifest,
-    private_manifest,
+    private_manifest_chunks,
     public_manifest_body,
 )
 from afterword.crypto.notice import notice_body, render_text
@@ -146,6 +144,7 @@ def seal_bundle(
         switch = new_switch_id()
         with open(scratch / "dossier.age", "wb") as out:
             sealed = write_dossier(documents, out, switch=switch, progress=progress)
+        del documents  # tens of thousands of paths need not outlive the stream
         created = _now()
         manifest = owner.sign(
             public_manifest_body(
@@ -153,7 +152,8 @@ def seal_bundle(
                 entries=sealed.entries,
                 titles=titles,
                 dossier_recipient=sealed.recipient,
-                dossier_sha256=sealed.sha256,
+                dossier_header_sha256=sealed.header_sha256,
+                dossier_header_size=sealed.header_size,
                 dossier_size=sealed.size,
                 created=created,
             )
@@ -201,11 +201,12 @@ def seal_bundle(
                 "custodians": listed,
             }
         )
-        owner_copy = pyrage.encrypt(
-            canonical_json(private_manifest(switch, sealed.entries)),
-            [pyrage.x25519.Recipient.from_str(owner.age_recipient)],
-        )
-        (scratch / "owner.age").write_bytes(owner_copy)
+        with (
+            open(scratch / "owner.age", "wb") as f,
+            AgeWriter(f, [owner.age_recipient]) as owner_copy,
+        ):
+            for piece in private_manifest_chunks(switch, sealed.entries):
+                owner_copy.write(piece)
         (scratch / "manifest.json").write_bytes(pretty_json(manifest))
         (scratch / "notice.json").write_bytes(pretty_json(notice))
         (scratch / "notice.txt").write_text(render_text(notice), encoding="utf-8")
@@ -295,7 +296,7 @@ def open_bundle(
     identity = rebuild_dossier_key(
         read_shares(share_files, read_identities(identity_files)), manifest
     )
-    check_dossier_file(dossier, manifest, progress)
+    check_dossier_file(dossier, manifest)
     return extract_dossier(dossier, identity, manifest, out, progress)
 
 

@@ -37,9 +37,15 @@ from afterword.crypto.manifest import (
     DocumentEntry,
     match_entries,
     parse_private_manifest,
-    private_manifest,
+    private_manifest_chunks,
 )
-from afterword.crypto.streams import BLOCK, BackgroundSink, Progress, sha256_file
+from afterword.crypto.streams import (
+    BLOCK,
+    CountingWriter,
+    DocumentReader,
+    DocumentStart,
+    Progress,
+)
 from afterword.errors import AfterwordError, FormatError, IntegrityError
 
 DOCUMENTS_DIR = "documents"
@@ -48,11 +54,11 @@ _TAR_BLOCK = 512
 _TAR_RECORD = 20 * _TAR_BLOCK
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SourceFile:
     """A document to seal: where it is on disk and its path inside the dossier."""
 
-    source: Path
+    source: str  # a str, not a Path: a Path costs several times the memory
     path: str
     size: int
 
@@ -78,7 +84,7 @@ def collect_documents(inputs: Sequence[Path]) -> list[SourceFile]:
         info = source.stat()
         if not stat.S_ISREG(info.st_mode):
             raise FormatError(f"{source} is not a regular file", "seal only files and folders")
-        found.append(SourceFile(source, path, info.st_size))
+        found.append(SourceFile(str(source), path, info.st_size))
 
     for given in inputs:
         if not given.exists():
@@ -95,7 +101,7 @@ def collect_documents(inputs: Sequence[Path]) -> list[SourceFile]:
                     add(source, str(PurePosixPath(name, *rel_root.parts, file)))
         else:
             add(given, name)
-    seen: dict[str, Path] = {}
+    seen: dict[str, str] = {}
     for doc in found:
         if doc.path in seen:
             raise AfterwordError(
@@ -130,7 +136,8 @@ class SealedDossier:
     dossier_key: bytes  # the 32-byte X25519 secret: keep in memory, split into shares
     recipient: str
     entries: list[DocumentEntry]
-    sha256: str
+    header_sha256: str  # SHA-256 of the age header and payload nonce: pins this exact file
+    header_size: int
     size: int
 
 
@@ -149,50 +156,47 @@ def write_dossier(
     """Encrypt ``documents`` and the private manifest into ``out`` as one age file."""
     dossier_key = secrets.token_bytes(32)
     recipient = age_recipient_of(age_identity_from_secret(dossier_key))
-    sink = BackgroundSink(out)
+    sink = CountingWriter(out)
+    salts = secrets.token_bytes(32 * len(documents))  # one syscall, not one per document
     entries: list[DocumentEntry] = []
-    buf = bytearray(BLOCK)
-    view = memoryview(buf)
+    reader = DocumentReader([doc.source for doc in documents])
     try:
         with AgeWriter(sink, [recipient]) as age:
             written = 0
-            for doc in documents:
-                digest = hashlib.sha256()
-                with open(doc.source, "rb") as f:
-                    info = os.fstat(f.fileno())
-                    size = info.st_size
-                    header = _tar_header(f"{DOCUMENTS_DIR}/{doc.path}", size, int(info.st_mtime))
+            size = 0
+            for event in reader:
+                if isinstance(event, memoryview):
+                    age.write(event)
+                    if progress:
+                        progress(len(event))
+                elif isinstance(event, DocumentStart):
+                    size = event.size
+                    path = documents[event.index].path
+                    header = _tar_header(f"{DOCUMENTS_DIR}/{path}", size, event.mtime)
                     age.write(header)
-                    remaining = size
-                    while remaining:
-                        n = f.readinto(view[: min(BLOCK, remaining)])
-                        if not n:
-                            break
-                        digest.update(view[:n])
-                        age.write(view[:n])
-                        remaining -= n
-                        if progress:
-                            progress(n)
-                    if remaining or f.read(1):
-                        raise IntegrityError(
-                            f"{doc.source} changed size while it was being sealed",
-                            "close programs writing to it and seal again",
-                        )
-                age.write(_padding(size))
-                written += len(header) + size + len(_padding(size))
-                entries.append(
-                    DocumentEntry(doc.path, secrets.token_bytes(32), digest.digest(), size)
-                )
-            manifest = json.dumps(private_manifest(switch, entries), indent=1).encode("utf-8")
-            header = _tar_header(MANIFEST_MEMBER, len(manifest), 0)
-            tail = header + manifest + _padding(len(manifest)) + bytes(2 * _TAR_BLOCK)
-            written += len(tail)
+                    written += len(header) + size + len(_padding(size))
+                else:
+                    age.write(_padding(size))
+                    path = documents[event.index].path
+                    salt = salts[32 * event.index : 32 * event.index + 32]
+                    entries.append(DocumentEntry(path, salt, event.sha256, size))
+            # the private manifest, streamed: measured in one pass, written in a second
+            size = sum(len(piece) for piece in private_manifest_chunks(switch, entries))
+            header = _tar_header(MANIFEST_MEMBER, size, 0)
+            age.write(header)
+            for piece in private_manifest_chunks(switch, entries):
+                age.write(piece)
+            tail = _padding(size) + bytes(2 * _TAR_BLOCK)
+            written += len(header) + size + len(tail)
             age.write(tail + bytes(-written % _TAR_RECORD))
-        sha = sink.finish()
+        sink.flush()
     except BaseException:
-        sink.abandon()
+        reader.close()
         raise
-    return SealedDossier(switch, dossier_key, recipient, entries, sha, sink.size)
+    prefix_sha = hashlib.sha256(age.prefix).hexdigest()
+    return SealedDossier(
+        switch, dossier_key, recipient, entries, prefix_sha, len(age.prefix), sink.size
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -353,21 +357,28 @@ def extract_dossier(
     return OpenedDossier(out, entries, sum(e.size for e in entries))
 
 
-def check_dossier_file(dossier: Path, manifest: dict[str, Any], progress: Progress | None) -> None:
-    """Compare the ciphertext with the manifest's size and hash before decrypting."""
+def check_dossier_file(dossier: Path, manifest: dict[str, Any]) -> None:
+    """Compare the file with the manifest's size and header hash before decrypting.
+
+    This catches a truncated, extended or substituted dossier at once; a changed byte in
+    the payload is caught by age's authentication while decrypting.
+    """
     expected = manifest.get("dossier") or {}
     try:
         size = dossier.stat().st_size
+        with open(dossier, "rb") as f:
+            prefix = f.read(int(expected.get("header_size", 0)))
     except FileNotFoundError as exc:
         raise AfterwordError(f"{dossier} not found", "check the path") from exc
+    except (OSError, ValueError, TypeError) as exc:
+        raise AfterwordError(f"cannot read {dossier}: {exc}") from exc
     if size != expected.get("size"):
         raise IntegrityError(
             f"the dossier is {size} bytes but its manifest says {expected.get('size')}",
             "it is truncated or is not the dossier this manifest describes",
         )
-    sha, _ = sha256_file(str(dossier), progress)
-    if sha != expected.get("sha256"):
+    if hashlib.sha256(prefix).hexdigest() != expected.get("header_sha256"):
         raise IntegrityError(
-            "the dossier's hash does not match its signed manifest",
+            "the dossier's age header does not match its signed manifest",
             "it was altered or replaced; get an intact copy",
         )

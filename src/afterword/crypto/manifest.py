@@ -13,8 +13,9 @@ content hashes, sizes) travels inside the dossier and, for teasers, in the owner
 
 from __future__ import annotations
 
+import json
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,7 @@ PRIVATE_KIND = "private-manifest/1"
 TREE_ALGORITHM = "rfc9162-sha256"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DocumentEntry:
     """One document's commitment data (what the private manifest lists)."""
 
@@ -73,13 +74,19 @@ def tree_root(entries: Sequence[DocumentEntry]) -> bytes:
     return merkle.root_from_leaf_hashes([e.leaf_hash() for e in entries])
 
 
-def private_manifest(switch: str, entries: Sequence[DocumentEntry]) -> dict[str, Any]:
-    return {
-        "afterword": PRIVATE_KIND,
-        "switch": switch,
-        "root": tree_root(entries).hex(),
-        "documents": [e.to_json() for e in entries],
-    }
+def private_manifest_chunks(switch: str, entries: Sequence[DocumentEntry]) -> Iterator[bytes]:
+    """The private manifest as compact JSON, one piece per document (it is not signed:
+    the leaves are). Streamed, so tens of thousands of documents never exist as one big
+    JSON text or structure at once: sealing must keep memory flat."""
+    head = json.dumps(
+        {"afterword": PRIVATE_KIND, "switch": switch, "root": tree_root(entries).hex()},
+        separators=(",", ":"),
+    )
+    yield f'{head[:-1]},"documents":['.encode()
+    for i, entry in enumerate(entries):
+        text = json.dumps(entry.to_json(), separators=(",", ":"), ensure_ascii=False)
+        yield (("," if i else "") + text).encode()
+    yield b"]}"
 
 
 def parse_private_manifest(data: object) -> tuple[str, list[DocumentEntry]]:
@@ -101,7 +108,8 @@ def public_manifest_body(
     entries: Sequence[DocumentEntry],
     titles: bool,
     dossier_recipient: str,
-    dossier_sha256: str,
+    dossier_header_sha256: str,
+    dossier_header_size: int,
     dossier_size: int,
     created: str,
 ) -> dict[str, Any]:
@@ -116,8 +124,9 @@ def public_manifest_body(
         "leaves": [e.leaf_hash().hex() for e in entries],
         "dossier": {
             "recipient": dossier_recipient,
-            "sha256": dossier_sha256,
             "size": dossier_size,
+            "header_size": dossier_header_size,
+            "header_sha256": dossier_header_sha256,
         },
     }
     if titles:

@@ -48,8 +48,8 @@ def verify_manifest(doc: Any, notice: Document | None) -> list[str]:
     said = [
         f"The manifest is signed by owner key {fingerprint(manifest['owner_key'])}.",
         f"Its {manifest['count']} leaf hashes add up to Merkle root {manifest['root']}.",
-        f"It describes a dossier of {manifest['dossier']['size']} bytes with SHA-256 "
-        f"{manifest['dossier']['sha256']}.",
+        f"It describes a dossier of {manifest['dossier']['size']} bytes whose age header "
+        f"has SHA-256 {manifest['dossier']['header_sha256']}.",
     ]
     if notice is not None:
         _same_dossier(manifest, notice, "count")
