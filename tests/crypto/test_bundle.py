@@ -395,3 +395,21 @@ def test_envelope_rejects_non_envelope_json(make_age_key) -> None:
     with pytest.raises(FormatError, match="not an afterword share envelope"):
         decrypt_envelope(blob, [key.identity], "x")
     assert ShareEnvelope  # the type exported for servers to build envelopes
+
+
+def test_collect_documents_links_and_special_files(tmp_path: Path) -> None:
+    import os
+
+    from afterword.crypto.dossier import collect_documents
+
+    root = tmp_path / "docs"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "a.txt").write_text("a")
+    (root / "link-to-file").symlink_to(root / "sub" / "a.txt")
+    (root / "link-to-dir").symlink_to(root / "sub")  # never followed: no loops, no dupes
+    (root / "dangling").symlink_to(tmp_path / "nowhere")
+    found = collect_documents([root])
+    assert [(d.path, d.size) for d in found] == [("docs/link-to-file", 1), ("docs/sub/a.txt", 1)]
+    os.mkfifo(root / "pipe")
+    with pytest.raises(AfterwordError, match="not a regular file"):
+        collect_documents([root])

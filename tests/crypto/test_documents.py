@@ -205,3 +205,16 @@ def test_notice_text_rendering(sealed: Sealed) -> None:
     assert "If I stop checking in, publish." in text
     kind, said = verify_any(json.loads((sealed.bundle / "notice.json").read_text()))
     assert kind == "notice" and "any 2 can open" in said[2]
+
+
+@settings(max_examples=50, deadline=None)
+@given(entries=entries_strategy())
+def test_streamed_private_manifest_is_plain_json_of_the_entries(
+    entries: list[DocumentEntry],
+) -> None:
+    from afterword.crypto.manifest import parse_private_manifest, private_manifest_chunks
+
+    text = b"".join(private_manifest_chunks("sw", entries))
+    data = json.loads(text)
+    assert data["documents"] == [e.to_json() for e in entries]
+    assert parse_private_manifest(data) == ("sw", entries)

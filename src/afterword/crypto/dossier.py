@@ -74,33 +74,40 @@ def collect_documents(inputs: Sequence[Path]) -> list[SourceFile]:
         raise AfterwordError("nothing to seal", "name at least one file or folder")
     found: list[SourceFile] = []
 
-    def add(source: Path, path: str) -> None:
+    def add(source: str, path: str, inside_folder: bool) -> None:
         try:
             path.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise FormatError(
-                f"the file name {source!s} is not valid UTF-8", "rename it, then seal again"
+                f"the file name {source!r} is not valid UTF-8", "rename it, then seal again"
             ) from exc
-        info = source.stat()
+        try:
+            info = os.stat(source)
+        except FileNotFoundError:
+            if inside_folder and os.path.islink(source):
+                return  # a dangling link inside a folder: nothing to seal
+            raise
         if not stat.S_ISREG(info.st_mode):
+            if inside_folder and os.path.islink(source):
+                return  # a link to a folder (never followed) or to something else
             raise FormatError(f"{source} is not a regular file", "seal only files and folders")
-        found.append(SourceFile(str(source), path, info.st_size))
+        found.append(SourceFile(source, path, info.st_size))
 
+    # plain strings and os.walk, not pathlib: this runs once per document
     for given in inputs:
         if not given.exists():
             raise AfterwordError(f"{given} does not exist", "check the path")
         name = given.resolve().name or "documents"
-        if given.is_dir():
-            for root, dirs, files in os.walk(given):
-                dirs.sort()
-                rel_root = Path(root).relative_to(given)
-                for file in sorted(files):
-                    source = Path(root) / file
-                    if source.is_symlink() and not source.is_file():
-                        continue  # dangling link or link to something that is not a file
-                    add(source, str(PurePosixPath(name, *rel_root.parts, file)))
-        else:
-            add(given, name)
+        if not given.is_dir():
+            add(str(given), name, inside_folder=False)
+            continue
+        base = str(given)
+        for root, dirs, files in os.walk(base):
+            dirs.sort()
+            rel = os.path.relpath(root, base)
+            prefix = name if rel == os.curdir else f"{name}/{rel.replace(os.sep, '/')}"
+            for file in sorted(files):
+                add(os.path.join(root, file), f"{prefix}/{file}", inside_folder=True)
     seen: dict[str, str] = {}
     for doc in found:
         if doc.path in seen:
