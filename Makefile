@@ -35,7 +35,8 @@ test-fast: $(STAMP) tools
 	$(BIN)/pytest -m "not slow" -x -q
 
 bench: $(STAMP) tools
-	$(BIN)/python benchmarks/seal.py --write-docs
+	@command -v /usr/bin/time >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq time) >/dev/null
+	$(BIN)/python benchmarks/seal.py --sizes 1,4 --write-docs
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
