@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from afterword.errors import AfterwordError
 
@@ -26,3 +27,47 @@ def parse_duration(text: str) -> int:
             f"the duration {text!r} is out of range", "use more than 0 and at most 10 years"
         )
     return seconds
+
+
+DEFAULT_MAX_PAUSE = 30 * 86400
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How often the owner must check in, and what happens when they do not.
+
+    All values are seconds. ``reminders`` are offsets before a deadline (and before the
+    end of grace) at which the owner is reminded. ``max_pause`` bounds a pause, so a
+    switch can never be silenced for long.
+    """
+
+    interval: int
+    grace: int = 0
+    waiting: int = 0
+    reminders: tuple[int, ...] = ()
+    max_pause: int = DEFAULT_MAX_PAUSE
+
+    def __post_init__(self) -> None:
+        if self.interval <= 0:
+            raise AfterwordError("the check-in interval must be positive")
+        for name in ("grace", "waiting", "max_pause"):
+            if getattr(self, name) < 0:
+                raise AfterwordError(f"{name} must not be negative")
+        if any(r <= 0 for r in self.reminders):
+            raise AfterwordError("reminder offsets must be positive durations before a deadline")
+
+    def check_minimum(self, minimum: int) -> None:
+        """Refuse durations shorter than the server's minimum (a typo like 7s for 7d)."""
+        for name in ("interval", "grace", "waiting"):
+            value = getattr(self, name)
+            if 0 < value < minimum or (name == "interval" and value < minimum):
+                raise AfterwordError(
+                    f"{name} {value}s is shorter than this server's minimum of {minimum}s",
+                    "use a longer duration (e.g. 7d)",
+                )
+
+
+def parse_reminders(text: str) -> tuple[int, ...]:
+    """``3d,1d,2h`` -> offsets in seconds, largest first, duplicates removed."""
+    parts = [p for p in text.split(",") if p.strip()]
+    return tuple(sorted({parse_duration(p) for p in parts}, reverse=True))
