@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -27,7 +27,6 @@ from rich.progress import (
 
 from afterword.crypto.bundle import (
     Custodian,
-    load_json,
     make_teaser,
     open_bundle,
     seal_bundle,
@@ -36,7 +35,7 @@ from afterword.crypto.dossier import collect_documents
 from afterword.crypto.encoding import pretty_json
 from afterword.crypto.keys import OwnerKey, load_owner_key
 from afterword.crypto.signing import fingerprint
-from afterword.crypto.verify import verify_any
+from afterword.crypto.verify import verify_path
 from afterword.errors import AfterwordError
 from afterword.switch.policy import parse_duration
 
@@ -246,17 +245,34 @@ def teaser(
 
 @app.command()
 def verify(
-    file: Annotated[Path, typer.Argument(help="A notice, manifest or teaser.")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="A notice, manifest, teaser, release statement or audit log; "
+            "or a release folder (key, dossier.age, manifest.json, statement.json)."
+        ),
+    ],
     notice: Annotated[
         Path | None, typer.Option("--notice", help="Check it against this notice too.")
     ] = None,
+    server_key: Annotated[
+        str | None,
+        typer.Option(
+            "--server-key",
+            help="The server's ed25519: key: a release or log it did not sign fails.",
+        ),
+    ] = None,
+    open_to: Annotated[
+        Path | None,
+        typer.Option(
+            "--open", help="Release folder only: decrypt the documents into this new folder."
+        ),
+    ] = None,
 ) -> None:
-    """Verify a notice, manifest or teaser; exit non-zero on any mismatch."""
+    """Verify a notice, manifest, teaser, release or audit log; exit non-zero on any mismatch."""
 
     def action() -> None:
-        doc: Any = load_json(file, "file")
-        notice_doc = load_json(notice, "notice") if notice else None
-        kind, statements = verify_any(doc, notice_doc)
+        kind, statements = verify_path(file, notice=notice, server_key=server_key, open_to=open_to)
         typer.echo(f"OK: {file} is a valid afterword {kind}.")
         for line in statements:
             typer.echo(f"  - {line}")

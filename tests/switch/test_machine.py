@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -333,3 +335,24 @@ def test_in_time_checkins_never_trigger_and_silence_always_releases(
         state, effects = decide(state, ShareAccepted(f"c{i}"), now)
     assert state.phase is Phase.RELEASED
     assert PublishRelease(Cause.MISSED) in effects
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    policy=policies, threshold=st.integers(1, 3), steps=st.lists(st.integers(0, 20 * D), max_size=8)
+)
+def test_state_survives_storage(policy: Policy, threshold: int, steps: list[int]) -> None:
+    import json
+
+    from afterword.switch.codec import state_from_json, state_to_json
+
+    state, _ = arm(policy, threshold, T0)
+    now = T0
+    for i, dt in enumerate(steps):
+        now += dt
+        event = [Tick(), ShareAccepted(f"c{i}"), CheckIn("x"), ReleaseNow()][i % 4]
+        with contextlib.suppress(Rejected):
+            state, _ = decide(state, event, now)
+        assert state_from_json(json.loads(json.dumps(state_to_json(state)))) == state
+    with pytest.raises(ValueError, match="unknown version"):
+        state_from_json({"v": 99})

@@ -1,21 +1,33 @@
-"""``afterword verify``: check a notice, manifest or teaser and say what it proves.
+"""``afterword verify``: check a notice, manifest, teaser, release or audit log.
 
 Each checker returns plain-language statements of what was established, or raises an
 :class:`~afterword.errors.AfterwordError` naming the first thing that did not hold.
+Release bundles and audit logs are checked by :mod:`afterword.crypto.release` and
+:mod:`afterword.crypto.audit`; this module only dispatches to them.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from afterword.crypto.audit import AUDIT_KIND, verify_log
+from afterword.crypto.bundle import load_json
 from afterword.crypto.manifest import check_public_manifest
 from afterword.crypto.signing import Document, document_kind, fingerprint, verify_document
 from afterword.crypto.teaser import check_teaser
-from afterword.errors import FormatError, IntegrityError
+from afterword.errors import AfterwordError, FormatError, IntegrityError
 
 
-def _same_dossier(doc: Document, notice: Document, size_field: str) -> None:
-    """A manifest or teaser must name the notice's switch, root, size and owner."""
+def check_against_notice(
+    doc: Document, notice: Document, size_field: str, *, subject: str = "this file"
+) -> None:
+    """A manifest, teaser or release must name the notice's switch, root, size and owner.
+
+    This is what ties a file to the notice the adversary was shown; ``subject`` names the
+    file in the hint (a release statement shares the notice's field names, so it can be
+    checked the same way).
+    """
     for mine, theirs, what in (
         ("switch", "switch", "dossier id"),
         ("root", "root", "Merkle root"),
@@ -25,7 +37,7 @@ def _same_dossier(doc: Document, notice: Document, size_field: str) -> None:
         if doc.get(mine) != notice.get(theirs):
             raise IntegrityError(
                 f"the {what} differs from the notice's ({doc.get(mine)} vs {notice.get(theirs)})",
-                "this file does not belong to that notice",
+                f"{subject} does not belong to that notice",
             )
 
 
@@ -52,7 +64,7 @@ def verify_manifest(doc: Any, notice: Document | None) -> list[str]:
         f"has SHA-256 {manifest['dossier']['header_sha256']}.",
     ]
     if notice is not None:
-        _same_dossier(manifest, notice, "count")
+        check_against_notice(manifest, notice, "count")
         said.append("It matches the notice: same dossier, root, count and owner.")
     return said
 
@@ -69,15 +81,46 @@ def verify_teaser(doc: Any, notice: Document | None) -> list[str]:
     if notice is None:
         said.append("Pass --notice NOTICE to check that this is the root the owner announced.")
     else:
-        _same_dossier(teaser, notice, "tree_size")
+        check_against_notice(teaser, notice, "tree_size")
         said.append("That root is the one the notice announced: the document is in the dossier.")
     return said
 
 
-def verify_any(doc: Any, notice_doc: Any | None = None) -> tuple[str, list[str]]:
-    """Detect what ``doc`` is and verify it (against a notice if given)."""
+def verify_audit(doc: Any, notice: Document | None, server_key: str | None) -> list[str]:
+    said = verify_log(doc, server_key)
+    if notice is not None:
+        if doc["switch"] != notice.get("switch"):
+            raise IntegrityError(
+                f"the audit log is of switch {doc['switch']}, the notice of {notice.get('switch')}",
+                "this log does not belong to that notice",
+            )
+        said.append("It is the log of the notice's switch.")
+    return said
+
+
+def verify_any(
+    doc: Any, notice_doc: Any | None = None, *, server_key: str | None = None
+) -> tuple[str, list[str]]:
+    """Detect what ``doc`` is and verify it (against a notice, and a server key, if given).
+
+    Returns the kind as people say it ("notice", "release statement", "audit log") and
+    the statements. ``server_key`` pins the signer of server-signed documents; it is an
+    error with any other kind, so a pin is never silently ignored.
+    """
+    from afterword.crypto.release import RELEASE_KIND, verify_statement  # builds on this module
+
     notice = verify_document(notice_doc, "notice") if notice_doc is not None else None
-    kind = document_kind(doc).split("/", 1)[0]
+    tag = document_kind(doc)
+    if tag == AUDIT_KIND:
+        return "audit log", verify_audit(doc, notice, server_key)
+    if tag == RELEASE_KIND:
+        return "release statement", verify_statement(doc, server_key, notice)
+    kind = tag.split("/", 1)[0]
+    if server_key is not None and kind in ("notice", "manifest", "teaser"):
+        raise AfterwordError(
+            f"a {kind} is signed by the owner, not by a server",
+            "--server-key applies to release statements, release folders and audit logs",
+        )
     if kind == "notice":
         return kind, verify_notice(doc)
     if kind == "manifest":
@@ -86,5 +129,30 @@ def verify_any(doc: Any, notice_doc: Any | None = None) -> tuple[str, list[str]]
         return kind, verify_teaser(doc, notice)
     raise FormatError(
         f"afterword cannot verify a {kind!r} file",
-        "verify takes a notice, a manifest or a teaser",
+        "verify takes a notice, manifest, teaser, release statement, release folder or audit log",
     )
+
+
+def verify_path(
+    path: Path,
+    *,
+    notice: Path | None = None,
+    server_key: str | None = None,
+    open_to: Path | None = None,
+) -> tuple[str, list[str]]:
+    """What ``afterword verify PATH`` checks: a folder is a release bundle, else one file."""
+    from afterword.crypto.release import verify_release_folder  # builds on this module
+
+    if path.is_dir():
+        statements = verify_release_folder(
+            path, server_key=server_key, notice_path=notice, open_to=open_to
+        )
+        return "release bundle", statements
+    if open_to is not None:
+        raise AfterwordError(
+            "--open needs a release folder",
+            "pass the folder holding key, dossier.age, manifest.json and statement.json",
+        )
+    doc = load_json(path, "file")
+    notice_doc = load_json(notice, "notice") if notice is not None else None
+    return verify_any(doc, notice_doc, server_key=server_key)

@@ -1,0 +1,97 @@
+"""Engines, migrations and transactions for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import importlib.resources
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from afterword.errors import AfterwordError
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("afterword", appauthor=False))
+
+
+def default_database_url(data_dir: Path | None = None) -> str:
+    """The embedded default: SQLite in the user's data directory."""
+    folder = data_dir or default_data_dir()
+    return f"sqlite:///{folder / 'afterword.db'}"
+
+
+def _sqlite_engine(url: str) -> Engine:
+    path = url.removeprefix("sqlite:///")
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        # autocommit mode at the driver, so that BEGIN below is ours alone
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=FULL")  # a committed release survives power loss
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        # one writer at a time, decided when the transaction starts, so two writers never
+        # deadlock upgrading read locks: SQLite's stand-in for SELECT ... FOR UPDATE
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class Store:
+    """A database with afterword's schema. ``transaction()`` is the unit of change."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        if url.startswith("sqlite"):
+            self.engine = _sqlite_engine(url)
+        elif url.startswith("postgresql"):
+            self.engine = create_engine(url, pool_pre_ping=True)
+        else:
+            raise AfterwordError(
+                f"unsupported database URL {url.split(':', 1)[0]}:...",
+                "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB",
+            )
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision (Alembic), as every start does."""
+        config = Config()
+        location = importlib.resources.files("afterword.store") / "migrations"
+        config.set_main_option("script_location", str(location))
+        try:
+            with self.engine.begin() as connection:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+        except OperationalError as exc:
+            raise AfterwordError(
+                f"cannot open the database: {exc.orig}", "check --db / AFTERWORD_DATABASE_URL"
+            ) from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session whose changes commit together, or not at all."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()

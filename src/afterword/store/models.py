@@ -1,0 +1,123 @@
+"""Tables. Times are integer seconds since the epoch, as in the switch machine."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SwitchRow(Base):
+    """One switch: its machine state (JSON), what the owner uploaded, and the scheduler key."""
+
+    __tablename__ = "switches"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner_key: Mapped[str] = mapped_column(String(80))
+    phase: Mapped[str] = mapped_column(String(16))
+    # the scheduler's index: the earliest instant this switch needs attention
+    next_event_at: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    held: Mapped[bool] = mapped_column(Boolean, default=False)  # mass-trigger breaker
+    state: Mapped[str] = mapped_column(Text)
+    manifest: Mapped[str] = mapped_column(Text)
+    notice: Mapped[str] = mapped_column(Text)
+    custodians: Mapped[str] = mapped_column(Text)
+    recipients: Mapped[str] = mapped_column(Text, default="[]")
+    dossier_sha256: Mapped[str] = mapped_column(String(64))
+    dossier_size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class AuditRow(Base):
+    """One entry of a switch's hash-chained audit log (see afterword.crypto.audit)."""
+
+    __tablename__ = "audit"
+    __table_args__ = (UniqueConstraint("switch_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    switch_id: Mapped[str] = mapped_column(ForeignKey("switches.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text)
+    prev: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class OutboxRow(Base):
+    """A message to deliver, written in the same transaction as the change that caused it.
+
+    ``id`` is stable (it becomes the Message-ID / Idempotency-Key), so a retry is the
+    same message, and writing the same message twice is refused by the primary key.
+    """
+
+    __tablename__ = "outbox"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    switch_id: Mapped[str] = mapped_column(ForeignKey("switches.id"), index=True)
+    to: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    data: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # null once delivered or given up: the dispatcher's index
+    next_attempt_at: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    delivered_at: Mapped[int | None] = mapped_column(BigInteger)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class NonceRow(Base):
+    """A one-time check-in challenge: a signed check-in must quote an unused one."""
+
+    __tablename__ = "nonces"
+
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    switch_id: Mapped[str] = mapped_column(ForeignKey("switches.id"), index=True)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    used: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ShareRow(Base):
+    """A share submitted by a custodian (or the server's own), age-encrypted at rest."""
+
+    __tablename__ = "shares"
+
+    switch_id: Mapped[str] = mapped_column(ForeignKey("switches.id"), primary_key=True)
+    custodian: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    submitted_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class ServerEnvelopeRow(Base):
+    """A share envelope sealed for the server: stays age-encrypted until a release."""
+
+    __tablename__ = "server_envelopes"
+
+    switch_id: Mapped[str] = mapped_column(ForeignKey("switches.id"), primary_key=True)
+    custodian: Mapped[str] = mapped_column(String(64), primary_key=True)
+    envelope: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ReleaseRow(Base):
+    """A published release: the dossier key (public from now on) and the signed statement."""
+
+    __tablename__ = "releases"
+
+    switch_id: Mapped[str] = mapped_column(ForeignKey("switches.id"), primary_key=True)
+    identity: Mapped[str] = mapped_column(Text)
+    statement: Mapped[str] = mapped_column(Text)
+    published_at: Mapped[int] = mapped_column(BigInteger)

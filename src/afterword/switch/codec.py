@@ -1,0 +1,74 @@
+"""SwitchState <-> plain JSON values, for storage. Pure and lossless.
+
+A stored state that cannot be read back is refused loudly (``ValueError``), never guessed
+at: a wrong guess could release a switch, or lose one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from afterword.switch.machine import Cause, Phase, SwitchState
+from afterword.switch.policy import Policy
+
+VERSION = 1
+
+
+def policy_to_json(policy: Policy) -> dict[str, Any]:
+    return {
+        "interval": policy.interval,
+        "grace": policy.grace,
+        "waiting": policy.waiting,
+        "reminders": list(policy.reminders),
+        "max_pause": policy.max_pause,
+    }
+
+
+def policy_from_json(data: dict[str, Any]) -> Policy:
+    return Policy(
+        interval=int(data["interval"]),
+        grace=int(data["grace"]),
+        waiting=int(data["waiting"]),
+        reminders=tuple(int(r) for r in data["reminders"]),
+        max_pause=int(data["max_pause"]),
+    )
+
+
+def state_to_json(state: SwitchState) -> dict[str, Any]:
+    return {
+        "v": VERSION,
+        "policy": policy_to_json(state.policy),
+        "threshold": state.threshold,
+        "phase": state.phase.value,
+        "deadline": state.deadline,
+        "since": state.since,
+        "reminded": sorted(state.reminded),
+        "paused_until": state.paused_until,
+        "cause": state.cause.value if state.cause else None,
+        "shares": sorted(state.shares),
+        "released_at": state.released_at,
+        "last_checkin": state.last_checkin,
+        "checkins": state.checkins,
+    }
+
+
+def state_from_json(data: dict[str, Any]) -> SwitchState:
+    if data.get("v") != VERSION:
+        raise ValueError(f"stored switch state has unknown version {data.get('v')!r}")
+    try:
+        return SwitchState(
+            policy=policy_from_json(data["policy"]),
+            threshold=int(data["threshold"]),
+            phase=Phase(data["phase"]),
+            deadline=int(data["deadline"]),
+            since=int(data["since"]),
+            reminded=frozenset(int(t) for t in data["reminded"]),
+            paused_until=int(data["paused_until"]),
+            cause=Cause(data["cause"]) if data["cause"] is not None else None,
+            shares=frozenset(str(s) for s in data["shares"]),
+            released_at=int(data["released_at"]),
+            last_checkin=int(data["last_checkin"]),
+            checkins=int(data["checkins"]),
+        )
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"stored switch state is incomplete: {exc}") from exc
