@@ -31,7 +31,7 @@ def new_switch(db: Store, switch_id: str, now: int = T0) -> None:
             manifest="{}",
             notice="{}",
             custodians="{}",
-            recipients=["mailto:press@example.org"],
+            contacts={"recipients": ["mailto:press@example.org"]},
             dossier_sha256="0" * 64,
             dossier_size=1,
         )

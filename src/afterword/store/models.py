@@ -34,7 +34,7 @@ class SwitchRow(Base):
     manifest: Mapped[str] = mapped_column(Text)
     notice: Mapped[str] = mapped_column(Text)
     custodians: Mapped[str] = mapped_column(Text)
-    recipients: Mapped[str] = mapped_column(Text, default="[]")
+    contacts: Mapped[str] = mapped_column(Text, default="{}")  # owner, custodians, recipients
     dossier_sha256: Mapped[str] = mapped_column(String(64))
     dossier_size: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[int] = mapped_column(BigInteger)

@@ -43,7 +43,7 @@ def create_switch(
     manifest: str,
     notice: str,
     custodians: str,
-    recipients: Sequence[str],
+    contacts: dict[str, Any],
     dossier_sha256: str,
     dossier_size: int,
 ) -> SwitchRow:
@@ -57,7 +57,7 @@ def create_switch(
         manifest=manifest,
         notice=notice,
         custodians=custodians,
-        recipients=json.dumps(list(recipients)),
+        contacts=json.dumps(contacts),
         dossier_sha256=dossier_sha256,
         dossier_size=dossier_size,
         created_at=now,

@@ -25,7 +25,7 @@ def upgrade() -> None:
         sa.Column("manifest", sa.Text(), nullable=False),
         sa.Column("notice", sa.Text(), nullable=False),
         sa.Column("custodians", sa.Text(), nullable=False),
-        sa.Column("recipients", sa.Text(), nullable=False),
+        sa.Column("contacts", sa.Text(), nullable=False),
         sa.Column("dossier_sha256", sa.String(64), nullable=False),
         sa.Column("dossier_size", sa.BigInteger(), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),

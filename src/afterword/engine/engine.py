@@ -1,0 +1,551 @@
+"""The engine: the one place events reach switches, for the web API and the worker alike.
+
+Each public method is one transaction: lock the switch, ``decide``, carry out the effects
+that are database writes (audit entries, outbox messages, server shares, the release
+itself), commit. Mail and webhooks leave later, from the outbox (``dispatch``), so a crash
+anywhere either loses nothing or repeats a message under the same id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy.orm import Session
+
+from afterword.crypto.audit import export_log
+from afterword.crypto.bundle import CUSTODIANS_KIND
+from afterword.crypto.encoding import (
+    age_identity_from_secret,
+    age_recipient_of,
+    b64decode,
+    canonical_json,
+)
+from afterword.crypto.manifest import check_public_manifest
+from afterword.crypto.release import release_statement_body
+from afterword.crypto.shares import (
+    ShareEnvelope,
+    combine_shares,
+    commitment,
+    normalize_mnemonic,
+)
+from afterword.crypto.signing import (
+    SERVER_KEY,
+    Document,
+    parse_public_key,
+    sign_document,
+    verify_document,
+)
+from afterword.crypto.verify import check_against_notice
+from afterword.delivery import Message, PermanentError, Sender, TransientError
+from afterword.engine.keys import ServerKeys
+from afterword.engine.messages import Contacts, render
+from afterword.errors import AfterwordError, FormatError, ShareError
+from afterword.store import Store
+from afterword.store import repository as repo
+from afterword.store.models import (
+    NonceRow,
+    OutboxRow,
+    ReleaseRow,
+    ServerEnvelopeRow,
+    ShareRow,
+    SwitchRow,
+)
+from afterword.switch.machine import (
+    Abort,
+    Audit,
+    CheckIn,
+    Effect,
+    Event,
+    Pause,
+    Phase,
+    PublishRelease,
+    Rejected,
+    ReleaseNow,
+    Resume,
+    ShareAccepted,
+    SubmitServerShares,
+    SwitchState,
+    Tick,
+    arm,
+    decide,
+)
+from afterword.switch.policy import Policy
+
+log = logging.getLogger("afterword.engine")
+
+REQUEST_KIND = "request/1"
+NONCE_TTL = 300
+LEASE = 300  # seconds a claimed outbox row is left alone while it is being sent
+MAX_BACKOFF = 6 * 3600
+
+
+class NotFound(AfterwordError):
+    """No such switch (or release)."""
+
+
+class Forbidden(AfterwordError):
+    """The request is not authorized (bad signature, used or expired nonce)."""
+
+
+class Conflict(AfterwordError):
+    """The switch's state does not allow this now."""
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path
+    public_url: str = "http://127.0.0.1:8000"
+    min_duration: int = 3600
+    breaker_threshold: int = 100  # more triggers than this in one tick are held
+    operator: Sequence[str] = ()  # where breaker alerts go
+    batch: int = 500
+
+
+@dataclass
+class TickReport:
+    processed: int = 0
+    triggered: int = 0
+    held: list[str] = field(default_factory=list)
+
+
+def now_seconds() -> int:
+    return int(time.time())
+
+
+class Engine:
+    def __init__(
+        self,
+        store: Store,
+        keys: ServerKeys,
+        config: Config,
+        clock: Callable[[], int] = now_seconds,
+    ) -> None:
+        self.store = store
+        self.keys = keys
+        self.config = config
+        self.clock = clock
+        (config.data_dir / "dossiers").mkdir(parents=True, exist_ok=True)
+
+    # --- arming -------------------------------------------------------------------------
+
+    def dossier_path(self, switch_id: str) -> Path:
+        return self.config.data_dir / "dossiers" / f"{switch_id}.age"
+
+    def arm(
+        self,
+        *,
+        manifest: Document,
+        notice: Document,
+        custodians: Document,
+        dossier: BinaryIO,
+        policy: Policy,
+        contacts: Contacts,
+        server_envelopes: dict[str, bytes],
+    ) -> dict[str, Any]:
+        """Register a sealed bundle as a switch. Everything is checked before anything
+        is kept: signatures, that the files belong together, the dossier's size and header."""
+        manifest = verify_document(manifest, "manifest")
+        check_public_manifest(manifest)
+        owner = manifest["owner_key"]
+        notice = verify_document(notice, "notice", expected_key=owner)
+        check_against_notice(manifest, notice, "count", subject="the manifest")
+        roster = verify_document(custodians, CUSTODIANS_KIND.split("/")[0], expected_key=owner)
+        switch_id = str(manifest["switch"])
+        if roster.get("switch") != switch_id:
+            raise FormatError("custodians.json belongs to another switch")
+        policy.check_minimum(self.config.min_duration)
+        labels = {c["label"]: c for c in roster["custodians"]}
+        for label in contacts.custodians:
+            if label not in labels:
+                raise FormatError(f"no custodian is labelled {label!r} in custodians.json")
+        for label, blob in server_envelopes.items():
+            self._check_server_envelope(switch_id, label, blob, labels)
+        path = self.dossier_path(switch_id)
+        sha, size, header_ok = _receive(dossier, path.with_suffix(".partial"), manifest)
+        if size != manifest["dossier"]["size"] or not header_ok:
+            path.with_suffix(".partial").unlink(missing_ok=True)
+            raise FormatError(
+                "the uploaded dossier is not the one the manifest describes",
+                "upload dossier.age from the same bundle",
+            )
+        now = self.clock()
+        state, effects = arm(policy, int(roster["threshold"]), now)
+        try:
+            with self.store.transaction() as s:
+                if repo.get_switch(s, switch_id) is not None:
+                    raise Conflict(f"switch {switch_id} is already armed on this server")
+                repo.create_switch(
+                    s,
+                    switch_id=switch_id,
+                    owner_key=owner,
+                    state=state,
+                    effects=effects,
+                    now=now,
+                    manifest=json.dumps(manifest),
+                    notice=json.dumps(notice),
+                    custodians=json.dumps(roster),
+                    contacts={
+                        "owner": list(contacts.owner),
+                        "custodians": dict(contacts.custodians),
+                        "recipients": list(contacts.recipients),
+                    },
+                    dossier_sha256=sha,
+                    dossier_size=size,
+                )
+                for label, blob in server_envelopes.items():
+                    s.add(ServerEnvelopeRow(switch_id=switch_id, custodian=label, envelope=blob))
+        except BaseException:
+            path.with_suffix(".partial").unlink(missing_ok=True)
+            raise
+        path.with_suffix(".partial").rename(path)
+        return self.status(switch_id)
+
+    def _check_server_envelope(
+        self, switch_id: str, label: str, blob: bytes, labels: dict[str, Any]
+    ) -> None:
+        if label not in labels:
+            raise FormatError(f"no custodian is labelled {label!r} in custodians.json")
+        try:
+            envelope = ShareEnvelope.from_json(json.loads(self.keys.unseal(blob)))
+        except Exception as exc:
+            raise FormatError(
+                f"the envelope for {label!r} does not open with this server's key",
+                "seal it for the recipient at /.well-known/afterword",
+            ) from exc
+        if (
+            envelope.switch != switch_id
+            or commitment(envelope.mnemonic) != labels[label]["commitment"]
+        ):
+            raise FormatError(f"the envelope for {label!r} is not {label}'s share of this switch")
+
+    # --- owner requests -----------------------------------------------------------------
+
+    def challenge(self, switch_id: str) -> dict[str, Any]:
+        now = self.clock()
+        nonce = secrets.token_hex(16)
+        with self.store.transaction() as s:
+            self._row(s, switch_id)
+            s.add(
+                NonceRow(nonce=nonce, switch_id=switch_id, expires_at=now + NONCE_TTL, used=False)
+            )
+        return {"switch": switch_id, "nonce": nonce, "expires_at": now + NONCE_TTL}
+
+    def owner_request(self, switch_id: str, request: Document, client: str = "") -> dict[str, Any]:
+        """A signed owner action: checkin, pause (until), resume, abort, release."""
+        action = request.get("action")
+        now = self.clock()
+        with self.store.transaction() as s:
+            row = self._row(s, switch_id, lock=True)
+            self._authorize(s, row, request, now)
+            event: Event
+            if action == "checkin":
+                event = CheckIn("signature", client)
+            elif action == "pause":
+                until = request.get("until")
+                if not isinstance(until, int):
+                    raise FormatError("a pause needs 'until' (unix seconds)")
+                event = Pause(until)
+            elif action == "resume":
+                event = Resume()
+            elif action == "abort":
+                event = Abort()
+            elif action == "release":
+                event = ReleaseNow()
+            else:
+                raise FormatError(f"unknown action {action!r}")
+            self._apply(s, row, event, now)
+        return self.status(switch_id)
+
+    def _authorize(self, s: Session, row: SwitchRow, request: Document, now: int) -> None:
+        signature = request.get("signature")
+        body = {k: v for k, v in request.items() if k != "signature"}
+        if body.get("afterword") != REQUEST_KIND or body.get("switch") != row.id:
+            raise Forbidden("the request is not for this switch")
+        try:
+            parse_public_key(row.owner_key).verify(
+                b64decode(str(signature), what="the signature"), canonical_json(body)
+            )
+        except Exception as exc:
+            raise Forbidden("the request's signature does not verify with the owner key") from exc
+        nonce = s.get(NonceRow, str(body.get("nonce")), with_for_update=True)
+        if nonce is None or nonce.switch_id != row.id or nonce.used or nonce.expires_at < now:
+            raise Forbidden("the nonce is unknown, used or expired", "ask for a new challenge")
+        nonce.used = True
+
+    # --- custodians ---------------------------------------------------------------------
+
+    def submit_share(self, switch_id: str, mnemonic: str) -> dict[str, Any]:
+        """A custodian's share: checked against its commitment before anything is kept."""
+        words = normalize_mnemonic(mnemonic)
+        digest = commitment(words)
+        now = self.clock()
+        with self.store.transaction() as s:
+            row = self._row(s, switch_id, lock=True)
+            roster = json.loads(row.custodians)
+            label = next(
+                (c["label"] for c in roster["custodians"] if c["commitment"] == digest), None
+            )
+            if label is None:
+                repo.record(s, row, repo.state_of(row), [Audit("share-refused", "no match")], now)
+                raise ShareError(
+                    "this share is not one of this switch's shares",
+                    "check that it is your share for this switch",
+                )
+            self._store_share(s, switch_id, label, words, now)
+            self._apply(s, row, ShareAccepted(label), now)
+        return self.status(switch_id)
+
+    def _store_share(self, s: Session, switch_id: str, label: str, words: str, now: int) -> None:
+        if s.get(ShareRow, (switch_id, label)) is None:
+            sealed = self.keys.seal(words.encode())
+            s.add(ShareRow(switch_id=switch_id, custodian=label, sealed=sealed, submitted_at=now))
+
+    # --- the machine, and effects that are database writes ------------------------------
+
+    def _apply(self, s: Session, row: SwitchRow, event: Event, now: int) -> SwitchState:
+        state = repo.state_of(row)
+        try:
+            new, effects = decide(state, event, now)
+        except Rejected as exc:
+            raise Conflict(str(exc)) from exc
+        for effect in list(effects):
+            if isinstance(effect, SubmitServerShares):
+                new, more = self._submit_server_shares(s, row.id, new, now)
+                effects += more
+        if any(isinstance(e, PublishRelease) for e in effects):
+            self._publish(s, row, new, now)
+        contacts = json.loads(row.contacts)
+        messages = render(
+            row.id,
+            new,
+            effects,
+            Contacts(
+                contacts.get("owner", []),
+                contacts.get("custodians", {}),
+                contacts.get("recipients", []),
+            ),
+            self.config.public_url,
+        )
+        repo.record(s, row, new, effects, now, messages)
+        return new
+
+    def _submit_server_shares(
+        self, s: Session, switch_id: str, state: SwitchState, now: int
+    ) -> tuple[SwitchState, list[Effect]]:
+        effects: list[Effect] = []
+        envelopes = s.query(ServerEnvelopeRow).filter_by(switch_id=switch_id).all()
+        for row in envelopes:
+            envelope = ShareEnvelope.from_json(json.loads(self.keys.unseal(row.envelope)))
+            self._store_share(s, switch_id, row.custodian, envelope.mnemonic, now)
+            state, more = decide(state, ShareAccepted(row.custodian), now)
+            effects += more
+        return state, effects
+
+    def _publish(self, s: Session, row: SwitchRow, state: SwitchState, now: int) -> None:
+        """Rebuild the key, check it opens this dossier, sign the statement, publish."""
+        if s.get(ReleaseRow, row.id) is not None:
+            return
+        shares = s.query(ShareRow).filter_by(switch_id=row.id).all()
+        words = [self.keys.unseal(r.sealed).decode() for r in shares]
+        identity = age_identity_from_secret(combine_shares(words))
+        manifest = json.loads(row.manifest)
+        triggered_at = state.since if state.cause else now
+        body = release_statement_body(
+            switch=row.id,
+            cause=str(state.cause),
+            triggered_at=min(triggered_at, now),
+            released_at=now,
+            custodians=sorted(state.shares),
+            manifest=manifest,
+            dossier_recipient=age_recipient_of(identity),
+            server_url=self.config.public_url,
+        )
+        statement = sign_document(body, self.keys.signing, key_field=SERVER_KEY)
+        s.add(
+            ReleaseRow(
+                switch_id=row.id,
+                identity=identity,
+                statement=json.dumps(statement),
+                published_at=now,
+            )
+        )
+        # the shares did their job; the key is public now, the words need not stay
+        for r in shares:
+            s.delete(r)
+
+    # --- the scheduler ------------------------------------------------------------------
+
+    def tick(self) -> TickReport:
+        """One scheduler pass over due switches, with the mass-trigger breaker."""
+        now = self.clock()
+        report = TickReport()
+        with self.store.transaction() as s:
+            rows = repo.claim_due(s, now, self.config.batch)
+            planned = [(row, *decide(repo.state_of(row), Tick(), now)) for row in rows]
+            would_trigger = [
+                row
+                for row, new, _ in planned
+                if new.phase in (Phase.TRIGGERED, Phase.RELEASING)
+                and repo.state_of(row).phase is not new.phase
+            ]
+            hold = len(would_trigger) > self.config.breaker_threshold
+            held_ids = {row.id for row in would_trigger} if hold else set()
+            for row, _new, _effects in planned:
+                if row.id in held_ids:
+                    row.held = True
+                    repo.record(
+                        s,
+                        row,
+                        repo.state_of(row),
+                        [Audit("held", f"{len(would_trigger)} switches would trigger at once")],
+                        now,
+                    )
+                    continue
+                new = self._apply(s, row, Tick(), now)
+                report.processed += 1
+                report.triggered += new.phase is Phase.TRIGGERED
+            if hold:
+                report.held = sorted(held_ids)
+                log.error(
+                    "breaker: %d switches would trigger at once; held for the operator",
+                    len(held_ids),
+                )
+                for to in self.config.operator:
+                    repo.enqueue(
+                        s,
+                        rows[0].id,
+                        repo.Outgoing(
+                            f"breaker-{now}-{hashlib.sha256(to.encode()).hexdigest()[:12]}",
+                            to,
+                            "afterword: mass trigger held",
+                            f"{len(held_ids)} switches would have triggered at {now}. They are "
+                            "held. Check the clock, then: afterword operator release-held",
+                            {"held": report.held},
+                        ),
+                        now,
+                    )
+        return report
+
+    def release_held(self) -> int:
+        """The operator confirms the clock is right: held switches move on now, past the
+        breaker (which would otherwise hold the same crowd again on the next tick)."""
+        now = self.clock()
+        with self.store.transaction() as s:
+            rows = s.query(SwitchRow).filter_by(held=True).with_for_update().all()
+            for row in rows:
+                row.held = False
+                repo.record(s, row, repo.state_of(row), [Audit("unheld", "by the operator")], now)
+                self._apply(s, row, Tick(), now)
+            return len(rows)
+
+    # --- the outbox ---------------------------------------------------------------------
+
+    def dispatch(self, sender: Sender, limit: int = 50) -> int:
+        """Send due outbox messages; lease them first so no send happens inside a lock."""
+        now = self.clock()
+        with self.store.transaction() as s:
+            rows = repo.claim_outbox(s, now, limit)
+            leased = [(r.id, _message(r)) for r in rows]
+            for r in rows:
+                r.attempts += 1
+                r.next_attempt_at = now + LEASE
+        sent = 0
+        for message_id, message in leased:
+            error: Exception | None = None
+            try:
+                sender.send(message)
+            except (TransientError, PermanentError) as exc:
+                error = exc
+            with self.store.transaction() as s:
+                done = s.get(OutboxRow, message_id)
+                assert done is not None
+                if error is None:
+                    done.delivered_at, done.next_attempt_at = self.clock(), None
+                    done.last_error = None
+                    sent += 1
+                elif isinstance(error, PermanentError):
+                    done.next_attempt_at, done.last_error = None, f"permanent: {error}"
+                    log.error("gave up on message %s: %s", message_id, error)
+                else:
+                    delay = min(MAX_BACKOFF, 30 * 2 ** min(done.attempts, 20))
+                    done.next_attempt_at, done.last_error = self.clock() + delay, str(error)
+        return sent
+
+    # --- views --------------------------------------------------------------------------
+
+    def _row(self, s: Session, switch_id: str, *, lock: bool = False) -> SwitchRow:
+        row = repo.get_switch(s, switch_id, lock=lock)
+        if row is None:
+            raise NotFound(f"no switch {switch_id} on this server")
+        return row
+
+    def status(self, switch_id: str) -> dict[str, Any]:
+        with self.store.transaction() as s:
+            row = self._row(s, switch_id)
+            state = repo.state_of(row)
+            audit = repo.audit_entries(s, switch_id)
+            checkins = [e for e in audit if e["kind"] == "checked-in"][-5:]
+        return {
+            "switch": switch_id,
+            "state": state.phase.value,
+            "deadline": state.deadline if state.phase in (Phase.ARMED, Phase.OVERDUE) else None,
+            "grace_ends": state.grace_ends if state.phase is Phase.OVERDUE else None,
+            "release_at": state.release_at if state.phase is Phase.TRIGGERED else None,
+            "paused_until": state.paused_until if state.phase is Phase.PAUSED else None,
+            "cause": state.cause.value if state.cause else None,
+            "threshold": state.threshold,
+            "shares": len(state.shares),
+            "held": row.held,
+            "next_event_at": state.next_event_at,
+            "last_checkins": checkins,
+            "audit": audit,
+        }
+
+    def audit_export(self, switch_id: str) -> Document:
+        with self.store.transaction() as s:
+            self._row(s, switch_id)
+            entries = repo.audit_entries(s, switch_id)
+        return export_log(switch_id, entries, self.keys.signing)
+
+    def release(self, switch_id: str) -> tuple[ReleaseRow, SwitchRow]:
+        with self.store.transaction() as s:
+            row = self._row(s, switch_id)
+            release = s.get(ReleaseRow, switch_id)
+            if release is None:
+                raise NotFound(f"switch {switch_id} has not been released")
+            return release, row
+
+
+def _message(row: OutboxRow) -> Message:
+    return Message(row.id, row.to, row.subject, row.body, json.loads(row.data))
+
+
+def _receive(source: BinaryIO, target: Path, manifest: Document) -> tuple[str, int, bool]:
+    """Stream an upload to disk, hashing it; check its header against the manifest."""
+    digest = hashlib.sha256()
+    size = 0
+    header_size = int(manifest["dossier"]["header_size"])
+    head = b""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "wb") as out:
+        for chunk in _chunks(source):
+            if len(head) < header_size:
+                head += chunk[: header_size - len(head)]
+            digest.update(chunk)
+            out.write(chunk)
+            size += len(chunk)
+    header_ok = hashlib.sha256(head).hexdigest() == manifest["dossier"]["header_sha256"]
+    return digest.hexdigest(), size, header_ok
+
+
+def _chunks(source: BinaryIO) -> Iterator[bytes]:
+    while chunk := source.read(1 << 20):
+        yield chunk

@@ -1,0 +1,127 @@
+"""What the switch says to whom: outbox messages for the machine's effects.
+
+Ids are stable for the event they report (switch, what, when it began, who), so the same
+event never becomes two different messages, and a delivery retry is the same message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from afterword.store.repository import Outgoing
+from afterword.switch.machine import (
+    Effect,
+    NotifyCustodians,
+    NotifyRecipients,
+    RemindOwner,
+    SwitchState,
+)
+
+
+@dataclass(frozen=True)
+class Contacts:
+    owner: Sequence[str]  # mailto:/https: for reminders
+    custodians: dict[str, str]  # label -> mailto:/https:
+    recipients: Sequence[str]  # who receives the release
+
+
+def when(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _tag(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+CUSTODIAN_TEXT = {
+    "triggered": (
+        "The owner of switch {switch} has missed their check-ins and the grace period has "
+        "ended. Unless the owner stops it, the release begins at {release_at}. Nothing to do "
+        "yet: you will be asked for your share then. If you know the owner is safe, tell them."
+    ),
+    "submit": (
+        "Switch {switch} is releasing. Please submit your share now:\n\n"
+        "  afterword custodian submit YOUR-ENVELOPE.age --identity YOUR-KEY --server {url}\n\n"
+        "or paste the words from your card at {url}/s/{switch}. "
+        "{threshold} share(s) are needed."
+    ),
+    "aborted": "The owner stopped the pending release of switch {switch}. Nothing to do.",
+    "released": "Switch {switch} has been released: {url}/r/{switch}",
+}
+
+
+def render(
+    switch: str,
+    state: SwitchState,
+    effects: Sequence[Effect],
+    contacts: Contacts,
+    public_url: str,
+) -> list[Outgoing]:
+    out: list[Outgoing] = []
+    for effect in effects:
+        if isinstance(effect, RemindOwner):
+            kind = "overdue" if effect.overdue else "due"
+            subject = (
+                f"afterword: check-in OVERDUE (was due {when(effect.deadline)})"
+                if effect.overdue
+                else f"afterword: check-in due by {when(effect.deadline)}"
+            )
+            body = (
+                f"Your switch {switch} needs a check-in. Check in with:\n\n"
+                f"  afterword checkin --server {public_url} --owner-key YOUR-KEY "
+                f"--switch {switch}\n"
+            )
+            if effect.overdue:
+                body += f"\nIf you do not, the switch triggers at {when(state.grace_ends)}.\n"
+            latest = max(state.reminded, default=state.since)
+            for to in contacts.owner:
+                out.append(
+                    Outgoing(
+                        f"remind-{switch}-{effect.deadline}-{kind}-{latest}-{_tag(to)}",
+                        to,
+                        subject,
+                        body,
+                        {
+                            "switch": switch,
+                            "event": f"reminder-{kind}",
+                            "deadline": effect.deadline,
+                        },
+                    )
+                )
+        elif isinstance(effect, NotifyCustodians):
+            text = CUSTODIAN_TEXT[effect.what].format(
+                switch=switch,
+                release_at=when(state.release_at),
+                url=public_url,
+                threshold=state.threshold,
+            )
+            for label, to in sorted(contacts.custodians.items()):
+                out.append(
+                    Outgoing(
+                        f"custodians-{effect.what}-{switch}-{state.since}-{label}",
+                        to,
+                        f"afterword: switch {switch} {effect.what}",
+                        f"Dear {label},\n\n{text}\n",
+                        {"switch": switch, "event": f"custodians-{effect.what}"},
+                    )
+                )
+        elif isinstance(effect, NotifyRecipients):
+            page = f"{public_url}/r/{switch}"
+            for to in contacts.recipients:
+                out.append(
+                    Outgoing(
+                        f"release-{switch}-{_tag(to)}",
+                        to,
+                        f"afterword release: {switch}",
+                        "A sealed dossier has been released to you.\n\n"
+                        f"Release page: {page}\n"
+                        f"Key: {page}/key\nDossier: {page}/dossier.age\n\n"
+                        "Check and open it with: afterword verify FOLDER --open OUT\n"
+                        "or with stock tools: age -d -i key dossier.age | tar x\n",
+                        {"switch": switch, "event": "released", "url": page},
+                    )
+                )
+    return out

@@ -1,0 +1,267 @@
+"""The engine against real databases (SQLite and PostgreSQL) and a real SMTP server:
+arm a sealed bundle, check in, fall silent, release with one human share, open it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from afterword.crypto.bundle import Custodian, SealResult, seal_bundle
+from afterword.crypto.encoding import b64encode, canonical_json
+from afterword.crypto.keys import OwnerKey
+from afterword.crypto.release import verify_release_folder
+from afterword.delivery import Dispatcher, MailConfig, Mailer, WebhookSender
+from afterword.engine import Config, Conflict, Contacts, Engine, Forbidden, ServerKeys
+from afterword.engine.engine import REQUEST_KIND
+from afterword.errors import FormatError, ShareError
+from afterword.store import Store
+from afterword.switch.policy import Policy
+from tests.conftest import AgeKey, require_tool, write_corpus
+from tests.delivery.servers import SmtpServer, WebhookServer
+
+T0 = 1_800_000_000
+POLICY = Policy(interval=3600, grace=600, waiting=600, reminders=(1800,))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def card_words(bundle: Path, label: str) -> str:
+    text = (bundle / "shares" / f"{label}.txt").read_text()
+    return text.split("-----BEGIN AFTERWORD SHARE-----")[1].split("-----END")[0]
+
+
+def signed(
+    owner: OwnerKey, engine: Engine, switch: str, action: str, **extra: Any
+) -> dict[str, Any]:
+    nonce = engine.challenge(switch)["nonce"]
+    body = {"afterword": REQUEST_KIND, "switch": switch, "action": action, "nonce": nonce, **extra}
+    return {**body, "signature": b64encode(owner.signing.sign(canonical_json(body)))}
+
+
+@pytest.fixture
+def setup(
+    store: Store, tmp_path: Path, owner: OwnerKey, make_age_key: Callable[[str], AgeKey]
+) -> tuple[Engine, Clock, SealResult, dict[str, bytes]]:
+    clock = Clock()
+    keys = ServerKeys.load_or_create(tmp_path / "server")
+    engine = Engine(
+        store, keys, Config(tmp_path / "server", "http://127.0.0.1:9", min_duration=1), clock
+    )
+    corpus = write_corpus(tmp_path / "src")
+    alice = make_age_key("alice")
+    sealed = seal_bundle(
+        [tmp_path / "src" / "evidence"],
+        tmp_path / "bundle",
+        owner,
+        [
+            Custodian("server", keys.age_recipient),
+            Custodian("alice", alice.recipient),
+            Custodian("carol", "paper"),
+        ],
+        2,
+    )
+    return engine, clock, sealed, corpus
+
+
+def arm_it(engine: Engine, sealed: SealResult, smtp: SmtpServer, hook: WebhookServer) -> str:
+    b = sealed.bundle
+    with open(b / "dossier.age", "rb") as dossier:
+        status = engine.arm(
+            manifest=json.loads((b / "manifest.json").read_text()),
+            notice=json.loads((b / "notice.json").read_text()),
+            custodians=json.loads((b / "custodians.json").read_text()),
+            dossier=dossier,
+            policy=POLICY,
+            contacts=Contacts(
+                owner=["mailto:owner@example.org"],
+                custodians={"carol": "mailto:carol@example.org"},
+                recipients=["mailto:press@example.org", hook.url + "/release"],
+            ),
+            server_envelopes={"server": (b / "shares" / "server.age").read_bytes()},
+        )
+    assert status["state"] == "armed"
+    return sealed.switch
+
+
+def run_until(engine: Engine, clock: Clock, until: int, sender: Dispatcher) -> None:
+    """The worker, in virtual time: tick whenever something is due, deliver the outbox."""
+    while clock.now < until:
+        engine.tick()
+        engine.dispatch(sender)
+        clock.now = min(until, clock.now + 60)
+
+
+def test_whole_lifecycle_releases_exactly_once(
+    setup: tuple[Engine, Clock, SealResult, dict[str, bytes]],
+    owner: OwnerKey,
+    smtp_server: SmtpServer,
+    webhook_server: WebhookServer,
+    tmp_path: Path,
+) -> None:
+    engine, clock, sealed, corpus = setup
+    sender = Dispatcher(Mailer(MailConfig.from_url(smtp_server.url)), WebhookSender())
+    switch = arm_it(engine, sealed, smtp_server, webhook_server)
+
+    # checking in every 50 minutes keeps it armed for a day
+    for _ in range(28):
+        run_until(engine, clock, clock.now + 50 * 60, sender)
+        assert engine.owner_request(switch, signed(owner, engine, switch, "checkin"))["state"] == (
+            "armed"
+        )
+    reminders = [m for m in smtp_server.messages if m["To"] == "owner@example.org"]
+    assert reminders  # a reminder 30 min before each deadline
+    assert not [m for m in smtp_server.messages if m["To"] == "press@example.org"]
+
+    # silence: overdue at +60 min, triggered at +70, releasing at +80 (server share in)
+    silent = clock.now
+    run_until(engine, clock, silent + 80 * 60 + 120, sender)
+    status = engine.status(switch)
+    assert (status["state"], status["shares"], status["cause"]) == ("releasing", 1, "missed")
+    kinds = [e["kind"] for e in status["audit"]]
+    assert kinds[-5:] == ["overdue", "reminded", "triggered", "releasing", "share"]
+    told = [m for m in smtp_server.messages if m["To"] == "carol@example.org"]
+    assert any("submit your share" in m.get_content() for m in told)
+
+    with pytest.raises(ShareError, match="not one of this switch's shares"):
+        other = OwnerKey.generate()
+        extra = seal_bundle(
+            [tmp_path / "src" / "evidence" / "ledger.csv"], tmp_path / "other", other,
+            [Custodian("x", "paper"), Custodian("y", "paper")], 2,
+        )  # fmt: skip
+        engine.submit_share(switch, card_words(extra.bundle, "x"))
+
+    status = engine.submit_share(switch, card_words(sealed.bundle, "carol"))
+    assert status["state"] == "released"
+    with pytest.raises(Conflict):
+        engine.owner_request(switch, signed(owner, engine, switch, "abort"))
+
+    for _ in range(3):  # more dispatch passes: no second message to anyone
+        engine.dispatch(sender)
+    press = [m for m in smtp_server.messages if m["To"] == "press@example.org"]
+    assert len(press) == 1
+    assert f"http://127.0.0.1:9/r/{switch}" in press[0].get_content()
+    hooks = [r for r in webhook_server.requests if r.headers.get("Idempotency-Key")]
+    assert len(hooks) == 1 and hooks[0].body["data"]["event"] == "released"
+
+    # the published release verifies offline and opens with stock age + tar
+    release, row = engine.release(switch)
+    folder = tmp_path / "release"
+    folder.mkdir()
+    (folder / "key").write_text(release.identity + "\n")
+    (folder / "statement.json").write_text(release.statement)
+    (folder / "manifest.json").write_text(row.manifest)
+    (folder / "notice.json").write_text(row.notice)
+    (folder / "dossier.age").write_bytes(engine.dossier_path(switch).read_bytes())
+    said = verify_release_folder(folder, server_key=engine.keys.public_key)
+    assert any("carol" in line for line in said)
+    out = tmp_path / "opened"
+    out.mkdir()
+    age = require_tool("age")
+    subprocess.run(
+        f"{age} -d -i {folder / 'key'} {folder / 'dossier.age'} | tar -x -C {out}",
+        shell=True,
+        check=True,
+    )
+    for rel, data in corpus.items():
+        assert (out / "documents" / rel).read_bytes() == data
+
+
+def test_signed_requests_are_replay_proof(
+    setup: tuple[Engine, Clock, SealResult, dict[str, bytes]],
+    owner: OwnerKey,
+    smtp_server: SmtpServer,
+    webhook_server: WebhookServer,
+) -> None:
+    engine, clock, sealed, _ = setup
+    switch = arm_it(engine, sealed, smtp_server, webhook_server)
+    request = signed(owner, engine, switch, "checkin")
+    engine.owner_request(switch, request)
+    with pytest.raises(Forbidden, match="used or expired"):
+        engine.owner_request(switch, request)
+    stale = signed(owner, engine, switch, "checkin")
+    clock.now += 301
+    with pytest.raises(Forbidden, match="used or expired"):
+        engine.owner_request(switch, stale)
+    forged = signed(OwnerKey.generate(), engine, switch, "release")
+    with pytest.raises(Forbidden, match="signature"):
+        engine.owner_request(switch, forged)
+    assert engine.status(switch)["state"] == "armed"
+    with pytest.raises(Conflict, match="already armed"):
+        arm_it(engine, sealed, smtp_server, webhook_server)
+
+
+def test_arm_refuses_mismatched_uploads(
+    setup: tuple[Engine, Clock, SealResult, dict[str, bytes]],
+    smtp_server: SmtpServer,
+    webhook_server: WebhookServer,
+    tmp_path: Path,
+) -> None:
+    import io
+
+    engine, _, sealed, _ = setup
+    b = sealed.bundle
+    args: dict[str, Any] = {
+        "manifest": json.loads((b / "manifest.json").read_text()),
+        "notice": json.loads((b / "notice.json").read_text()),
+        "custodians": json.loads((b / "custodians.json").read_text()),
+        "policy": POLICY,
+        "contacts": Contacts([], {}, []),
+        "server_envelopes": {},
+    }
+    data = (b / "dossier.age").read_bytes()
+    with pytest.raises(FormatError, match="not the one the manifest describes"):
+        engine.arm(dossier=io.BytesIO(data[:-10]), **args)
+    with pytest.raises(FormatError, match="does not open with this server's key"):
+        engine.arm(
+            dossier=io.BytesIO(data),
+            **{**args, "server_envelopes": {"alice": (b / "shares" / "alice.age").read_bytes()}},
+        )
+    assert not list((tmp_path / "server" / "dossiers").iterdir())
+
+
+def test_breaker_holds_a_mass_trigger(store: Store, tmp_path: Path, owner: OwnerKey) -> None:
+    clock = Clock()
+    keys = ServerKeys.load_or_create(tmp_path / "server")
+    engine = Engine(
+        store,
+        keys,
+        Config(tmp_path / "server", min_duration=1, breaker_threshold=2, operator=["mailto:op@x"]),
+        clock,
+    )
+    doc = tmp_path / "d.txt"
+    doc.write_text("x")
+    for i in range(4):
+        sealed = seal_bundle(
+            [doc], tmp_path / f"b{i}", owner, [Custodian("a", "paper"), Custodian("b", "paper")], 2
+        )
+        with open(sealed.bundle / "dossier.age", "rb") as f:
+            engine.arm(
+                manifest=json.loads((sealed.bundle / "manifest.json").read_text()),
+                notice=json.loads((sealed.bundle / "notice.json").read_text()),
+                custodians=json.loads((sealed.bundle / "custodians.json").read_text()),
+                dossier=f,
+                policy=Policy(interval=60, grace=0, waiting=60),
+                contacts=Contacts([], {}, []),
+                server_envelopes={},
+            )
+    clock.now += 10 * 365 * 86400  # the clock jumps ten years
+    report = engine.tick()
+    assert len(report.held) == 4 and report.triggered == 0
+    assert engine.tick().processed == 0  # held switches stay out of the scheduler
+    assert engine.release_held() == 4
+    for switch in report.held:
+        status = engine.status(switch)
+        assert status["state"] == "triggered" and not status["held"]
+        kinds = [e["kind"] for e in status["audit"]]
+        assert kinds[-4:] == ["held", "unheld", "overdue", "triggered"]
