@@ -7,12 +7,16 @@ Errors the user can act on are printed on one line, with a non-zero exit status.
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -27,6 +31,7 @@ from rich.progress import (
 
 from afterword.crypto.bundle import (
     Custodian,
+    load_json,
     make_teaser,
     open_bundle,
     seal_bundle,
@@ -276,6 +281,279 @@ def verify(
         typer.echo(f"OK: {file} is a valid afterword {kind}.")
         for line in statements:
             typer.echo(f"  - {line}")
+
+    _run(action)
+
+
+# --- the switch service -------------------------------------------------------------
+
+
+def _print_json(data: object) -> None:
+    typer.echo(json.dumps(data, indent=2, sort_keys=True))
+
+
+def _when(seconds: int | None) -> str:
+    if seconds is None:
+        return "-"
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _print_status(status: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        _print_json(status)
+        return
+    typer.echo(f"Switch {status['switch']}: {status['state']}")
+    for key, label in (
+        ("deadline", "Next check-in due"),
+        ("grace_ends", "Grace ends"),
+        ("release_at", "Release begins"),
+        ("paused_until", "Paused until"),
+    ):
+        if status.get(key):
+            typer.echo(f"  {label}: {_when(status[key])}")
+    if status.get("cause"):
+        typer.echo(f"  Cause: {status['cause']}")
+    typer.echo(f"  Shares: {status.get('shares', 0)} of {status.get('threshold')} needed")
+    for entry in status.get("last_checkins", []):
+        typer.echo(f"  Checked in {_when(entry['at'])} ({entry['detail']})")
+    if status.get("audit"):
+        typer.echo("  Audit log:")
+        for entry in status["audit"]:
+            typer.echo(
+                f"    {entry['seq']:>4} {_when(entry['at'])} {entry['kind']}: {entry['detail']}"
+            )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    db: Annotated[
+        str | None, typer.Option(help="Database URL (default: SQLite in the data directory).")
+    ] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Where the server keeps its files.")] = None,
+    worker: Annotated[bool, typer.Option(help="Also run the scheduler and mail worker.")] = True,
+) -> None:
+    """Run the switch service: web API and (unless --no-worker) the worker."""
+
+    def action() -> None:
+        import uvicorn
+
+        from afterword.server import Settings, build_engine, start_worker
+        from afterword.web.app import create_app
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        settings = Settings.load(data_dir=data_dir, db=db, host=host, port=port)
+        engine = build_engine(settings)
+        stop = start_worker(engine, settings) if worker else None
+        typer.echo(f"afterword serving on http://{host}:{port} (data in {settings.data_dir})")
+        try:
+            uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
+        finally:
+            if stop is not None:
+                stop.set()
+
+    _run(action)
+
+
+@app.command("worker")
+def worker_cmd(
+    db: Annotated[str | None, typer.Option(help="Database URL.")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Where the server keeps its files.")] = None,
+) -> None:
+    """Run only the worker (scheduler and outbox); any number may run on PostgreSQL."""
+
+    def action() -> None:
+        import threading
+
+        from afterword.server import Settings, build_engine, build_sender
+        from afterword.worker.loop import run
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        settings = Settings.load(data_dir=data_dir, db=db)
+        engine = build_engine(settings)
+        run(engine, build_sender(settings), threading.Event())
+
+    _run(action)
+
+
+@app.command()
+def arm(
+    bundle: Annotated[Path, typer.Argument(help="The bundle folder made by seal.")],
+    server: Annotated[str, typer.Option(help="The afterword server URL.")],
+    owner_key: Annotated[Path, typer.Option("--owner-key", help="Owner keyfile.")],
+    interval: Annotated[str, typer.Option(help="Check-in interval, e.g. 7d.")],
+    grace: Annotated[str, typer.Option(help="Grace after a missed check-in, e.g. 2d.")] = "0s",
+    waiting: Annotated[str, typer.Option(help="Waiting period before release.")] = "0s",
+    reminders: Annotated[str, typer.Option(help="Reminder offsets, e.g. 3d,1d,2h.")] = "",
+    recipient: Annotated[
+        list[str] | None, typer.Option(help="Who receives the release: mailto:... or https://...")
+    ] = None,
+    contact: Annotated[
+        list[str] | None, typer.Option(help="Where your reminders go: mailto:... or https://...")
+    ] = None,
+    custodian_contact: Annotated[
+        list[str] | None, typer.Option(help="LABEL=mailto:... to tell a custodian what to do.")
+    ] = None,
+    server_custodian: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Custodian LABEL sealed for this server's key; its envelope is uploaded."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Register a sealed bundle with a server: the switch starts counting."""
+
+    def action() -> None:
+        from afterword.client import Client
+        from afterword.switch.policy import parse_reminders
+
+        owner = unlock(owner_key)
+        policy = {
+            "interval": parse_duration(interval),
+            "grace": parse_duration(grace) if grace not in ("0", "0s") else 0,
+            "waiting": parse_duration(waiting) if waiting not in ("0", "0s") else 0,
+            "reminders": list(parse_reminders(reminders)),
+        }
+        custodians: dict[str, str] = {}
+        for item in custodian_contact or []:
+            label, sep, uri = item.partition("=")
+            if not sep:
+                raise AfterwordError(
+                    f"{item!r} is not LABEL=URI", "e.g. lawyer=mailto:l@example.org"
+                )
+            custodians[label.strip()] = uri.strip()
+        manifest = load_json(bundle / "manifest.json", "manifest")
+        if manifest.get("owner_key") != owner.public_key:
+            raise AfterwordError("this bundle was sealed with another owner key")
+        contacts = {
+            "owner": contact or [],
+            "custodians": custodians,
+            "recipients": recipient or [],
+        }
+        with Client(server) as client:
+            status = client.arm(
+                bundle, policy=policy, contacts=contacts, server_custodians=server_custodian or []
+            )
+        if not as_json:
+            typer.echo(f"Armed switch {status['switch']} on {server}.")
+        _print_status(status, as_json)
+
+    _run(action)
+
+
+def _owner_command(
+    server: str, owner_key: Path, switch: str, action: str, as_json: bool, **extra: Any
+) -> None:
+    def run() -> None:
+        from afterword.client import Client
+
+        owner = unlock(owner_key)
+        with Client(server) as client:
+            status = client.owner(switch, owner, action, **extra)
+        if action == "audit":
+            _print_json(status)
+        else:
+            _print_status(status, as_json)
+
+    _run(run)
+
+
+ServerOpt = Annotated[str, typer.Option(help="The afterword server URL.")]
+OwnerKeyOpt = Annotated[Path, typer.Option("--owner-key", help="Owner keyfile.")]
+SwitchOpt = Annotated[str, typer.Option(help="The switch id (printed by seal and arm).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+@app.command()
+def checkin(
+    server: ServerOpt, owner_key: OwnerKeyOpt, switch: SwitchOpt, as_json: JsonOpt = False
+) -> None:
+    """Check in: you are well; the deadline moves one interval ahead."""
+    _owner_command(server, owner_key, switch, "checkin", as_json)
+
+
+@app.command()
+def status(
+    server: ServerOpt, owner_key: OwnerKeyOpt, switch: SwitchOpt, as_json: JsonOpt = False
+) -> None:
+    """Show the switch's state, deadline, last check-ins and audit log."""
+    _owner_command(server, owner_key, switch, "status", as_json)
+
+
+@app.command()
+def pause(
+    server: ServerOpt,
+    owner_key: OwnerKeyOpt,
+    switch: SwitchOpt,
+    length: Annotated[str, typer.Option("--for", help="How long, e.g. 10d (bounded).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Pause check-ins for a while (at most the server's bound)."""
+    until = int(time.time()) + parse_duration(length)
+    _owner_command(server, owner_key, switch, "pause", as_json, until=until)
+
+
+@app.command()
+def abort(
+    server: ServerOpt, owner_key: OwnerKeyOpt, switch: SwitchOpt, as_json: JsonOpt = False
+) -> None:
+    """Stop a pending release during the waiting period."""
+    _owner_command(server, owner_key, switch, "abort", as_json)
+
+
+@app.command("release-now")
+def release_now(
+    server: ServerOpt, owner_key: OwnerKeyOpt, switch: SwitchOpt, as_json: JsonOpt = False
+) -> None:
+    """Release the dossier now, on purpose."""
+    _owner_command(server, owner_key, switch, "release", as_json)
+
+
+@app.command("audit")
+def audit_cmd(server: ServerOpt, owner_key: OwnerKeyOpt, switch: SwitchOpt) -> None:
+    """Print the switch's signed audit log (check it with: afterword verify FILE)."""
+    _owner_command(server, owner_key, switch, "audit", True)
+
+
+custodian_app = typer.Typer(help="Commands for custodians.", no_args_is_help=True)
+app.add_typer(custodian_app, name="custodian")
+
+
+@custodian_app.command("submit")
+def custodian_submit(
+    share: Annotated[Path, typer.Argument(help="Your envelope (.age), card (.txt) or words file.")],
+    server: ServerOpt,
+    identity: Annotated[
+        list[Path] | None, typer.Option("--identity", "-i", help="Your age key (for envelopes).")
+    ] = None,
+    switch: Annotated[
+        str | None, typer.Option(help="The switch id (read from the envelope or card if absent).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Submit your share when a release is due; it is checked on arrival."""
+
+    def action() -> None:
+        from afterword.client import Client
+        from afterword.crypto.bundle import read_identities, read_shares
+
+        (parsed,) = read_shares([share], read_identities(identity or []))
+        target = switch or parsed.switch
+        if target is None:
+            raise AfterwordError("the share does not say which switch it is for", "pass --switch")
+        if switch and parsed.switch and switch != parsed.switch:
+            raise AfterwordError(f"this share belongs to switch {parsed.switch}, not {switch}")
+        with Client(server) as client:
+            result = client.submit_share(target, parsed.mnemonic)
+        if as_json:
+            _print_json(result)
+        else:
+            typer.echo(
+                f"Share accepted for switch {result['switch']}: now {result['shares']} of "
+                f"{result['threshold']}; state {result['state']}."
+            )
 
     _run(action)
 

@@ -15,9 +15,9 @@ from afterword.crypto.bundle import Custodian, SealResult, seal_bundle
 from afterword.crypto.encoding import b64encode, canonical_json
 from afterword.crypto.keys import OwnerKey
 from afterword.crypto.release import verify_release_folder
+from afterword.crypto.signing import REQUEST_KIND
 from afterword.delivery import Dispatcher, MailConfig, Mailer, WebhookSender
 from afterword.engine import Config, Conflict, Contacts, Engine, Forbidden, ServerKeys
-from afterword.engine.engine import REQUEST_KIND
 from afterword.errors import FormatError, ShareError
 from afterword.store import Store
 from afterword.switch.policy import Policy

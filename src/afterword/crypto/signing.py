@@ -34,6 +34,9 @@ _KIND_NAMES = {"release": "release statement", "audit": "audit log"}
 
 Document = dict[str, Any]
 
+REQUEST_KIND = "request/1"
+"""An owner request to a server: signed canonical JSON quoting a one-time server nonce."""
+
 
 def public_key_text(key: Ed25519PublicKey) -> str:
     """``ed25519:<base64 of the 32 raw bytes>``: how afterword writes a public key."""

@@ -37,6 +37,7 @@ from afterword.crypto.shares import (
     normalize_mnemonic,
 )
 from afterword.crypto.signing import (
+    REQUEST_KIND,
     SERVER_KEY,
     Document,
     parse_public_key,
@@ -81,7 +82,6 @@ from afterword.switch.policy import Policy
 
 log = logging.getLogger("afterword.engine")
 
-REQUEST_KIND = "request/1"
 NONCE_TTL = 300
 LEASE = 300  # seconds a claimed outbox row is left alone while it is being sent
 MAX_BACKOFF = 6 * 3600
@@ -245,7 +245,7 @@ class Engine:
         with self.store.transaction() as s:
             row = self._row(s, switch_id, lock=True)
             self._authorize(s, row, request, now)
-            event: Event
+            event: Event | None
             if action == "checkin":
                 event = CheckIn("signature", client)
             elif action == "pause":
@@ -259,9 +259,17 @@ class Engine:
                 event = Abort()
             elif action == "release":
                 event = ReleaseNow()
+            elif action in ("status", "audit"):
+                event = None  # read-only, but signed like any other owner request
             else:
-                raise FormatError(f"unknown action {action!r}")
-            self._apply(s, row, event, now)
+                raise FormatError(
+                    f"unknown action {action!r}",
+                    "use checkin, pause, resume, abort, release, status or audit",
+                )
+            if event is not None:
+                self._apply(s, row, event, now)
+        if action == "audit":
+            return self.audit_export(switch_id)
         return self.status(switch_id)
 
     def _authorize(self, s: Session, row: SwitchRow, request: Document, now: int) -> None:

@@ -1,0 +1,117 @@
+"""A client of the afterword HTTP API: what the CLI's server commands are built on.
+
+Owner requests are signed with the owner key over canonical JSON that quotes a one-time
+nonce from the server, so a captured request can never be replayed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from afterword import __version__
+from afterword.crypto.encoding import b64encode, canonical_json
+from afterword.crypto.keys import OwnerKey
+from afterword.crypto.signing import REQUEST_KIND
+from afterword.errors import AfterwordError
+
+
+class ServerError(AfterwordError):
+    """The server refused the request (4xx/5xx), with its own explanation."""
+
+    def __init__(self, message: str, hint: str = "", status: int = 0) -> None:
+        super().__init__(message, hint)
+        self.status = status
+
+
+class Client:
+    def __init__(self, server: str, timeout: float = 60.0) -> None:
+        self.server = server.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.server,
+            timeout=timeout,
+            headers={"User-Agent": f"afterword-cli/{__version__}"},
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise AfterwordError(
+                f"cannot reach the server at {self.server} ({exc.__class__.__name__})",
+                "check --server and that the server is running",
+            ) from exc
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+                message, hint = str(body.get("error")), str(body.get("hint") or "")
+            except ValueError:
+                message, hint = f"HTTP {response.status_code}", ""
+            raise ServerError(f"the server refused: {message}", hint, response.status_code)
+        if response.headers.get("content-type", "").startswith("application/json"):
+            return response.json()
+        return response.text
+
+    def well_known(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/.well-known/afterword")
+        return result
+
+    def arm(
+        self,
+        bundle: Path,
+        *,
+        policy: dict[str, Any],
+        contacts: dict[str, Any],
+        server_custodians: list[str],
+    ) -> dict[str, Any]:
+        """Upload a sealed bundle (the dossier streamed; ciphertext only) and arm it."""
+        names = ("manifest.json", "notice.json", "custodians.json", "dossier.age")
+        for name in names:
+            if not (bundle / name).is_file():
+                raise AfterwordError(f"{bundle / name} is missing", "pass the folder seal made")
+        handles = [open(bundle / name, "rb") for name in names]  # noqa: SIM115
+        try:
+            files: list[tuple[str, tuple[str, Any, str]]] = [
+                (name.split(".")[0], (name, handle, "application/octet-stream"))
+                for name, handle in zip(names, handles, strict=True)
+            ]
+            for label in server_custodians:
+                envelope = bundle / "shares" / f"{label}.age"
+                if not envelope.is_file():
+                    raise AfterwordError(
+                        f"{envelope} not found",
+                        "--server-custodian names a custodian sealed for the server's key",
+                    )
+                files.append(("envelopes", (f"{label}.age", envelope.read_bytes(), "x")))
+            data = {"policy": json.dumps(policy), "contacts": json.dumps(contacts)}
+            result: dict[str, Any] = self._call("POST", "/switches", files=files, data=data)
+            return result
+        finally:
+            for handle in handles:
+                handle.close()
+
+    def owner(self, switch: str, owner: OwnerKey, action: str, **extra: Any) -> dict[str, Any]:
+        nonce = self._call("POST", f"/switches/{switch}/challenge")["nonce"]
+        body = {"afterword": REQUEST_KIND, "switch": switch, "action": action, "nonce": nonce}
+        body.update(extra)
+        signed = {**body, "signature": b64encode(owner.signing.sign(canonical_json(body)))}
+        result: dict[str, Any] = self._call("POST", f"/switches/{switch}/owner", json=signed)
+        return result
+
+    def submit_share(self, switch: str, mnemonic: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "POST", f"/switches/{switch}/shares", json={"mnemonic": mnemonic}
+        )
+        return result

@@ -1,0 +1,86 @@
+"""Assembling a running server from its settings: store, keys, engine, mail, web, worker.
+
+Settings come from arguments or the environment (``AFTERWORD_DATABASE_URL``,
+``AFTERWORD_PUBLIC_URL``, ``AFTERWORD_SMTP_URL``, ``AFTERWORD_MIN_DURATION``,
+``AFTERWORD_OPERATOR``), with the embedded default: SQLite in the user's data directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from afterword.delivery import Dispatcher, MailConfig, Mailer, WebhookSender
+from afterword.engine import Config, Engine, ServerKeys
+from afterword.store import Store
+from afterword.store.db import default_data_dir, default_database_url
+from afterword.switch.policy import parse_duration
+
+log = logging.getLogger("afterword")
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    public_url: str
+    smtp_url: str | None
+    min_duration: int
+    operator: tuple[str, ...]
+
+    @classmethod
+    def load(
+        cls,
+        *,
+        data_dir: Path | None = None,
+        db: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+    ) -> Settings:
+        folder = data_dir or Path(os.environ.get("AFTERWORD_DATA_DIR") or default_data_dir())
+        operator = os.environ.get("AFTERWORD_OPERATOR", "")
+        return cls(
+            data_dir=folder,
+            database_url=db
+            or os.environ.get("AFTERWORD_DATABASE_URL")
+            or default_database_url(folder),
+            public_url=os.environ.get("AFTERWORD_PUBLIC_URL", f"http://{host}:{port}").rstrip("/"),
+            smtp_url=os.environ.get("AFTERWORD_SMTP_URL") or None,
+            min_duration=parse_duration(os.environ.get("AFTERWORD_MIN_DURATION", "1h")),
+            operator=tuple(x for x in operator.split(",") if x),
+        )
+
+
+def build_engine(settings: Settings) -> Engine:
+    store = Store(settings.database_url)
+    store.migrate()
+    keys = ServerKeys.load_or_create(settings.data_dir)
+    config = Config(
+        data_dir=settings.data_dir,
+        public_url=settings.public_url,
+        min_duration=settings.min_duration,
+        operator=settings.operator,
+    )
+    return Engine(store, keys, config)
+
+
+def build_sender(settings: Settings) -> Dispatcher:
+    mailer = Mailer(MailConfig.from_url(settings.smtp_url)) if settings.smtp_url else None
+    if mailer is None:
+        log.warning("no AFTERWORD_SMTP_URL: mail cannot be delivered (webhooks still work)")
+    return Dispatcher(mailer, WebhookSender())
+
+
+def start_worker(engine: Engine, settings: Settings, interval: float = 1.0) -> threading.Event:
+    from afterword.worker.loop import run
+
+    stop = threading.Event()
+    sender = build_sender(settings)
+    thread = threading.Thread(
+        target=run, args=(engine, sender, stop, interval), name="afterword-worker", daemon=True
+    )
+    thread.start()
+    return stop

@@ -1,0 +1,1 @@
+"""The HTTP API and pages (FastAPI). A thin shell over afterword.engine."""

@@ -1,0 +1,1 @@
+"""The worker: the scheduler loop and the outbox dispatcher, around afterword.engine."""
