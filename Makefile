@@ -18,9 +18,9 @@ tools:
 	  echo "installing Debian's age package (the reference CLI the tests open our files with)"; \
 	  (apt-get update -qq && apt-get install -y -qq age) >/dev/null; }
 
-# Until the service exists, `make run` installs and shows what the CLI can do.
+# The service on the embedded default: SQLite in the user's data directory, 127.0.0.1:8000.
 run: $(STAMP)
-	$(BIN)/afterword --help
+	$(BIN)/afterword serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
