@@ -265,3 +265,43 @@ def test_breaker_holds_a_mass_trigger(store: Store, tmp_path: Path, owner: Owner
         assert status["state"] == "triggered" and not status["held"]
         kinds = [e["kind"] for e in status["audit"]]
         assert kinds[-4:] == ["held", "unheld", "overdue", "triggered"]
+
+
+def test_password_and_totp_checkin(
+    setup: tuple[Engine, Clock, SealResult, dict[str, bytes]],
+) -> None:
+    import io
+
+    import pyotp
+
+    engine, clock, sealed, _ = setup
+    b = sealed.bundle
+    status = engine.arm(
+        manifest=json.loads((b / "manifest.json").read_text()),
+        notice=json.loads((b / "notice.json").read_text()),
+        custodians=json.loads((b / "custodians.json").read_text()),
+        dossier=io.BytesIO((b / "dossier.age").read_bytes()),
+        policy=POLICY,
+        contacts=Contacts([], {}, []),
+        server_envelopes={},
+        password="correct horse battery",
+        totp=True,
+    )
+    switch = status["switch"]
+    totp = pyotp.parse_uri(status["totp_uri"])
+    assert "totp_uri" not in engine.status(switch)  # shown once, at arming
+    clock.now += 1000
+    with pytest.raises(Forbidden, match="wrong password or code"):
+        engine.checkin_password(switch, "correct horse battery", "000000", "phone")
+    with pytest.raises(Forbidden):
+        engine.checkin_password(switch, "wrong horse battery", totp.at(clock.now), "phone")
+    status = engine.checkin_password(switch, "correct horse battery", totp.at(clock.now), "phone")
+    assert status["deadline"] == clock.now + POLICY.interval
+    kinds = [(e["kind"], e["detail"]) for e in status["audit"]]
+    assert kinds[1:3] == [("checkin-refused", "phone"), ("checkin-refused", "phone")]
+    assert kinds[3][0] == "checked-in" and "password+totp phone" in kinds[3][1]
+    with pytest.raises(FormatError, match="TOTP needs a check-in password"):
+        engine.arm(
+            manifest={}, notice={}, custodians={}, dossier=io.BytesIO(b""), policy=POLICY,
+            contacts=Contacts([], {}, []), server_envelopes={}, totp=True,
+        )  # fmt: skip

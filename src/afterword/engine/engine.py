@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import pyotp
 from sqlalchemy.orm import Session
 
 from afterword.crypto.audit import export_log
@@ -48,6 +49,7 @@ from afterword.crypto.verify import check_against_notice
 from afterword.delivery import Message, PermanentError, Sender, TransientError
 from afterword.engine.keys import ServerKeys
 from afterword.engine.messages import Contacts, render
+from afterword.engine.passwords import check_password, hash_password
 from afterword.errors import AfterwordError, FormatError, ShareError
 from afterword.store import Store
 from afterword.store import repository as repo
@@ -149,9 +151,13 @@ class Engine:
         policy: Policy,
         contacts: Contacts,
         server_envelopes: dict[str, bytes],
+        password: str | None = None,
+        totp: bool = False,
     ) -> dict[str, Any]:
         """Register a sealed bundle as a switch. Everything is checked before anything
         is kept: signatures, that the files belong together, the dossier's size and header."""
+        if totp and password is None:
+            raise FormatError("TOTP needs a check-in password", "set a password too")
         manifest = verify_document(manifest, "manifest")
         check_public_manifest(manifest)
         owner = manifest["owner_key"]
@@ -176,6 +182,8 @@ class Engine:
                 "the uploaded dossier is not the one the manifest describes",
                 "upload dossier.age from the same bundle",
             )
+        password_hash = hash_password(password) if password is not None else None
+        totp_secret = pyotp.random_base32() if totp else None
         now = self.clock()
         state, effects = arm(policy, int(roster["threshold"]), now)
         try:
@@ -200,13 +208,21 @@ class Engine:
                     dossier_sha256=sha,
                     dossier_size=size,
                 )
+                row = repo.get_switch(s, switch_id)
+                assert row is not None
+                row.password_hash, row.totp_secret = password_hash, totp_secret
                 for label, blob in server_envelopes.items():
                     s.add(ServerEnvelopeRow(switch_id=switch_id, custodian=label, envelope=blob))
         except BaseException:
             path.with_suffix(".partial").unlink(missing_ok=True)
             raise
         path.with_suffix(".partial").rename(path)
-        return self.status(switch_id)
+        status = self.status(switch_id)
+        if totp_secret is not None:  # shown once, for the owner's authenticator app
+            status["totp_uri"] = pyotp.TOTP(totp_secret).provisioning_uri(
+                name=switch_id, issuer_name="afterword"
+            )
+        return status
 
     def _check_server_envelope(
         self, switch_id: str, label: str, blob: bytes, labels: dict[str, Any]
@@ -270,6 +286,31 @@ class Engine:
                 self._apply(s, row, event, now)
         if action == "audit":
             return self.audit_export(switch_id)
+        return self.status(switch_id)
+
+    def checkin_password(
+        self, switch_id: str, password: str, code: str | None = None, client: str = ""
+    ) -> dict[str, Any]:
+        """Check in with the switch's password (and TOTP code, if it has one)."""
+        now = self.clock()
+        with self.store.transaction() as s:
+            row = self._row(s, switch_id, lock=True)
+            ok = check_password(password, row.password_hash)  # always does the full work
+            if row.totp_secret is not None:
+                ok = (
+                    ok
+                    and code is not None
+                    and pyotp.TOTP(row.totp_secret).verify(code, for_time=now, valid_window=1)
+                )
+            if ok:
+                method = "password+totp" if row.totp_secret else "password"
+                self._apply(s, row, CheckIn(method, client), now)
+            else:  # logged, and committed: a stolen password in use is visible
+                repo.record(
+                    s, row, repo.state_of(row), [Audit("checkin-refused", client[:80])], now
+                )
+        if not ok:
+            raise Forbidden("wrong password or code", "check-in refused; it was logged")
         return self.status(switch_id)
 
     def _authorize(self, s: Session, row: SwitchRow, request: Document, now: int) -> None:

@@ -39,6 +39,9 @@ class SwitchRow(Base):
     dossier_size: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)
+    # check-in by password (+ TOTP): a scrypt hash, never the password
+    password_hash: Mapped[str | None] = mapped_column(Text, nullable=True)
+    totp_secret: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class AuditRow(Base):
