@@ -513,6 +513,11 @@ class Engine:
                 sender.send(message)
             except (TransientError, PermanentError) as exc:
                 error = exc
+            except Exception as exc:  # a bug in a sender: retry later, like a transient error
+                log.exception("sending message %s failed unexpectedly", message_id)
+                error = TransientError(
+                    f"unexpected {exc.__class__.__name__}", message_id=message_id
+                )
             with self.store.transaction() as s:
                 done = s.get(OutboxRow, message_id)
                 assert done is not None

@@ -16,6 +16,7 @@ from afterword.switch.machine import (
     Effect,
     NotifyCustodians,
     NotifyRecipients,
+    Phase,
     RemindOwner,
     SwitchState,
 )
@@ -74,7 +75,14 @@ def render(
                 f"  afterword checkin --server {public_url} --owner-key YOUR-KEY "
                 f"--switch {switch}\n"
             )
-            if effect.overdue:
+            if state.phase is Phase.TRIGGERED:
+                subject = f"afterword: your switch TRIGGERED; release at {when(state.release_at)}"
+                body += (
+                    f"\nIt triggered because the check-in due {when(effect.deadline)} never "
+                    f"came. A check-in or `afterword abort` before {when(state.release_at)} "
+                    "stops the release; your custodians have been told.\n"
+                )
+            elif effect.overdue:
                 body += f"\nIf you do not, the switch triggers at {when(state.grace_ends)}.\n"
             latest = max(state.reminded, default=state.since)
             for to in contacts.owner:

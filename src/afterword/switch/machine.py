@@ -282,6 +282,7 @@ def _tick(state: SwitchState, now: int) -> tuple[SwitchState, list[Effect]]:
         effects += [
             Audit("triggered", f"cause {Cause.MISSED}; release at {state.release_at}"),
             NotifyCustodians("triggered"),
+            RemindOwner(state.deadline, overdue=True),  # last call: abort or check in now
         ]
         return state, effects
     if state.phase in (Phase.ARMED, Phase.OVERDUE):
