@@ -401,6 +401,14 @@ def arm(
             help="Custodian LABEL sealed for this server's key; its envelope is uploaded."
         ),
     ] = None,
+    password: Annotated[
+        bool,
+        typer.Option(
+            "--password",
+            help="Also allow check-ins by password (AFTERWORD_CHECKIN_PASSWORD, or asked).",
+        ),
+    ] = False,
+    totp: Annotated[bool, typer.Option(help="Require a TOTP code with the password.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Register a sealed bundle with a server: the switch starts counting."""
@@ -432,12 +440,22 @@ def arm(
             "custodians": custodians,
             "recipients": recipient or [],
         }
+        secret = checkin_password_value(confirm=True) if password or totp else None
         with Client(server) as client:
             status = client.arm(
-                bundle, policy=policy, contacts=contacts, server_custodians=server_custodian or []
+                bundle,
+                policy=policy,
+                contacts=contacts,
+                server_custodians=server_custodian or [],
+                password=secret,
+                totp=totp,
             )
         if not as_json:
             typer.echo(f"Armed switch {status['switch']} on {server}.")
+            if status.get("totp_uri"):
+                typer.echo(
+                    f"Add this to your authenticator app now (shown once): {status['totp_uri']}"
+                )
         _print_status(status, as_json)
 
     _run(action)
@@ -466,12 +484,54 @@ SwitchOpt = Annotated[str, typer.Option(help="The switch id (printed by seal and
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
+CHECKIN_PASSWORD_ENV = "AFTERWORD_CHECKIN_PASSWORD"
+
+
+def checkin_password_value(*, confirm: bool = False) -> str:
+    if (value := os.environ.get(CHECKIN_PASSWORD_ENV)) is not None:
+        return value
+    if not sys.stdin.isatty():
+        raise AfterwordError(
+            "a check-in password is needed and there is no terminal to ask on",
+            f"set {CHECKIN_PASSWORD_ENV} for scripts",
+        )
+    return str(typer.prompt("Check-in password", hide_input=True, confirmation_prompt=confirm))
+
+
 @app.command()
 def checkin(
-    server: ServerOpt, owner_key: OwnerKeyOpt, switch: SwitchOpt, as_json: JsonOpt = False
+    server: ServerOpt,
+    switch: SwitchOpt,
+    owner_key: Annotated[
+        Path | None, typer.Option("--owner-key", help="Owner keyfile (signed check-in).")
+    ] = None,
+    password: Annotated[
+        bool, typer.Option("--password", help="Check in with the password instead of the key.")
+    ] = False,
+    code: Annotated[str | None, typer.Option(help="TOTP code, with --password.")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Check in: you are well; the deadline moves one interval ahead."""
-    _owner_command(server, owner_key, switch, "checkin", as_json)
+    if not password:
+        if owner_key is None:
+            raise fail("pass --owner-key KEYFILE (or --password)")
+        _owner_command(server, owner_key, switch, "checkin", as_json)
+        return
+
+    def action() -> None:
+        from afterword.client import Client
+
+        with Client(server) as client:
+            result = client.checkin_password(switch, checkin_password_value(), code)
+        if as_json:
+            _print_json(result)
+        else:
+            typer.echo(
+                f"Checked in: switch {result['switch']} {result['state']}, "
+                f"next check-in due {_when(result['deadline'])}."
+            )
+
+    _run(action)
 
 
 @app.command()

@@ -75,6 +75,8 @@ class Client:
         policy: dict[str, Any],
         contacts: dict[str, Any],
         server_custodians: list[str],
+        password: str | None = None,
+        totp: bool = False,
     ) -> dict[str, Any]:
         """Upload a sealed bundle (the dossier streamed; ciphertext only) and arm it."""
         names = ("manifest.json", "notice.json", "custodians.json", "dossier.age")
@@ -96,6 +98,9 @@ class Client:
                     )
                 files.append(("envelopes", (f"{label}.age", envelope.read_bytes(), "x")))
             data = {"policy": json.dumps(policy), "contacts": json.dumps(contacts)}
+            if password is not None:
+                data["password"] = password
+                data["totp"] = "true" if totp else "false"
             result: dict[str, Any] = self._call("POST", "/switches", files=files, data=data)
             return result
         finally:
@@ -108,6 +113,11 @@ class Client:
         body.update(extra)
         signed = {**body, "signature": b64encode(owner.signing.sign(canonical_json(body)))}
         result: dict[str, Any] = self._call("POST", f"/switches/{switch}/owner", json=signed)
+        return result
+
+    def checkin_password(self, switch: str, password: str, code: str | None) -> dict[str, Any]:
+        body = {"password": password, "code": code}
+        result: dict[str, Any] = self._call("POST", f"/switches/{switch}/checkin", json=body)
         return result
 
     def submit_share(self, switch: str, mnemonic: str) -> dict[str, Any]:

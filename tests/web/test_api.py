@@ -17,7 +17,7 @@ from afterword.crypto.encoding import b64encode, canonical_json
 from afterword.crypto.keys import OwnerKey
 from afterword.crypto.signing import REQUEST_KIND
 from afterword.store.models import ShareRow
-from tests.web.conftest import CONTACTS, POLICY, Api
+from tests.web.conftest import CONTACTS, POLICY, Api, leaks
 
 RELEASE_PATHS = ("", "/key", "/statement.json", "/manifest.json", "/notice.json", "/dossier.age")
 
@@ -61,6 +61,21 @@ def signed(
     body = {"afterword": REQUEST_KIND, "switch": switch, "action": action, "nonce": nonce, **extra}
     signer = key or api.bundles.owner
     return {**body, "signature": b64encode(signer.signing.sign(canonical_json(body)))}
+
+
+# --- the log check every test here ends with -----------------------------------------
+
+
+def test_the_log_check_would_catch_a_leak(api: Api, caplog: pytest.LogCaptureFixture) -> None:
+    carol = api.bundles.main.mnemonics["carol"]
+    words = carol.split()
+    assert leaks(f"got share: {carol}", api.bundles.mnemonics())
+    assert leaks("x " + " ".join(words[10:14]).upper() + " y", api.bundles.mnemonics())
+    assert leaks(f"identity {api.engine.keys.age_identity}", [])
+    assert not leaks(" ".join(words[10:13]) + " and " + words[13], api.bundles.mnemonics())
+    # and what the server thread logs does reach it (asyncio, at the server's start)
+    seen = [*caplog.get_records("setup"), *caplog.records]
+    assert any(r.threadName == "afterword-test-server" for r in seen)
 
 
 # --- discovery ---------------------------------------------------------------------------
@@ -173,7 +188,10 @@ def test_arm_refuses_bad_contacts(api: Api) -> None:
         ("mailto:me", "the contacts field is not valid json"),
         ('["mailto:a@example.org"]', "the contacts must be a json object"),
         (contacts(owner="mailto:a@example.org"), "contacts.owner must be a list"),
-        (contacts(recipients=[1]), "contacts.recipients must be a list"),
+        (contacts(recipients=[1]), "contacts.recipients: 1 is not a mailto:"),
+        (contacts(recipients="mailto:a@example.org"), "contacts.recipients must be a list"),
+        (contacts(owner=["mailto:a@example.org\r\nBcc: x@example.org"]), "is not a mailto:"),
+        (contacts(owner=["mailto:nobody"]), "'mailto:nobody' is not a mailto:"),
         (contacts(custodians=["carol"]), "contacts.custodians must be an object"),
         (contacts(custodians={"carol": 5}), "contacts.custodians must be an object"),
         (contacts(recipients=["press@example.org"]), "'press@example.org' is not a mailto:"),
@@ -196,13 +214,15 @@ def test_arm_refuses_envelopes_it_cannot_hold(api: Api) -> None:
         ([("server.age", other.envelope("server"))], "is not server's share of this switch"),
         ([("carol.age", main.envelope("server"))], "is not carol's share of this switch"),
         ([("dave.age", main.envelope("server"))], "no custodian is labelled 'dave'"),
-        ([("../server.age", main.envelope("server"))], "not a custodian label"),
-        ([("x" * 200 + ".age", main.envelope("server"))], "not a custodian label"),
-        ([("", main.envelope("server"))], "not a custodian label"),
+        ([("../server.age", main.envelope("server"))], "not named after a custodian label"),
+        ([("x" * 200 + ".age", main.envelope("server"))], "not named after a custodian label"),
     ]
     for envelopes, message in cases:
         refused(api.arm(envelopes=envelopes), 400, message)
         nothing_kept(api)
+    # without a file name, multipart makes it a text field, not a file
+    refused(api.arm(envelopes=[("", main.envelope("server"))]), 422, "envelopes part is not a file")
+    nothing_kept(api)
 
 
 def test_arm_refuses_the_same_bundle_twice(api: Api) -> None:
@@ -252,6 +272,8 @@ def test_owner_requests_are_checked(api: Api) -> None:
     refused(post(url, content=b"checkin please"), 400, "not json")
     refused(post(url, content=b""), 400, "not json")
     refused(post(url, content=b"\xff\xfe"), 400, "not json")
+    refused(post(url, content=b"[" * 60_000), 400, "not json")
+    refused(post(url, content=b" " * 70_000), 413, "larger than")
     refused(post(url, json=[signed(api, switch, "checkin")]), 400, "must be a json object")
     refused(post(url, json="checkin"), 400, "must be a json object")
 
@@ -280,9 +302,7 @@ def test_owner_requests_are_checked(api: Api) -> None:
     refused(post(url, json=signed(api, switch, "explode")), 400, "unknown action 'explode'", "use")
     refused(post(url, json=signed(api, switch, 7)), 400, "unknown action 7")
     now = api.clock.now
-    refused(
-        post(url, json=signed(api, switch, "pause", until=now + 31 * 86400)), 409, "at most"
-    )
+    refused(post(url, json=signed(api, switch, "pause", until=now + 31 * 86400)), 409, "at most")
     refused(post(url, json=signed(api, switch, "pause", until=now - 1)), 409, "in the future")
     refused(post(url, json=signed(api, switch, "abort")), 409, "only a pending release")
     refused(post(url, json=signed(api, switch, "resume")), 409, "not paused")
@@ -316,7 +336,10 @@ def test_shares_are_checked_on_arrival(api: Api) -> None:
     refused(post(url, json={"mnemonic": "hello world"}), 400, "damaged or mistyped")
     refused(post(url, json={"mnemonic": mistyped}), 400, "damaged or mistyped", "compare every")
     refused(post(url, json={"mnemonic": " ".join(words[:-1])}), 400, "damaged or mistyped")
-    refused(post(url, json={"mnemonic": "acid " * 20_000}), 400, "damaged or mistyped")
+    refused(post(url, json={"mnemonic": "acid " * 10_000}), 400, "damaged or mistyped")
+    refused(post(url, json={"mnemonic": "acid " * 20_000}), 413, "larger than")
+    refused(post(url, json={"mnemonic": {"words": carol}}), 400, '{"mnemonic"')
+    refused(post(url, content=b"[" * 50_000), 400, '{"mnemonic"')
     refused(
         post(url, json={"mnemonic": other.mnemonics["carol"]}),
         400,
@@ -355,3 +378,20 @@ def test_release_endpoints_say_what_is_missing(api: Api) -> None:
         assert api.http.get(f"/r/{switch}{path}").status_code == 200, path
     assert api.http.get(f"/r/{switch}/dossier.age").content == api.bundles.main.part("dossier")
     refused(api.http.post(url, json=signed(api, switch, "abort")), 409, "released")
+
+
+def test_password_checkin_over_http(api: Api) -> None:
+    """Check-in by password (no TOTP) through the API: refused attempts are logged."""
+    response = api.arm(extra={"password": "a long check-in password"})
+    assert response.status_code == 201, response.text
+    switch = response.json()["switch"]
+    url = f"/switches/{switch}/checkin"
+    refused(api.http.post(url, json={"password": "wrong password!"}), 403, "wrong password")
+    refused(api.http.post(url, json={"password": 5}), 400, "as text")
+    api.clock.now += 60
+    ok = api.http.post(url, json={"password": "a long check-in password"})
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["deadline"] == api.clock.now + POLICY["interval"]
+    kinds = [e["kind"] for e in api.engine.status(switch)["audit"]]
+    assert kinds[-2:] == ["checkin-refused", "checked-in"]
+    refused(api.http.post("/switches/nope/checkin", json={"password": "x" * 10}), 404, "no switch")

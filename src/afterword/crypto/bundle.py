@@ -67,7 +67,8 @@ from afterword.errors import AfterwordError, FormatError, KeyFileError, ShareErr
 
 PAPER = "paper"
 CUSTODIANS_KIND = "custodians/1"
-_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+"""A custodian label: also a file name (shares/LABEL.age), so no path characters."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ class Custodian:
                 f"custodian {text!r} is not LABEL=RECIPIENT",
                 "write e.g. --custodian lawyer=age1... or --custodian aunt=paper",
             )
-        if not _LABEL.match(label):
+        if not LABEL.fullmatch(label):
             raise AfterwordError(
                 f"custodian label {label!r} is not usable as a file name",
                 "use letters, digits, dot, dash and underscore (up to 64)",

@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import stat
@@ -146,6 +147,10 @@ class SealedDossier:
     header_sha256: str  # SHA-256 of the age header and payload nonce: pins this exact file
     header_size: int
     size: int
+
+
+SWITCH_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+"""What a switch id may look like: it names files and URL paths."""
 
 
 def new_switch_id() -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -19,10 +20,12 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import pyotp
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from afterword.crypto.audit import export_log
-from afterword.crypto.bundle import CUSTODIANS_KIND
+from afterword.crypto.bundle import CUSTODIANS_KIND, LABEL
+from afterword.crypto.dossier import SWITCH_ID
 from afterword.crypto.encoding import (
     age_identity_from_secret,
     age_recipient_of,
@@ -161,62 +164,67 @@ class Engine:
         manifest = verify_document(manifest, "manifest")
         check_public_manifest(manifest)
         owner = manifest["owner_key"]
+        switch_id = _check_switch_id(manifest.get("switch"))
+        dossier_info = _check_dossier_info(manifest.get("dossier"))
         notice = verify_document(notice, "notice", expected_key=owner)
         check_against_notice(manifest, notice, "count", subject="the manifest")
         roster = verify_document(custodians, CUSTODIANS_KIND.split("/")[0], expected_key=owner)
-        switch_id = str(manifest["switch"])
         if roster.get("switch") != switch_id:
             raise FormatError("custodians.json belongs to another switch")
+        threshold, labels = _check_roster(roster)
         policy.check_minimum(self.config.min_duration)
-        labels = {c["label"]: c for c in roster["custodians"]}
         for label in contacts.custodians:
             if label not in labels:
                 raise FormatError(f"no custodian is labelled {label!r} in custodians.json")
         for label, blob in server_envelopes.items():
             self._check_server_envelope(switch_id, label, blob, labels)
         path = self.dossier_path(switch_id)
-        sha, size, header_ok = _receive(dossier, path.with_suffix(".partial"), manifest)
-        if size != manifest["dossier"]["size"] or not header_ok:
-            path.with_suffix(".partial").unlink(missing_ok=True)
-            raise FormatError(
-                "the uploaded dossier is not the one the manifest describes",
-                "upload dossier.age from the same bundle",
-            )
-        password_hash = hash_password(password) if password is not None else None
-        totp_secret = pyotp.random_base32() if totp else None
-        now = self.clock()
-        state, effects = arm(policy, int(roster["threshold"]), now)
+        # a name of its own per upload: two arms of one bundle never touch each other's file
+        partial = path.with_name(f".{switch_id}.{secrets.token_hex(8)}.partial")
         try:
-            with self.store.transaction() as s:
-                if repo.get_switch(s, switch_id) is not None:
-                    raise Conflict(f"switch {switch_id} is already armed on this server")
-                repo.create_switch(
-                    s,
-                    switch_id=switch_id,
-                    owner_key=owner,
-                    state=state,
-                    effects=effects,
-                    now=now,
-                    manifest=json.dumps(manifest),
-                    notice=json.dumps(notice),
-                    custodians=json.dumps(roster),
-                    contacts={
-                        "owner": list(contacts.owner),
-                        "custodians": dict(contacts.custodians),
-                        "recipients": list(contacts.recipients),
-                    },
-                    dossier_sha256=sha,
-                    dossier_size=size,
+            sha, size, header_ok = _receive(dossier, partial, dossier_info)
+            if size != dossier_info["size"] or not header_ok:
+                raise FormatError(
+                    "the uploaded dossier is not the one the manifest describes",
+                    "upload dossier.age from the same bundle",
                 )
-                row = repo.get_switch(s, switch_id)
-                assert row is not None
-                row.password_hash, row.totp_secret = password_hash, totp_secret
-                for label, blob in server_envelopes.items():
-                    s.add(ServerEnvelopeRow(switch_id=switch_id, custodian=label, envelope=blob))
-        except BaseException:
-            path.with_suffix(".partial").unlink(missing_ok=True)
-            raise
-        path.with_suffix(".partial").rename(path)
+            password_hash = hash_password(password) if password is not None else None
+            totp_secret = pyotp.random_base32() if totp else None
+            now = self.clock()
+            state, effects = arm(policy, threshold, now)
+            try:
+                with self.store.transaction() as s:
+                    if repo.get_switch(s, switch_id) is not None:
+                        raise Conflict(f"switch {switch_id} is already armed on this server")
+                    row = repo.create_switch(
+                        s,
+                        switch_id=switch_id,
+                        owner_key=owner,
+                        state=state,
+                        effects=effects,
+                        now=now,
+                        manifest=json.dumps(manifest),
+                        notice=json.dumps(notice),
+                        custodians=json.dumps(roster),
+                        contacts={
+                            "owner": list(contacts.owner),
+                            "custodians": dict(contacts.custodians),
+                            "recipients": list(contacts.recipients),
+                        },
+                        dossier_sha256=sha,
+                        dossier_size=size,
+                    )  # flushed: a concurrent arm of the same switch fails here, before the rename
+                    row.password_hash, row.totp_secret = password_hash, totp_secret
+                    for label, blob in server_envelopes.items():
+                        s.add(
+                            ServerEnvelopeRow(switch_id=switch_id, custodian=label, envelope=blob)
+                        )
+                    s.flush()
+                    partial.rename(path)  # in place before the switch exists for anyone else
+            except IntegrityError as exc:  # armed meanwhile, by another request
+                raise Conflict(f"switch {switch_id} is already armed on this server") from exc
+        finally:
+            partial.unlink(missing_ok=True)
         status = self.status(switch_id)
         if totp_secret is not None:  # shown once, for the owner's authenticator app
             status["totp_uri"] = pyotp.TOTP(totp_secret).provisioning_uri(
@@ -258,9 +266,12 @@ class Engine:
         """A signed owner action: checkin, pause (until), resume, abort, release."""
         action = request.get("action")
         now = self.clock()
+        # the nonce is spent in a transaction of its own: a request refused below (409,
+        # 400) can never be replayed later, when the switch's state would allow it
+        with self.store.transaction() as s:
+            self._authorize(s, self._row(s, switch_id, lock=True), request, now)
         with self.store.transaction() as s:
             row = self._row(s, switch_id, lock=True)
-            self._authorize(s, row, request, now)
             event: Event | None
             if action == "checkin":
                 event = CheckIn("signature", client)
@@ -324,7 +335,10 @@ class Engine:
             )
         except Exception as exc:
             raise Forbidden("the request's signature does not verify with the owner key") from exc
-        nonce = s.get(NonceRow, str(body.get("nonce")), with_for_update=True)
+        text = body.get("nonce")
+        if not isinstance(text, str) or not _NONCE.fullmatch(text):
+            raise Forbidden("the nonce is malformed", "ask for a new challenge")
+        nonce = s.get(NonceRow, text, with_for_update=True)
         if nonce is None or nonce.switch_id != row.id or nonce.used or nonce.expires_at < now:
             raise Forbidden("the nonce is unknown, used or expired", "ask for a new challenge")
         nonce.used = True
@@ -342,14 +356,16 @@ class Engine:
             label = next(
                 (c["label"] for c in roster["custodians"] if c["commitment"] == digest), None
             )
-            if label is None:
+            if label is None:  # counted in the log (committed), the share itself not kept
                 repo.record(s, row, repo.state_of(row), [Audit("share-refused", "no match")], now)
-                raise ShareError(
-                    "this share is not one of this switch's shares",
-                    "check that it is your share for this switch",
-                )
-            self._store_share(s, switch_id, label, words, now)
-            self._apply(s, row, ShareAccepted(label), now)
+            else:
+                self._store_share(s, switch_id, label, words, now)
+                self._apply(s, row, ShareAccepted(label), now)
+        if label is None:
+            raise ShareError(
+                "this share is not one of this switch's shares",
+                "check that it is your share for this switch",
+            )
         return self.status(switch_id)
 
     def _store_share(self, s: Session, switch_id: str, label: str, words: str, now: int) -> None:
@@ -578,15 +594,81 @@ class Engine:
             return release, row
 
 
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_NONCE = re.compile(r"[0-9a-f]{32}")
+
+
+def _check_switch_id(value: object) -> str:
+    """Switch ids name files and URLs: letters, digits, dash and underscore only."""
+    if not isinstance(value, str) or not SWITCH_ID.fullmatch(value):
+        raise FormatError(
+            "the manifest's switch id is not usable (1-64 letters, digits, - or _)",
+            "seal the bundle again with afterword",
+        )
+    return value
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _check_dossier_info(value: object) -> dict[str, Any]:
+    """The manifest's description of its dossier, every field present and well-formed."""
+    if (
+        not isinstance(value, dict)
+        or not _is_count(value.get("size"))
+        or not _is_count(value.get("header_size"))
+        or not isinstance(value.get("header_sha256"), str)
+        or not _HEX64.fullmatch(value["header_sha256"])
+        or not isinstance(value.get("recipient"), str)
+    ):
+        raise FormatError(
+            "the manifest does not describe its dossier (size, header, recipient)",
+            "seal the bundle again with afterword",
+        )
+    return value
+
+
+def _check_roster(roster: Document) -> tuple[int, dict[str, dict[str, Any]]]:
+    """custodians.json: a threshold that can be met, and well-formed, unique custodians."""
+    entries = roster.get("custodians")
+    if not isinstance(entries, list) or not entries:
+        raise FormatError("custodians.json lists no custodians")
+    labels: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("label"), str)
+            or not LABEL.fullmatch(entry["label"])
+            or not isinstance(entry.get("commitment"), str)
+            or not _HEX64.fullmatch(entry["commitment"])
+        ):
+            raise FormatError(
+                "custodians.json has a custodian without a usable label or commitment",
+                "labels are letters, digits, dot, dash and underscore (up to 64)",
+            )
+        if entry["label"] in labels:
+            raise FormatError(f"custodians.json lists {entry['label']!r} twice")
+        labels[entry["label"]] = entry
+    threshold = roster.get("threshold")
+    if not _is_count(threshold) or not 1 <= threshold <= len(labels):  # type: ignore[operator]
+        raise FormatError(
+            "custodians.json has an impossible threshold",
+            f"it must be a whole number from 1 to {len(labels)}",
+        )
+    assert isinstance(threshold, int)
+    return threshold, labels
+
+
 def _message(row: OutboxRow) -> Message:
     return Message(row.id, row.to, row.subject, row.body, json.loads(row.data))
 
 
-def _receive(source: BinaryIO, target: Path, manifest: Document) -> tuple[str, int, bool]:
-    """Stream an upload to disk, hashing it; check its header against the manifest."""
+def _receive(source: BinaryIO, target: Path, dossier: dict[str, Any]) -> tuple[str, int, bool]:
+    """Stream an upload to disk, hashing it; check its header against the manifest's."""
     digest = hashlib.sha256()
     size = 0
-    header_size = int(manifest["dossier"]["header_size"])
+    header_size = int(dossier["header_size"])
     head = b""
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target, "wb") as out:
@@ -596,7 +678,7 @@ def _receive(source: BinaryIO, target: Path, manifest: Document) -> tuple[str, i
             digest.update(chunk)
             out.write(chunk)
             size += len(chunk)
-    header_ok = hashlib.sha256(head).hexdigest() == manifest["dossier"]["header_sha256"]
+    header_ok = hashlib.sha256(head).hexdigest() == dossier["header_sha256"]
     return digest.hexdigest(), size, header_ok
 
 

@@ -32,7 +32,7 @@ def _sqlite_engine(url: str) -> Engine:
     path = url.removeprefix("sqlite:///")
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30})
+    engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -54,14 +54,18 @@ def _sqlite_engine(url: str) -> Engine:
 
 
 class Store:
-    """A database with afterword's schema. ``transaction()`` is the unit of change."""
+    """A database with afterword's schema. ``transaction()`` is the unit of change.
+
+    Statement parameters are hidden from SQLAlchemy's errors and logs: a failed insert of a
+    release must not print the dossier key into a log.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
         if url.startswith("sqlite"):
             self.engine = _sqlite_engine(url)
         elif url.startswith("postgresql"):
-            self.engine = create_engine(url, pool_pre_ping=True)
+            self.engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
         else:
             raise AfterwordError(
                 f"unsupported database URL {url.split(':', 1)[0]}:...",

@@ -11,19 +11,44 @@ import html
 import json
 import logging
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from afterword import __version__
+from afterword.crypto.bundle import LABEL
+from afterword.crypto.dossier import SWITCH_ID
 from afterword.engine import Conflict, Contacts, Engine, Forbidden, NotFound
-from afterword.errors import AfterwordError
-from afterword.switch.policy import Policy
+from afterword.errors import AfterwordError, FormatError
+from afterword.switch.policy import MAX_DURATION, Policy
 
 log = logging.getLogger("afterword.web")
 
 MAX_JSON_FILE = 16 * 1024 * 1024
+MAX_JSON_BODY = 64 * 1024  # an owner request or a share is a few hundred bytes
+MAX_REMINDERS = 32
+MAX_ADDRESS = 2048
+
+# what a switch id may be: `afterword seal` makes 26 base32 letters; anything that is not
+# safe as a file name, a URL segment and a database key (64 characters) names no switch
+POLICY_FIELDS = ("interval", "grace", "waiting", "reminders")
+CONTACT_FIELDS = ("owner", "custodians", "recipients")
+ARM_HINT = (
+    "POST /switches takes multipart/form-data: the files manifest, notice, custodians and "
+    "dossier (and envelopes), and the fields policy (and contacts), as `afterword arm` sends them"
+)
+POLICY_HINT = 'send {"interval": SECONDS, "grace": SECONDS, "waiting": SECONDS, "reminders": [...]}'
+CONTACTS_HINT = (
+    'send {"owner": [ADDRESS, ...], "custodians": {"LABEL": ADDRESS}, "recipients": [...]} '
+    "where an ADDRESS is mailto:someone@example.org or https://example.org/hook"
+)
+
+
+class TooLarge(AfterwordError):
+    """The request is larger than anything this endpoint takes (413)."""
 
 
 def _error(status: int, message: str, hint: str = "") -> JSONResponse:
@@ -37,24 +62,149 @@ def _status_of(exc: AfterwordError) -> int:
         return 403
     if isinstance(exc, Conflict):
         return 409
+    if isinstance(exc, TooLarge):
+        return 413
     return 400
 
 
 async def _json_file(upload: UploadFile, what: str) -> Any:
     data = await upload.read(MAX_JSON_FILE + 1)
     if len(data) > MAX_JSON_FILE:
-        raise AfterwordError(f"{what} is too large for a JSON document")
+        raise TooLarge(
+            f"{what} is larger than {MAX_JSON_FILE} bytes", f"upload the bundle's {what}"
+        )
     try:
         return json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise AfterwordError(f"{what} is not valid JSON", f"upload the bundle's {what}") from exc
 
 
-def _json_form(text: str, what: str) -> Any:
+def _json_form(text: str, what: str, hint: str) -> Any:
     try:
         return json.loads(text)
-    except ValueError as exc:
-        raise AfterwordError(f"the {what} field is not valid JSON") from exc
+    except (ValueError, RecursionError) as exc:
+        raise AfterwordError(f"the {what} field is not valid JSON", hint) from exc
+
+
+async def _json_body(request: Request, hint: str) -> Any:
+    """The request body as JSON, read no further than ``MAX_JSON_BODY`` bytes."""
+    data = b""
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > MAX_JSON_BODY:
+            raise TooLarge(f"the request body is larger than {MAX_JSON_BODY} bytes", hint)
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise AfterwordError("the request body is not JSON", hint) from exc
+
+
+def _switch_id(switch_id: str) -> str:
+    """A switch id from a URL: one that can name no switch is not looked up at all."""
+    if not SWITCH_ID.fullmatch(switch_id):
+        raise NotFound(
+            "no switch with that id on this server",
+            "a switch id is letters and digits, as `afterword seal` printed it",
+        )
+    return switch_id
+
+
+def _seconds(value: object, what: str) -> int:
+    """A duration from the policy field: a JSON integer (not a bool, float or string)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise AfterwordError(f"{what} must be a whole number of seconds", POLICY_HINT)
+    if value > MAX_DURATION:
+        raise AfterwordError(
+            f"{what} is longer than {MAX_DURATION} seconds (10 years)", "use a shorter duration"
+        )
+    return value
+
+
+def _policy(text: str) -> Policy:
+    p = _json_form(text, "policy", POLICY_HINT)
+    if not isinstance(p, dict):
+        raise AfterwordError("the policy must be a JSON object", POLICY_HINT)
+    for name in p:
+        if name not in POLICY_FIELDS:
+            raise AfterwordError(f"unknown policy field {name!r}", POLICY_HINT)
+    if "interval" not in p:
+        raise AfterwordError("the policy has no interval", POLICY_HINT)
+    reminders = p.get("reminders", [])
+    if (
+        not isinstance(reminders, list)
+        or len(reminders) > MAX_REMINDERS
+        or any(isinstance(r, bool) or not isinstance(r, int) for r in reminders)
+    ):
+        raise AfterwordError(
+            f"policy.reminders must be a list of whole numbers of seconds (at most "
+            f"{MAX_REMINDERS})",
+            POLICY_HINT,
+        )
+    return Policy(  # Policy itself refuses zero and negative durations
+        interval=_seconds(p["interval"], "policy.interval"),
+        grace=_seconds(p.get("grace", 0), "policy.grace"),
+        waiting=_seconds(p.get("waiting", 0), "policy.waiting"),
+        reminders=tuple(_seconds(r, "policy.reminders") for r in reminders),
+    )
+
+
+def _address(value: object, where: str) -> str:
+    """A contact: mailto:someone@host or an http(s) URL, with no spaces or control bytes."""
+    text = value if isinstance(value, str) else ""
+    parts = urlsplit(text) if text.isprintable() and " " not in text else None
+    scheme = parts.scheme.lower() if parts else ""
+    ok = (
+        parts is not None
+        and len(text) <= MAX_ADDRESS
+        and (
+            (scheme == "mailto" and "@" in parts.path.strip("@"))
+            or (scheme in ("http", "https") and bool(parts.hostname))
+        )
+    )
+    if not ok:
+        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+        raise AfterwordError(
+            f"{where}: {shown} is not a mailto: or http(s):// address", CONTACTS_HINT
+        )
+    return text
+
+
+def _contacts(text: str) -> Contacts:
+    c = _json_form(text, "contacts", CONTACTS_HINT)
+    if not isinstance(c, dict):
+        raise AfterwordError("the contacts must be a JSON object", CONTACTS_HINT)
+    for name in c:
+        if name not in CONTACT_FIELDS:
+            raise AfterwordError(f"unknown contacts field {name!r}", CONTACTS_HINT)
+    lists: dict[str, list[str]] = {}
+    for name in ("owner", "recipients"):
+        value = c.get(name, [])
+        if not isinstance(value, list):
+            raise AfterwordError(f"contacts.{name} must be a list of addresses", CONTACTS_HINT)
+        lists[name] = [_address(x, f"contacts.{name}") for x in value]
+    custodians = c.get("custodians", {})
+    if not isinstance(custodians, dict) or not all(isinstance(v, str) for v in custodians.values()):
+        raise AfterwordError(
+            "contacts.custodians must be an object of LABEL: address", CONTACTS_HINT
+        )
+    return Contacts(
+        owner=lists["owner"],
+        custodians={k: _address(v, f"contacts.custodians.{k}") for k, v in custodians.items()},
+        recipients=lists["recipients"],
+    )
+
+
+def _check_switch_id(manifest: Any) -> None:
+    """The manifest's switch id becomes a file name and a database key: anyone can sign a
+    manifest with a key of their own, so the id must not be able to steer either."""
+    if isinstance(manifest, dict) and manifest.get("afterword") == "manifest/1":
+        switch = manifest.get("switch")
+        if not isinstance(switch, str) or not SWITCH_ID.fullmatch(switch):
+            raise FormatError(
+                "the manifest's switch id is not one afterword makes "
+                "(1 to 64 letters, digits, - or _)",
+                "upload a bundle made by `afterword seal`",
+            )
 
 
 def create_app(engine: Engine) -> FastAPI:
@@ -65,10 +215,33 @@ def create_app(engine: Engine) -> FastAPI:
         return _error(_status_of(exc), exc.message, exc.hint)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        return _error(422, f"{where}: {first.get('msg', 'invalid request')}")
+        loc = [str(p) for p in first.get("loc", ())]
+        name = loc[1] if len(loc) > 1 else "request"
+        hint = ARM_HINT if request.url.path.rstrip("/") == "/switches" else ""
+        if first.get("type") == "missing":
+            return _error(422, f"the request has no {name} part", hint)
+        if "UploadFile" in str(first.get("msg", "")):
+            return _error(422, f"the {name} part is not a file upload (with a file name)", hint)
+        return _error(422, f"the {name} part is not valid: {first.get('msg', '')}", hint)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        path = request.url.path if len(request.url.path) <= 200 else "this path"
+        if exc.status_code == 404:
+            message, hint = f"nothing at {path}", "the API is described at /.well-known/afterword"
+        elif exc.status_code == 405:
+            allowed = (exc.headers or {}).get("Allow", "")
+            message = f"{request.method} is not allowed on {path}"
+            hint = f"use {allowed}" + (
+                " (owner actions and shares are never taken by GET)" if "POST" in allowed else ""
+            )
+        else:
+            message, hint = str(exc.detail), ""
+        response = _error(exc.status_code, message, hint)
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
@@ -93,59 +266,72 @@ def create_app(engine: Engine) -> FastAPI:
         policy: Annotated[str, Form()],
         contacts: Annotated[str, Form()] = "{}",
         envelopes: Annotated[list[UploadFile] | None, File()] = None,
+        password: Annotated[str | None, Form(max_length=1024)] = None,
+        totp: Annotated[bool, Form()] = False,
     ) -> dict[str, Any]:
-        p = _json_form(policy, "policy")
-        c = _json_form(contacts, "contacts")
-        try:
-            parsed_policy = Policy(
-                interval=int(p["interval"]),
-                grace=int(p.get("grace", 0)),
-                waiting=int(p.get("waiting", 0)),
-                reminders=tuple(int(r) for r in p.get("reminders", ())),
-            )
-            parsed_contacts = Contacts(
-                owner=[str(x) for x in c.get("owner", [])],
-                custodians={str(k): str(v) for k, v in c.get("custodians", {}).items()},
-                recipients=[str(x) for x in c.get("recipients", [])],
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise AfterwordError(f"the policy or contacts field is malformed ({exc})") from exc
+        parsed_policy = _policy(policy)
+        parsed_contacts = _contacts(contacts)
         server_envelopes: dict[str, bytes] = {}
         for upload in envelopes or []:
-            label = (upload.filename or "").removesuffix(".age")
+            name = upload.filename or ""
+            label = name.removesuffix(".age")
+            if not LABEL.fullmatch(label):
+                shown = repr(name) if len(name) <= 80 else repr(name[:77] + "...")
+                raise FormatError(
+                    f"the envelope {shown} is not named after a custodian label",
+                    "upload each envelope as LABEL.age, as `afterword seal` named it",
+                )
             server_envelopes[label] = await upload.read(1 << 20)
+        manifest_doc = await _json_file(manifest, "manifest.json")
+        _check_switch_id(manifest_doc)
         return engine.arm(
-            manifest=await _json_file(manifest, "manifest.json"),
+            manifest=manifest_doc,
             notice=await _json_file(notice, "notice.json"),
             custodians=await _json_file(custodians, "custodians.json"),
             dossier=dossier.file,
             policy=parsed_policy,
             contacts=parsed_contacts,
             server_envelopes=server_envelopes,
+            password=password,
+            totp=totp,
         )
 
     @app.post("/switches/{switch_id}/challenge")
     def challenge(switch_id: str) -> dict[str, Any]:
-        return engine.challenge(switch_id)
+        return engine.challenge(_switch_id(switch_id))
 
     @app.post("/switches/{switch_id}/owner")
     async def owner(switch_id: str, request: Request) -> dict[str, Any]:
-        try:
-            body = await request.json()
-        except ValueError as exc:
-            raise AfterwordError("the request body is not JSON") from exc
+        _switch_id(switch_id)
+        hint = "send the signed request `afterword checkin` (or pause, abort, ...) makes"
+        body = await _json_body(request, hint)
         if not isinstance(body, dict):
-            raise AfterwordError("the request body must be a JSON object")
+            raise AfterwordError("the request body must be a JSON object", hint)
         client = request.headers.get("user-agent", "")[:80]
         return engine.owner_request(switch_id, body, client=client)
 
+    @app.post("/switches/{switch_id}/checkin")
+    async def checkin_password(switch_id: str, request: Request) -> dict[str, Any]:
+        """Check in with the switch's password (+ TOTP code): for a phone or a browser."""
+        _switch_id(switch_id)
+        hint = 'send {"password": "...", "code": "123456"} (code only if the switch has TOTP)'
+        body = await _json_body(request, hint)
+        password = body.get("password") if isinstance(body, dict) else None
+        code = body.get("code") if isinstance(body, dict) else None
+        if not isinstance(password, str) or not (code is None or isinstance(code, str)):
+            raise AfterwordError("send the password (and code) as text", hint)
+        client = request.headers.get("user-agent", "")[:80]
+        status = engine.checkin_password(switch_id, password[:1024], code, client=client)
+        return {k: status[k] for k in ("switch", "state", "deadline")}
+
     @app.post("/switches/{switch_id}/shares")
     async def share(switch_id: str, request: Request) -> dict[str, Any]:
-        try:
-            body = await request.json()
-            mnemonic = str(body["mnemonic"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise AfterwordError('send {"mnemonic": "word word ..."}') from exc
+        _switch_id(switch_id)
+        hint = "or use `afterword custodian submit`"
+        body = await _json_body(request, 'send {"mnemonic": "word word ..."} ' + hint)
+        mnemonic = body.get("mnemonic") if isinstance(body, dict) else None
+        if not isinstance(mnemonic, str):
+            raise AfterwordError('send {"mnemonic": "word word ..."}', hint)
         status = engine.submit_share(switch_id, mnemonic)
         return {k: status[k] for k in ("switch", "state", "shares", "threshold")}
 
@@ -153,7 +339,7 @@ def create_app(engine: Engine) -> FastAPI:
 
     @app.get("/r/{switch_id}", response_class=HTMLResponse)
     def release_page(switch_id: str) -> str:
-        release, _row = engine.release(switch_id)
+        release, _row = engine.release(_switch_id(switch_id))
         statement = json.loads(release.statement)
         sid = html.escape(switch_id)
         files = "".join(
@@ -172,23 +358,23 @@ def create_app(engine: Engine) -> FastAPI:
 
     @app.get("/r/{switch_id}/key", response_class=PlainTextResponse)
     def release_key(switch_id: str) -> str:
-        return engine.release(switch_id)[0].identity + "\n"
+        return engine.release(_switch_id(switch_id))[0].identity + "\n"
 
     @app.get("/r/{switch_id}/statement.json")
     def release_statement(switch_id: str) -> JSONResponse:
-        return JSONResponse(json.loads(engine.release(switch_id)[0].statement))
+        return JSONResponse(json.loads(engine.release(_switch_id(switch_id))[0].statement))
 
     @app.get("/r/{switch_id}/manifest.json")
     def release_manifest(switch_id: str) -> JSONResponse:
-        return JSONResponse(json.loads(engine.release(switch_id)[1].manifest))
+        return JSONResponse(json.loads(engine.release(_switch_id(switch_id))[1].manifest))
 
     @app.get("/r/{switch_id}/notice.json")
     def release_notice(switch_id: str) -> JSONResponse:
-        return JSONResponse(json.loads(engine.release(switch_id)[1].notice))
+        return JSONResponse(json.loads(engine.release(_switch_id(switch_id))[1].notice))
 
     @app.get("/r/{switch_id}/dossier.age")
     def release_dossier(switch_id: str) -> FileResponse:
-        engine.release(switch_id)
+        engine.release(_switch_id(switch_id))
         return FileResponse(engine.dossier_path(switch_id), media_type="application/octet-stream")
 
     return app
