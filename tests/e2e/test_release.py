@@ -212,5 +212,14 @@ def test_seal_arm_silence_release_open(
     for rel, data in corpus.items():
         assert (out_dir / "documents" / rel).read_bytes() == data
 
+    # the owner's signed, hash-chained audit log, exported and checked offline
+    exported = cli("audit", "--server", server.url, "--owner-key", "owner.key",
+                   "--switch", switch, cwd=work)  # fmt: skip
+    (work / "audit.json").write_text(exported)
+    said = cli("verify", "audit.json", "--server-key", server_key, cwd=work)
+    assert said.startswith("OK:") and "audit log" in said
+    kinds = [e["kind"] for e in json.loads(exported)["entries"]]
+    assert kinds[0] == "armed" and kinds.count("checked-in") == 3 and kinds[-1] == "released"
+
     log = server.log()
     assert "AGE-SECRET-KEY" not in log and "Traceback" not in log
