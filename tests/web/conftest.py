@@ -129,7 +129,7 @@ def bundles(
         )
         mnemonics = {
             "server": ShareEnvelope.from_json(
-                json.loads(server_keys.unseal((shares / "server.age").read_bytes()))
+                json.loads(server_keys.decrypt((shares / "server.age").read_bytes()))
             ).mnemonic,
             "alice": ShareEnvelope.from_json(json.loads(alice_env)).mnemonic,
             "carol": card_words(shares / "carol.txt"),

@@ -306,7 +306,14 @@ def load_owner_copy(bundle: Path, owner: OwnerKey) -> tuple[str, list[DocumentEn
         blob = (bundle / "owner.age").read_bytes()
     except FileNotFoundError as exc:
         raise AfterwordError(f"{bundle / 'owner.age'} not found", "pass the bundle folder") from exc
-    return parse_private_manifest(json.loads(owner.decrypt(blob)))
+    try:
+        plaintext = owner.decrypt(blob)
+    except KeyFileError as exc:
+        raise KeyFileError(
+            "this owner key cannot open the owner's copy",
+            "use the keyfile that sealed this bundle",
+        ) from exc
+    return parse_private_manifest(json.loads(plaintext))
 
 
 def make_teaser(bundle: Path, document: Path, owner: OwnerKey) -> Document:

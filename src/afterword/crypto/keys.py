@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Self
 
 import pyrage
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -22,10 +23,11 @@ from afterword.errors import FormatError, KeyFileError
 KEYFILE_KIND = "owner-key/1"
 
 
-class OwnerKey:
-    """An unlocked owner key. Holds secrets: its repr shows only the public key.
+class KeyPair:
+    """An Ed25519 signing key and an age X25519 identity. Holds secrets: its repr shows
+    only the public key. (Not a dataclass: debuggers and test reporters print fields.)
 
-    (Deliberately not a dataclass: debuggers and test reporters print dataclass fields.)
+    The owner's keyfile and the server's key are both one of these.
     """
 
     __slots__ = ("age_identity", "signing")
@@ -35,10 +37,10 @@ class OwnerKey:
         self.age_identity = age_identity
 
     def __repr__(self) -> str:
-        return f"OwnerKey(public_key={self.public_key!r})"
+        return f"{type(self).__name__}(public_key={self.public_key!r})"
 
     @classmethod
-    def generate(cls) -> OwnerKey:
+    def generate(cls) -> Self:
         return cls(Ed25519PrivateKey.generate(), str(pyrage.x25519.Identity.generate()))
 
     @property
@@ -49,31 +51,54 @@ class OwnerKey:
     def age_recipient(self) -> str:
         return age_recipient_of(self.age_identity)
 
-    def sign(self, body: Document) -> Document:
-        return sign_document(body, self.signing)
+    def encrypt(self, plaintext: bytes) -> bytes:
+        """An age file only this key pair opens (small data: envelopes, shares, manifests)."""
+        recipient = pyrage.x25519.Recipient.from_str(self.age_recipient)
+        return bytes(pyrage.encrypt(plaintext, [recipient]))
 
     def decrypt(self, ciphertext: bytes) -> bytes:
-        """Open an age file encrypted to the owner's own recipient."""
+        """Open an age file encrypted to this key pair's own recipient."""
         identity = pyrage.x25519.Identity.from_str(self.age_identity)
         try:
             return bytes(pyrage.decrypt(ciphertext, [identity]))
         except pyrage.DecryptError as exc:
             raise KeyFileError(
-                "this owner key cannot open the owner's copy",
-                "use the keyfile that sealed this bundle",
+                "this key cannot open the file: it was encrypted to another key",
+                "use the keyfile the file was made for",
             ) from exc
 
-    def _plaintext(self) -> bytes:
+    def to_json(self) -> bytes:
+        """The secret key material as canonical JSON: encrypt it before it touches a disk."""
         seed = self.signing.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
         return canonical_json(
             {"afterword": KEYFILE_KIND, "ed25519": b64encode(seed), "age": self.age_identity}
         )
 
+    @classmethod
+    def from_json(cls, plaintext: bytes, source: Path) -> Self:
+        try:
+            data = json.loads(plaintext)
+            if data.get("afterword") != KEYFILE_KIND:
+                raise FormatError("unknown keyfile version")
+            seed = b64decode(data["ed25519"], what="the signing key")
+            return cls(Ed25519PrivateKey.from_private_bytes(seed), str(data["age"]))
+        except (ValueError, KeyError, TypeError, AttributeError, FormatError) as exc:
+            raise KeyFileError(f"{source} unlocked but its contents are damaged") from exc
+
+
+class OwnerKey(KeyPair):
+    """The owner's key: signs notices and manifests, opens the owner's own copies."""
+
+    __slots__ = ()
+
+    def sign(self, body: Document) -> Document:
+        return sign_document(body, self.signing)
+
     def save(self, path: Path, passphrase: str) -> None:
         """Write the keyfile, encrypted; refuses to overwrite an existing file."""
         if not passphrase:
             raise KeyFileError("the passphrase is empty", "choose a long passphrase")
-        blob = pyrage.passphrase.encrypt(self._plaintext(), passphrase, armored=True)
+        blob = pyrage.passphrase.encrypt(self.to_json(), passphrase, armored=True)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError as exc:
@@ -103,11 +128,4 @@ def load_owner_key(path: Path, passphrase: str) -> OwnerKey:
             f"cannot unlock {path}: wrong passphrase or not an afterword keyfile",
             "check the passphrase (AFTERWORD_PASSPHRASE in scripts)",
         ) from exc
-    try:
-        data = json.loads(plaintext)
-        if data.get("afterword") != KEYFILE_KIND:
-            raise FormatError("unknown keyfile version")
-        seed = b64decode(data["ed25519"], what="the signing key")
-        return OwnerKey(Ed25519PrivateKey.from_private_bytes(seed), str(data["age"]))
-    except (ValueError, KeyError, TypeError, FormatError) as exc:
-        raise KeyFileError(f"{path} unlocked but its contents are damaged") from exc
+    return OwnerKey.from_json(plaintext, path)

@@ -238,7 +238,7 @@ class Engine:
         if label not in labels:
             raise FormatError(f"no custodian is labelled {label!r} in custodians.json")
         try:
-            envelope = ShareEnvelope.from_json(json.loads(self.keys.unseal(blob)))
+            envelope = ShareEnvelope.from_json(json.loads(self.keys.decrypt(blob)))
         except Exception as exc:
             raise FormatError(
                 f"the envelope for {label!r} does not open with this server's key",
@@ -370,7 +370,7 @@ class Engine:
 
     def _store_share(self, s: Session, switch_id: str, label: str, words: str, now: int) -> None:
         if s.get(ShareRow, (switch_id, label)) is None:
-            sealed = self.keys.seal(words.encode())
+            sealed = self.keys.encrypt(words.encode())
             s.add(ShareRow(switch_id=switch_id, custodian=label, sealed=sealed, submitted_at=now))
 
     # --- the machine, and effects that are database writes ------------------------------
@@ -408,7 +408,7 @@ class Engine:
         effects: list[Effect] = []
         envelopes = s.query(ServerEnvelopeRow).filter_by(switch_id=switch_id).all()
         for row in envelopes:
-            envelope = ShareEnvelope.from_json(json.loads(self.keys.unseal(row.envelope)))
+            envelope = ShareEnvelope.from_json(json.loads(self.keys.decrypt(row.envelope)))
             self._store_share(s, switch_id, row.custodian, envelope.mnemonic, now)
             state, more = decide(state, ShareAccepted(row.custodian), now)
             effects += more
@@ -419,7 +419,7 @@ class Engine:
         if s.get(ReleaseRow, row.id) is not None:
             return
         shares = s.query(ShareRow).filter_by(switch_id=row.id).all()
-        words = [self.keys.unseal(r.sealed).decode() for r in shares]
+        words = [self.keys.decrypt(r.sealed).decode() for r in shares]
         identity = age_identity_from_secret(combine_shares(words))
         manifest = json.loads(row.manifest)
         triggered_at = state.since if state.cause else now
