@@ -14,6 +14,8 @@ from afterword.switch.machine import (
     Audit,
     Cause,
     CheckIn,
+    Disarm,
+    Duress,
     Effect,
     NotifyCustodians,
     NotifyRecipients,
@@ -28,6 +30,7 @@ from afterword.switch.machine import (
     SubmitServerShares,
     SwitchState,
     Tick,
+    Vote,
     arm,
     decide,
 )
@@ -350,7 +353,15 @@ def test_state_survives_storage(policy: Policy, threshold: int, steps: list[int]
     now = T0
     for i, dt in enumerate(steps):
         now += dt
-        event = [Tick(), ShareAccepted(f"c{i}"), CheckIn("x"), ReleaseNow()][i % 4]
+        event = [
+            Tick(),
+            ShareAccepted(f"c{i}"),
+            CheckIn("x"),
+            Duress(CheckIn("x")),
+            Vote(f"c{i % 2}"),
+            Disarm(),
+            ReleaseNow(),
+        ][i % 7]
         with contextlib.suppress(Rejected):
             state, _ = decide(state, event, now)
         assert state_from_json(json.loads(json.dumps(state_to_json(state)))) == state

@@ -50,6 +50,12 @@ CUSTODIAN_TEXT = {
         "{threshold} share(s) are needed."
     ),
     "aborted": "The owner stopped the pending release of switch {switch}. Nothing to do.",
+    "disarming": (
+        "The owner of switch {switch} is retiring it. After a cooling-off period the server "
+        "deletes its share and the dossier. If you believe the owner is coerced, vote now."
+    ),
+    "disarm-cancelled": "Switch {switch} is no longer being retired: a check-in was missed.",
+    "disarmed": "Switch {switch} is retired: the server deleted its share and the dossier.",
     "released": "Switch {switch} has been released: {url}/r/{switch}",
 }
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from afterword.switch.machine import Cause, Phase, SwitchState
-from afterword.switch.policy import Policy
+from afterword.switch.policy import DEFAULT_COOLING_OFF, Policy
 
 VERSION = 1
 
@@ -21,6 +21,8 @@ def policy_to_json(policy: Policy) -> dict[str, Any]:
         "waiting": policy.waiting,
         "reminders": list(policy.reminders),
         "max_pause": policy.max_pause,
+        "cooling_off": policy.cooling_off,
+        "duress_delay": policy.duress_delay,
     }
 
 
@@ -31,11 +33,18 @@ def policy_from_json(data: dict[str, Any]) -> Policy:
         waiting=int(data["waiting"]),
         reminders=tuple(int(r) for r in data["reminders"]),
         max_pause=int(data["max_pause"]),
+        cooling_off=int(data.get("cooling_off", DEFAULT_COOLING_OFF)),
+        duress_delay=int(data.get("duress_delay", 0)),
     )
 
 
 def state_to_json(state: SwitchState) -> dict[str, Any]:
+    decoy = state_to_json(state.decoy) if state.decoy is not None else None
     return {
+        "decoy": decoy,
+        "votes": sorted(state.votes),
+        "duress_at": state.duress_at,
+        "disarm_ends": state.disarm_ends,
         "v": VERSION,
         "policy": policy_to_json(state.policy),
         "threshold": state.threshold,
@@ -69,6 +78,10 @@ def state_from_json(data: dict[str, Any]) -> SwitchState:
             released_at=int(data["released_at"]),
             last_checkin=int(data["last_checkin"]),
             checkins=int(data["checkins"]),
+            votes=frozenset(str(v) for v in data.get("votes", [])),
+            duress_at=int(data.get("duress_at", 0)),
+            disarm_ends=int(data.get("disarm_ends", 0)),
+            decoy=state_from_json(data["decoy"]) if data.get("decoy") else None,
         )
     except (KeyError, TypeError) as exc:
         raise ValueError(f"stored switch state is incomplete: {exc}") from exc

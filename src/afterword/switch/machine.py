@@ -13,7 +13,14 @@ in milliseconds.
       |   `--pause--> paused (bounded)     owner abort, or a late check-in (cause: missed)
       `---- check-in ------'
     any live phase --owner: release now--> releasing (cause: deliberate)
-    (duress, custodian votes, canaries and disarming come with the next issue)
+    any live phase --K custodian votes | a canary set to trigger--> triggered
+    any live phase --duress action--> triggered (silently, maybe delayed); owner sees a decoy
+    armed --disarm--> disarming (cooling-off; check-ins still due) --> disarmed
+                          `--missed check-in--> overdue;  K votes --> triggered
+
+After a duress action the state carries a *decoy*: the state the real action would have
+produced, which keeps its own schedule. Owner-facing answers and owner mail come from the
+decoy (``owner_view``); custodians, recipients and the audit log get the truth.
 
 Time rules that keep a release from ever coming early:
 
@@ -99,7 +106,60 @@ class ShareAccepted:
     custodian: str
 
 
-Event = Tick | CheckIn | Pause | Resume | Abort | ReleaseNow | ShareAccepted
+@dataclass(frozen=True)
+class Disarm:
+    """The owner retires the switch: a cooling-off period first, custodians told."""
+
+
+@dataclass(frozen=True)
+class Vote:
+    """A custodian says the owner is missing or coerced; K votes trigger the release."""
+
+    custodian: str
+
+
+@dataclass(frozen=True)
+class WithdrawVote:
+    custodian: str
+
+
+@dataclass(frozen=True)
+class CanaryAlarm:
+    """A protected person fell silent or signalled duress (their own machine decided)."""
+
+    name: str
+    reason: str  # "missed" or "duress"
+    trigger: bool  # the owner's choice for this canary: trigger the release, or alert
+
+
+OwnerAction = CheckIn | Pause | Resume | Abort | ReleaseNow | Disarm
+
+
+@dataclass(frozen=True)
+class Duress:
+    """An owner action made with duress credentials.
+
+    The answer is what ``action`` would have got; the switch triggers silently (after
+    ``policy.duress_delay``); from then on the owner sees a decoy, custodians the truth.
+    """
+
+    action: OwnerAction
+
+
+Event = (
+    Tick
+    | CheckIn
+    | Pause
+    | Resume
+    | Abort
+    | ReleaseNow
+    | ShareAccepted
+    | Disarm
+    | Vote
+    | WithdrawVote
+    | CanaryAlarm
+    | Duress
+)
 
 
 # --- effects ------------------------------------------------------------------------------
@@ -146,9 +206,40 @@ class NotifyRecipients:
     """Send the release to its recipients (mail with a stable Message-ID, webhooks)."""
 
 
+@dataclass(frozen=True)
+class Alert:
+    """Tell the owner's channels and the custodians something they must know (a canary)."""
+
+    what: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class DeleteServerCopies:
+    """Disarmed: delete the server's share(s) and the dossier, irreversibly."""
+
+
+@dataclass(frozen=True)
+class RefuseOwner:
+    """Answer the owner as a refused action would be answered (the state still changed:
+    a duress action is refused exactly like the real one, yet triggers)."""
+
+    message: str
+
+
 Effect = (
-    Audit | RemindOwner | NotifyCustodians | SubmitServerShares | PublishRelease | NotifyRecipients
+    Audit
+    | RemindOwner
+    | NotifyCustodians
+    | SubmitServerShares
+    | PublishRelease
+    | NotifyRecipients
+    | Alert
+    | DeleteServerCopies
+    | RefuseOwner
 )
+OWNER_EFFECTS = (RemindOwner, RefuseOwner)
+"""Effects addressed to the owner: under duress these come from the decoy only."""
 
 
 class Rejected(Exception):
@@ -177,6 +268,10 @@ class SwitchState:
     released_at: int = 0
     last_checkin: int = 0
     checkins: int = 0
+    votes: frozenset[str] = frozenset()  # custodians who say the owner is missing/coerced
+    duress_at: int = 0  # a delayed silent trigger is due then (0: none pending)
+    disarm_ends: int = 0  # disarming: when the cooling-off period ends
+    decoy: SwitchState | None = None  # after duress: what the owner is shown
 
     @property
     def grace_ends(self) -> int:
@@ -188,7 +283,7 @@ class SwitchState:
 
     def reminder_times(self) -> list[int]:
         """Instants reminders are due in this period, in order."""
-        if self.phase is Phase.ARMED:
+        if self.phase in (Phase.ARMED, Phase.DISARMING):
             return sorted(self.deadline - o for o in self.policy.reminders if o > 0)
         if self.phase is Phase.OVERDUE:
             # at the start of grace, then at each offset before grace ends that falls in it
@@ -204,6 +299,14 @@ class SwitchState:
     @property
     def next_event_at(self) -> int | None:
         """The earliest instant this switch needs a Tick; None if only people can move it."""
+        times = [] if self.decoy is None else [self.decoy.next_event_at]
+        if self.duress_at and self.phase in LIVE:
+            times.append(self.duress_at)
+        times.append(self._own_next_event())
+        due = [t for t in times if t is not None]
+        return min(due) if due else None
+
+    def _own_next_event(self) -> int | None:
         pending = [t for t in self.reminder_times() if t not in self.reminded]
         if self.phase is Phase.ARMED:
             return min([*pending, self.deadline])
@@ -213,7 +316,18 @@ class SwitchState:
             return self.release_at
         if self.phase is Phase.PAUSED:
             return self.paused_until
+        if self.phase is Phase.DISARMING:
+            return min([*pending, self.deadline, self.disarm_ends])
         return None
+
+
+LIVE = (Phase.ARMED, Phase.OVERDUE, Phase.PAUSED, Phase.DISARMING)
+"""Phases a trigger (votes, duress, a canary) can start from."""
+
+
+def owner_view(state: SwitchState) -> SwitchState:
+    """What owner-facing answers and pages show: the decoy after duress, else the truth."""
+    return state.decoy if state.decoy is not None else state
 
 
 def arm(policy: Policy, threshold: int, now: int) -> tuple[SwitchState, list[Effect]]:
@@ -234,6 +348,14 @@ def decide(state: SwitchState, event: Event, now: int) -> tuple[SwitchState, lis
 
     Raises :class:`Rejected` (and changes nothing) for an event the state does not allow.
     """
+    if isinstance(event, Duress):
+        return _duress(state, event.action, now)
+    if state.decoy is not None:
+        return _with_decoy(state, event, now)
+    return _decide(state, event, now)
+
+
+def _decide(state: SwitchState, event: Event, now: int) -> tuple[SwitchState, list[Effect]]:
     match event:
         case Tick():
             return _tick(state, now)
@@ -251,7 +373,112 @@ def decide(state: SwitchState, event: Event, now: int) -> tuple[SwitchState, lis
             return _release_now(state, now)
         case ShareAccepted():
             return _share(state, event, now)
+        case Disarm():
+            return _disarm(state, now)
+        case Vote() | WithdrawVote():
+            return _vote(state, event, now)
+        case CanaryAlarm():
+            return _canary(state, event, now)
     raise TypeError(f"not a switch event: {event!r}")  # pragma: no cover
+
+
+def _trigger(
+    state: SwitchState, cause: Cause, now: int, detail: str
+) -> tuple[SwitchState, list[Effect]]:
+    """Start the waiting period (from a live phase) for any cause but a missed check-in."""
+    new = replace(
+        state, phase=Phase.TRIGGERED, since=now, cause=cause, reminded=frozenset(), duress_at=0
+    )
+    return new, [
+        Audit("triggered", f"cause {cause}: {detail}; release at {new.release_at}"),
+        NotifyCustodians("triggered"),
+    ]
+
+
+def _duress(state: SwitchState, action: OwnerAction, now: int) -> tuple[SwitchState, list[Effect]]:
+    """Answer as ``action`` would have been answered; trigger silently; keep a decoy."""
+    shown = owner_view(state)
+    try:
+        decoy, decoy_effects = _decide(shown, action, now)
+    except Rejected as refused:
+        decoy, decoy_effects = shown, [RefuseOwner(str(refused))]
+    real = state
+    effects: list[Effect] = [Audit("duress", f"{type(action).__name__.lower()} under duress")]
+    if real.phase in LIVE and real.duress_at == 0 and real.cause is not Cause.DURESS:
+        if state.policy.duress_delay:
+            real = replace(real, duress_at=now + state.policy.duress_delay)
+        else:
+            real, more = _trigger(real, Cause.DURESS, now, "the owner acted under duress")
+            effects += more
+    real = replace(real, decoy=replace(decoy, decoy=None))
+    return real, [
+        *effects,
+        *(e for e in decoy_effects if isinstance(e, OWNER_EFFECTS)),
+    ]
+
+
+def _with_decoy(state: SwitchState, event: Event, now: int) -> tuple[SwitchState, list[Effect]]:
+    """After duress: the truth moves on, owner-addressed effects come from the decoy.
+
+    The owner's *real* credentials act on the truth and end the decoy: the owner chose to
+    act for real.
+    """
+    assert state.decoy is not None
+    if isinstance(event, CheckIn | Pause | Resume | Abort | ReleaseNow | Disarm):
+        return _decide(replace(state, decoy=None), event, now)
+    truth, effects = _decide(replace(state, decoy=None), event, now)
+    decoy, decoy_effects = state.decoy, list[Effect]()
+    if isinstance(event, Tick):
+        decoy, decoy_effects = _decide(state.decoy, event, now)
+    return replace(truth, decoy=decoy), [
+        *(e for e in effects if not isinstance(e, OWNER_EFFECTS)),
+        *(e for e in decoy_effects if isinstance(e, OWNER_EFFECTS)),
+    ]
+
+
+def _disarm(state: SwitchState, now: int) -> tuple[SwitchState, list[Effect]]:
+    if state.phase not in (Phase.ARMED, Phase.OVERDUE):
+        raise Rejected(f"the switch is {state.phase}; only an armed switch can be disarmed")
+    ends = now + state.policy.cooling_off
+    new = replace(state, phase=Phase.DISARMING, since=now, disarm_ends=ends)
+    if state.phase is Phase.OVERDUE:  # disarming is not a check-in: the deadline stands
+        new = replace(new, deadline=max(state.deadline, now), reminded=frozenset())
+    return new, [
+        Audit("disarming", f"cooling-off until {ends}; check-ins are still required"),
+        NotifyCustodians("disarming"),
+    ]
+
+
+def _vote(
+    state: SwitchState, event: Vote | WithdrawVote, now: int
+) -> tuple[SwitchState, list[Effect]]:
+    if state.phase in (Phase.RELEASING, Phase.RELEASED, Phase.DISARMED):
+        raise Rejected(f"the switch is {state.phase}; votes no longer count")
+    if isinstance(event, WithdrawVote):
+        if event.custodian not in state.votes:
+            raise Rejected("there is no vote of yours to withdraw")
+        return replace(state, votes=state.votes - {event.custodian}), [
+            Audit("vote-withdrawn", event.custodian)
+        ]
+    if event.custodian in state.votes:
+        return state, []
+    votes = state.votes | {event.custodian}
+    state = replace(state, votes=votes)
+    effects: list[Effect] = [
+        Audit("vote", f"{event.custodian} ({len(votes)} of {state.threshold})")
+    ]
+    if len(votes) >= state.threshold and state.phase in LIVE:
+        state, more = _trigger(state, Cause.VOTES, now, f"{len(votes)} custodians voted")
+        effects += more
+    return state, effects
+
+
+def _canary(state: SwitchState, event: CanaryAlarm, now: int) -> tuple[SwitchState, list[Effect]]:
+    detail = f"{event.name}: {event.reason}"
+    if event.trigger and state.phase in LIVE:
+        new, effects = _trigger(state, Cause.CANARY, now, f"protected person {detail}")
+        return new, [Alert("canary", detail), *effects]
+    return state, [Audit("canary", detail), Alert("canary", detail)]
 
 
 def _rearm(
@@ -271,6 +498,10 @@ def _rearm(
 
 
 def _tick(state: SwitchState, now: int) -> tuple[SwitchState, list[Effect]]:
+    if state.duress_at and now >= state.duress_at and state.phase in LIVE:
+        return _trigger(state, Cause.DURESS, now, "the owner acted under duress")
+    if state.phase is Phase.DISARMING:
+        return _tick_disarming(state, now)
     effects: list[Effect] = []
     if state.phase is Phase.ARMED and now >= state.deadline:
         state = replace(state, phase=Phase.OVERDUE, since=now, reminded=frozenset())
@@ -306,12 +537,46 @@ def _tick(state: SwitchState, now: int) -> tuple[SwitchState, list[Effect]]:
     return state, effects
 
 
+def _tick_disarming(state: SwitchState, now: int) -> tuple[SwitchState, list[Effect]]:
+    """Disarming still needs check-ins; a missed one cancels it into the normal path."""
+    if now >= state.deadline:
+        new = replace(state, phase=Phase.OVERDUE, since=now, reminded=frozenset(), disarm_ends=0)
+        return new, [
+            Audit("overdue", f"check-in was due at {state.deadline}; disarming cancelled"),
+            NotifyCustodians("disarm-cancelled"),
+        ]
+    if now >= state.disarm_ends:
+        new = replace(state, phase=Phase.DISARMED, since=now)
+        return new, [
+            DeleteServerCopies(),
+            Audit("disarmed", "cooling-off over: the server's shares and dossier are deleted"),
+            NotifyCustodians("disarmed"),
+        ]
+    if (due := state.pending_reminder(now)) is not None:
+        return replace(state, reminded=state.reminded | {due}), [
+            RemindOwner(state.deadline, False),
+            Audit("reminded", f"due, deadline {state.deadline}"),
+        ]
+    return state, []
+
+
 def _checkin(state: SwitchState, event: CheckIn, now: int) -> tuple[SwitchState, list[Effect]]:
     if state.phase in (Phase.RELEASING, Phase.RELEASED, Phase.DISARMED):
         raise Rejected(f"the switch is {state.phase}; a check-in can no longer stop it")
     if state.phase is Phase.TRIGGERED and state.cause is not Cause.MISSED:
         raise Rejected(f"the switch was triggered ({state.cause}); only an abort stops it")
     was = state.phase
+    if was is Phase.DISARMING:  # still disarming; the deadline moves on
+        deadline = now + state.policy.interval
+        new = replace(
+            state,
+            deadline=deadline,
+            reminded=frozenset(),
+            last_checkin=now,
+            checkins=state.checkins + 1,
+        )
+        detail = f"by {event.method} {event.client}".strip()
+        return new, [Audit("checked-in", f"{detail}; next check-in due at {deadline}")]
     new, effects = _rearm(state, now, "checked-in", f"by {event.method} {event.client}".strip())
     new = replace(new, last_checkin=now, checkins=state.checkins + 1)
     if was is Phase.TRIGGERED:

@@ -30,6 +30,7 @@ def parse_duration(text: str) -> int:
 
 
 DEFAULT_MAX_PAUSE = 30 * 86400
+DEFAULT_COOLING_OFF = 7 * 86400
 
 
 @dataclass(frozen=True)
@@ -46,11 +47,13 @@ class Policy:
     waiting: int = 0
     reminders: tuple[int, ...] = ()
     max_pause: int = DEFAULT_MAX_PAUSE
+    cooling_off: int = DEFAULT_COOLING_OFF  # how long disarming takes
+    duress_delay: int = 0  # how long after a duress action the silent trigger fires
 
     def __post_init__(self) -> None:
         if self.interval <= 0:
             raise AfterwordError("the check-in interval must be positive")
-        for name in ("grace", "waiting", "max_pause"):
+        for name in ("grace", "waiting", "max_pause", "cooling_off", "duress_delay"):
             if getattr(self, name) < 0:
                 raise AfterwordError(f"{name} must not be negative")
         if any(r <= 0 for r in self.reminders):

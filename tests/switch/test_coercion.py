@@ -1,0 +1,313 @@
+"""Coercion resistance in the pure machine: duress and its decoy, custodian votes,
+disarming, canary alarms. The property that matters most: whatever the owner is shown
+after a duress action is exactly what the real action would have shown."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import astuple
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from afterword.switch.machine import (
+    OWNER_EFFECTS,
+    Abort,
+    Audit,
+    CanaryAlarm,
+    Cause,
+    CheckIn,
+    DeleteServerCopies,
+    Disarm,
+    Duress,
+    Effect,
+    Event,
+    NotifyCustodians,
+    OwnerAction,
+    Pause,
+    Phase,
+    PublishRelease,
+    RefuseOwner,
+    Rejected,
+    ReleaseNow,
+    RemindOwner,
+    Resume,
+    ShareAccepted,
+    SwitchState,
+    Tick,
+    Vote,
+    WithdrawVote,
+    arm,
+    decide,
+    owner_view,
+)
+from afterword.switch.policy import Policy
+
+H, D = 3600, 86400
+T0 = 1_700_000_000
+POLICY = Policy(interval=7 * D, grace=2 * D, waiting=3 * D, reminders=(D,), cooling_off=7 * D)
+
+
+def kinds(effects: list[Effect]) -> list[str]:
+    return [e.kind for e in effects if isinstance(e, Audit)]
+
+
+def owner_outcome(state: SwitchState, event: Event, now: int) -> tuple[Any, ...]:
+    """Everything the owner can observe of one step: the answer, the view, their mail."""
+    try:
+        new, effects = decide(state, event, now)
+    except Rejected as refused:
+        return ("refused", str(refused))
+    refusals = [e.message for e in effects if isinstance(e, RefuseOwner)]
+    if refusals:
+        return ("refused", refusals[0])
+    view = owner_view(new)
+    seen = astuple(view)[:-1]  # every field but the (always empty) decoy of the view
+    return ("ok", seen, [e for e in effects if isinstance(e, OWNER_EFFECTS)])
+
+
+# --- duress -----------------------------------------------------------------------------
+
+
+def test_duress_checkin_answers_like_a_checkin_and_triggers_silently() -> None:
+    state, _ = arm(POLICY, 2, T0)
+    real, _ = decide(state, CheckIn("signature"), T0 + D)
+    forced, effects = decide(state, Duress(CheckIn("signature")), T0 + D)
+    assert owner_view(forced) == real  # the owner (and whoever watches) sees a check-in
+    assert (forced.phase, forced.cause) == (Phase.TRIGGERED, Cause.DURESS)  # the truth
+    assert NotifyCustodians("triggered") in effects  # custodians are told
+    assert "duress" in kinds(effects)  # the audit log records it
+    assert not [e for e in effects if isinstance(e, OWNER_EFFECTS)]  # no mail betrays it
+    # the release proceeds: the decoy keeps reading "armed" while it does
+    state, effects = decide(forced, Tick(), T0 + 4 * D)
+    assert state.phase is Phase.RELEASING and owner_view(state).phase is Phase.ARMED
+    for custodian in ("a", "b"):
+        state, effects = decide(state, ShareAccepted(custodian), T0 + 4 * D)
+    assert state.phase is Phase.RELEASED and PublishRelease(Cause.DURESS) in effects
+    assert owner_view(state).phase is Phase.ARMED
+
+
+def test_the_decoy_keeps_its_own_schedule_and_only_it_mails_the_owner() -> None:
+    state, _ = arm(POLICY, 2, T0)
+    state, _ = decide(state, Duress(CheckIn("password")), T0)
+    # the decoy's reminder (one day before its deadline) reaches the owner, the truth's none
+    at = state.next_event_at
+    assert at is not None
+    owner_mail = []
+    now = T0
+    while now < T0 + 10 * D:
+        at = state.next_event_at
+        if at is None or at > T0 + 10 * D:
+            break
+        now = at
+        state, effects = decide(state, Tick(), now)
+        owner_mail += [e for e in effects if isinstance(e, OWNER_EFFECTS)]
+    assert owner_mail and all(isinstance(e, RemindOwner) for e in owner_mail)
+    assert owner_mail[0].deadline == T0 + 7 * D  # the decoy's deadline, not the truth's
+
+
+def test_delayed_duress() -> None:
+    policy = Policy(interval=7 * D, grace=D, waiting=D, duress_delay=6 * H)
+    state, _ = arm(policy, 1, T0)
+    state, effects = decide(state, Duress(CheckIn("signature")), T0 + H)
+    assert state.phase is Phase.ARMED and state.duress_at == T0 + 7 * H
+    assert state.next_event_at == T0 + 7 * H
+    state, effects = decide(state, Tick(), T0 + 7 * H)
+    assert (state.phase, state.cause) == (Phase.TRIGGERED, Cause.DURESS)
+    assert owner_view(state).phase is Phase.ARMED
+    assert not [e for e in effects if isinstance(e, OWNER_EFFECTS)]
+
+
+def test_a_refused_duress_action_is_refused_the_same_way_yet_triggers() -> None:
+    state, _ = arm(POLICY, 2, T0)
+    with pytest.raises(Rejected) as real:
+        decide(state, Abort(), T0)
+    forced, effects = decide(state, Duress(Abort()), T0)
+    assert [e.message for e in effects if isinstance(e, RefuseOwner)] == [str(real.value)]
+    assert forced.phase is Phase.TRIGGERED and owner_view(forced).phase is Phase.ARMED
+
+
+def test_real_credentials_after_duress_act_on_the_truth() -> None:
+    state, _ = arm(POLICY, 2, T0)
+    state, _ = decide(state, Duress(CheckIn("signature")), T0)
+    with pytest.raises(Rejected, match="only an abort"):
+        decide(state, CheckIn("signature"), T0 + H)
+    aborted, effects = decide(state, Abort(), T0 + H)  # the free owner stops it, visibly
+    assert aborted.phase is Phase.ARMED and aborted.decoy is None
+    assert NotifyCustodians("aborted") in effects
+
+
+owner_actions: st.SearchStrategy[OwnerAction] = st.one_of(
+    st.builds(CheckIn, st.sampled_from(["signature", "password"])),
+    st.builds(Pause, st.integers(T0, T0 + 400 * D)),
+    st.just(Resume()),
+    st.just(Abort()),
+    st.just(ReleaseNow()),
+    st.just(Disarm()),
+)
+background = st.one_of(
+    st.just(Tick()),
+    owner_actions,
+    st.builds(Vote, st.sampled_from(["a", "b", "c"])),
+    st.builds(ShareAccepted, st.sampled_from(["a", "b", "c"])),
+)
+
+
+def walk(state: SwitchState, steps: list[tuple[int, Event]], now: int) -> tuple[SwitchState, int]:
+    for dt, event in steps:
+        now += dt
+        with contextlib.suppress(Rejected):
+            state, _ = decide(state, event, now)
+    return state, now
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    prefix=st.lists(st.tuples(st.integers(0, 5 * D), background), max_size=12),
+    action=owner_actions,
+    then=st.lists(st.tuples(st.integers(0, 4 * D), st.just(Tick())), max_size=8),
+    delay=st.sampled_from([0, 0, 2 * H]),
+)
+def test_duress_and_real_actions_look_the_same_to_the_owner(
+    prefix: list[tuple[int, Event]],
+    action: OwnerAction,
+    then: list[tuple[int, Event]],
+    delay: int,
+) -> None:
+    """In every reachable state, for every owner action: the same answer, the same view and
+    the same owner mail, now and at every later tick, whether the credential was real or
+    a duress one."""
+    policy = Policy(interval=2 * D, grace=D, waiting=D, reminders=(H,), duress_delay=delay)
+    start, now = walk(arm(policy, 2, T0)[0], prefix, T0)
+    assert owner_outcome(start, action, now) == owner_outcome(start, Duress(action), now)
+    try:
+        real, _ = decide(start, action, now)
+    except Rejected:
+        real = start
+    forced, _ = decide(start, Duress(action), now)
+    for dt, event in then:
+        now += dt
+        assert owner_outcome(real, event, now) == owner_outcome(forced, event, now)
+        real, _ = decide(real, event, now)
+        forced, _ = decide(forced, event, now)
+
+
+# --- votes, disarming, canaries ---------------------------------------------------------
+
+
+def test_k_votes_trigger_and_votes_can_be_withdrawn() -> None:
+    state, _ = arm(POLICY, 2, T0)
+    state, _ = decide(state, Vote("a"), T0)
+    assert decide(state, Vote("a"), T0) == (state, [])  # the same vote twice counts once
+    state, effects = decide(state, WithdrawVote("a"), T0 + H)
+    assert state.votes == frozenset() and kinds(effects) == ["vote-withdrawn"]
+    with pytest.raises(Rejected, match="no vote of yours"):
+        decide(state, WithdrawVote("b"), T0)
+    state, _ = decide(state, Vote("a"), T0 + 2 * H)
+    state, effects = decide(state, Vote("b"), T0 + 3 * H)
+    assert (state.phase, state.cause) == (Phase.TRIGGERED, Cause.VOTES)
+    assert NotifyCustodians("triggered") in effects
+    with pytest.raises(Rejected, match="only an abort"):
+        decide(state, CheckIn("signature"), T0 + 4 * H)
+
+
+def test_disarming_takes_its_cooling_off_and_a_vote_cancels_it_into_a_release() -> None:
+    state, _ = arm(POLICY, 2, T0)
+    state, effects = decide(state, Disarm(), T0 + D)
+    assert state.phase is Phase.DISARMING and NotifyCustodians("disarming") in effects
+    # check-ins are still required while it cools off
+    state, _ = decide(state, CheckIn("signature"), T0 + 5 * D)
+    assert state.phase is Phase.DISARMING and state.deadline == T0 + 12 * D
+    done, effects = decide(state, Tick(), T0 + 8 * D)
+    assert done.phase is Phase.DISARMED and DeleteServerCopies() in effects
+    assert done.next_event_at is None
+    # a vote during cooling-off: the release goes ahead instead
+    voted, _ = decide(state, Vote("a"), T0 + 6 * D)
+    voted, _ = decide(voted, Vote("b"), T0 + 6 * D)
+    assert (voted.phase, voted.cause) == (Phase.TRIGGERED, Cause.VOTES)
+    # a missed check-in while disarming cancels it into the normal path
+    lapsed, _ = arm(POLICY, 2, T0)
+    lapsed, _ = decide(lapsed, Disarm(), T0 + 6 * D)
+    lapsed, effects = decide(lapsed, Tick(), T0 + 7 * D)
+    assert lapsed.phase is Phase.OVERDUE and NotifyCustodians("disarm-cancelled") in effects
+
+
+def test_canary_alarms_trigger_or_alert_as_chosen() -> None:
+    state, _ = arm(POLICY, 2, T0)
+    alerted, effects = decide(state, CanaryAlarm("mother", "missed", trigger=False), T0)
+    assert alerted.phase is Phase.ARMED and kinds(effects) == ["canary"]
+    triggered, _ = decide(state, CanaryAlarm("mother", "duress", trigger=True), T0)
+    assert (triggered.phase, triggered.cause) == (Phase.TRIGGERED, Cause.CANARY)
+
+
+# --- every release path releases exactly once -------------------------------------------
+
+
+class AllPaths(RuleBasedStateMachine):
+    """Every cause, in any order: one publication at most, and only for a cause that holds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        policy = Policy(interval=D, grace=H, waiting=H, reminders=(H,), duress_delay=0)
+        self.state, _ = arm(policy, 2, T0)
+        self.now = T0
+        self.publishes: list[Cause] = []
+        self.happened: set[Cause] = set()
+
+    def apply(self, event: Event) -> None:
+        try:
+            self.state, effects = decide(self.state, event, self.now)
+        except Rejected:
+            return
+        self.publishes += [e.cause for e in effects if isinstance(e, PublishRelease)]
+
+    @rule(dt=st.integers(0, 3 * D))
+    def wait_and_tick(self, dt: int) -> None:
+        self.now += dt
+        self.apply(Tick())
+
+    @rule(action=owner_actions)
+    def owner(self, action: OwnerAction) -> None:
+        if isinstance(action, ReleaseNow):
+            self.happened.add(Cause.DELIBERATE)
+        self.apply(action)
+
+    @rule(action=owner_actions)
+    def owner_under_duress(self, action: OwnerAction) -> None:
+        self.happened.add(Cause.DURESS)
+        self.apply(Duress(action))
+
+    @rule(custodian=st.sampled_from(["a", "b", "c"]), withdraw=st.booleans())
+    def custodian_votes(self, custodian: str, withdraw: bool) -> None:
+        self.apply(WithdrawVote(custodian) if withdraw else Vote(custodian))
+        if len(self.state.votes) >= 2:
+            self.happened.add(Cause.VOTES)
+
+    @rule(trigger=st.booleans())
+    def canary(self, trigger: bool) -> None:
+        if trigger:
+            self.happened.add(Cause.CANARY)
+        self.apply(CanaryAlarm("mother", "missed", trigger))
+
+    @rule(custodian=st.sampled_from(["a", "b", "c"]))
+    def share(self, custodian: str) -> None:
+        self.apply(ShareAccepted(custodian))
+
+    @invariant()
+    def exactly_once_for_a_real_cause(self) -> None:
+        assert len(self.publishes) <= 1
+        assert (len(self.publishes) == 1) == (self.state.phase is Phase.RELEASED)
+        for cause in self.publishes:
+            assert cause is Cause.MISSED or cause in self.happened
+
+    @invariant()
+    def disarmed_never_releases(self) -> None:
+        if self.state.phase is Phase.DISARMED:
+            assert not self.publishes
+
+
+TestAllPaths = AllPaths.TestCase
+TestAllPaths.settings = settings(max_examples=300, stateful_step_count=50, deadline=None)
