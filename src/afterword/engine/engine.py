@@ -263,41 +263,56 @@ class Engine:
         return {"switch": switch_id, "nonce": nonce, "expires_at": now + NONCE_TTL}
 
     def owner_request(self, switch_id: str, request: Document, client: str = "") -> dict[str, Any]:
-        """A signed owner action: checkin, pause (until), resume, abort, release."""
+        """A signed owner action: checkin, pause (until), resume, abort, release, status, audit.
+
+        One transaction: the nonce is spent in it, and the action runs in a savepoint inside
+        it, so a request refused by the switch's state (409, 400) still spends its nonce
+        and can never be replayed later, when the state would allow it.
+        """
         action = request.get("action")
         now = self.clock()
-        # the nonce is spent in a transaction of its own: a request refused below (409,
-        # 400) can never be replayed later, when the switch's state would allow it
-        with self.store.transaction() as s:
-            self._authorize(s, self._row(s, switch_id, lock=True), request, now)
+        refused: AfterwordError | None = None
+        view: dict[str, Any] = {}
         with self.store.transaction() as s:
             row = self._row(s, switch_id, lock=True)
-            event: Event | None
-            if action == "checkin":
-                event = CheckIn("signature", client)
-            elif action == "pause":
-                until = request.get("until")
-                if not isinstance(until, int):
-                    raise FormatError("a pause needs 'until' (unix seconds)")
-                event = Pause(until)
-            elif action == "resume":
-                event = Resume()
-            elif action == "abort":
-                event = Abort()
-            elif action == "release":
-                event = ReleaseNow()
-            elif action in ("status", "audit"):
-                event = None  # read-only, but signed like any other owner request
-            else:
-                raise FormatError(
-                    f"unknown action {action!r}",
-                    "use checkin, pause, resume, abort, release, status or audit",
-                )
-            if event is not None:
-                self._apply(s, row, event, now)
+            self._authorize(s, row, request, now)
+            try:
+                with s.begin_nested():
+                    state = self._owner_action(s, row, action, request, now, client)
+                    view = self._view(s, row, state, detail=action == "status")
+            except AfterwordError as exc:
+                refused = exc
+        if refused is not None:
+            raise refused
         if action == "audit":
             return self.audit_export(switch_id)
-        return self.status(switch_id)
+        return view
+
+    def _owner_action(
+        self, s: Session, row: SwitchRow, action: object, request: Document, now: int, client: str
+    ) -> SwitchState:
+        event: Event | None
+        if action == "checkin":
+            event = CheckIn("signature", client)
+        elif action == "pause":
+            until = request.get("until")
+            if not isinstance(until, int) or isinstance(until, bool):
+                raise FormatError("a pause needs 'until' (unix seconds)")
+            event = Pause(until)
+        elif action == "resume":
+            event = Resume()
+        elif action == "abort":
+            event = Abort()
+        elif action == "release":
+            event = ReleaseNow()
+        elif action in ("status", "audit"):
+            return repo.state_of(row)  # read-only, but signed like any other owner request
+        else:
+            raise FormatError(
+                f"unknown action {action!r}",
+                "use checkin, pause, resume, abort, release, status or audit",
+            )
+        return self._apply(s, row, event, now)
 
     def checkin_password(
         self, switch_id: str, password: str, code: str | None = None, client: str = ""
@@ -315,14 +330,15 @@ class Engine:
                 )
             if ok:
                 method = "password+totp" if row.totp_secret else "password"
-                self._apply(s, row, CheckIn(method, client), now)
+                view = self._view(s, row, self._apply(s, row, CheckIn(method, client), now),
+                                  detail=False)  # fmt: skip
             else:  # logged, and committed: a stolen password in use is visible
                 repo.record(
                     s, row, repo.state_of(row), [Audit("checkin-refused", client[:80])], now
                 )
         if not ok:
             raise Forbidden("wrong password or code", "check-in refused; it was logged")
-        return self.status(switch_id)
+        return view
 
     def _authorize(self, s: Session, row: SwitchRow, request: Document, now: int) -> None:
         signature = request.get("signature")
@@ -558,13 +574,17 @@ class Engine:
         return row
 
     def status(self, switch_id: str) -> dict[str, Any]:
+        """The full view: state, times, shares, last check-ins and the audit log."""
         with self.store.transaction() as s:
             row = self._row(s, switch_id)
-            state = repo.state_of(row)
-            audit = repo.audit_entries(s, switch_id)
-            checkins = [e for e in audit if e["kind"] == "checked-in"][-5:]
-        return {
-            "switch": switch_id,
+            return self._view(s, row, repo.state_of(row), detail=True)
+
+    def _view(
+        self, s: Session, row: SwitchRow, state: SwitchState, *, detail: bool
+    ) -> dict[str, Any]:
+        """What a switch looks like to its owner; ``detail`` adds the log (one more read)."""
+        view: dict[str, Any] = {
+            "switch": row.id,
             "state": state.phase.value,
             "deadline": state.deadline if state.phase in (Phase.ARMED, Phase.OVERDUE) else None,
             "grace_ends": state.grace_ends if state.phase is Phase.OVERDUE else None,
@@ -575,9 +595,12 @@ class Engine:
             "shares": len(state.shares),
             "held": row.held,
             "next_event_at": state.next_event_at,
-            "last_checkins": checkins,
-            "audit": audit,
         }
+        if detail:
+            audit = repo.audit_entries(s, row.id)
+            view["last_checkins"] = [e for e in audit if e["kind"] == "checked-in"][-5:]
+            view["audit"] = audit
+        return view
 
     def audit_export(self, switch_id: str) -> Document:
         with self.store.transaction() as s:
