@@ -419,14 +419,14 @@ def machine() -> dict[str, str]:
 def write_docs(table: str, results: list[Result], age_version: str, repeat: int) -> None:
     m = machine()
     sizes = ",".join(size_label(r.gib) for r in results)
-    text = f"""# Benchmarks: sealing throughput
+    text = f"""## Sealing throughput
 
 How fast afterword seals a folder of documents into a bundle, next to the stock `age`
 CLI encrypting a tar of the same folder, measured in the same run on the same machine.
 The targets: afterword reaches at least {RATIO_TARGET}x of age's throughput, and its peak
 memory (RSS) stays under {RSS_TARGET_MIB:.0f} MiB at every size.
 
-## Machine
+### Machine
 
 - CPU: {m["cores"]} cores (`nproc`), {m["cpu"]}
 - RAM: {m["ram"]}
@@ -436,7 +436,7 @@ memory (RSS) stays under {RSS_TARGET_MIB:.0f} MiB at every size.
 - afterword: {m["afterword"]}
 - Date: {datetime.now(UTC).strftime("%Y-%m-%d")}
 
-## Method
+### Method
 
 - Corpus per size: exactly N GiB of incompressible random bytes (`os.urandom`), 1/8 of it
   in thousands of small files (4 to 64 KiB, nested two folders deep, {PER_DIR} per folder) and
@@ -458,10 +458,10 @@ memory (RSS) stays under {RSS_TARGET_MIB:.0f} MiB at every size.
 - {repeat} repeats per size, alternating which tool goes first; the table shows the median
   time. MiB/s is plaintext bytes (the corpus size, without tar headers) per second.
 
-## Results
+### Results
 
 {table}
-## Where the time goes
+### Where the time goes
 
 afterword does more than `age`: it reads thousands of separate files (the reference reads
 one tar made beforehand, untimed), hashes every document with SHA-256 for the Merkle
@@ -478,10 +478,10 @@ payload byte is still refused by age's authentication when opening, and every do
 the signed Merkle manifest). Peak memory grows slowly with the number of documents (about
 0.6 KiB each for their commitments): 20,000 small files peaked at 59 MiB.
 
-## Rerun
+### Rerun
 
 ```sh
-make bench                     # default sizes 1 and 4 GiB, writes this file
+make bench                     # all three benchmarks; this one at 1 and 4 GiB
 .venv/bin/python benchmarks/seal.py --sizes {sizes} --write-docs
 .venv/bin/python benchmarks/seal.py --quick   # 0.25 GiB, a quick check; prints the table only
 ```
@@ -489,9 +489,19 @@ make bench                     # default sizes 1 and 4 GiB, writes this file
 Options: `--repeat N` (default 5), `--workdir DIR` (default `benchmarks/_work/`, git-ignored),
 `--keep` (keep the corpus to reuse in the next run; it is deleted otherwise).
 """
+    # docs/benchmarks.md holds one section per benchmark script: rewrite only ours, the
+    # part between our markers (appended at the end the first time)
+    begin, end = "<!-- seal:begin -->", "<!-- seal:end -->"
+    block = f"{begin}\n{text.strip()}\n{end}"
+    old = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n"
+    first, sep, rest = old.partition(begin)
+    if sep and end in rest:
+        new = first + block + rest.split(end, 1)[1]
+    else:
+        new = old.rstrip("\n") + "\n\n" + block + "\n"
     DOCS.parent.mkdir(parents=True, exist_ok=True)
-    DOCS.write_text(text, encoding="utf-8")
-    log(f"wrote {DOCS}")
+    DOCS.write_text(new, encoding="utf-8")
+    log(f"wrote the seal section of {DOCS}")
 
 
 # ---------------------------------------------------------------------------------------
