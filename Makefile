@@ -12,8 +12,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# System tools the tests use as independent references (the stock age CLI).
+# System tools the tests use as independent references (the stock age CLI), and the
+# PostgreSQL server the database suites run against (started if installed but down).
 tools:
+	@if command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then \
+	  pg_ctlcluster --skip-systemctl-redirect "$$(ls /etc/postgresql | head -n1)" main start; fi
 	@command -v age >/dev/null 2>&1 || { \
 	  echo "installing Debian's age package (the reference CLI the tests open our files with)"; \
 	  (apt-get update -qq && apt-get install -y -qq age) >/dev/null; }
