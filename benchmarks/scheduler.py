@@ -37,15 +37,12 @@ import json
 import math
 import multiprocessing as mp
 import os
-import platform
 import queue
-import re
 import resource
 import secrets
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,6 +50,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from _common import machine, replace_section
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -833,63 +832,6 @@ def markdown(dbs: list[DatabaseResult], args: argparse.Namespace) -> str:
                 f"{burst[0].workers} workers, burst): **{rate:,.0f}/s**, {ok}."
             )
     return "\n".join(lines) + "\n"
-
-
-def machine() -> dict[str, str]:
-    cpu, ram = platform.processor() or "?", "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                ram = f"{int(line.split()[1]) / (1 << 20):.1f} GiB"
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    info = {
-        "cores": str(os.cpu_count() or "?"),
-        "cpu": cpu,
-        "ram": ram,
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "os": f"{platform.system()} {platform.release()}",
-    }
-    afterword = "?"
-    with contextlib.suppress(Exception):
-        from importlib.metadata import version
-
-        afterword = version("afterword")
-    import afterword as package
-
-    source = Path(package.__file__).resolve().parents[1]
-    if source != ROOT / "src":
-        # run from a clean export (PYTHONPATH) while the checkout is being edited
-        marker = source.parent / "COMMIT"
-        commit = marker.read_text().strip()[:7] if marker.exists() else "?"
-        return {**info, "afterword": f"{afterword} (commit {commit}, a clean export)"}
-    with contextlib.suppress(OSError, subprocess.CalledProcessError):
-        git = ["git", "-C", str(ROOT)]
-        head = subprocess.run(
-            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            [*git, "status", "--porcelain", "--", "src"], capture_output=True, text=True
-        ).stdout.strip()
-        afterword += f" (commit {head}{', with uncommitted changes in src/' if dirty else ''})"
-    return {**info, "afterword": afterword}
-
-
-def replace_section(name: str, body: str) -> None:
-    """Rewrite only this script's part of docs/benchmarks.md, between its markers."""
-    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
-    block = f"{begin}\n{body.strip()}\n{end}"
-    text = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: block, text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    DOCS.parent.mkdir(parents=True, exist_ok=True)
-    DOCS.write_text(text, encoding="utf-8")
-    log(f"wrote the {name} section of {DOCS}")
 
 
 def write_docs(table: str, dbs: list[DatabaseResult], args: argparse.Namespace) -> None:

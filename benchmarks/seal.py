@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import shutil
 import statistics
@@ -34,6 +33,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+from _common import machine, replace_section
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -377,45 +378,6 @@ def markdown(results: list[Result], age_version: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def machine() -> dict[str, str]:
-    try:
-        nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        nproc = str(len(os.sched_getaffinity(0)))
-    ram = "?"
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                ram = f"{int(line.split()[1]) / (1 << 20):.1f} GiB"
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        from importlib.metadata import version
-
-        afterword = version("afterword")
-    except Exception:
-        afterword = "?"
-    try:
-        head = run_checked(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]).strip()
-        dirty = run_checked(["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"])
-        afterword += f" (commit {head}{', with uncommitted changes in src/' if dirty else ''})"
-    except (BenchError, OSError):
-        pass
-    return {
-        "cores": nproc,
-        "cpu": cpu,
-        "ram": ram,
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "os": f"{platform.system()} {platform.release()}",
-        "afterword": afterword,
-    }
-
-
 def write_docs(table: str, results: list[Result], age_version: str, repeat: int) -> None:
     m = machine()
     sizes = ",".join(size_label(r.gib) for r in results)
@@ -428,7 +390,7 @@ memory (RSS) stays under {RSS_TARGET_MIB:.0f} MiB at every size.
 
 ### Machine
 
-- CPU: {m["cores"]} cores (`nproc`), {m["cpu"]}
+- CPU: {m["cores"]} cores, {m["cpu"]}
 - RAM: {m["ram"]}
 - OS: {m["os"]}
 - Python: {m["python"]}
@@ -489,19 +451,7 @@ make bench                     # all three benchmarks; this one at 1 and 4 GiB
 Options: `--repeat N` (default 5), `--workdir DIR` (default `benchmarks/_work/`, git-ignored),
 `--keep` (keep the corpus to reuse in the next run; it is deleted otherwise).
 """
-    # docs/benchmarks.md holds one section per benchmark script: rewrite only ours, the
-    # part between our markers (appended at the end the first time)
-    begin, end = "<!-- seal:begin -->", "<!-- seal:end -->"
-    block = f"{begin}\n{text.strip()}\n{end}"
-    old = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n"
-    first, sep, rest = old.partition(begin)
-    if sep and end in rest:
-        new = first + block + rest.split(end, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n" + block + "\n"
-    DOCS.parent.mkdir(parents=True, exist_ok=True)
-    DOCS.write_text(new, encoding="utf-8")
-    log(f"wrote the seal section of {DOCS}")
+    replace_section("seal", text)
 
 
 # ---------------------------------------------------------------------------------------
