@@ -19,6 +19,7 @@ from typing import NoReturn
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from afterword.delivery.message import (
+    LOOPBACK_HOSTS,
     DeliveryError,
     Message,
     PermanentError,
@@ -29,7 +30,6 @@ from afterword.delivery.message import (
 
 log = logging.getLogger("afterword.delivery")
 
-_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
 
@@ -99,7 +99,7 @@ def _parse_url(url: str) -> _Endpoint:
     if username is not None and password is None:
         raise ValueError(f"AFTERWORD_SMTP_URL {shown!r} has a user name but no password")
     host = parts.hostname
-    if username is not None and not (implicit_tls or starttls) and host not in _LOOPBACK:
+    if username is not None and not (implicit_tls or starttls) and host not in LOOPBACK_HOSTS:
         # A password sent in the clear to a remote server is readable by anyone on the path,
         # and with it they could send mail as the switch.
         raise ValueError(

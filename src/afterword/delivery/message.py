@@ -57,6 +57,11 @@ class Message:
     data: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
+#: Hosts where plain text is acceptable (``http://``, SMTP login without TLS): traffic that
+#: never leaves the machine.
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
 class DeliveryError(AfterwordError):
     """A delivery attempt failed; ``permanent`` tells the dispatcher whether to retry.
 

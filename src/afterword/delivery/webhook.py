@@ -18,6 +18,7 @@ import httpx
 
 from afterword import __version__
 from afterword.delivery.message import (
+    LOOPBACK_HOSTS,
     DeliveryError,
     Message,
     PermanentError,
@@ -27,8 +28,6 @@ from afterword.delivery.message import (
 
 log = logging.getLogger("afterword.delivery")
 
-#: Hosts for which plain ``http://`` is accepted: traffic that never leaves the machine.
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 USER_AGENT = f"afterword/{__version__}"
 
 
