@@ -392,11 +392,16 @@ class Engine:
     # --- the machine, and effects that are database writes ------------------------------
 
     def _apply(self, s: Session, row: SwitchRow, event: Event, now: int) -> SwitchState:
-        state = repo.state_of(row)
         try:
-            new, effects = decide(state, event, now)
+            new, effects = decide(repo.state_of(row), event, now)
         except Rejected as exc:
             raise Conflict(str(exc)) from exc
+        return self._carry_out(s, row, new, effects, now)
+
+    def _carry_out(
+        self, s: Session, row: SwitchRow, new: SwitchState, effects: list[Effect], now: int
+    ) -> SwitchState:
+        """Store a decided transition with the effects that are database writes."""
         for effect in list(effects):
             if isinstance(effect, SubmitServerShares):
                 new, more = self._submit_server_shares(s, row.id, new, now)
@@ -470,27 +475,31 @@ class Engine:
         report = TickReport()
         with self.store.transaction() as s:
             rows = repo.claim_due(s, now, self.config.batch)
-            planned = [(row, *decide(repo.state_of(row), Tick(), now)) for row in rows]
+            # each switch is decided once: the breaker counts those decisions, and the
+            # ones it does not hold are stored as they are
+            planned = []
+            for row in rows:
+                old = repo.state_of(row)
+                planned.append((row, old, *decide(old, Tick(), now)))
             would_trigger = [
                 row
-                for row, new, _ in planned
-                if new.phase in (Phase.TRIGGERED, Phase.RELEASING)
-                and repo.state_of(row).phase is not new.phase
+                for row, old, new, _ in planned
+                if new.phase in (Phase.TRIGGERED, Phase.RELEASING) and old.phase is not new.phase
             ]
             hold = len(would_trigger) > self.config.breaker_threshold
             held_ids = {row.id for row in would_trigger} if hold else set()
-            for row, _new, _effects in planned:
+            for row, old, new, effects in planned:
                 if row.id in held_ids:
                     row.held = True
                     repo.record(
                         s,
                         row,
-                        repo.state_of(row),
+                        old,
                         [Audit("held", f"{len(would_trigger)} switches would trigger at once")],
                         now,
                     )
                     continue
-                new = self._apply(s, row, Tick(), now)
+                new = self._carry_out(s, row, new, effects, now)
                 report.processed += 1
                 report.triggered += new.phase is Phase.TRIGGERED
             if hold:
