@@ -577,6 +577,26 @@ def audit_cmd(server: ServerOpt, owner_key: OwnerKeyOpt, switch: SwitchOpt) -> N
     _owner_command(server, owner_key, switch, "audit", True)
 
 
+operator_app = typer.Typer(help="Commands for the server's operator.", no_args_is_help=True)
+app.add_typer(operator_app, name="operator")
+
+
+@operator_app.command("release-held")
+def operator_release_held(
+    db: Annotated[str | None, typer.Option(help="Database URL.")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Where the server keeps its files.")] = None,
+) -> None:
+    """After a mass-trigger hold: the clock is right, let the held switches move on."""
+
+    def action() -> None:
+        from afterword.server import Settings, build_engine
+
+        count = build_engine(Settings.load(data_dir=data_dir, db=db)).release_held()
+        typer.echo(f"Released the hold on {count} switch(es).")
+
+    _run(action)
+
+
 custodian_app = typer.Typer(help="Commands for custodians.", no_args_is_help=True)
 app.add_typer(custodian_app, name="custodian")
 

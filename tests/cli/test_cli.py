@@ -177,3 +177,10 @@ def test_no_passphrase_and_no_terminal(tmp_path: Path) -> None:
     )  # fmt: skip
     refused(result, "AFTERWORD_PASSPHRASE")
     assert not (tmp_path / "k.key").exists()
+
+
+def test_operator_release_held_names_what_it_did(tmp_path: Path) -> None:
+    """The command the breaker's alert tells the operator to run exists and reports."""
+    out = ok(run("operator", "release-held", "--data-dir", tmp_path / "srv", cwd=tmp_path))
+    assert out.strip() == "Released the hold on 0 switch(es)."
+    assert (tmp_path / "srv" / "afterword.db").is_file()  # migrated on the way
