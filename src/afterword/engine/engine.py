@@ -340,6 +340,34 @@ class Engine:
             raise Forbidden("wrong password or code", "check-in refused; it was logged")
         return view
 
+    def sign_in(
+        self, switch_id: str, password: str, code: str | None = None, client: str = ""
+    ) -> None:
+        """Check the switch's password (and TOTP code) for a web session, without checking
+        in. Both outcomes are logged, so a stolen password in use is visible to the owner."""
+        now = self.clock()
+        with self.store.transaction() as s:
+            row = self._row(s, switch_id, lock=True)
+            ok = check_password(password, row.password_hash)  # always does the full work
+            if row.totp_secret is not None:
+                ok = (
+                    ok
+                    and code is not None
+                    and pyotp.TOTP(row.totp_secret).verify(code, for_time=now, valid_window=1)
+                )
+            kind = "signed-in" if ok else "signin-refused"
+            repo.record(s, row, repo.state_of(row), [Audit(kind, client[:80])], now)
+        if not ok:
+            raise Forbidden("wrong password or code", "sign-in refused; it was logged")
+
+    def checkin_session(self, switch_id: str, client: str = "") -> dict[str, Any]:
+        """Check in for an owner the web layer signed in with :meth:`sign_in` (a session)."""
+        now = self.clock()
+        with self.store.transaction() as s:
+            row = self._row(s, switch_id, lock=True)
+            state = self._apply(s, row, CheckIn("web session", client), now)
+            return self._view(s, row, state, detail=False)
+
     def _authorize(self, s: Session, row: SwitchRow, request: Document, now: int) -> None:
         signature = request.get("signature")
         body = {k: v for k, v in request.items() if k != "signature"}
