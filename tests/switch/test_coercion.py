@@ -14,10 +14,12 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from afterword.switch.machine import (
-    OWNER_EFFECTS,
     Abort,
+    AddCanary,
+    Alert,
     Audit,
     CanaryAlarm,
+    CanaryCheckIn,
     Cause,
     CheckIn,
     DeleteServerCopies,
@@ -27,6 +29,7 @@ from afterword.switch.machine import (
     Event,
     NotifyCustodians,
     OwnerAction,
+    OwnerLog,
     Pause,
     Phase,
     PublishRelease,
@@ -35,7 +38,9 @@ from afterword.switch.machine import (
     ReleaseNow,
     RemindOwner,
     Resume,
+    Revoke,
     ShareAccepted,
+    Status,
     SwitchState,
     Tick,
     Vote,
@@ -66,7 +71,21 @@ def owner_outcome(state: SwitchState, event: Event, now: int) -> tuple[Any, ...]
         return ("refused", refusals[0])
     view = owner_view(new)
     seen = astuple(view)[:-1]  # every field but the (always empty) decoy of the view
-    return ("ok", seen, [e for e in effects if isinstance(e, OWNER_EFFECTS)])
+    return ("ok", seen, owner_mail(effects), owner_log(new, effects), new_client_alerts(effects))
+
+
+def owner_mail(effects: list[Effect]) -> list[Effect]:
+    return [e for e in effects if isinstance(e, RemindOwner | RefuseOwner)]
+
+
+def owner_log(state: SwitchState, effects: list[Effect]) -> list[tuple[str, str]]:
+    """The log entries the owner is shown: the real log, or the decoy's while one stands."""
+    kind = Audit if state.decoy is None else OwnerLog
+    return [(e.kind, e.detail) for e in effects if isinstance(e, kind)]
+
+
+def new_client_alerts(effects: list[Effect]) -> list[Effect]:
+    return [e for e in effects if isinstance(e, Alert) and e.what == "new-client"]
 
 
 # --- duress -----------------------------------------------------------------------------
@@ -80,7 +99,7 @@ def test_duress_checkin_answers_like_a_checkin_and_triggers_silently() -> None:
     assert (forced.phase, forced.cause) == (Phase.TRIGGERED, Cause.DURESS)  # the truth
     assert NotifyCustodians("triggered") in effects  # custodians are told
     assert "duress" in kinds(effects)  # the audit log records it
-    assert not [e for e in effects if isinstance(e, OWNER_EFFECTS)]  # no mail betrays it
+    assert not owner_mail(effects)  # no mail betrays it
     # the release proceeds: the decoy keeps reading "armed" while it does
     state, effects = decide(forced, Tick(), T0 + 4 * D)
     assert state.phase is Phase.RELEASING and owner_view(state).phase is Phase.ARMED
@@ -96,7 +115,7 @@ def test_the_decoy_keeps_its_own_schedule_and_only_it_mails_the_owner() -> None:
     # the decoy's reminder (one day before its deadline) reaches the owner, the truth's none
     at = state.next_event_at
     assert at is not None
-    owner_mail = []
+    mail: list[Effect] = []
     now = T0
     while now < T0 + 10 * D:
         at = state.next_event_at
@@ -104,9 +123,9 @@ def test_the_decoy_keeps_its_own_schedule_and_only_it_mails_the_owner() -> None:
             break
         now = at
         state, effects = decide(state, Tick(), now)
-        owner_mail += [e for e in effects if isinstance(e, OWNER_EFFECTS)]
-    assert owner_mail and all(isinstance(e, RemindOwner) for e in owner_mail)
-    assert owner_mail[0].deadline == T0 + 7 * D  # the decoy's deadline, not the truth's
+        mail += owner_mail(effects)
+    assert mail and all(isinstance(e, RemindOwner) for e in mail)
+    assert mail[0].deadline == T0 + 7 * D  # the decoy's deadline, not the truth's
 
 
 def test_delayed_duress() -> None:
@@ -118,7 +137,7 @@ def test_delayed_duress() -> None:
     state, effects = decide(state, Tick(), T0 + 7 * H)
     assert (state.phase, state.cause) == (Phase.TRIGGERED, Cause.DURESS)
     assert owner_view(state).phase is Phase.ARMED
-    assert not [e for e in effects if isinstance(e, OWNER_EFFECTS)]
+    assert not owner_mail(effects)
 
 
 def test_a_refused_duress_action_is_refused_the_same_way_yet_triggers() -> None:
@@ -141,7 +160,10 @@ def test_real_credentials_after_duress_act_on_the_truth() -> None:
 
 
 owner_actions: st.SearchStrategy[OwnerAction] = st.one_of(
-    st.builds(CheckIn, st.sampled_from(["signature", "password"])),
+    st.builds(CheckIn, st.sampled_from(["signature", "password"]), st.just("cli"), st.booleans()),
+    st.just(Status()),
+    st.builds(Revoke, st.sampled_from(["a", "b"])),
+    st.builds(AddCanary, st.sampled_from(["mother", "son"]), st.just(D), st.just(H), st.booleans()),
     st.builds(Pause, st.integers(T0, T0 + 400 * D)),
     st.just(Resume()),
     st.just(Abort()),
@@ -269,16 +291,27 @@ class AllPaths(RuleBasedStateMachine):
         self.now += dt
         self.apply(Tick())
 
+    def watch(self, action: OwnerAction) -> None:
+        """A protected person set to trigger will, once silent: that cause may hold."""
+        if isinstance(action, AddCanary) and action.trigger:
+            self.happened.add(Cause.CANARY)
+
     @rule(action=owner_actions)
     def owner(self, action: OwnerAction) -> None:
         if isinstance(action, ReleaseNow):
             self.happened.add(Cause.DELIBERATE)
+        self.watch(action)
         self.apply(action)
 
     @rule(action=owner_actions)
     def owner_under_duress(self, action: OwnerAction) -> None:
         self.happened.add(Cause.DURESS)
+        self.watch(action)
         self.apply(Duress(action))
+
+    @rule(name=st.sampled_from(["mother", "son"]), duress=st.booleans())
+    def canary_checks_in(self, name: str, duress: bool) -> None:
+        self.apply(CanaryCheckIn(name, duress))
 
     @rule(custodian=st.sampled_from(["a", "b", "c"]), withdraw=st.booleans())
     def custodian_votes(self, custodian: str, withdraw: bool) -> None:
@@ -311,3 +344,54 @@ class AllPaths(RuleBasedStateMachine):
 
 TestAllPaths = AllPaths.TestCase
 TestAllPaths.settings = settings(max_examples=300, stateful_step_count=50, deadline=None)
+
+
+# --- protected people on their own schedules ---------------------------------------------
+
+
+def test_a_silent_canary_raises_one_alarm_per_miss_on_its_own_schedule() -> None:
+    state, _ = arm(POLICY, 2, T0)
+    state, effects = decide(state, AddCanary("mother", 2 * D, 6 * H, trigger=False), T0)
+    assert kinds(effects) == ["canary-added"]
+    assert state.next_event_at == T0 + 2 * D + 6 * H  # before the owner's own deadline
+    state, _ = decide(state, CanaryCheckIn("mother"), T0 + D)
+    assert state.canaries[0].deadline == T0 + 3 * D
+    state, effects = decide(state, Tick(), T0 + 3 * D + 6 * H)
+    assert Alert("canary", "mother: missed") in effects and state.phase is Phase.ARMED
+    assert state.canaries[0].missed
+    _, effects = decide(state, Tick(), T0 + 3 * D + 7 * H)
+    assert not [e for e in effects if isinstance(e, Alert)]  # one alarm per miss
+    back, _ = decide(state, CanaryCheckIn("mother"), T0 + 4 * D)
+    assert not back.canaries[0].missed and back.canaries[0].alarm_at == T0 + 6 * D + 6 * H
+    with pytest.raises(Rejected, match="already"):
+        decide(state, AddCanary("mother", D, 0, trigger=True), T0)
+    with pytest.raises(Rejected, match="no protected person"):
+        decide(state, CanaryCheckIn("father"), T0)
+
+
+def test_a_canary_set_to_trigger_triggers_when_silent_or_under_duress() -> None:
+    state, _ = arm(POLICY, 2, T0)
+    state, _ = decide(state, AddCanary("son", D, H, trigger=True), T0)
+    silent, effects = decide(state, Tick(), T0 + D + H)
+    assert (silent.phase, silent.cause) == (Phase.TRIGGERED, Cause.CANARY)
+    assert NotifyCustodians("triggered") in effects
+    forced, effects = decide(state, CanaryCheckIn("son", duress=True), T0 + H)
+    assert (forced.phase, forced.cause) == (Phase.TRIGGERED, Cause.CANARY)
+    assert forced.canaries[0].last_checkin == T0 + H  # the canary saw a normal check-in
+    assert Alert("canary", "son: duress") in effects
+
+
+def test_a_revoked_custodian_can_no_longer_vote() -> None:
+    state, _ = arm(POLICY, 2, T0)
+    state, _ = decide(state, Vote("a"), T0)
+    state, effects = decide(state, Revoke("a"), T0 + H)
+    assert state.votes == frozenset() and NotifyCustodians("revoked") in effects
+    with pytest.raises(Rejected, match="revoked"):
+        decide(state, Vote("a"), T0 + 2 * H)
+
+
+def test_a_new_client_is_announced_by_real_and_duress_check_ins_alike() -> None:
+    state, _ = arm(POLICY, 2, T0)
+    _, real = decide(state, CheckIn("password", "10.0.0.0/24 curl", new_client=True), T0)
+    _, forced = decide(state, Duress(CheckIn("password", "10.0.0.0/24 curl", True)), T0)
+    assert new_client_alerts(real) == new_client_alerts(forced) != []

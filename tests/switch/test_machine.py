@@ -11,7 +11,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from afterword.switch.machine import (
     Abort,
+    AddCanary,
     Audit,
+    CanaryCheckIn,
     Cause,
     CheckIn,
     Disarm,
@@ -26,6 +28,7 @@ from afterword.switch.machine import (
     ReleaseNow,
     RemindOwner,
     Resume,
+    Revoke,
     ShareAccepted,
     SubmitServerShares,
     SwitchState,
@@ -361,7 +364,10 @@ def test_state_survives_storage(policy: Policy, threshold: int, steps: list[int]
             Vote(f"c{i % 2}"),
             Disarm(),
             ReleaseNow(),
-        ][i % 7]
+            AddCanary(f"p{i % 2}", D, H, trigger=i % 3 == 0),
+            CanaryCheckIn(f"p{i % 2}", duress=i % 4 == 0),
+            Revoke(f"c{i % 3}"),
+        ][i % 10]
         with contextlib.suppress(Rejected):
             state, _ = decide(state, event, now)
         assert state_from_json(json.loads(json.dumps(state_to_json(state)))) == state

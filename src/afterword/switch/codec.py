@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from afterword.switch.machine import Cause, Phase, SwitchState
+from afterword.switch.machine import Canary, Cause, Phase, SwitchState
 from afterword.switch.policy import DEFAULT_COOLING_OFF, Policy
 
 VERSION = 1
@@ -43,6 +43,19 @@ def state_to_json(state: SwitchState) -> dict[str, Any]:
     return {
         "decoy": decoy,
         "votes": sorted(state.votes),
+        "revoked": sorted(state.revoked),
+        "canaries": [
+            {
+                "name": c.name,
+                "interval": c.interval,
+                "grace": c.grace,
+                "trigger": c.trigger,
+                "deadline": c.deadline,
+                "last_checkin": c.last_checkin,
+                "missed": c.missed,
+            }
+            for c in state.canaries
+        ],
         "duress_at": state.duress_at,
         "disarm_ends": state.disarm_ends,
         "v": VERSION,
@@ -79,9 +92,23 @@ def state_from_json(data: dict[str, Any]) -> SwitchState:
             last_checkin=int(data["last_checkin"]),
             checkins=int(data["checkins"]),
             votes=frozenset(str(v) for v in data.get("votes", [])),
+            revoked=frozenset(str(v) for v in data.get("revoked", [])),
+            canaries=tuple(_canary(c) for c in data.get("canaries", [])),
             duress_at=int(data.get("duress_at", 0)),
             disarm_ends=int(data.get("disarm_ends", 0)),
             decoy=state_from_json(data["decoy"]) if data.get("decoy") else None,
         )
     except (KeyError, TypeError) as exc:
         raise ValueError(f"stored switch state is incomplete: {exc}") from exc
+
+
+def _canary(data: dict[str, Any]) -> Canary:
+    return Canary(
+        name=str(data["name"]),
+        interval=int(data["interval"]),
+        grace=int(data["grace"]),
+        trigger=bool(data["trigger"]),
+        deadline=int(data["deadline"]),
+        last_checkin=int(data["last_checkin"]),
+        missed=bool(data["missed"]),
+    )

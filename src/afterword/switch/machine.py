@@ -34,6 +34,7 @@ Time rules that keep a release from ever coming early:
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from dataclasses import dataclass, replace
 
@@ -75,6 +76,7 @@ class CheckIn:
 
     method: str  # "signature", "password", ...
     client: str = ""  # who/where, for the log (key fingerprint, network, user agent)
+    new_client: bool = False  # never seen on this switch: the owner's channels are told
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,39 @@ class WithdrawVote:
 
 
 @dataclass(frozen=True)
+class Status:
+    """The owner looks at the switch. Changes nothing, but is an owner action: under
+    duress, looking is enough to trigger."""
+
+
+@dataclass(frozen=True)
+class Revoke:
+    """The owner withdraws a custodian's right to vote and to see the switch's state.
+
+    (Their share still counts towards a release: a release must never be lost.)"""
+
+    custodian: str
+
+
+@dataclass(frozen=True)
+class AddCanary:
+    """The owner adds a protected person with their own check-in schedule."""
+
+    name: str
+    interval: int
+    grace: int
+    trigger: bool  # on a miss or duress: trigger the release (True) or only alert
+
+
+@dataclass(frozen=True)
+class CanaryCheckIn:
+    """A protected person checked in; ``duress`` if they used their duress link."""
+
+    name: str
+    duress: bool = False
+
+
+@dataclass(frozen=True)
 class CanaryAlarm:
     """A protected person fell silent or signalled duress (their own machine decided)."""
 
@@ -132,7 +167,7 @@ class CanaryAlarm:
     trigger: bool  # the owner's choice for this canary: trigger the release, or alert
 
 
-OwnerAction = CheckIn | Pause | Resume | Abort | ReleaseNow | Disarm
+OwnerAction = CheckIn | Pause | Resume | Abort | ReleaseNow | Disarm | Status | Revoke | AddCanary
 
 
 @dataclass(frozen=True)
@@ -158,6 +193,10 @@ Event = (
     | Vote
     | WithdrawVote
     | CanaryAlarm
+    | CanaryCheckIn
+    | Status
+    | Revoke
+    | AddCanary
     | Duress
 )
 
@@ -227,8 +266,18 @@ class RefuseOwner:
     message: str
 
 
+@dataclass(frozen=True)
+class OwnerLog:
+    """An entry of the log the owner is shown while a decoy stands in for the truth
+    (what the real action would have written); the real log gets the truth."""
+
+    kind: str
+    detail: str = ""
+
+
 Effect = (
     Audit
+    | OwnerLog
     | RemindOwner
     | NotifyCustodians
     | SubmitServerShares
@@ -238,7 +287,7 @@ Effect = (
     | DeleteServerCopies
     | RefuseOwner
 )
-OWNER_EFFECTS = (RemindOwner, RefuseOwner)
+OWNER_EFFECTS = (RemindOwner, RefuseOwner, OwnerLog)
 """Effects addressed to the owner: under duress these come from the decoy only."""
 
 
@@ -250,6 +299,23 @@ class Rejected(Exception):
 
 
 # --- state --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Canary:
+    """A protected person's own schedule: a check-in due every ``interval``, then grace."""
+
+    name: str
+    interval: int
+    grace: int
+    trigger: bool
+    deadline: int  # next check-in due
+    last_checkin: int = 0
+    missed: bool = False  # the alarm for the current miss has been raised
+
+    @property
+    def alarm_at(self) -> int:
+        return self.deadline + self.grace
 
 
 @dataclass(frozen=True)
@@ -271,6 +337,8 @@ class SwitchState:
     votes: frozenset[str] = frozenset()  # custodians who say the owner is missing/coerced
     duress_at: int = 0  # a delayed silent trigger is due then (0: none pending)
     disarm_ends: int = 0  # disarming: when the cooling-off period ends
+    revoked: frozenset[str] = frozenset()  # custodians who may no longer vote or look
+    canaries: tuple[Canary, ...] = ()  # protected people, each with their own schedule
     decoy: SwitchState | None = None  # after duress: what the owner is shown
 
     @property
@@ -303,6 +371,8 @@ class SwitchState:
         if self.duress_at and self.phase in LIVE:
             times.append(self.duress_at)
         times.append(self._own_next_event())
+        if self.phase in WATCHED:
+            times += [c.alarm_at for c in self.canaries if not c.missed]
         due = [t for t in times if t is not None]
         return min(due) if due else None
 
@@ -323,6 +393,8 @@ class SwitchState:
 
 LIVE = (Phase.ARMED, Phase.OVERDUE, Phase.PAUSED, Phase.DISARMING)
 """Phases a trigger (votes, duress, a canary) can start from."""
+WATCHED = (*LIVE, Phase.TRIGGERED)
+"""Phases in which a canary's silence still raises an alarm."""
 
 
 def owner_view(state: SwitchState) -> SwitchState:
@@ -379,6 +451,14 @@ def _decide(state: SwitchState, event: Event, now: int) -> tuple[SwitchState, li
             return _vote(state, event, now)
         case CanaryAlarm():
             return _canary(state, event, now)
+        case CanaryCheckIn():
+            return _canary_checkin(state, event, now)
+        case AddCanary():
+            return _add_canary(state, event, now)
+        case Revoke():
+            return _revoke(state, event)
+        case Status():
+            return state, []
     raise TypeError(f"not a switch event: {event!r}")  # pragma: no cover
 
 
@@ -404,6 +484,10 @@ def _duress(state: SwitchState, action: OwnerAction, now: int) -> tuple[SwitchSt
         decoy, decoy_effects = shown, [RefuseOwner(str(refused))]
     real = state
     effects: list[Effect] = [Audit("duress", f"{type(action).__name__.lower()} under duress")]
+    if isinstance(action, AddCanary) and not isinstance(decoy_effects[0], RefuseOwner):
+        # protection only grows: the person is really watched, whoever made the owner ask
+        real, more = _add_canary(real, action, now)
+        effects += more
     if real.phase in LIVE and real.duress_at == 0 and real.cause is not Cause.DURESS:
         if state.policy.duress_delay:
             real = replace(real, duress_at=now + state.policy.duress_delay)
@@ -411,10 +495,22 @@ def _duress(state: SwitchState, action: OwnerAction, now: int) -> tuple[SwitchSt
             real, more = _trigger(real, Cause.DURESS, now, "the owner acted under duress")
             effects += more
     real = replace(real, decoy=replace(decoy, decoy=None))
-    return real, [
-        *effects,
-        *(e for e in decoy_effects if isinstance(e, OWNER_EFFECTS)),
-    ]
+    return real, [*effects, *_for_owner(decoy_effects)]
+
+
+def _for_owner(decoy_effects: list[Effect]) -> list[Effect]:
+    """What of the decoy's effects reaches the owner: their mail, their answer, their log
+    (its audit entries, kept apart from the real log), and new-client alerts (which the
+    real action would have sent as well)."""
+    shown: list[Effect] = []
+    for effect in decoy_effects:
+        if isinstance(effect, Audit):
+            shown.append(OwnerLog(effect.kind, effect.detail))
+        elif isinstance(effect, OWNER_EFFECTS) or (
+            isinstance(effect, Alert) and effect.what == "new-client"
+        ):
+            shown.append(effect)
+    return shown
 
 
 def _with_decoy(state: SwitchState, event: Event, now: int) -> tuple[SwitchState, list[Effect]]:
@@ -424,15 +520,20 @@ def _with_decoy(state: SwitchState, event: Event, now: int) -> tuple[SwitchState
     act for real.
     """
     assert state.decoy is not None
-    if isinstance(event, CheckIn | Pause | Resume | Abort | ReleaseNow | Disarm):
+    if isinstance(event, Status):
+        return state, []  # looking is not acting: the decoy stays
+    if isinstance(
+        event, CheckIn | Pause | Resume | Abort | ReleaseNow | Disarm | Revoke | AddCanary
+    ):
         return _decide(replace(state, decoy=None), event, now)
     truth, effects = _decide(replace(state, decoy=None), event, now)
     decoy, decoy_effects = state.decoy, list[Effect]()
-    if isinstance(event, Tick):
-        decoy, decoy_effects = _decide(state.decoy, event, now)
+    if isinstance(event, Tick | CanaryCheckIn | CanaryAlarm):  # the decoy lives on too
+        with contextlib.suppress(Rejected):
+            decoy, decoy_effects = _decide(state.decoy, event, now)
     return replace(truth, decoy=decoy), [
         *(e for e in effects if not isinstance(e, OWNER_EFFECTS)),
-        *(e for e in decoy_effects if isinstance(e, OWNER_EFFECTS)),
+        *_for_owner(decoy_effects),
     ]
 
 
@@ -452,6 +553,10 @@ def _disarm(state: SwitchState, now: int) -> tuple[SwitchState, list[Effect]]:
 def _vote(
     state: SwitchState, event: Vote | WithdrawVote, now: int
 ) -> tuple[SwitchState, list[Effect]]:
+    if event.custodian in state.revoked:
+        raise Rejected(
+            f"custodian {event.custodian} was revoked by the owner; their votes no longer count"
+        )
     if state.phase in (Phase.RELEASING, Phase.RELEASED, Phase.DISARMED):
         raise Rejected(f"the switch is {state.phase}; votes no longer count")
     if isinstance(event, WithdrawVote):
@@ -481,6 +586,63 @@ def _canary(state: SwitchState, event: CanaryAlarm, now: int) -> tuple[SwitchSta
     return state, [Audit("canary", detail), Alert("canary", detail)]
 
 
+def _revoke(state: SwitchState, event: Revoke) -> tuple[SwitchState, list[Effect]]:
+    if event.custodian in state.revoked:
+        return state, []
+    new = replace(
+        state, revoked=state.revoked | {event.custodian}, votes=state.votes - {event.custodian}
+    )
+    return new, [Audit("revoked", event.custodian), NotifyCustodians("revoked")]
+
+
+def _add_canary(state: SwitchState, event: AddCanary, now: int) -> tuple[SwitchState, list[Effect]]:
+    if state.phase not in WATCHED:
+        raise Rejected(f"the switch is {state.phase}; it protects no one any more")
+    if any(c.name == event.name for c in state.canaries):
+        raise Rejected(f"a protected person named {event.name!r} is already on this switch")
+    if event.interval <= 0 or event.grace < 0:
+        raise Rejected("a protected person needs a positive interval and a grace of 0 or more")
+    canary = Canary(
+        event.name, event.interval, event.grace, event.trigger, deadline=now + event.interval
+    )
+    on_miss = "trigger the release" if event.trigger else "alert"
+    detail = f"{event.name}: every {event.interval}s, grace {event.grace}s, on a miss: {on_miss}"
+    return replace(state, canaries=(*state.canaries, canary)), [Audit("canary-added", detail)]
+
+
+def _canary_checkin(
+    state: SwitchState, event: CanaryCheckIn, now: int
+) -> tuple[SwitchState, list[Effect]]:
+    found = [c for c in state.canaries if c.name == event.name]
+    if not found:
+        raise Rejected(f"no protected person named {event.name!r} on this switch")
+    canary = found[0]
+    checked = replace(canary, deadline=now + canary.interval, last_checkin=now, missed=False)
+    state = replace(state, canaries=tuple(checked if c is canary else c for c in state.canaries))
+    effects: list[Effect] = [Audit("canary-checkin", f"{event.name}; next due {checked.deadline}")]
+    if event.duress and state.phase in WATCHED:
+        state, more = _canary(state, CanaryAlarm(event.name, "duress", canary.trigger), now)
+        effects += more
+    return state, effects
+
+
+def _tick_canaries(state: SwitchState, now: int) -> tuple[SwitchState, list[Effect]]:
+    """Raise the alarm once for each protected person whose check-in and grace ran out."""
+    effects: list[Effect] = []
+    if state.phase not in WATCHED:
+        return state, effects
+    for canary in state.canaries:
+        if canary.missed or now < canary.alarm_at:
+            continue
+        missed = replace(canary, missed=True)
+        state = replace(
+            state, canaries=tuple(missed if c.name == canary.name else c for c in state.canaries)
+        )
+        state, more = _canary(state, CanaryAlarm(canary.name, "missed", canary.trigger), now)
+        effects += more
+    return state, effects
+
+
 def _rearm(
     state: SwitchState, now: int, kind: str, detail: str
 ) -> tuple[SwitchState, list[Effect]]:
@@ -498,6 +660,15 @@ def _rearm(
 
 
 def _tick(state: SwitchState, now: int) -> tuple[SwitchState, list[Effect]]:
+    phase = state.phase
+    state, alarms = _tick_canaries(state, now)
+    if state.phase is not phase:  # a protected person's silence triggered: one step a tick
+        return state, alarms
+    state, effects = _tick_switch(state, now)
+    return state, [*alarms, *effects]
+
+
+def _tick_switch(state: SwitchState, now: int) -> tuple[SwitchState, list[Effect]]:
     if state.duress_at and now >= state.duress_at and state.phase in LIVE:
         return _trigger(state, Cause.DURESS, now, "the owner acted under duress")
     if state.phase is Phase.DISARMING:
@@ -576,12 +747,18 @@ def _checkin(state: SwitchState, event: CheckIn, now: int) -> tuple[SwitchState,
             checkins=state.checkins + 1,
         )
         detail = f"by {event.method} {event.client}".strip()
-        return new, [Audit("checked-in", f"{detail}; next check-in due at {deadline}")]
+        effects: list[Effect] = [Audit("checked-in", f"{detail}; next check-in due at {deadline}")]
+        return new, effects + _new_client(event)
     new, effects = _rearm(state, now, "checked-in", f"by {event.method} {event.client}".strip())
     new = replace(new, last_checkin=now, checkins=state.checkins + 1)
     if was is Phase.TRIGGERED:
         effects.append(NotifyCustodians("aborted"))
-    return new, effects
+    return new, effects + _new_client(event)
+
+
+def _new_client(event: CheckIn) -> list[Effect]:
+    """A check-in from a client never seen on this switch: a stolen password in use shows."""
+    return [Alert("new-client", event.client)] if event.new_client else []
 
 
 def _pause(state: SwitchState, event: Pause, now: int) -> tuple[SwitchState, list[Effect]]:
