@@ -57,6 +57,7 @@ from afterword.crypto.shares import (
     check_threshold,
     combine_shares,
     commitment,
+    credential_digest,
     read_share,
     split_secret,
 )
@@ -191,6 +192,7 @@ def seal_bundle(
                     "kind": PAPER if custodian.recipient == PAPER else "age",
                     "recipient": None if custodian.recipient == PAPER else custodian.recipient,
                     "commitment": commitment(mnemonic),
+                    "credential": credential_digest(envelope.credential),
                 }
             )
         roster = owner.sign(

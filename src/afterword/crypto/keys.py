@@ -1,14 +1,31 @@
 """The owner's keyfile: an Ed25519 signing key and an age identity, under a passphrase.
 
-The file is an ASCII-armored age file encrypted with the passphrase (age's scrypt
-recipient, via pyrage), so the stock ``age -d`` opens it too. Its plaintext is canonical
-JSON: ``{"afterword": "owner-key/1", "ed25519": <base64 seed>, "age": "AGE-SECRET-KEY-1..."}``.
+A keyfile holds two *slots*, each an ASCII-armored age file encrypted with a passphrase
+(age's scrypt recipient, via pyrage, so the stock ``age -d`` opens either one cut out of
+the file). One slot holds the owner's real key. The other holds either a *duress* key
+(``afterword keygen --duress``), unlocked by a second passphrase, which signs requests the
+server answers exactly like the real ones while it triggers the release silently; or,
+when there is no duress key, a decoy slot of the same size under a random passphrase
+nobody knows. Every keyfile therefore looks the same, and the slots are in random order:
+the file does not reveal whether it has a duress slot, nor which slot is which.
+
+A slot's plaintext is canonical JSON of one shape::
+
+    {"afterword": "owner-key/2", "ed25519": <base64 seed>, "age": "AGE-SECRET-KEY-1...",
+     "owner": <the owner's public key>, "duress": <the duress public key>}
+
+What a duress slot does not hide: its signing seed is not the owner's, so someone holding
+its plaintext who derives the public key from the seed and compares it with the owner key
+in a notice can tell (see docs/threat-model.md). Its age identity is a fresh one: the
+duress passphrase never opens the owner's own copies.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import secrets
 from pathlib import Path
 from typing import Self
 
@@ -20,7 +37,11 @@ from afterword.crypto.encoding import age_recipient_of, b64decode, b64encode, ca
 from afterword.crypto.signing import Document, public_key_text, sign_document
 from afterword.errors import FormatError, KeyFileError
 
-KEYFILE_KIND = "owner-key/1"
+KEYFILE_KIND = "owner-key/1"  # one slot, no duress key: still read
+SLOTTED_KIND = "owner-key/2"
+_ARMOR = re.compile(
+    rb"-----BEGIN AGE ENCRYPTED FILE-----\r?\n.*?-----END AGE ENCRYPTED FILE-----\r?\n?", re.S
+)
 
 
 class KeyPair:
@@ -87,32 +108,110 @@ class KeyPair:
 
 
 class OwnerKey(KeyPair):
-    """The owner's key: signs notices and manifests, opens the owner's own copies."""
+    """The owner's key: signs notices, manifests and requests, opens the owner's own copies.
 
-    __slots__ = ()
+    ``public_key`` is always the owner's public key, whichever slot was unlocked: a duress
+    key shows and names itself exactly like the real one. ``duress_public_key`` is what
+    the server is told to treat as duress (a key nobody holds, if there is no duress slot).
+    """
+
+    __slots__ = ("_owner", "duress_public_key")
+
+    def __init__(
+        self,
+        signing: Ed25519PrivateKey,
+        age_identity: str,
+        owner: str | None = None,
+        duress_public_key: str | None = None,
+    ) -> None:
+        super().__init__(signing, age_identity)
+        self._owner = owner
+        self.duress_public_key = duress_public_key
+
+    @property
+    def public_key(self) -> str:
+        return self._owner if self._owner is not None else super().public_key
+
+    @property
+    def is_real(self) -> bool:
+        """Whether this is the owner's real key (only the owner's own tools ask)."""
+        return self._owner is None or self._owner == super().public_key
 
     def sign(self, body: Document) -> Document:
         return sign_document(body, self.signing)
 
-    def save(self, path: Path, passphrase: str) -> None:
-        """Write the keyfile, encrypted; refuses to overwrite an existing file."""
+    def _slot(self, owner: str, duress: str) -> bytes:
+        seed = self.signing.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        return canonical_json(
+            {
+                "afterword": SLOTTED_KIND,
+                "ed25519": b64encode(seed),
+                "age": self.age_identity,
+                "owner": owner,
+                "duress": duress,
+            }
+        )
+
+    def save(self, path: Path, passphrase: str, duress_passphrase: str | None = None) -> None:
+        """Write the keyfile (two slots, see the module docstring); never overwrites."""
         if not passphrase:
             raise KeyFileError("the passphrase is empty", "choose a long passphrase")
-        blob = pyrage.passphrase.encrypt(self.to_json(), passphrase, armored=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError as exc:
+        if duress_passphrase is not None and duress_passphrase == passphrase:
             raise KeyFileError(
-                f"{path} already exists", "choose another name; an old key is never overwritten"
-            ) from exc
-        except OSError as exc:
-            raise KeyFileError(f"cannot create {path}: {exc.strerror}") from exc
-        with os.fdopen(fd, "wb") as f:
-            f.write(blob)
+                "the duress passphrase is the same as the real one", "choose a different one"
+            )
+        if duress_passphrase == "":
+            raise KeyFileError("the duress passphrase is empty", "choose a long passphrase")
+        _write_new(path, self._slots(passphrase, duress_passphrase))
+
+    def _slots(self, passphrase: str, duress_passphrase: str | None) -> bytes:
+        other = KeyPair.generate()  # the duress key, or a decoy slot's key nobody will hold
+        owner, duress = super().public_key, other.public_key
+        real_slot = self._slot(owner, duress)
+        other_slot = OwnerKey(other.signing, other.age_identity)._slot(owner, duress)
+        second = duress_passphrase if duress_passphrase is not None else secrets.token_hex(32)
+        slots = [
+            bytes(pyrage.passphrase.encrypt(real_slot, passphrase, armored=True)),
+            bytes(pyrage.passphrase.encrypt(other_slot, second, armored=True)),
+        ]
+        if secrets.randbits(1):
+            slots.reverse()
+        self.duress_public_key = duress
+        return b"".join(s if s.endswith(b"\n") else s + b"\n" for s in slots)
+
+    def add_duress(self, path: Path, passphrase: str, duress_passphrase: str) -> None:
+        """Give an existing keyfile a (new) duress slot; the real key stays as it is."""
+        if not self.is_real:
+            raise KeyFileError(
+                f"{path} was unlocked with a passphrase that cannot change it",
+                "unlock it with the owner's real passphrase",
+            )
+        if duress_passphrase == passphrase or not duress_passphrase:
+            raise KeyFileError(
+                "the duress passphrase must be set and differ from the real one",
+                "choose a different one",
+            )
+        partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
+        _write_new(partial, self._slots(passphrase, duress_passphrase))
+        os.replace(partial, path)
+
+
+def _write_new(path: Path, blob: bytes) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError as exc:
+        raise KeyFileError(
+            f"{path} already exists", "choose another name; an old key is never overwritten"
+        ) from exc
+    except OSError as exc:
+        raise KeyFileError(f"cannot create {path}: {exc.strerror}") from exc
+    with os.fdopen(fd, "wb") as f:
+        f.write(blob)
 
 
 def load_owner_key(path: Path, passphrase: str) -> OwnerKey:
-    """Unlock a keyfile. Wrong passphrase and damaged files get distinct messages."""
+    """Unlock a keyfile with either slot's passphrase. Wrong passphrase and damaged files
+    get distinct messages; which slot opened is not reported."""
     try:
         blob = path.read_bytes()
     except FileNotFoundError as exc:
@@ -121,11 +220,32 @@ def load_owner_key(path: Path, passphrase: str) -> OwnerKey:
         ) from exc
     except OSError as exc:
         raise KeyFileError(f"cannot read owner key {path}: {exc.strerror}") from exc
+    slots = _ARMOR.findall(blob) or [blob]
+    for slot in slots:
+        try:
+            plaintext = bytes(pyrage.passphrase.decrypt(slot, passphrase))
+        except pyrage.DecryptError:
+            continue
+        return _from_slot(plaintext, path)
+    raise KeyFileError(
+        f"cannot unlock {path}: wrong passphrase or not an afterword keyfile",
+        "check the passphrase (AFTERWORD_PASSPHRASE in scripts)",
+    )
+
+
+def _from_slot(plaintext: bytes, source: Path) -> OwnerKey:
     try:
-        plaintext = bytes(pyrage.passphrase.decrypt(blob, passphrase))
-    except pyrage.DecryptError as exc:
-        raise KeyFileError(
-            f"cannot unlock {path}: wrong passphrase or not an afterword keyfile",
-            "check the passphrase (AFTERWORD_PASSPHRASE in scripts)",
-        ) from exc
-    return OwnerKey.from_json(plaintext, path)
+        data = json.loads(plaintext)
+        if data.get("afterword") == KEYFILE_KIND:
+            return OwnerKey.from_json(plaintext, source)
+        if data.get("afterword") != SLOTTED_KIND:
+            raise FormatError("unknown keyfile version")
+        seed = b64decode(data["ed25519"], what="the signing key")
+        return OwnerKey(
+            Ed25519PrivateKey.from_private_bytes(seed),
+            str(data["age"]),
+            owner=str(data["owner"]),
+            duress_public_key=str(data["duress"]),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError, FormatError) as exc:
+        raise KeyFileError(f"{source} unlocked but its contents are damaged") from exc

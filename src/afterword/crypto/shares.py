@@ -8,6 +8,7 @@ same single 1-of-1 mnemonic, as the reference tool itself recommends.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -18,6 +19,8 @@ from typing import Any
 import pyrage
 import segno
 import shamir_mnemonic
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from afterword.crypto.encoding import canonical_json
 from afterword.errors import FormatError, ShareError
@@ -72,6 +75,37 @@ def normalize_mnemonic(text: str) -> str:
 def commitment(mnemonic: str) -> str:
     """SHA-256 (hex) of the normalised mnemonic: lets a server reject a wrong share on arrival."""
     return hashlib.sha256(normalize_mnemonic(mnemonic).encode("ascii")).hexdigest()
+
+
+CREDENTIAL_INFO = b"afterword custodian credential v1"
+_CREDENTIAL = re.compile(r"[a-z2-7]{32}")
+
+
+def custodian_credential(mnemonic: str, switch: str, label: str) -> str:
+    """The custodian's code for seeing the switch's true state and voting.
+
+    Derived from their share with HKDF-SHA256 (salt: the switch id; info: this purpose and
+    their label), so whoever holds the share holds the code, while the code reveals nothing
+    about the share. 32 base32 letters (160 bits); the server keeps only its SHA-256.
+    """
+    derived = HKDF(
+        algorithm=hashes.SHA256(),
+        length=20,
+        salt=switch.encode(),
+        info=CREDENTIAL_INFO + b"\x00" + label.encode(),
+    ).derive(normalize_mnemonic(mnemonic).encode("ascii"))
+    return base64.b32encode(derived).decode("ascii").lower()
+
+
+def credential_digest(code: str) -> str:
+    """What the server stores of a custodian code (spaces, dashes and case ignored)."""
+    cleaned = re.sub(r"[\s-]", "", code).lower()
+    if not _CREDENTIAL.fullmatch(cleaned):
+        raise ShareError(
+            "this is not a custodian code (32 letters a-z and digits 2-7)",
+            "copy the code from your card, or let `afterword custodian` derive it",
+        )
+    return hashlib.sha256(cleaned.encode("ascii")).hexdigest()
 
 
 def combine_shares(mnemonics: Iterable[str]) -> bytes:
@@ -140,6 +174,11 @@ class ShareEnvelope:
         except (KeyError, TypeError, ValueError) as exc:
             raise FormatError(f"the share envelope is missing a field ({exc})") from exc
 
+    @property
+    def credential(self) -> str:
+        """The custodian code (see :func:`custodian_credential`)."""
+        return custodian_credential(self.mnemonic, self.switch, self.custodian)
+
     def encrypt(self, recipient: str) -> bytes:
         """An age file to the custodian's own recipient."""
         return bytes(
@@ -168,6 +207,8 @@ class ShareEnvelope:
                 f"Switch:    {self.switch}",
                 f"Server:    {self.server or '(none recorded)'}",
                 f"Shares:    {self.threshold} of {self.shares} ({needed})",
+                f"Code:      {'-'.join(self.credential[i : i + 4] for i in range(0, 32, 4))}",
+                "           (to see the switch's true state and vote; it cannot open anything)",
                 "",
                 "What this is: a person trusted you with one share of the key to a sealed",
                 "dossier. Alone it reveals nothing. Keep it where you keep important papers,",
