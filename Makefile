@@ -20,6 +20,9 @@ tools:
 	@command -v age >/dev/null 2>&1 || { \
 	  echo "installing Debian's age package (the reference CLI the tests open our files with)"; \
 	  (apt-get update -qq && apt-get install -y -qq age) >/dev/null; }
+	@test -x /usr/bin/chromium || { \
+	  echo "installing Debian's chromium package (the browser the page tests drive)"; \
+	  (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null; }
 
 # The service on the embedded default: SQLite in the user's data directory, 127.0.0.1:8000.
 run: $(STAMP)

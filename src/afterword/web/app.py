@@ -7,7 +7,6 @@ on come back as 4xx with ``{"error": ..., "hint": ...}``; owner actions are POST
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 from typing import Annotated, Any
@@ -15,7 +14,7 @@ from urllib.parse import urlsplit
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from afterword import __version__
@@ -24,6 +23,7 @@ from afterword.crypto.dossier import SWITCH_ID
 from afterword.engine import Conflict, Contacts, Engine, Forbidden, NotFound
 from afterword.errors import AfterwordError, FormatError
 from afterword.switch.policy import MAX_DURATION, Policy
+from afterword.web.pages import add_pages
 
 log = logging.getLogger("afterword.web")
 
@@ -337,25 +337,6 @@ def create_app(engine: Engine) -> FastAPI:
 
     # --- the public release --------------------------------------------------------
 
-    @app.get("/r/{switch_id}", response_class=HTMLResponse)
-    def release_page(switch_id: str) -> str:
-        release, _row = engine.release(_switch_id(switch_id))
-        statement = json.loads(release.statement)
-        sid = html.escape(switch_id)
-        files = "".join(
-            f'<li><a href="/r/{sid}/{name}">{name}</a></li>'
-            for name in ("key", "dossier.age", "manifest.json", "notice.json", "statement.json")
-        )
-        return (
-            f"<!doctype html><html><head><meta charset='utf-8'><title>Release {sid}</title>"
-            f"</head><body><h1>Released: {sid}</h1>"
-            f"<p>Cause: {html.escape(str(statement['cause']))}. "
-            f"Custodians: {html.escape(', '.join(statement['custodians']))}.</p>"
-            f"<ul>{files}</ul><p>Download all five files into one folder, then "
-            "<code>afterword verify FOLDER --open OUT</code>, or with stock tools: "
-            "<code>age -d -i key dossier.age | tar x</code></p></body></html>"
-        )
-
     @app.get("/r/{switch_id}/key", response_class=PlainTextResponse)
     def release_key(switch_id: str) -> str:
         return engine.release(_switch_id(switch_id))[0].identity + "\n"
@@ -377,4 +358,5 @@ def create_app(engine: Engine) -> FastAPI:
         engine.release(_switch_id(switch_id))
         return FileResponse(engine.dossier_path(switch_id), media_type="application/octet-stream")
 
+    add_pages(app, engine)  # the HTML pages (afterword.web.pages), with CSRF, CSP, limits
     return app

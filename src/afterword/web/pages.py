@@ -1,0 +1,834 @@
+"""The web pages: release, notice checker, owner sign-in and dashboard, custodian page.
+
+Server-rendered with Jinja2; no page needs JavaScript (the CSP forbids script outright),
+nothing is loaded from another site, and every form carries a CSRF token
+(:mod:`afterword.web.security`). Like the JSON API, each route is a thin shell over
+:class:`afterword.engine.Engine`; errors become pages that say what went wrong and what
+to do, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import difflib
+import html
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import shamir_mnemonic
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+from shamir_mnemonic import rs1024
+from shamir_mnemonic.constants import (
+    CUSTOMIZATION_STRING_EXTENDABLE,
+    CUSTOMIZATION_STRING_ORIG,
+    ITERATION_EXP_LENGTH_BITS,
+    METADATA_LENGTH_WORDS,
+    MIN_MNEMONIC_LENGTH_WORDS,
+    RADIX_BITS,
+)
+from shamir_mnemonic.wordlist import WORD_INDEX_MAP, WORDLIST
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.staticfiles import StaticFiles
+
+from afterword import __version__
+from afterword.crypto.audit import verify_log
+from afterword.crypto.dossier import SWITCH_ID
+from afterword.crypto.release import CAUSES, verify_statement
+from afterword.crypto.verify import verify_any
+from afterword.engine import Conflict, Engine, Forbidden, NotFound
+from afterword.engine.messages import when
+from afterword.errors import AfterwordError, ShareError
+from afterword.store import repository as repo
+from afterword.switch.machine import owner_view
+from afterword.web.security import (
+    CSRF_FIELD,
+    SESSION_SECONDS,
+    Security,
+    SecurityHeaders,
+    secret_from,
+)
+
+MAX_UPLOAD = 16 * 1024 * 1024
+AUDIT_PAGE = 20
+TIMELINE_DAYS = 120  # how far back the timeline reaches
+CSRF_MESSAGE = (
+    "This form has expired or did not come from this site (its security token is missing)."
+)
+CSRF_HINT = (
+    "go back, reload the page and submit the form again; this site needs cookies "
+    "(only its own, for this check)"
+)
+
+
+# --- plain words -----------------------------------------------------------------------
+
+
+def duration_text(seconds: int) -> str:
+    """A span of time as people say it, to two units: ``3 days 4 hours``, ``12 minutes``."""
+    seconds = max(0, seconds)
+    if seconds < 60:
+        return "less than a minute"
+    parts: list[str] = []
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        n, seconds = divmod(seconds, size)
+        if n or parts:
+            parts.append(f"{n} {unit}{'s' if n != 1 else ''}")
+        if len(parts) == 2:
+            break
+    return " ".join(p for p in parts if not p.startswith("0 "))
+
+
+def countdown_text(target: int, now: int) -> str:
+    if target >= now:
+        return f"{duration_text(target - now)} left"
+    return f"overdue by {duration_text(now - target)}"
+
+
+@dataclass(frozen=True)
+class OwnerState:
+    title: str
+    text: str
+    level: str  # ok, warn, bad
+    target: int | None  # what the countdown counts to
+    target_label: str = ""
+
+
+def owner_state(status: dict[str, Any]) -> OwnerState:
+    """The switch's state as its owner's dashboard says it."""
+    phase = status["state"]
+    if phase == "armed":
+        deadline = status["deadline"]
+        return OwnerState(
+            "Armed.",
+            f"All is well. Your next check-in is due by {when(deadline)}.",
+            "ok",
+            deadline,
+            f"until your next check-in is due ({when(deadline)})",
+        )
+    if phase == "overdue":
+        grace = status["grace_ends"]
+        return OwnerState(
+            "Overdue.",
+            f"You missed the check-in due {when(status['deadline'])}. Check in before "
+            f"{when(grace)}, or the switch triggers and your custodians are told.",
+            "bad",
+            grace,
+            f"until the switch triggers ({when(grace)})",
+        )
+    if phase == "triggered":
+        release = status["release_at"]
+        return OwnerState(
+            "Triggered.",
+            f"Your custodians have been told. The release begins at {when(release)} unless "
+            "you check in now.",
+            "bad",
+            release,
+            f"until the release begins ({when(release)})",
+        )
+    if phase == "releasing":
+        return OwnerState(
+            "Releasing.",
+            f"The waiting period is over and custodians are submitting their shares "
+            f"({status['shares']} of {status['threshold']} so far). It can no longer be stopped.",
+            "bad",
+            None,
+        )
+    if phase == "released":
+        return OwnerState(
+            "Released.",
+            f"The dossier is public at /r/{status['switch']}.",
+            "bad",
+            None,
+        )
+    if phase == "paused":
+        until = status["paused_until"]
+        return OwnerState(
+            "Paused.",
+            f"No check-ins are needed until {when(until)}; then the countdown starts again.",
+            "warn",
+            until,
+            f"until the pause ends ({when(until)})",
+        )
+    if phase == "disarming":
+        return OwnerState(
+            "Being retired.",
+            "The switch is in its cooling-off period before it is retired; check-ins are "
+            "still needed until then.",
+            "warn",
+            status.get("deadline"),
+            "until your next check-in is due",
+        )
+    if phase == "disarmed":
+        return OwnerState("Retired.", "The server deleted its share and the dossier.", "ok", None)
+    return OwnerState(f"{phase}.", "", "warn", None)
+
+
+def custodian_state(status: dict[str, Any]) -> tuple[str, str, str, bool]:
+    """(title, what to do, level, collecting shares) for a custodian's page."""
+    phase = status["state"]
+    if phase == "releasing":
+        return (
+            "The owner's dossier is being released: your share is needed now.",
+            f"Please submit your share below. {status['shares']} of the "
+            f"{status['threshold']} needed shares are in.",
+            "bad",
+            True,
+        )
+    if phase == "released":
+        return (
+            "The dossier has been released.",
+            f"Enough shares came in; it is public at /r/{status['switch']}. "
+            "There is nothing more to do.",
+            "ok",
+            False,
+        )
+    if phase == "disarmed":
+        return ("This switch is retired.", "There is nothing to do.", "ok", False)
+    return (
+        "No shares are needed now.",
+        "Keep your card safe and private. If the owner stops checking in, you will be "
+        "told, and asked for your share when the release is due.",
+        "ok",
+        False,
+    )
+
+
+# --- share words -----------------------------------------------------------------------
+
+
+@dataclass
+class ShareCheck:
+    """What is wrong with pasted share words, in words a custodian can act on."""
+
+    problems: list[str] = field(default_factory=list)
+    title: str = ""
+    hint: str = ""
+
+
+def _valid_length(n: int) -> bool:
+    return n >= MIN_MNEMONIC_LENGTH_WORDS and (RADIX_BITS * (n - METADATA_LENGTH_WORDS)) % 16 <= 8
+
+
+def _suggest(word: str) -> str:
+    """The SLIP-39 word(s) a mistyped word most likely was."""
+    # SLIP-39 words are unique in their first four letters
+    same_start = [w for w in WORDLIST if len(word) >= 4 and w.startswith(word[:4])]
+    close = same_start or difflib.get_close_matches(word, WORDLIST, n=2, cutoff=0.6)
+    if not close:
+        return ""
+    return " Did you mean " + " or ".join(f"“{w}”" for w in close) + "?"
+
+
+def _single_word_fix(indices: Sequence[int]) -> tuple[int, int] | None:
+    """(position, word index) of the one word whose change makes the RS1024 checksum hold.
+
+    The checksum is a code with distance 4: one wrong word is always located (and so is
+    its right value); two or three wrong words are detected but not located. It is
+    linear over GF(2), so each position's effect is found from ten basis vectors instead
+    of trying all 1024 words at every position.
+    """
+    polymod = rs1024._polymod
+    for custom in (CUSTOMIZATION_STRING_ORIG, CUSTOMIZATION_STRING_EXTENDABLE):
+        values = [*custom, *indices]
+        syndrome = polymod(values) ^ 1
+        zeros = [0] * len(values)
+        base = polymod(zeros)
+        for pos in range(len(indices)):
+            at = len(custom) + pos
+            basis = []
+            for bit in range(RADIX_BITS):
+                zeros[at] = 1 << bit
+                basis.append(polymod(zeros) ^ base)
+            zeros[at] = 0
+            effect = [0] * (1 << RADIX_BITS)
+            for delta in range(1, 1 << RADIX_BITS):
+                low = (delta & -delta).bit_length() - 1
+                effect[delta] = effect[delta & (delta - 1)] ^ basis[low]
+                if effect[delta] == syndrome:
+                    fixed = list(indices)
+                    fixed[pos] ^= delta
+                    id_exp = (fixed[0] << RADIX_BITS) | fixed[1]
+                    extendable = bool((id_exp >> ITERATION_EXP_LENGTH_BITS) & 1)
+                    if extendable == (custom == CUSTOMIZATION_STRING_EXTENDABLE):
+                        return pos, fixed[pos]
+    return None
+
+
+def check_share_words(text: str) -> ShareCheck:
+    """Point at what is wrong with pasted share words: unknown words (with the likely
+    right one), a missing or extra word, or the one word the checksum says is wrong."""
+    words = [w.lower() for w in "".join(c if c.isalpha() else " " for c in text).split()]
+    check = ShareCheck(hint="Compare the words with your card, correct them, and submit again.")
+    if not words:
+        check.title = "No words were found."
+        check.problems.append("Paste or type all the words from your share card.")
+        return check
+    for n, word in enumerate(words, 1):
+        if word not in WORD_INDEX_MAP:
+            check.problems.append(
+                f"Word {n}, “{word}”, is not a word that can appear on a share card."
+                + _suggest(word)
+            )
+    if check.problems:
+        check.title = "Some words are not share words (probably a typing mistake)."
+        return check
+    if not _valid_length(len(words)):
+        check.title = "The number of words is wrong."
+        check.problems.append(
+            f"You entered {len(words)} words; a share card has 20 or 33 (afterword's have 33). "
+            "A word may be missing or doubled."
+        )
+        return check
+    try:
+        shamir_mnemonic.Share.from_mnemonic(" ".join(words))
+    except shamir_mnemonic.MnemonicError as exc:
+        indices = [WORD_INDEX_MAP[w] for w in words]
+        fix = _single_word_fix(indices)
+        check.title = "The words do not add up: at least one is wrong."
+        if fix is not None:
+            pos, index = fix
+            check.problems.append(
+                f"Word {pos + 1}, “{words[pos]}”, is probably wrong: the share's built-in "
+                f"check says it should be “{WORDLIST[index]}”. Look at word {pos + 1} on "
+                "your card."
+            )
+        elif "checksum" in str(exc):
+            check.problems.append(
+                "More than one word is wrong, or two words are swapped (the share's "
+                "built-in check does not match)."
+            )
+        else:
+            check.problems.append(f"The share is damaged ({exc}).")
+    return check
+
+
+# --- the timeline ----------------------------------------------------------------------
+
+POINTS = {
+    "armed": ("other", "armed"),
+    "checked-in": ("checkin", "checked in"),
+    "reminded": ("reminder", "reminder sent"),
+    "overdue": ("alarm", "overdue"),
+    "triggered": ("alarm", "triggered"),
+    "releasing": ("alarm", "release began"),
+    "released": ("alarm", "released"),
+    "paused": ("other", "paused"),
+    "share": ("other", "share submitted"),
+    "vote": ("alarm", "custodian vote"),
+    "canary": ("alarm", "canary alarm"),
+}
+
+
+def timeline_svg(
+    entries: Sequence[dict[str, Any]], status: dict[str, Any], grace: int, now: int
+) -> Markup:
+    """An SVG picture of the last months: check-ins, reminders, alarms, the deadline, the
+    grace (or waiting) period ahead and now. Drawn here: the page needs no script."""
+    width, height, left, right, axis_y = 720, 150, 20, 20, 80
+    marks = [e for e in entries if e["kind"] in POINTS]
+    start = max(min([e["at"] for e in marks] or [now]), now - TIMELINE_DAYS * 86400)
+    bands: list[tuple[str, int, int, str]] = []
+    if status["state"] == "armed" and status["deadline"]:
+        bands.append(("grace", status["deadline"], status["deadline"] + grace, "grace period"))
+    elif status["state"] == "overdue":
+        bands.append(("grace", status["deadline"], status["grace_ends"], "grace period"))
+    elif status["state"] == "triggered":
+        bands.append(("waiting", now, status["release_at"], "waiting period before release"))
+    ahead = [b[2] for b in bands] + [t for t in (status.get("deadline"),) if t]
+    end = max([now, *ahead])
+    span = max(end - start, 3600)
+    start -= span // 20
+    end = start + span + span // 10
+
+    def x(t: int) -> float:
+        return round(left + (t - start) * (width - left - right) / (end - start), 1)
+
+    out = [
+        f'<svg class="timeline" id="timeline" viewBox="0 0 {width} {height}" role="img" '
+        'aria-labelledby="timeline-title timeline-desc" xmlns="http://www.w3.org/2000/svg">',
+        '<title id="timeline-title">Timeline of your switch</title>',
+        f'<desc id="timeline-desc">{len([m for m in marks if m["kind"] == "checked-in"])} '
+        f"check-ins since {html.escape(when(start))}; green dots are check-ins, orange "
+        "reminders, red alarms, the dashed line the deadline, the shaded band the grace "
+        "or waiting period.</desc>",
+    ]
+    for cls, a, b, label in bands:
+        out.append(
+            f'<rect class="{cls}" x="{x(a)}" y="{axis_y - 30}" width="{max(x(b) - x(a), 2)}" '
+            f'height="60"><title>{html.escape(label)}: {html.escape(when(a))} to '
+            f"{html.escape(when(b))}</title></rect>"
+        )
+    out.append(f'<line class="axis" x1="{left}" y1="{axis_y}" x2="{width - right}" y2="{axis_y}"/>')
+    if status.get("deadline"):
+        d = x(status["deadline"])
+        out.append(
+            f'<line class="deadline" x1="{d}" y1="{axis_y - 40}" x2="{d}" y2="{axis_y + 40}">'
+            f"<title>check-in due {html.escape(when(status['deadline']))}</title></line>"
+        )
+    for e in marks:
+        if e["at"] < start:
+            continue
+        cls, label = POINTS[e["kind"]]
+        r = 7 if cls == "checkin" else 5
+        y = axis_y if cls == "checkin" else axis_y - 16
+        out.append(
+            f'<circle class="point {cls}" cx="{x(e["at"])}" cy="{y}" r="{r}">'
+            f"<title>{html.escape(label)}, {html.escape(when(e['at']))}</title></circle>"
+        )
+    n = x(now)
+    out.append(
+        f'<line class="now" x1="{n}" y1="{axis_y - 45}" x2="{n}" y2="{axis_y + 45}">'
+        f"<title>now: {html.escape(when(now))}</title></line>"
+    )
+    out.append(f'<text class="tick-label" x="{n + 4}" y="{axis_y - 34}">now</text>')
+    for t, anchor in ((start, "start"), (end, "end")):
+        out.append(
+            f'<text class="tick-label" x="{x(t)}" y="{height - 12}" text-anchor="{anchor}">'
+            f"{html.escape(when(t)[:10])}</text>"
+        )
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+# --- the routes ------------------------------------------------------------------------
+
+
+def _status_of(exc: AfterwordError) -> int:
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, Forbidden):
+        return 403
+    if isinstance(exc, Conflict):
+        return 409
+    return 400
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    if not text:
+        return ""
+    return text[:1].upper() + text[1:] + ("" if text.endswith((".", "?", "!")) else ".")
+
+
+def _client(request: Request) -> str:
+    return ("web: " + request.headers.get("user-agent", ""))[:80]
+
+
+def add_pages(app: FastAPI, engine: Engine, security: Security | None = None) -> None:
+    """Add the pages, the stylesheet and the security headers to the API's app."""
+    seed = engine.keys.signing.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    sec = security or Security(
+        secret_from(seed), engine.config.public_url.lower().startswith("https://")
+    )
+    env = Environment(
+        loader=PackageLoader("afterword.web", "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["version"] = __version__
+    app.add_middleware(SecurityHeaders)
+    app.mount("/static", StaticFiles(packages=[("afterword.web", "static")]), name="static")
+
+    def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        token, fresh = sec.csrf(request)
+        body = env.get_template(name).render(csrf=token, **context)
+        response = HTMLResponse(body, status_code=status, headers={"cache-control": "no-store"})
+        if fresh is not None:
+            sec.set_cookie(response, sec.csrf_cookie, fresh, 24 * 3600)
+        return response
+
+    def error(
+        request: Request, status: int, message: str, hint: str = "", back: str = ""
+    ) -> Response:
+        if "text/html" not in request.headers.get("accept", ""):
+            # a script or the CLI, not a browser: the API's error shape
+            return JSONResponse({"error": message, "hint": hint}, status_code=status)
+        heading = {
+            403: "Not allowed",
+            404: "Not found",
+            409: "Not possible now",
+            429: "Too many attempts",
+        }.get(status, "Something is wrong")
+        response = render(
+            request,
+            "error.html",
+            status,
+            heading=heading,
+            message=_sentence(message),
+            hint=hint,
+            back=back,
+        )
+        if status == 429:
+            response.headers["retry-after"] = "60"
+        return response
+
+    def failed(request: Request, exc: AfterwordError, back: str = "") -> Response:
+        return error(request, _status_of(exc), exc.message, exc.hint, back)
+
+    def check_id(switch_id: str) -> str:
+        if not SWITCH_ID.fullmatch(switch_id):
+            raise NotFound(
+                "no switch with that id on this server",
+                "a switch id is letters and digits, as `afterword seal` printed it",
+            )
+        return switch_id
+
+    async def read_form(request: Request) -> FormData | Response:
+        """The submitted form if its CSRF token is good; else the page that says why not."""
+        try:
+            form = await request.form(max_files=2, max_fields=10, max_part_size=MAX_UPLOAD)
+        except (StarletteHTTPException, ValueError) as exc:  # malformed multipart/urlencoded
+            detail = getattr(exc, "detail", str(exc))
+            return error(request, 400, f"the form could not be read ({detail})", CSRF_HINT)
+        if not sec.csrf_ok(request, form.get(CSRF_FIELD)):
+            return error(request, 403, CSRF_MESSAGE, CSRF_HINT)
+        return form
+
+    def text_field(form: FormData, name: str, limit: int = 1024) -> str:
+        value = form.get(name)
+        return value[:limit] if isinstance(value, str) else ""
+
+    # --- public pages -------------------------------------------------------------------
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def home(request: Request) -> Response:
+        return render(request, "home.html")
+
+    @app.get("/r/{switch_id}", response_class=HTMLResponse, include_in_schema=False)
+    def release_page(request: Request, switch_id: str) -> Response:
+        try:
+            release, row = engine.release(check_id(switch_id))
+            statement = json.loads(release.statement)
+            lines = verify_statement(statement, engine.keys.public_key)
+        except AfterwordError as exc:
+            return failed(request, exc)
+        notice = json.loads(row.notice)
+        cause = str(statement["cause"])
+        size = row.dossier_size
+        files = [
+            ("key", "the dossier's key (an age identity)"),
+            ("dossier.age", f"the encrypted documents, {size:,} bytes (age v1)"),
+            ("manifest.json", "the owner's signed list of the documents"),
+            ("notice.json", "the owner's signed notice"),
+            ("statement.json", "the server's signed release statement"),
+        ]
+        return render(
+            request,
+            "release.html",
+            switch=switch_id,
+            count=statement["count"],
+            cause_text=CAUSES.get(cause, f"of {cause!r}"),
+            triggered=when(statement["triggered_at"]),
+            released=when(statement["released_at"]),
+            custodians=statement["custodians"],
+            conditions=notice.get("conditions"),
+            titles=notice.get("titles"),
+            files=[
+                {"name": name, "href": f"/r/{switch_id}/{name}", "what": what}
+                for name, what in files
+            ],
+            statement_lines=lines,
+            statement_json=json.dumps(statement, indent=2, ensure_ascii=False),
+        )
+
+    @app.get("/verify", response_class=HTMLResponse, include_in_schema=False)
+    def verify_page(request: Request) -> Response:
+        return render(request, "verify.html", max_mb=MAX_UPLOAD >> 20)
+
+    async def upload_json(upload: UploadFile, what: str) -> Any:
+        data = await upload.read(MAX_UPLOAD + 1)
+        if len(data) > MAX_UPLOAD:
+            raise AfterwordError(
+                f"the {what} is larger than {MAX_UPLOAD >> 20} MB",
+                "afterword files are smaller; check that you chose the right file",
+            )
+        try:
+            return json.loads(data)
+        except (ValueError, RecursionError) as exc:
+            raise AfterwordError(
+                f"the {what} is not an afterword file (it is not JSON)",
+                "choose the .json file afterword made (notice.json, a teaser, ...)",
+            ) from exc
+
+    @app.post("/verify", response_class=HTMLResponse, include_in_schema=False)
+    async def verify_submit(request: Request) -> Response:
+        form = await read_form(request)
+        if isinstance(form, Response):
+            return form
+        document, notice = form.get("document"), form.get("notice")
+        if not isinstance(document, UploadFile) or not document.filename:
+            return render(
+                request,
+                "verify.html",
+                400,
+                max_mb=MAX_UPLOAD >> 20,
+                result={
+                    "ok": False,
+                    "name": "No file",
+                    "message": "no file was chosen.",
+                    "hint": "choose the file to check with the first field, then press Check",
+                },
+            )
+        name = document.filename[:100]
+        try:
+            doc = await upload_json(document, "file")
+            notice_doc = None
+            if isinstance(notice, UploadFile) and notice.filename:
+                notice_doc = await upload_json(notice, "notice")
+            kind, lines = await run_in_threadpool(verify_any, doc, notice_doc)
+        except AfterwordError as exc:
+            result = {"ok": False, "name": name, "message": _sentence(exc.message)}
+            result["hint"] = exc.hint
+            return render(request, "verify.html", 422, max_mb=MAX_UPLOAD >> 20, result=result)
+        except (KeyError, TypeError, ValueError, AttributeError, RecursionError):
+            result = {
+                "ok": False,
+                "name": name,
+                "message": "It is not a well-formed afterword file (a field is missing or "
+                "of the wrong kind).",
+                "hint": "check that you chose the file afterword made, unchanged",
+            }
+            return render(request, "verify.html", 422, max_mb=MAX_UPLOAD >> 20, result=result)
+        result = {"ok": True, "name": name, "kind": kind, "lines": lines}
+        return render(request, "verify.html", max_mb=MAX_UPLOAD >> 20, result=result)
+
+    # --- owner pages --------------------------------------------------------------------
+
+    @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    def login_page(request: Request, switch: str = "") -> Response:
+        shown = switch if SWITCH_ID.fullmatch(switch) else ""
+        return render(request, "login.html", switch=shown)
+
+    @app.post("/login", response_class=HTMLResponse, include_in_schema=False)
+    async def login_submit(request: Request) -> Response:
+        form = await read_form(request)
+        if isinstance(form, Response):
+            return form
+        switch_id = text_field(form, "switch", 100).strip()
+        password = text_field(form, "password")
+        code = "".join(text_field(form, "code", 20).split()) or None
+
+        def refused(status: int, message: str, hint: str = "") -> HTMLResponse:
+            shown = switch_id if SWITCH_ID.fullmatch(switch_id) else ""
+            return render(request, "login.html", status, switch=shown, error=message, hint=hint)
+
+        if not SWITCH_ID.fullmatch(switch_id):
+            return refused(
+                400,
+                "That is not a switch id.",
+                "A switch id is letters and digits, as `afterword seal` printed it.",
+            )
+        limited = sec.limit(sec.limits.signin, request, switch_id)
+        if limited:
+            return refused(429, limited)
+        try:
+            await run_in_threadpool(engine.sign_in, switch_id, password, code, _client(request))
+        except (Forbidden, NotFound):
+            return refused(
+                403,
+                "Wrong switch id, password or code.",
+                "Check them and try again; each refused attempt is recorded in the switch's "
+                "log. A switch armed without --password cannot be signed in to: check in "
+                "with `afterword checkin` and your owner key.",
+            )
+        except AfterwordError as exc:
+            return refused(_status_of(exc), _sentence(exc.message), exc.hint)
+        response = RedirectResponse(f"/owner/{switch_id}", status_code=303)
+        sec.set_cookie(response, sec.session_cookie, sec.new_session(switch_id), SESSION_SECONDS)
+        return response
+
+    @app.post("/logout", response_class=HTMLResponse, include_in_schema=False)
+    async def logout(request: Request) -> Response:
+        form = await read_form(request)
+        if isinstance(form, Response):
+            return form
+        response = render(request, "login.html", switch="", signed_out=True)
+        response.delete_cookie(
+            sec.session_cookie, path="/", secure=sec.secure, httponly=True, samesite="strict"
+        )
+        return response
+
+    def signed_in(request: Request, switch_id: str) -> bool:
+        return sec.session_switch(request) == switch_id
+
+    @app.get("/owner/{switch_id}", response_class=HTMLResponse, include_in_schema=False)
+    def dashboard(request: Request, switch_id: str, page: int = 1, done: str = "") -> Response:
+        if not SWITCH_ID.fullmatch(switch_id) or not signed_in(request, switch_id):
+            target = f"/login?switch={switch_id}" if SWITCH_ID.fullmatch(switch_id) else "/login"
+            return RedirectResponse(target, status_code=303)
+        try:
+            status = engine.status(switch_id)
+            with engine.store.transaction() as s:
+                row = repo.get_switch(s, switch_id)
+                if row is None:
+                    raise NotFound(f"no switch {switch_id} on this server")
+                roster = json.loads(row.custodians)
+                contacts = json.loads(row.contacts)
+                policy = owner_view(repo.state_of(row)).policy
+        except AfterwordError as exc:
+            return failed(request, exc)
+        now = engine.clock()
+        audit: list[dict[str, Any]] = status["audit"]
+        try:
+            verify_log(engine.audit_export(switch_id), engine.keys.public_key)
+            audit_ok, audit_status = (
+                True,
+                f"Verified: all {len(audit)} entries form one unbroken hash chain, signed by "
+                "this server. `afterword audit` exports it for checking offline.",
+            )
+        except AfterwordError as exc:
+            audit_ok, audit_status = False, f"The log does NOT verify: {exc.message}"
+        pages = max(1, math.ceil(len(audit) / AUDIT_PAGE))
+        page = min(max(page, 1), pages)
+        newest = list(reversed(audit))[(page - 1) * AUDIT_PAGE : page * AUDIT_PAGE]
+        submitted = {
+            e["detail"].removeprefix("accepted from ") for e in audit if e["kind"] == "share"
+        }
+        state = owner_state(status)
+        flash = ""
+        if done == "checkin":
+            flash = "Checked in. " + (
+                f"Your next check-in is due by {when(status['deadline'])}."
+                if status.get("deadline")
+                else ""
+            )
+        return render(
+            request,
+            "dashboard.html",
+            switch=switch_id,
+            flash=flash,
+            state_title=state.title,
+            state_text=state.text,
+            level=state.level,
+            countdown=countdown_text(state.target, now) if state.target else "",
+            countdown_label=state.target_label,
+            can_checkin=status["state"] in ("armed", "overdue", "triggered", "disarming"),
+            interval=duration_text(policy.interval),
+            timeline=timeline_svg(audit, status, policy.grace, now),
+            threshold=status["threshold"],
+            shares=status["shares"],
+            custodians=[
+                {
+                    "label": c["label"],
+                    "submitted": c["label"] in submitted,
+                    "contact": contacts.get("custodians", {}).get(c["label"], ""),
+                }
+                for c in roster.get("custodians", [])
+            ],
+            recipients=contacts.get("recipients", []),
+            audit_ok=audit_ok,
+            audit_status=audit_status,
+            entries=[
+                {"seq": e["seq"], "when": when(e["at"]), "kind": e["kind"], "detail": e["detail"]}
+                for e in newest
+            ],
+            page=page,
+            pages=pages,
+            newer=f"/owner/{switch_id}?page={page - 1}" if page > 1 else "",
+            older=f"/owner/{switch_id}?page={page + 1}" if page < pages else "",
+        )
+
+    @app.post("/owner/{switch_id}/checkin", response_class=HTMLResponse, include_in_schema=False)
+    async def owner_checkin(request: Request, switch_id: str) -> Response:
+        form = await read_form(request)
+        if isinstance(form, Response):
+            return form
+        if not SWITCH_ID.fullmatch(switch_id) or not signed_in(request, switch_id):
+            return error(
+                request,
+                403,
+                "you are not signed in to this switch (or your session ended after an hour)",
+                "sign in again, then press “I'm here”",
+                back=f"/login?switch={switch_id}" if SWITCH_ID.fullmatch(switch_id) else "/login",
+            )
+        limited = sec.limit(sec.limits.checkin, request, switch_id)
+        if limited:
+            return error(request, 429, limited, back=f"/owner/{switch_id}")
+        try:
+            await run_in_threadpool(engine.checkin_session, switch_id, _client(request))
+        except AfterwordError as exc:
+            return failed(request, exc, back=f"/owner/{switch_id}")
+        return RedirectResponse(f"/owner/{switch_id}?done=checkin", status_code=303)
+
+    # --- custodian pages ----------------------------------------------------------------
+
+    def custodian_page(
+        request: Request, switch_id: str, status_code: int = 200, **context: Any
+    ) -> Response:
+        try:
+            status = engine.status(check_id(switch_id))
+        except AfterwordError as exc:
+            return failed(request, exc)
+        title, text, level, collecting = custodian_state(status)
+        return render(
+            request,
+            "custodian.html",
+            status_code,
+            switch=switch_id,
+            threshold=status["threshold"],
+            shares=status["shares"],
+            released=status["state"] == "released",
+            state_title=title,
+            state_text=text,
+            level=level,
+            collecting=collecting or bool(context.get("problems")),
+            public_url=engine.config.public_url,
+            **context,
+        )
+
+    @app.get("/s/{switch_id}", response_class=HTMLResponse, include_in_schema=False)
+    def custodian(request: Request, switch_id: str, accepted: str = "") -> Response:
+        return custodian_page(request, switch_id, accepted=accepted == "1")
+
+    @app.post("/s/{switch_id}/share", response_class=HTMLResponse, include_in_schema=False)
+    async def custodian_share(request: Request, switch_id: str) -> Response:
+        form = await read_form(request)
+        if isinstance(form, Response):
+            return form
+        try:
+            check_id(switch_id)
+        except AfterwordError as exc:
+            return failed(request, exc)
+        limited = sec.limit(sec.limits.share, request, switch_id)
+        if limited:
+            return error(request, 429, limited, back=f"/s/{switch_id}")
+        words = text_field(form, "words", 4096)
+        check = await run_in_threadpool(check_share_words, words)
+        if check.problems:
+            return custodian_page(
+                request,
+                switch_id,
+                400,
+                words=words,
+                problems=check.problems,
+                problem_title=check.title,
+                problem_hint=check.hint,
+            )
+        try:
+            await run_in_threadpool(engine.submit_share, switch_id, words)
+        except ShareError as exc:
+            return custodian_page(
+                request,
+                switch_id,
+                400,
+                words=words,
+                problems=[
+                    _sentence(exc.message)
+                    + " The words are a valid share, but not one of this switch's: is this "
+                    "the card for this dossier?"
+                ],
+                problem_title="This share was not accepted.",
+                problem_hint="Check the dossier id on your card; it must be " + switch_id + ".",
+            )
+        except AfterwordError as exc:
+            return failed(request, exc, back=f"/s/{switch_id}")
+        return RedirectResponse(f"/s/{switch_id}?accepted=1", status_code=303)

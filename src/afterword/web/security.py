@@ -1,0 +1,205 @@
+"""What keeps the web pages safe: CSRF tokens, owner sessions, security headers, rate limits.
+
+- **CSRF**: a random cookie, and in every form a token that is an HMAC of that cookie under
+  the server's secret. A page on another site can neither read the cookie nor compute the
+  token, so it cannot make a browser submit a form here. Cookies are SameSite=Strict too.
+- **Sessions**: a signed cookie naming one switch and when the session ends (one hour);
+  nothing is kept on the server, so any number of web nodes sharing the server key agree.
+- **Headers**: every response carries a strict Content-Security-Policy (no script at all,
+  styles and images from this site only, forms post only here, no framing), and asks for
+  no referrer (release and custodian links must not leak to other sites) and no sniffing.
+- **Rate limits**: in memory, per client address and switch, on sign-in, check-in and
+  share submission; past the limit the answer is 429 with how long to wait.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+HEADERS = {
+    "content-security-policy": CSP,
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",
+}
+CSRF_FIELD = "csrf"
+SESSION_SECONDS = 3600
+CSRF_SECONDS = 24 * 3600
+
+
+class SecurityHeaders:
+    """ASGI middleware: the security headers on every HTTP response, whatever made it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in HEADERS.items():
+                    headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+@dataclass(frozen=True)
+class Limit:
+    """At most ``count`` attempts in ``window`` seconds."""
+
+    count: int
+    window: float
+    what: str  # for the message: "sign-in attempts"
+
+
+@dataclass(frozen=True)
+class Limits:
+    signin: Limit = Limit(10, 900, "sign-in attempts")
+    checkin: Limit = Limit(10, 600, "check-ins")
+    share: Limit = Limit(10, 900, "share submissions")
+
+
+class RateLimiter:
+    """Sliding-window counts per key, in memory (per process), bounded in size."""
+
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000
+    ) -> None:
+        self.clock = clock
+        self.max_keys = max_keys
+        self._hits: dict[tuple[str, ...], deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, limit: Limit, key: tuple[str, ...]) -> int | None:
+        """Count one attempt; None if it is allowed, else the seconds until one is."""
+        now = self.clock()
+        with self._lock:
+            if len(self._hits) >= self.max_keys:
+                self._prune(now, limit.window)
+            times = self._hits.setdefault(key, deque())
+            while times and times[0] <= now - limit.window:
+                times.popleft()
+            if len(times) >= limit.count:
+                return max(1, int(times[0] + limit.window - now + 0.999))
+            times.append(now)
+            return None
+
+    def _prune(self, now: float, window: float) -> None:
+        stale = [k for k, t in self._hits.items() if not t or t[-1] <= now - window]
+        for k in stale:
+            del self._hits[k]
+        if len(self._hits) >= self.max_keys:  # still full: forget the oldest half
+            keep = sorted(self._hits.items(), key=lambda kv: kv[1][-1])[len(self._hits) // 2 :]
+            self._hits = dict(keep)
+
+
+def wait_text(seconds: int) -> str:
+    minutes = (seconds + 59) // 60
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+@dataclass
+class Security:
+    """Cookies, tokens and limits for the pages; ``secret`` comes from the server key."""
+
+    secret: bytes
+    secure: bool  # the public URL is https: cookies are Secure and __Host- prefixed
+    limits: Limits = field(default_factory=Limits)
+    limiter: RateLimiter = field(default_factory=RateLimiter)
+    wall_clock: Callable[[], float] = time.time
+
+    @property
+    def csrf_cookie(self) -> str:
+        return "__Host-afterword_csrf" if self.secure else "afterword_csrf"
+
+    @property
+    def session_cookie(self) -> str:
+        return "__Host-afterword_session" if self.secure else "afterword_session"
+
+    def _mac(self, purpose: str, text: str) -> str:
+        return hmac.new(self.secret, f"{purpose}\0{text}".encode(), hashlib.sha256).hexdigest()
+
+    def set_cookie(self, response: Response, name: str, value: str, max_age: int) -> None:
+        response.set_cookie(
+            name,
+            value,
+            max_age=max_age,
+            path="/",
+            httponly=True,
+            samesite="strict",
+            secure=self.secure,
+        )
+
+    # --- CSRF ---------------------------------------------------------------------------
+
+    def csrf(self, request: Request) -> tuple[str, str | None]:
+        """The token for this browser's forms, and a new cookie value to set if it had none."""
+        cookie = request.cookies.get(self.csrf_cookie, "")
+        fresh = None
+        if len(cookie) != 32 or not cookie.isalnum():
+            cookie = fresh = secrets.token_hex(16)
+        return self._mac("csrf", cookie), fresh
+
+    def csrf_ok(self, request: Request, token: object) -> bool:
+        cookie = request.cookies.get(self.csrf_cookie, "")
+        if not cookie or not isinstance(token, str):
+            return False
+        return hmac.compare_digest(self._mac("csrf", cookie), token)
+
+    # --- owner sessions ----------------------------------------------------------------
+
+    def new_session(self, switch_id: str) -> str:
+        expires = int(self.wall_clock()) + SESSION_SECONDS
+        body = f"{switch_id}.{expires}.{secrets.token_hex(8)}"
+        return f"{body}.{self._mac('session', body)}"
+
+    def session_switch(self, request: Request) -> str | None:
+        """The switch this browser signed in to, if its session cookie is genuine and live."""
+        value = request.cookies.get(self.session_cookie, "")
+        body, _, mac = value.rpartition(".")
+        if not body or not hmac.compare_digest(self._mac("session", body), mac):
+            return None
+        switch_id, expires, _nonce = [*body.split("."), "", "", ""][:3]
+        if not expires.isdigit() or int(expires) < self.wall_clock():
+            return None
+        return switch_id
+
+    # --- rate limits --------------------------------------------------------------------
+
+    def limit(self, limit: Limit, request: Request, switch_id: str) -> str | None:
+        """None if this attempt may go ahead, else what to tell the person."""
+        client = request.client.host if request.client else "unknown"
+        wait = self.limiter.hit(limit, (limit.what, client, switch_id))
+        if wait is None:
+            return None
+        return (
+            f"Too many {limit.what} for this switch from your address. "
+            f"Wait {wait_text(wait)}, then try again."
+        )
+
+
+def secret_from(private_key_bytes: bytes) -> bytes:
+    """The pages' HMAC key, derived from the server's signing key (so every web node that
+    shares the key agrees on tokens and sessions, and no other file is needed)."""
+    return hmac.new(private_key_bytes, b"afterword web cookies v1", hashlib.sha256).digest()
