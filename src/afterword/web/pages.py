@@ -41,7 +41,8 @@ from starlette.staticfiles import StaticFiles
 from afterword import __version__
 from afterword.crypto.audit import verify_log
 from afterword.crypto.dossier import SWITCH_ID
-from afterword.crypto.release import CAUSES, verify_statement
+from afterword.crypto.release import CAUSES, load_statement
+from afterword.crypto.signing import fingerprint
 from afterword.crypto.verify import verify_any
 from afterword.engine import Conflict, Engine, Forbidden, NotFound
 from afterword.engine.messages import when
@@ -508,11 +509,18 @@ def add_pages(app: FastAPI, engine: Engine, security: Security | None = None) ->
         try:
             release, row = engine.release(check_id(switch_id))
             statement = json.loads(release.statement)
-            lines = verify_statement(statement, engine.keys.public_key)
+            load_statement(statement, engine.keys.public_key)  # it is ours, and intact
         except AfterwordError as exc:
             return failed(request, exc)
         notice = json.loads(row.notice)
         cause = str(statement["cause"])
+        key = engine.keys.public_key
+        lines = [
+            f"It is signed by this server's key {key} (fingerprint {fingerprint(key)}).",
+            f"It names the dossier's Merkle root {statement['root']}, the one in the "
+            "owner's signed notice and manifest.",
+            "Check it and the files yourself: afterword verify FOLDER --server-key " + key,
+        ]
         size = row.dossier_size
         files = [
             ("key", "the dossier's key (an age identity)"),

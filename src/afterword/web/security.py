@@ -3,8 +3,9 @@
 - **CSRF**: a random cookie, and in every form a token that is an HMAC of that cookie under
   the server's secret. A page on another site can neither read the cookie nor compute the
   token, so it cannot make a browser submit a form here. Cookies are SameSite=Strict too.
-- **Sessions**: a signed cookie naming one switch and when the session ends (one hour);
-  nothing is kept on the server, so any number of web nodes sharing the server key agree.
+- **Sessions**: an encrypted cookie (AES-GCM) naming one switch, when the session ends (one
+  hour) and, unreadable to whoever holds the browser, whether the duress password opened
+  it. Nothing is kept on the server, so web nodes sharing the server key all agree.
 - **Headers**: every response carries a strict Content-Security-Policy (no script at all,
   styles and images from this site only, forms post only here, no framing), and asks for
   no referrer (release and custodian links must not leak to other sites) and no sniffing.
@@ -14,8 +15,10 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
 import secrets
 import threading
 import time
@@ -23,6 +26,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import Response
@@ -169,21 +174,37 @@ class Security:
 
     # --- owner sessions ----------------------------------------------------------------
 
-    def new_session(self, switch_id: str) -> str:
+    def new_session(self, switch_id: str, duress: bool = False) -> str:
+        """An encrypted session cookie (AES-GCM): whether the duress password opened it is
+        inside, unreadable to whoever holds the browser, and both kinds are the same size."""
         expires = int(self.wall_clock()) + SESSION_SECONDS
-        body = f"{switch_id}.{expires}.{secrets.token_hex(8)}"
-        return f"{body}.{self._mac('session', body)}"
+        body = json.dumps({"s": switch_id, "e": expires, "d": int(duress)}, separators=(",", ":"))
+        nonce = secrets.token_bytes(12)
+        sealed = AESGCM(self._session_key).encrypt(nonce, body.encode(), b"session")
+        return base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
+
+    def session(self, request: Request) -> tuple[str, bool] | None:
+        """(switch, duress) of this browser's session, if its cookie is genuine and live."""
+        value = request.cookies.get(self.session_cookie, "")
+        try:
+            raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+            body = json.loads(AESGCM(self._session_key).decrypt(raw[:12], raw[12:], b"session"))
+            switch_id, expires, duress = body["s"], body["e"], body["d"]
+        except (ValueError, KeyError, TypeError, InvalidTag):
+            return None
+        if not isinstance(switch_id, str) or not isinstance(expires, int):
+            return None
+        if expires < self.wall_clock():
+            return None
+        return switch_id, bool(duress)
 
     def session_switch(self, request: Request) -> str | None:
-        """The switch this browser signed in to, if its session cookie is genuine and live."""
-        value = request.cookies.get(self.session_cookie, "")
-        body, _, mac = value.rpartition(".")
-        if not body or not hmac.compare_digest(self._mac("session", body), mac):
-            return None
-        switch_id, expires, _nonce = [*body.split("."), "", "", ""][:3]
-        if not expires.isdigit() or int(expires) < self.wall_clock():
-            return None
-        return switch_id
+        found = self.session(request)
+        return found[0] if found else None
+
+    @property
+    def _session_key(self) -> bytes:
+        return hmac.new(self.secret, b"session key", hashlib.sha256).digest()
 
     # --- rate limits --------------------------------------------------------------------
 
