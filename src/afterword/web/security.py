@@ -25,6 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -83,6 +84,8 @@ class Limits:
     signin: Limit = Limit(10, 900, "sign-in attempts")
     checkin: Limit = Limit(10, 600, "check-ins")
     share: Limit = Limit(10, 900, "share submissions")
+    custodian: Limit = Limit(10, 900, "custodian code attempts")
+    canary: Limit = Limit(10, 600, "check-ins")
 
 
 class RateLimiter:
@@ -142,6 +145,10 @@ class Security:
     def session_cookie(self) -> str:
         return "__Host-afterword_session" if self.secure else "afterword_session"
 
+    @property
+    def custodian_cookie(self) -> str:
+        return "__Host-afterword_custodian" if self.secure else "afterword_custodian"
+
     def _mac(self, purpose: str, text: str) -> str:
         return hmac.new(self.secret, f"{purpose}\0{text}".encode(), hashlib.sha256).hexdigest()
 
@@ -174,29 +181,37 @@ class Security:
 
     # --- owner sessions ----------------------------------------------------------------
 
-    def new_session(self, switch_id: str, duress: bool = False) -> str:
-        """An encrypted session cookie (AES-GCM): whether the duress password opened it is
-        inside, unreadable to whoever holds the browser, and both kinds are the same size."""
-        expires = int(self.wall_clock()) + SESSION_SECONDS
-        body = json.dumps({"s": switch_id, "e": expires, "d": int(duress)}, separators=(",", ":"))
+    def seal(self, kind: str, payload: dict[str, Any], ttl: int = SESSION_SECONDS) -> str:
+        """A cookie value only this server can read or make (AES-GCM, bound to ``kind``),
+        that stops being accepted ``ttl`` seconds from now."""
+        body = json.dumps({"p": payload, "e": int(self.wall_clock()) + ttl}, separators=(",", ":"))
         nonce = secrets.token_bytes(12)
-        sealed = AESGCM(self._session_key).encrypt(nonce, body.encode(), b"session")
+        sealed = AESGCM(self._session_key).encrypt(nonce, body.encode(), kind.encode())
         return base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
 
-    def session(self, request: Request) -> tuple[str, bool] | None:
-        """(switch, duress) of this browser's session, if its cookie is genuine and live."""
-        value = request.cookies.get(self.session_cookie, "")
+    def unseal(self, kind: str, value: str) -> dict[str, Any] | None:
+        """The payload of a genuine, live cookie value of ``kind``; else None."""
         try:
             raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-            body = json.loads(AESGCM(self._session_key).decrypt(raw[:12], raw[12:], b"session"))
-            switch_id, expires, duress = body["s"], body["e"], body["d"]
+            body = json.loads(AESGCM(self._session_key).decrypt(raw[:12], raw[12:], kind.encode()))
+            payload, expires = body["p"], body["e"]
         except (ValueError, KeyError, TypeError, InvalidTag):
             return None
-        if not isinstance(switch_id, str) or not isinstance(expires, int):
+        if not isinstance(payload, dict) or not isinstance(expires, int):
             return None
-        if expires < self.wall_clock():
+        return payload if expires >= self.wall_clock() else None
+
+    def new_session(self, switch_id: str, duress: bool = False) -> str:
+        """An owner's session: whether the duress password opened it is sealed inside,
+        unreadable to whoever holds the browser, and both kinds are the same size."""
+        return self.seal("session", {"s": switch_id, "d": int(duress)})
+
+    def session(self, request: Request) -> tuple[str, bool] | None:
+        """(switch, duress) of this browser's owner session, if its cookie is genuine and live."""
+        payload = self.unseal("session", request.cookies.get(self.session_cookie, ""))
+        if payload is None or not isinstance(payload.get("s"), str):
             return None
-        return switch_id, bool(duress)
+        return payload["s"], bool(payload.get("d"))
 
     def session_switch(self, request: Request) -> str | None:
         found = self.session(request)
