@@ -52,6 +52,8 @@ app = typer.Typer(
 )
 
 PASSPHRASE_ENV = "AFTERWORD_PASSPHRASE"
+DURESS_PASSPHRASE_ENV = "AFTERWORD_DURESS_PASSPHRASE"
+DURESS_PASSWORD_ENV = "AFTERWORD_DURESS_PASSWORD"
 
 
 def fail(message: str) -> typer.Exit:
@@ -59,14 +61,14 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
-def passphrase(prompt: str, *, confirm: bool = False) -> str:
-    """The owner passphrase: from AFTERWORD_PASSPHRASE, else asked on the terminal."""
-    if (value := os.environ.get(PASSPHRASE_ENV)) is not None:
+def passphrase(prompt: str, *, confirm: bool = False, env: str = PASSPHRASE_ENV) -> str:
+    """A secret: from the environment variable ``env``, else asked on the terminal."""
+    if (value := os.environ.get(env)) is not None:
         return value
     if not sys.stdin.isatty():
         raise AfterwordError(
-            "a passphrase is needed and there is no terminal to ask on",
-            f"set {PASSPHRASE_ENV} for scripts",
+            f"{prompt.lower()} is needed and there is no terminal to ask on",
+            f"set {env} for scripts",
         )
     return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
 
@@ -105,20 +107,44 @@ def _run(action: Callable[[], None]) -> None:
 @app.command()
 def keygen(
     keyfile: Annotated[Path, typer.Argument(help="Where to write the new owner keyfile.")],
+    duress: Annotated[
+        bool,
+        typer.Option(
+            "--duress",
+            help="Add a duress passphrase (AFTERWORD_DURESS_PASSPHRASE, or asked): it unlocks "
+            "a key that acts like yours but silently triggers the release. On an existing "
+            "keyfile, unlock it with the real passphrase to add one.",
+        ),
+    ] = False,
 ) -> None:
     """Make the owner's keyfile (signing key + age identity), encrypted with a passphrase."""
 
     def action() -> None:
+        if duress and keyfile.exists():
+            real = passphrase(f"Passphrase for {keyfile}")
+            key = load_owner_key(keyfile, real)
+            key.add_duress(keyfile, real, _duress_passphrase())
+            typer.echo(f"Added a duress passphrase to {keyfile}.")
+            typer.echo(
+                "Tell the servers your switches are on: afterword duress --server URL "
+                f"--owner-key {keyfile} --switch ID"
+            )
+            return
         if keyfile.exists():
             raise AfterwordError(f"{keyfile} already exists", "choose another name")
         key = OwnerKey.generate()
-        key.save(keyfile, passphrase("New passphrase", confirm=True))
+        real = passphrase("New passphrase", confirm=True)
+        key.save(keyfile, real, _duress_passphrase() if duress else None)
         typer.echo(f"Wrote {keyfile} (keep it and its passphrase safe).")
         typer.echo(f"Public key:   {key.public_key}")
         typer.echo(f"Fingerprint:  {fingerprint(key.public_key)}")
         typer.echo(f"age recipient for your own copies: {key.age_recipient}")
 
     _run(action)
+
+
+def _duress_passphrase() -> str:
+    return passphrase("New duress passphrase", confirm=True, env=DURESS_PASSPHRASE_ENV)
 
 
 @app.command()
@@ -409,6 +435,24 @@ def arm(
         ),
     ] = False,
     totp: Annotated[bool, typer.Option(help="Require a TOTP code with the password.")] = False,
+    duress_password: Annotated[
+        bool,
+        typer.Option(
+            "--duress-password",
+            help="Also set a duress password (AFTERWORD_DURESS_PASSWORD, or asked): it acts "
+            "like the password but silently triggers the release.",
+        ),
+    ] = False,
+    duress_delay: Annotated[
+        str, typer.Option(help="How long after a duress action the release triggers.")
+    ] = "0s",
+    cooling_off: Annotated[
+        str, typer.Option(help="How long disarming takes (custodians are told; they can vote).")
+    ] = "7d",
+    alert_custodians: Annotated[
+        bool,
+        typer.Option(help="Tell custodians too when a never-seen client checks in."),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Register a sealed bundle with a server: the switch starts counting."""
@@ -423,6 +467,8 @@ def arm(
             "grace": parse_duration(grace) if grace not in ("0", "0s") else 0,
             "waiting": parse_duration(waiting) if waiting not in ("0", "0s") else 0,
             "reminders": list(parse_reminders(reminders)),
+            "cooling_off": parse_duration(cooling_off),
+            "duress_delay": parse_duration(duress_delay) if duress_delay not in ("0", "0s") else 0,
         }
         custodians: dict[str, str] = {}
         for item in custodian_contact or []:
@@ -439,8 +485,16 @@ def arm(
             "owner": contact or [],
             "custodians": custodians,
             "recipients": recipient or [],
+            "alert_custodians": alert_custodians,
         }
-        secret = checkin_password_value(confirm=True) if password or totp else None
+        secret = (
+            checkin_password_value(confirm=True) if password or totp or duress_password else None
+        )
+        forced = (
+            passphrase("Duress password", confirm=True, env=DURESS_PASSWORD_ENV)
+            if duress_password
+            else None
+        )
         with Client(server) as client:
             status = client.arm(
                 bundle,
@@ -449,6 +503,8 @@ def arm(
                 server_custodians=server_custodian or [],
                 password=secret,
                 totp=totp,
+                duress_key=owner.duress_public_key,
+                duress_password=forced,
             )
         if not as_json:
             typer.echo(f"Armed switch {status['switch']} on {server}.")
@@ -571,6 +627,62 @@ def release_now(
     _owner_command(server, owner_key, switch, "release", as_json)
 
 
+@app.command()
+def disarm(
+    server: ServerOpt, owner_key: OwnerKeyOpt, switch: SwitchOpt, as_json: JsonOpt = False
+) -> None:
+    """Retire the switch: after a cooling-off period (custodians are told and may vote;
+    check-ins are still due) the server deletes its share and the dossier for good."""
+    _owner_command(server, owner_key, switch, "disarm", as_json)
+
+
+@app.command()
+def revoke(
+    server: ServerOpt,
+    owner_key: OwnerKeyOpt,
+    switch: SwitchOpt,
+    custodian: Annotated[str, typer.Option(help="The custodian's label.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Take a custodian's right to vote and to see the switch (their share still counts)."""
+    _owner_command(server, owner_key, switch, "revoke", as_json, custodian=custodian)
+
+
+@app.command()
+def duress(
+    server: ServerOpt,
+    owner_key: OwnerKeyOpt,
+    switch: SwitchOpt,
+    password: Annotated[
+        bool,
+        typer.Option(
+            "--password", help="Also set a duress password (AFTERWORD_DURESS_PASSWORD, or asked)."
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Tell the server your keyfile's duress key (after `keygen --duress`), and optionally a
+    duress password. Unlock with the real passphrase: with the duress one, this changes
+    nothing (and says the same)."""
+
+    def run() -> None:
+        from afterword.client import Client
+
+        owner = unlock(owner_key)
+        extra: dict[str, Any] = {"duress_key": owner.duress_public_key}
+        if password:
+            extra["duress_password"] = passphrase(
+                "Duress password", confirm=True, env=DURESS_PASSWORD_ENV
+            )
+        with Client(server) as client:
+            status = client.owner(switch, owner, "set-duress", **extra)
+        if not as_json:
+            typer.echo("Duress credentials updated.")
+        _print_status(status, as_json)
+
+    _run(run)
+
+
 @app.command("audit")
 def audit_cmd(server: ServerOpt, owner_key: OwnerKeyOpt, switch: SwitchOpt) -> None:
     """Print the switch's signed audit log (check it with: afterword verify FILE)."""
@@ -636,6 +748,136 @@ def custodian_submit(
             )
 
     _run(action)
+
+
+def _custodian_code(share: Path, identity: list[Path] | None) -> tuple[str, str]:
+    """(switch, code) from a custodian's envelope or card: derived on this machine."""
+    from afterword.crypto.bundle import read_identities, read_shares
+
+    (parsed,) = read_shares([share], read_identities(identity or []))
+    code = parsed.credential()
+    assert parsed.switch is not None
+    return parsed.switch, code
+
+
+CustodianShareArg = Annotated[
+    Path, typer.Argument(help="Your envelope (.age) or card (.txt): the code comes from it.")
+]
+IdentityOpt = Annotated[
+    list[Path] | None, typer.Option("--identity", "-i", help="Your age key (for envelopes).")
+]
+
+
+@custodian_app.command("status")
+def custodian_status(
+    share: CustodianShareArg,
+    server: ServerOpt,
+    identity: IdentityOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """See the switch's true state (what the owner's screens show may be a decoy)."""
+    _custodian_command(share, server, identity, "status", as_json)
+
+
+@custodian_app.command("vote")
+def custodian_vote(
+    share: CustodianShareArg,
+    server: ServerOpt,
+    identity: IdentityOpt = None,
+    withdraw: Annotated[bool, typer.Option(help="Withdraw your vote instead.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Vote that the owner is missing or coerced: K votes trigger the release."""
+    _custodian_command(share, server, identity, "withdraw" if withdraw else "vote", as_json)
+
+
+def _custodian_command(
+    share: Path, server: str, identity: list[Path] | None, action: str, as_json: bool
+) -> None:
+    def run() -> None:
+        from afterword.client import Client
+
+        switch, code = _custodian_code(share, identity)
+        with Client(server) as client:
+            result = client.custodian(switch, code, action)
+        if as_json:
+            _print_json(result)
+            return
+        done = {"vote": "Your vote is counted. ", "withdraw": "Your vote is withdrawn. "}
+        typer.echo(
+            f"{done.get(action, '')}Switch {result['switch']} is {result['state']}"
+            f"{' (cause: ' + result['cause'] + ')' if result['cause'] else ''}; "
+            f"votes {result['votes']} of {result['threshold']}; "
+            f"shares {result['shares']} of {result['threshold']}."
+        )
+
+    _run(run)
+
+
+canary_app = typer.Typer(help="Protected people and their check-ins.", no_args_is_help=True)
+app.add_typer(canary_app, name="canary")
+
+
+@canary_app.command("add")
+def canary_add(
+    server: ServerOpt,
+    owner_key: OwnerKeyOpt,
+    switch: SwitchOpt,
+    name: Annotated[str, typer.Option(help="Who (letters, digits, . - _).")],
+    interval: Annotated[str, typer.Option(help="How often they check in, e.g. 3d.")],
+    grace: Annotated[str, typer.Option(help="Grace after a missed check-in.")] = "0s",
+    on_miss: Annotated[
+        str, typer.Option(help="trigger (the release) or alert (owner and custodians).")
+    ] = "alert",
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a protected person: prints their check-in link and their duress link."""
+
+    def run() -> None:
+        from afterword.client import Client
+
+        if on_miss not in ("trigger", "alert"):
+            raise AfterwordError("--on-miss must be trigger or alert")
+        owner = unlock(owner_key)
+        extra = {
+            "name": name,
+            "interval": parse_duration(interval),
+            "grace": parse_duration(grace) if grace not in ("0", "0s") else 0,
+            "on_miss": on_miss,
+        }
+        with Client(server) as client:
+            result = client.owner(switch, owner, "canary-add", **extra)
+        if as_json:
+            _print_json(result)
+            return
+        typer.echo(f"Added {name}. Give them both links, and keep them secret:")
+        typer.echo(f"  check-in link: {result['url']}")
+        typer.echo(f"  duress link:   {result['duress_url']} (looks the same; raises the alarm)")
+
+    _run(run)
+
+
+@canary_app.command("checkin")
+def canary_checkin(
+    server: ServerOpt,
+    token: Annotated[str, typer.Option(help="The token from your check-in link.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Check in as a protected person."""
+
+    def run() -> None:
+        from afterword.client import Client
+
+        with Client(server) as client:
+            result = client.canary_checkin(token.rsplit("/", 1)[-1])
+        if as_json:
+            _print_json(result)
+        else:
+            typer.echo(
+                f"Thank you, {result['name']}. Next check-in due {_when(result['next_due'])}."
+            )
+
+    _run(run)
 
 
 def main() -> None:

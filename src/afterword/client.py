@@ -77,6 +77,8 @@ class Client:
         server_custodians: list[str],
         password: str | None = None,
         totp: bool = False,
+        duress_key: str | None = None,
+        duress_password: str | None = None,
     ) -> dict[str, Any]:
         """Upload a sealed bundle (the dossier streamed; ciphertext only) and arm it."""
         names = ("manifest.json", "notice.json", "custodians.json", "dossier.age")
@@ -101,6 +103,10 @@ class Client:
             if password is not None:
                 data["password"] = password
                 data["totp"] = "true" if totp else "false"
+            if duress_key is not None:
+                data["duress_key"] = duress_key
+            if duress_password is not None:
+                data["duress_password"] = duress_password
             result: dict[str, Any] = self._call("POST", "/switches", files=files, data=data)
             return result
         finally:
@@ -124,4 +130,20 @@ class Client:
         result: dict[str, Any] = self._call(
             "POST", f"/switches/{switch}/shares", json={"mnemonic": mnemonic}
         )
+        return result
+
+    def password_action(
+        self, switch: str, password: str, code: str | None, action: str, **extra: Any
+    ) -> dict[str, Any]:
+        body = {**extra, "password": password, "code": code, "action": action}
+        result: dict[str, Any] = self._call("POST", f"/switches/{switch}/act", json=body)
+        return result
+
+    def custodian(self, switch: str, code: str, action: str) -> dict[str, Any]:
+        body = {"code": code, "action": action}
+        result: dict[str, Any] = self._call("POST", f"/switches/{switch}/custodian", json=body)
+        return result
+
+    def canary_checkin(self, token: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/canary/{token}/checkin")
         return result

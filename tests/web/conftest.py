@@ -31,6 +31,7 @@ from afterword.store import Store
 from afterword.store.models import SwitchRow
 from afterword.web.app import create_app
 from tests.conftest import AgeKey, write_corpus
+from tests.delivery.servers import smtp_server  # noqa: F401
 from tests.store.conftest import pg_url, store  # noqa: F401
 
 T0 = 1_800_000_000

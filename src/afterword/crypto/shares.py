@@ -256,6 +256,16 @@ class ShareInput:
     mnemonic: str
     switch: str | None
     source: str
+    custodian: str | None = None  # the label, if the envelope or card names it
+
+    def credential(self) -> str:
+        """The custodian code of this share (see :func:`custodian_credential`)."""
+        if self.switch is None or self.custodian is None:
+            raise ShareError(
+                f"{self.source} does not say which switch and custodian it belongs to",
+                "use your envelope or card as afterword made it",
+            )
+        return custodian_credential(self.mnemonic, self.switch, self.custodian)
 
 
 def decrypt_envelope(blob: bytes, identities: Sequence[str], source: str) -> ShareEnvelope:
@@ -282,16 +292,18 @@ def decrypt_envelope(blob: bytes, identities: Sequence[str], source: str) -> Sha
 
 def parse_share_text(text: str, source: str) -> ShareInput:
     """A paper card (words between the markers) or a plain mnemonic text file."""
-    switch = None
+    switch = custodian = None
     if match := re.search(r"^Switch:\s*(\S+)", text, re.MULTILINE):
         switch = match.group(1)
+    if match := re.search(r"^Custodian:\s*(\S+)", text, re.MULTILINE):
+        custodian = match.group(1)
     if CARD_BEGIN in text and CARD_END in text:
         body = text.split(CARD_BEGIN, 1)[1].split(CARD_END, 1)[0]
         body = re.sub(r"\d+\.", " ", body)
     else:
         body = text
     try:
-        return ShareInput(normalize_mnemonic(body), switch, source)
+        return ShareInput(normalize_mnemonic(body), switch, source, custodian)
     except ShareError as exc:
         raise ShareError(f"{source}: {exc.message}", exc.hint) from exc
 
@@ -300,7 +312,7 @@ def read_share(blob: bytes, identities: Sequence[str], source: str) -> ShareInpu
     """Any share file: an age envelope (binary or armored), a paper card, or bare words."""
     if blob.startswith(AGE_BINARY_MAGIC) or blob.lstrip().startswith(AGE_ARMOR_MAGIC):
         envelope = decrypt_envelope(blob, identities, source)
-        return ShareInput(envelope.mnemonic, envelope.switch, source)
+        return ShareInput(envelope.mnemonic, envelope.switch, source, envelope.custodian)
     try:
         text = blob.decode("utf-8")
     except UnicodeDecodeError as exc:

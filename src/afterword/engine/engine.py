@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import pyotp
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from afterword.crypto.audit import export_log
+from afterword.crypto.audit import GENESIS, entry_hash, export_log
 from afterword.crypto.bundle import CUSTODIANS_KIND, LABEL
 from afterword.crypto.dossier import SWITCH_ID
 from afterword.crypto.encoding import (
@@ -32,12 +33,14 @@ from afterword.crypto.encoding import (
     b64decode,
     canonical_json,
 )
+from afterword.crypto.keys import KeyPair
 from afterword.crypto.manifest import check_public_manifest
 from afterword.crypto.release import release_statement_body
 from afterword.crypto.shares import (
     ShareEnvelope,
     combine_shares,
     commitment,
+    credential_digest,
     normalize_mnemonic,
 )
 from afterword.crypto.signing import (
@@ -57,8 +60,11 @@ from afterword.errors import AfterwordError, FormatError, ShareError
 from afterword.store import Store
 from afterword.store import repository as repo
 from afterword.store.models import (
+    CanaryTokenRow,
+    ClientRow,
     NonceRow,
     OutboxRow,
+    OwnerLogRow,
     ReleaseRow,
     ServerEnvelopeRow,
     ShareRow,
@@ -66,24 +72,38 @@ from afterword.store.models import (
 )
 from afterword.switch.machine import (
     Abort,
+    AddCanary,
     Audit,
+    Canary,
+    CanaryCheckIn,
     CheckIn,
+    DeleteServerCopies,
+    Disarm,
+    Duress,
     Effect,
     Event,
+    OwnerAction,
+    OwnerLog,
     Pause,
     Phase,
     PublishRelease,
+    RefuseOwner,
     Rejected,
     ReleaseNow,
     Resume,
+    Revoke,
     ShareAccepted,
+    Status,
     SubmitServerShares,
     SwitchState,
     Tick,
+    Vote,
+    WithdrawVote,
     arm,
     decide,
+    owner_view,
 )
-from afterword.switch.policy import Policy
+from afterword.switch.policy import MAX_DURATION, Policy
 
 log = logging.getLogger("afterword.engine")
 
@@ -112,6 +132,39 @@ class Config:
     breaker_threshold: int = 100  # more triggers than this in one tick are held
     operator: Sequence[str] = ()  # where breaker alerts go
     batch: int = 500
+
+
+OWNER_ACTIONS = (
+    "checkin",
+    "pause",
+    "resume",
+    "abort",
+    "release",
+    "disarm",
+    "revoke",
+    "canary-add",
+    "set-duress",
+    "status",
+    "audit",
+)
+"""What an owner may ask, signed or by password. Each is answered alike for the real
+and the duress credential."""
+
+
+@dataclass(frozen=True)
+class OwnerSession:
+    """A signed-in web session: which switch, and (known to the server alone) whether the
+    duress password opened it."""
+
+    switch: str
+    duress: bool
+
+
+@dataclass
+class _Outcome:
+    view: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    refused: AfterwordError | None = None
 
 
 @dataclass
@@ -156,11 +209,24 @@ class Engine:
         server_envelopes: dict[str, bytes],
         password: str | None = None,
         totp: bool = False,
+        duress_key: str | None = None,
+        duress_password: str | None = None,
+        client: str = "",
     ) -> dict[str, Any]:
         """Register a sealed bundle as a switch. Everything is checked before anything
-        is kept: signatures, that the files belong together, the dossier's size and header."""
+        is kept: signatures, that the files belong together, the dossier's size and header.
+
+        ``duress_key`` / ``duress_password``: the owner's duress credentials (the keyfile
+        names a duress key whether or not it has a duress slot). ``client`` is remembered
+        as a known client: check-ins from elsewhere are announced.
+        """
         if totp and password is None:
             raise FormatError("TOTP needs a check-in password", "set a password too")
+        if duress_password is not None and (password is None or duress_password == password):
+            raise FormatError(
+                "a duress password needs a check-in password, and must differ from it",
+                "set both, different",
+            )
         manifest = verify_document(manifest, "manifest")
         check_public_manifest(manifest)
         owner = manifest["owner_key"]
@@ -173,6 +239,8 @@ class Engine:
             raise FormatError("custodians.json belongs to another switch")
         threshold, labels = _check_roster(roster)
         policy.check_minimum(self.config.min_duration)
+        if duress_key is not None:
+            duress_key = _duress_key(duress_key, owner)
         for label in contacts.custodians:
             if label not in labels:
                 raise FormatError(f"no custodian is labelled {label!r} in custodians.json")
@@ -189,6 +257,7 @@ class Engine:
                     "upload dossier.age from the same bundle",
                 )
             password_hash = hash_password(password) if password is not None else None
+            duress_hash = hash_password(duress_password) if duress_password else None
             totp_secret = pyotp.random_base32() if totp else None
             now = self.clock()
             state, effects = arm(policy, threshold, now)
@@ -210,11 +279,14 @@ class Engine:
                             "owner": list(contacts.owner),
                             "custodians": dict(contacts.custodians),
                             "recipients": list(contacts.recipients),
+                            "alert_custodians": contacts.alert_custodians,
                         },
                         dossier_sha256=sha,
                         dossier_size=size,
                     )  # flushed: a concurrent arm of the same switch fails here, before the rename
                     row.password_hash, row.totp_secret = password_hash, totp_secret
+                    row.duress_key, row.duress_password_hash = duress_key, duress_hash
+                    self._new_client(s, switch_id, client, now)
                     for label, blob in server_envelopes.items():
                         s.add(
                             ServerEnvelopeRow(switch_id=switch_id, custodian=label, envelope=blob)
@@ -251,6 +323,11 @@ class Engine:
             raise FormatError(f"the envelope for {label!r} is not {label}'s share of this switch")
 
     # --- owner requests -----------------------------------------------------------------
+    #
+    # Every owner credential comes in two kinds: the real one and the duress one (a second
+    # signing key, a second password). Both are always checked, so the work done does not
+    # depend on which one matched; a duress action gets exactly the answer the real one
+    # would have got, while the machine triggers the release silently (``Duress``).
 
     def challenge(self, switch_id: str) -> dict[str, Any]:
         now = self.clock()
@@ -263,122 +340,125 @@ class Engine:
         return {"switch": switch_id, "nonce": nonce, "expires_at": now + NONCE_TTL}
 
     def owner_request(self, switch_id: str, request: Document, client: str = "") -> dict[str, Any]:
-        """A signed owner action: checkin, pause (until), resume, abort, release, status, audit.
+        """A signed owner action (see :data:`OWNER_ACTIONS`).
 
         One transaction: the nonce is spent in it, and the action runs in a savepoint inside
         it, so a request refused by the switch's state (409, 400) still spends its nonce
         and can never be replayed later, when the state would allow it.
         """
-        action = request.get("action")
         now = self.clock()
-        refused: AfterwordError | None = None
-        view: dict[str, Any] = {}
         with self.store.transaction() as s:
             row = self._row(s, switch_id, lock=True)
-            self._authorize(s, row, request, now)
-            try:
-                with s.begin_nested():
-                    state = self._owner_action(s, row, action, request, now, client)
-                    view = self._view(s, row, state, detail=action == "status")
-            except AfterwordError as exc:
-                refused = exc
-        if refused is not None:
-            raise refused
-        if action == "audit":
-            return self.audit_export(switch_id)
-        return view
+            duress = self._authorize(s, row, request, now)
+            outcome = self._act(s, row, duress, request, now, client, "signature")
+        return self._answer(switch_id, request.get("action"), duress, outcome)
 
-    def _owner_action(
-        self, s: Session, row: SwitchRow, action: object, request: Document, now: int, client: str
-    ) -> SwitchState:
-        event: Event | None
-        if action == "checkin":
-            event = CheckIn("signature", client)
-        elif action == "pause":
-            until = request.get("until")
-            if not isinstance(until, int) or isinstance(until, bool):
-                raise FormatError("a pause needs 'until' (unix seconds)")
-            event = Pause(until)
-        elif action == "resume":
-            event = Resume()
-        elif action == "abort":
-            event = Abort()
-        elif action == "release":
-            event = ReleaseNow()
-        elif action in ("status", "audit"):
-            return repo.state_of(row)  # read-only, but signed like any other owner request
-        else:
-            raise FormatError(
-                f"unknown action {action!r}",
-                "use checkin, pause, resume, abort, release, status or audit",
-            )
-        return self._apply(s, row, event, now)
+    def password_action(
+        self,
+        switch_id: str,
+        password: str,
+        code: str | None,
+        action: str,
+        params: Document | None = None,
+        client: str = "",
+    ) -> dict[str, Any]:
+        """An owner action authorized by the switch's password (+ TOTP code), for phones
+        and browsers. A wrong password is refused and logged (a stolen one shows)."""
+        duress, outcome = self._password_act(switch_id, password, code, action, params, client)
+        return self._answer(switch_id, action, duress, outcome)
+
+    def _password_act(
+        self,
+        switch_id: str,
+        password: str,
+        code: str | None,
+        action: str,
+        params: Document | None,
+        client: str,
+    ) -> tuple[bool, _Outcome]:
+        now = self.clock()
+        outcome: _Outcome | None = None
+        with self.store.transaction() as s:
+            row = self._row(s, switch_id, lock=True)
+            duress = self._check_password(row, password, code, now)
+            if duress is None:  # logged, and committed
+                repo.record(
+                    s, row, repo.state_of(row), [Audit(f"{action}-refused", client[:80])], now
+                )
+            else:
+                method = "password+totp" if row.totp_secret else "password"
+                request = {**(params or {}), "action": action}
+                outcome = self._act(s, row, duress, request, now, client, method)
+        if outcome is None or duress is None:
+            raise Forbidden("wrong password or code", f"{action} refused; it was logged")
+        return duress, outcome
 
     def checkin_password(
         self, switch_id: str, password: str, code: str | None = None, client: str = ""
     ) -> dict[str, Any]:
         """Check in with the switch's password (and TOTP code, if it has one)."""
-        now = self.clock()
-        with self.store.transaction() as s:
-            row = self._row(s, switch_id, lock=True)
-            ok = check_password(password, row.password_hash)  # always does the full work
-            if row.totp_secret is not None:
-                ok = (
-                    ok
-                    and code is not None
-                    and pyotp.TOTP(row.totp_secret).verify(code, for_time=now, valid_window=1)
-                )
-            if ok:
-                method = "password+totp" if row.totp_secret else "password"
-                view = self._view(s, row, self._apply(s, row, CheckIn(method, client), now),
-                                  detail=False)  # fmt: skip
-            else:  # logged, and committed: a stolen password in use is visible
-                repo.record(
-                    s, row, repo.state_of(row), [Audit("checkin-refused", client[:80])], now
-                )
-        if not ok:
-            raise Forbidden("wrong password or code", "check-in refused; it was logged")
-        return view
+        return self.password_action(switch_id, password, code, "checkin", client=client)
 
     def sign_in(
         self, switch_id: str, password: str, code: str | None = None, client: str = ""
-    ) -> None:
+    ) -> OwnerSession:
         """Check the switch's password (and TOTP code) for a web session, without checking
-        in. Both outcomes are logged, so a stolen password in use is visible to the owner."""
+        in. Logged either way, so a stolen password in use is visible to the owner. The
+        session remembers whether the duress password opened it; nothing else does."""
+        duress, outcome = self._password_act(switch_id, password, code, "sign-in", None, client)
+        self._answer(switch_id, "sign-in", duress, outcome)  # raises a refusal
+        return OwnerSession(switch_id, duress)
+
+    def session_action(
+        self, session: OwnerSession, action: str, params: Document | None = None, client: str = ""
+    ) -> dict[str, Any]:
+        """An owner action in a signed-in web session (see :meth:`sign_in`)."""
         now = self.clock()
         with self.store.transaction() as s:
-            row = self._row(s, switch_id, lock=True)
-            ok = check_password(password, row.password_hash)  # always does the full work
-            if row.totp_secret is not None:
-                ok = (
-                    ok
-                    and code is not None
-                    and pyotp.TOTP(row.totp_secret).verify(code, for_time=now, valid_window=1)
-                )
-            kind = "signed-in" if ok else "signin-refused"
-            repo.record(s, row, repo.state_of(row), [Audit(kind, client[:80])], now)
-        if not ok:
-            raise Forbidden("wrong password or code", "sign-in refused; it was logged")
+            row = self._row(s, session.switch, lock=True)
+            request = {**(params or {}), "action": action}
+            outcome = self._act(s, row, session.duress, request, now, client, "web session")
+        return self._answer(session.switch, action, session.duress, outcome)
 
-    def checkin_session(self, switch_id: str, client: str = "") -> dict[str, Any]:
-        """Check in for an owner the web layer signed in with :meth:`sign_in` (a session)."""
-        now = self.clock()
-        with self.store.transaction() as s:
-            row = self._row(s, switch_id, lock=True)
-            state = self._apply(s, row, CheckIn("web session", client), now)
-            return self._view(s, row, state, detail=False)
+    def checkin_session(
+        self, switch_id: str, client: str = "", session: OwnerSession | None = None
+    ) -> dict[str, Any]:
+        """Check in for an owner the web layer signed in with :meth:`sign_in`."""
+        return self.session_action(
+            session or OwnerSession(switch_id, False), "checkin", client=client
+        )
 
-    def _authorize(self, s: Session, row: SwitchRow, request: Document, now: int) -> None:
+    def _check_password(
+        self, row: SwitchRow, password: str, code: str | None, now: int
+    ) -> bool | None:
+        """None if neither password matches; else whether it was the duress one. Both
+        hashes are always computed, and the TOTP code checked, whatever matched."""
+        real = check_password(password, row.password_hash)
+        duress = check_password(password, row.duress_password_hash)
+        if row.totp_secret is not None:
+            good_code = code is not None and pyotp.TOTP(row.totp_secret).verify(
+                code, for_time=now, valid_window=1
+            )
+            real, duress = real and good_code, duress and good_code
+        if real:
+            return False
+        return True if duress else None
+
+    def _authorize(self, s: Session, row: SwitchRow, request: Document, now: int) -> bool:
+        """Check a signed request and spend its nonce; True if the duress key signed it."""
         signature = request.get("signature")
         body = {k: v for k, v in request.items() if k != "signature"}
         if body.get("afterword") != REQUEST_KIND or body.get("switch") != row.id:
             raise Forbidden("the request is not for this switch")
+        message = canonical_json(body)
         try:
-            parse_public_key(row.owner_key).verify(
-                b64decode(str(signature), what="the signature"), canonical_json(body)
-            )
-        except Exception as exc:
-            raise Forbidden("the request's signature does not verify with the owner key") from exc
+            raw = b64decode(str(signature), what="the signature")
+        except Exception:
+            raw = b""
+        real = _verifies(row.owner_key, raw, message)
+        duress = _verifies(row.duress_key or _NOBODY, raw, message)  # always both
+        if not (real or duress):
+            raise Forbidden("the request's signature does not verify with the owner key")
         text = body.get("nonce")
         if not isinstance(text, str) or not _NONCE.fullmatch(text):
             raise Forbidden("the nonce is malformed", "ask for a new challenge")
@@ -386,6 +466,154 @@ class Engine:
         if nonce is None or nonce.switch_id != row.id or nonce.used or nonce.expires_at < now:
             raise Forbidden("the nonce is unknown, used or expired", "ask for a new challenge")
         nonce.used = True
+        return duress and not real
+
+    def _act(
+        self,
+        s: Session,
+        row: SwitchRow,
+        duress: bool,
+        request: Document,
+        now: int,
+        client: str,
+        method: str,
+    ) -> _Outcome:
+        """Run one owner action in a savepoint; under duress, as ``Duress(action)``."""
+        action = request.get("action")
+        outcome = _Outcome()
+        try:
+            with s.begin_nested():
+                event = self._owner_event(s, row, action, request, now, client, method)
+                if not duress:
+                    self._real_only(s, row, action, request)
+                if isinstance(event, Status) and not duress:
+                    state = repo.state_of(row)  # real looks change nothing
+                else:
+                    state, effects = self._apply(s, row, Duress(event) if duress else event, now)
+                    refusal = [e.message for e in effects if isinstance(e, RefuseOwner)]
+                    if refusal:  # stored all the same: the duress trigger stands
+                        outcome.refused = Conflict(refusal[0])
+                        return outcome
+                    if isinstance(event, AddCanary):
+                        outcome.extra = self._canary_links(s, row.id, event.name)
+                shown = owner_view(state) if duress else state
+                outcome.view = self._view(s, row, shown, detail=action == "status", owner=duress)
+        except AfterwordError as exc:
+            outcome.refused = exc
+        return outcome
+
+    def _answer(
+        self, switch_id: str, action: object, duress: bool, outcome: _Outcome
+    ) -> dict[str, Any]:
+        if outcome.refused is not None:
+            raise outcome.refused
+        if action == "audit":
+            return self.audit_export(switch_id, owner=duress)
+        return {**outcome.view, **outcome.extra}
+
+    def _owner_event(
+        self,
+        s: Session,
+        row: SwitchRow,
+        action: object,
+        request: Document,
+        now: int,
+        client: str,
+        method: str,
+    ) -> OwnerAction:
+        """The machine event an owner action stands for (None: a real look, no event)."""
+        if action == "checkin":
+            return CheckIn(method, client, new_client=self._new_client(s, row.id, client, now))
+        if action == "pause":
+            until = request.get("until")
+            if not isinstance(until, int) or isinstance(until, bool):
+                raise FormatError("a pause needs 'until' (unix seconds)")
+            return Pause(until)
+        if action == "revoke":
+            label = request.get("custodian")
+            if not isinstance(label, str) or label not in _labels(row):
+                raise FormatError("revoke needs 'custodian': the label of one of its custodians")
+            return Revoke(label)
+        if action == "canary-add":
+            return _canary_event(request)
+        simple: dict[object, OwnerAction] = {
+            "resume": Resume(),
+            "abort": Abort(),
+            "release": ReleaseNow(),
+            "disarm": Disarm(),
+            "status": Status(),
+            "audit": Status(),
+            "sign-in": Status(),
+            "set-duress": Status(),
+        }
+        if isinstance(action, str) and action in simple:
+            return simple[action]
+        raise FormatError(f"unknown action {action!r}", f"use one of: {', '.join(OWNER_ACTIONS)}")
+
+    def _real_only(self, s: Session, row: SwitchRow, action: object, request: Document) -> None:
+        """What only the real credentials may change: the duress credentials themselves.
+        (A duress request to change them is answered alike and changes nothing.)"""
+        if action != "set-duress":
+            return
+        key, password = request.get("duress_key"), request.get("duress_password")
+        if key is not None:
+            row.duress_key = _duress_key(key, row.owner_key)
+        if password is not None:
+            if not isinstance(password, str):
+                raise FormatError("duress_password must be text")
+            if check_password(password, row.password_hash):
+                raise FormatError("the duress password must differ from the real password")
+            row.duress_password_hash = hash_password(password)
+
+    def _new_client(self, s: Session, switch_id: str, client: str, now: int) -> bool:
+        """Remember a client (hashed); True if this switch has never seen it before."""
+        digest = hashlib.sha256(client.encode()).hexdigest()
+        if s.get(ClientRow, (switch_id, digest)) is not None:
+            return False
+        s.add(ClientRow(switch_id=switch_id, digest=digest, first_seen=now))
+        return True
+
+    # --- protected people ---------------------------------------------------------------
+
+    def _canary_links(self, s: Session, switch_id: str, name: str) -> dict[str, Any]:
+        """Two links for a new protected person: the normal one and the duress one."""
+        links: dict[str, Any] = {"canary": name}
+        for duress, key in ((False, "token"), (True, "duress_token")):
+            token = secrets.token_hex(16)
+            digest = hashlib.sha256(token.encode()).hexdigest()
+            s.add(CanaryTokenRow(digest=digest, switch_id=switch_id, name=name, duress=duress))
+            links[key] = token
+            links[key.replace("token", "url")] = f"{self.config.public_url}/canary/{token}"
+        return links
+
+    def _canary_token(self, s: Session, token: str) -> CanaryTokenRow:
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        row = s.get(CanaryTokenRow, digest) if _NONCE.fullmatch(token) else None
+        if row is None:
+            raise NotFound(
+                "this check-in link is not valid",
+                "ask the person who gave it to you for their current link",
+            )
+        return row
+
+    def canary_page(self, token: str) -> dict[str, Any]:
+        """What a protected person's page shows: their name and when they are next due.
+        The duress link shows exactly the same."""
+        with self.store.transaction() as s:
+            link = self._canary_token(s, token)
+            canary = _find_canary(repo.state_of(self._row(s, link.switch_id)), link.name)
+            return {"name": link.name, "next_due": canary.deadline}
+
+    def canary_checkin(self, token: str, client: str = "") -> dict[str, Any]:
+        """A protected person checks in. The duress link answers exactly alike, and raises
+        the alarm (alert or trigger, as the owner chose for this person)."""
+        now = self.clock()
+        with self.store.transaction() as s:
+            link = self._canary_token(s, token)
+            row = self._row(s, link.switch_id, lock=True)
+            state, _ = self._apply(s, row, CanaryCheckIn(link.name, link.duress), now)
+            canary = _find_canary(state, link.name)
+            return {"name": link.name, "checked_in_at": now, "next_due": canary.deadline}
 
     # --- custodians ---------------------------------------------------------------------
 
@@ -412,6 +640,47 @@ class Engine:
             )
         return self.status(switch_id)
 
+    def custodian(self, switch_id: str, code: str, action: str = "status") -> dict[str, Any]:
+        """A custodian, by the code derived from their share: ``status`` (the switch's true
+        state, never the decoy), ``vote`` (the owner is missing or coerced; K votes
+        trigger the release) or ``withdraw`` (their vote, before K is reached).
+
+        A code that is not this switch's, or a revoked custodian's, is refused and logged.
+        """
+        if action not in ("status", "vote", "withdraw"):
+            raise FormatError(
+                f"unknown custodian action {action!r}", "use status, vote or withdraw"
+            )
+        digest = credential_digest(code)
+        now = self.clock()
+        refused: AfterwordError | None = None
+        with self.store.transaction() as s:
+            row = self._row(s, switch_id, lock=True)
+            roster = json.loads(row.custodians)["custodians"]
+            label = next((c["label"] for c in roster if c.get("credential") == digest), None)
+            state = repo.state_of(row)
+            if label is None or label in state.revoked:
+                refused = Forbidden(
+                    "this custodian code is not valid for this switch"
+                    if label is None
+                    else f"custodian {label} was revoked by the owner",
+                    "use the code from your own card or envelope for this switch",
+                )
+                why = "unknown code" if label is None else f"{label} (revoked)"
+                repo.record(s, row, state, [Audit(f"custodian-{action}-refused", why)], now)
+            elif action != "status":
+                try:
+                    with s.begin_nested():
+                        event = Vote(label) if action == "vote" else WithdrawVote(label)
+                        state, _ = self._apply(s, row, event, now)
+                except AfterwordError as exc:
+                    refused = exc
+                    repo.record(s, row, state, [Audit(f"custodian-{action}-refused", label)], now)
+        if refused is not None:
+            raise refused
+        assert label is not None
+        return _custodian_view(row.id, label, state)
+
     def _store_share(self, s: Session, switch_id: str, label: str, words: str, now: int) -> None:
         if s.get(ShareRow, (switch_id, label)) is None:
             sealed = self.keys.encrypt(words.encode())
@@ -419,12 +688,14 @@ class Engine:
 
     # --- the machine, and effects that are database writes ------------------------------
 
-    def _apply(self, s: Session, row: SwitchRow, event: Event, now: int) -> SwitchState:
+    def _apply(
+        self, s: Session, row: SwitchRow, event: Event, now: int
+    ) -> tuple[SwitchState, list[Effect]]:
         try:
             new, effects = decide(repo.state_of(row), event, now)
         except Rejected as exc:
             raise Conflict(str(exc)) from exc
-        return self._carry_out(s, row, new, effects, now)
+        return self._carry_out(s, row, new, effects, now), effects
 
     def _carry_out(
         self, s: Session, row: SwitchRow, new: SwitchState, effects: list[Effect], now: int
@@ -436,6 +707,9 @@ class Engine:
                 effects += more
         if any(isinstance(e, PublishRelease) for e in effects):
             self._publish(s, row, new, now)
+        if any(isinstance(e, DeleteServerCopies) for e in effects):
+            self._delete_server_copies(s, row.id)
+        self._keep_owner_log(s, row, new, effects, now)
         contacts = json.loads(row.contacts)
         messages = render(
             row.id,
@@ -445,11 +719,38 @@ class Engine:
                 contacts.get("owner", []),
                 contacts.get("custodians", {}),
                 contacts.get("recipients", []),
+                bool(contacts.get("alert_custodians", False)),
             ),
             self.config.public_url,
+            now,
         )
         repo.record(s, row, new, effects, now, messages)
         return new
+
+    def _keep_owner_log(
+        self, s: Session, row: SwitchRow, new: SwitchState, effects: list[Effect], now: int
+    ) -> None:
+        """While a decoy stands, the owner is shown the real log up to where the decoy
+        began, then the decoy's own entries (kept apart; the real log has the truth)."""
+        if new.decoy is None:
+            if row.decoy_cut is not None:
+                row.decoy_cut = None
+                s.execute(delete(OwnerLogRow).where(OwnerLogRow.switch_id == row.id))
+            return
+        if row.decoy_cut is None:  # a decoy begins here
+            s.execute(delete(OwnerLogRow).where(OwnerLogRow.switch_id == row.id))
+            row.decoy_cut = repo.last_seq(s, row.id)
+        for effect in effects:
+            if isinstance(effect, OwnerLog):
+                s.add(OwnerLogRow(switch_id=row.id, at=now, kind=effect.kind, detail=effect.detail))
+
+    def _delete_server_copies(self, s: Session, switch_id: str) -> None:
+        """Disarmed: the server's shares and the dossier go, irreversibly. The file goes
+        only once the transaction that disarmed the switch has committed."""
+        s.execute(delete(ServerEnvelopeRow).where(ServerEnvelopeRow.switch_id == switch_id))
+        s.execute(delete(ShareRow).where(ShareRow.switch_id == switch_id))
+        path = self.dossier_path(switch_id)
+        self.store.after_commit(s, lambda: path.unlink(missing_ok=True))
 
     def _submit_server_shares(
         self, s: Session, switch_id: str, state: SwitchState, now: int
@@ -616,10 +917,20 @@ class Engine:
             row = self._row(s, switch_id)
             return self._view(s, row, repo.state_of(row), detail=True)
 
+    def session_view(self, session: OwnerSession) -> dict[str, Any]:
+        """The full view for a signed-in web session: the decoy's, if duress opened it."""
+        if session.duress:
+            return self.session_action(session, "status")
+        return self.status(session.switch)
+
     def _view(
-        self, s: Session, row: SwitchRow, state: SwitchState, *, detail: bool
+        self, s: Session, row: SwitchRow, state: SwitchState, *, detail: bool, owner: bool = False
     ) -> dict[str, Any]:
-        """What a switch looks like to its owner; ``detail`` adds the log (one more read)."""
+        """What a switch looks like to its owner; ``detail`` adds the log (one more read).
+
+        ``owner``: the view is for a duress credential, so the log is the one the owner is
+        shown (see :meth:`_owner_entries`); ``state`` is then already the owner's view.
+        """
         view: dict[str, Any] = {
             "switch": row.id,
             "state": state.phase.value,
@@ -632,17 +943,37 @@ class Engine:
             "shares": len(state.shares),
             "held": row.held,
             "next_event_at": state.next_event_at,
+            "canaries": [_canary_view(c) for c in state.canaries],
+            "revoked": sorted(state.revoked),
         }
         if detail:
-            audit = repo.audit_entries(s, row.id)
+            audit = self._owner_entries(s, row, owner)
             view["last_checkins"] = [e for e in audit if e["kind"] == "checked-in"][-5:]
             view["audit"] = audit
         return view
 
-    def audit_export(self, switch_id: str) -> Document:
+    def _owner_entries(self, s: Session, row: SwitchRow, owner: bool) -> list[dict[str, Any]]:
+        """The audit log as its reader may see it. The truth, except for a duress
+        credential while a decoy stands: then the real entries up to where the decoy began,
+        followed by the decoy's own, chained on as the real ones would have been."""
+        entries = repo.audit_entries(s, row.id)
+        if not owner or row.decoy_cut is None:
+            return entries
+        shown = entries[: row.decoy_cut]
+        prev = shown[-1]["hash"] if shown else GENESIS
+        decoyed = s.scalars(
+            select(OwnerLogRow).where(OwnerLogRow.switch_id == row.id).order_by(OwnerLogRow.id)
+        )
+        for seq, r in enumerate(decoyed, start=len(shown) + 1):
+            entry = {"switch": row.id, "seq": seq, "at": r.at, "kind": r.kind, "detail": r.detail}
+            digest = entry_hash(prev, entry)
+            shown.append({**entry, "prev": prev, "hash": digest})
+            prev = digest
+        return shown
+
+    def audit_export(self, switch_id: str, *, owner: bool = False) -> Document:
         with self.store.transaction() as s:
-            self._row(s, switch_id)
-            entries = repo.audit_entries(s, switch_id)
+            entries = self._owner_entries(s, self._row(s, switch_id), owner)
         return export_log(switch_id, entries, self.keys.signing)
 
     def release(self, switch_id: str) -> tuple[ReleaseRow, SwitchRow]:
@@ -745,3 +1076,91 @@ def _receive(source: BinaryIO, target: Path, dossier: dict[str, Any]) -> tuple[s
 def _chunks(source: BinaryIO) -> Iterator[bytes]:
     while chunk := source.read(1 << 20):
         yield chunk
+
+
+_NOBODY = KeyPair.generate().public_key
+"""Checked against when a switch has no duress key, so the work done never shows it."""
+
+
+def _verifies(public_key: str, signature: bytes, message: bytes) -> bool:
+    try:
+        parse_public_key(public_key).verify(signature, message)
+    except Exception:
+        return False
+    return True
+
+
+def _duress_key(value: object, owner_key: str) -> str:
+    """A duress public key as the owner's keyfile names it; never the owner key itself."""
+    try:
+        if not isinstance(value, str):
+            raise ValueError(value)
+        parse_public_key(value)
+    except Exception as exc:
+        raise FormatError(
+            "the duress key is not an Ed25519 public key", "send the one your keyfile names"
+        ) from exc
+    if value == owner_key:
+        raise FormatError("the duress key must differ from the owner key")
+    return value
+
+
+def _labels(row: SwitchRow) -> list[str]:
+    return [str(c["label"]) for c in json.loads(row.custodians)["custodians"]]
+
+
+def _canary_event(request: Document) -> AddCanary:
+    name, on_miss = request.get("name"), request.get("on_miss", "alert")
+    interval, grace = request.get("interval"), request.get("grace", 0)
+    hint = (
+        'send {"name": NAME, "interval": SECONDS, "grace": SECONDS, "on_miss": '
+        '"trigger" or "alert"}'
+    )
+    if not isinstance(name, str) or not LABEL.fullmatch(name):
+        raise FormatError("a protected person needs a name (letters, digits, . - _)", hint)
+    if not _is_count(interval) or not _is_count(grace) or not interval:
+        raise FormatError("a protected person needs a positive interval and a grace", hint)
+    if interval > MAX_DURATION or grace > MAX_DURATION:  # type: ignore[operator]
+        raise FormatError("that interval or grace is longer than 10 years", hint)
+    if on_miss not in ("trigger", "alert"):
+        raise FormatError("on_miss must be 'trigger' or 'alert'", hint)
+    assert isinstance(interval, int) and isinstance(grace, int)
+    return AddCanary(name, interval, grace, trigger=on_miss == "trigger")
+
+
+def _find_canary(state: SwitchState, name: str) -> Canary:
+    for canary in state.canaries:
+        if canary.name == name:
+            return canary
+    raise NotFound("this check-in link no longer belongs to anyone on the switch")
+
+
+def _canary_view(canary: Canary) -> dict[str, Any]:
+    return {
+        "name": canary.name,
+        "interval": canary.interval,
+        "grace": canary.grace,
+        "on_miss": "trigger" if canary.trigger else "alert",
+        "next_due": canary.deadline,
+        "last_checkin": canary.last_checkin or None,
+        "missed": canary.missed,
+    }
+
+
+def _custodian_view(switch_id: str, label: str, state: SwitchState) -> dict[str, Any]:
+    """What a custodian sees: the truth (after duress too), and what they can do."""
+    return {
+        "switch": switch_id,
+        "custodian": label,
+        "state": state.phase.value,
+        "cause": state.cause.value if state.cause else None,
+        "deadline": state.deadline if state.phase in (Phase.ARMED, Phase.OVERDUE) else None,
+        "release_at": state.release_at if state.phase is Phase.TRIGGERED else None,
+        "disarm_ends": state.disarm_ends if state.phase is Phase.DISARMING else None,
+        "threshold": state.threshold,
+        "votes": len(state.votes),
+        "voted": label in state.votes,
+        "shares": len(state.shares),
+        "submitted": label in state.shares,
+        "last_checkin": state.last_checkin or None,
+    }

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 
 from afterword.store.repository import Outgoing
 from afterword.switch.machine import (
+    Alert,
+    Cause,
     Effect,
     NotifyCustodians,
     NotifyRecipients,
@@ -27,6 +29,7 @@ class Contacts:
     owner: Sequence[str]  # mailto:/https: for reminders
     custodians: dict[str, str]  # label -> mailto:/https:
     recipients: Sequence[str]  # who receives the release
+    alert_custodians: bool = False  # custodians hear of check-ins from new clients too
 
 
 def when(seconds: int) -> str:
@@ -39,9 +42,13 @@ def _tag(text: str) -> str:
 
 CUSTODIAN_TEXT = {
     "triggered": (
-        "The owner of switch {switch} has missed their check-ins and the grace period has "
-        "ended. Unless the owner stops it, the release begins at {release_at}. Nothing to do "
-        "yet: you will be asked for your share then. If you know the owner is safe, tell them."
+        "Switch {switch} has triggered: {why}. Unless the owner stops it, the release begins "
+        "at {release_at}. Nothing to do yet: you will be asked for your share then. If you "
+        "know the owner is safe and free, tell them."
+    ),
+    "revoked": (
+        "The owner of switch {switch} revoked a custodian: their votes no longer count. If "
+        "you believe the owner is coerced, vote now."
     ),
     "submit": (
         "Switch {switch} is releasing. Please submit your share now:\n\n"
@@ -51,13 +58,54 @@ CUSTODIAN_TEXT = {
     ),
     "aborted": "The owner stopped the pending release of switch {switch}. Nothing to do.",
     "disarming": (
-        "The owner of switch {switch} is retiring it. After a cooling-off period the server "
-        "deletes its share and the dossier. If you believe the owner is coerced, vote now."
+        "The owner of switch {switch} is retiring it. After a cooling-off period (until "
+        "{disarm_ends}) the server deletes its share and the dossier. If you believe the owner "
+        "is coerced, vote now: `afterword custodian vote YOUR-ENVELOPE.age --identity YOUR-KEY "
+        "--server {url}`, or with the code on your card at {url}/c/{switch}."
     ),
     "disarm-cancelled": "Switch {switch} is no longer being retired: a check-in was missed.",
     "disarmed": "Switch {switch} is retired: the server deleted its share and the dossier.",
     "released": "Switch {switch} has been released: {url}/r/{switch}",
 }
+
+
+WHY = {
+    Cause.MISSED: "the owner missed their check-ins and the grace period has ended",
+    Cause.DURESS: "the owner acted under duress (the owner's own screens do not show this)",
+    Cause.VOTES: "enough custodians voted that the owner is missing or coerced",
+    Cause.CANARY: "a person the owner protects fell silent or signalled duress",
+    Cause.DELIBERATE: "the owner released it on purpose",
+}
+ALERT_TEXT = {
+    "canary": (
+        "Protected person {detail} on switch {switch}. They fell silent past their grace, "
+        "or checked in under duress. Check on them."
+    ),
+    "new-client": (
+        "Someone checked in to switch {switch} from a client this switch has never seen: "
+        "{detail}. If this was not you, your password or key is in someone else's hands: "
+        "change it, and tell your custodians."
+    ),
+}
+
+
+def _alert(switch: str, alert: Alert, contacts: Contacts, now: int) -> list[Outgoing]:
+    """Canary alarms reach the owner and the custodians; new-client alerts the owner's
+    channels, and the custodians if the owner asked for that."""
+    to = list(contacts.owner)
+    if alert.what == "canary" or contacts.alert_custodians:
+        to += [address for _, address in sorted(contacts.custodians.items())]
+    text = ALERT_TEXT.get(alert.what, "{detail}").format(switch=switch, detail=alert.detail)
+    return [
+        Outgoing(
+            f"alert-{alert.what}-{switch}-{now}-{_tag(alert.detail)}-{_tag(address)}",
+            address,
+            f"afterword: {alert.what} alert on switch {switch}",
+            text + "\n",
+            {"switch": switch, "event": f"alert-{alert.what}"},
+        )
+        for address in dict.fromkeys(to)
+    ]
 
 
 def render(
@@ -66,6 +114,7 @@ def render(
     effects: Sequence[Effect],
     contacts: Contacts,
     public_url: str,
+    now: int = 0,
 ) -> list[Outgoing]:
     out: list[Outgoing] = []
     for effect in effects:
@@ -109,8 +158,10 @@ def render(
             text = CUSTODIAN_TEXT[effect.what].format(
                 switch=switch,
                 release_at=when(state.release_at),
+                disarm_ends=when(state.disarm_ends),
                 url=public_url,
                 threshold=state.threshold,
+                why=WHY[state.cause] if state.cause is not None else "",
             )
             for label, to in sorted(contacts.custodians.items()):
                 out.append(
@@ -122,6 +173,8 @@ def render(
                         {"switch": switch, "event": f"custodians-{effect.what}"},
                     )
                 )
+        elif isinstance(effect, Alert):
+            out += _alert(switch, effect, contacts, now)
         elif isinstance(effect, NotifyRecipients):
             page = f"{public_url}/r/{switch}"
             for to in contacts.recipients:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib.resources
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from afterword.errors import AfterwordError
+
+_AFTER_COMMIT = "afterword.after_commit"
 
 
 def default_data_dir() -> Path:
@@ -94,8 +96,17 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session whose changes commit together, or not at all."""
-        with self._sessions() as session, session.begin():
-            yield session
+        with self._sessions() as session:
+            with session.begin():
+                yield session
+            for hook in session.info.pop(_AFTER_COMMIT, []):
+                hook()
+
+    @staticmethod
+    def after_commit(session: Session, hook: Callable[[], None]) -> None:
+        """Run ``hook`` once ``session``'s transaction has committed (never if it rolls
+        back): for what cannot be undone, like deleting a file."""
+        session.info.setdefault(_AFTER_COMMIT, []).append(hook)
 
     def close(self) -> None:
         self.engine.dispose()

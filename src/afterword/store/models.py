@@ -42,6 +42,13 @@ class SwitchRow(Base):
     # check-in by password (+ TOTP): a scrypt hash, never the password
     password_hash: Mapped[str | None] = mapped_column(Text, nullable=True)
     totp_secret: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # duress credentials: a second signing key and a second password; both are always
+    # checked, so neither answer nor timing tells which one was used
+    duress_key: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    duress_password_hash: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # while a decoy stands: how many real log entries the owner is shown before its own
+    decoy_cut: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    drill_of: Mapped[str | None] = mapped_column(String(64), nullable=True)  # a drill's switch
 
 
 class AuditRow(Base):
@@ -124,3 +131,38 @@ class ReleaseRow(Base):
     identity: Mapped[str] = mapped_column(Text)
     statement: Mapped[str] = mapped_column(Text)
     published_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class CanaryTokenRow(Base):
+    """A protected person's check-in link: only its SHA-256 is kept. Each canary has two,
+    the normal one and the duress one, which look and answer exactly alike."""
+
+    __tablename__ = "canary_tokens"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    switch_id: Mapped[str] = mapped_column(ForeignKey("switches.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    duress: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ClientRow(Base):
+    """A client (network + user agent, hashed) that has checked in to a switch before."""
+
+    __tablename__ = "clients"
+
+    switch_id: Mapped[str] = mapped_column(ForeignKey("switches.id"), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    first_seen: Mapped[int] = mapped_column(BigInteger)
+
+
+class OwnerLogRow(Base):
+    """While a decoy stands in for the truth (after duress), the entries the owner is shown
+    after the real log's first ``switches.decoy_cut`` entries. Not part of the real log."""
+
+    __tablename__ = "owner_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    switch_id: Mapped[str] = mapped_column(ForeignKey("switches.id"), index=True)
+    at: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text)

@@ -146,6 +146,12 @@ def _audit(session: Session, switch_id: str, effects: Sequence[Effect], now: int
     session.flush()
 
 
+def last_seq(session: Session, switch_id: str) -> int:
+    """How many entries the switch's audit log has (its last ``seq``)."""
+    query = select(func.max(AuditRow.seq)).where(AuditRow.switch_id == switch_id)
+    return int(session.scalar(query) or 0)
+
+
 def audit_entries(session: Session, switch_id: str) -> list[dict[str, Any]]:
     rows = session.scalars(
         select(AuditRow).where(AuditRow.switch_id == switch_id).order_by(AuditRow.seq)

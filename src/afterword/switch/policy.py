@@ -61,9 +61,10 @@ class Policy:
 
     def check_minimum(self, minimum: int) -> None:
         """Refuse durations shorter than the server's minimum (a typo like 7s for 7d)."""
-        for name in ("interval", "grace", "waiting"):
+        for name in ("interval", "grace", "waiting", "cooling_off"):
             value = getattr(self, name)
-            if 0 < value < minimum or (name == "interval" and value < minimum):
+            required = name in ("interval", "cooling_off")  # zero is no protection at all
+            if 0 < value < minimum or (required and value < minimum):
                 raise AfterwordError(
                     f"{name} {value}s is shorter than this server's minimum of {minimum}s",
                     "use a longer duration (e.g. 7d)",

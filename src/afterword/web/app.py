@@ -7,6 +7,7 @@ on come back as 4xx with ``{"error": ..., "hint": ...}``; owner actions are POST
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 from typing import Annotated, Any
@@ -22,7 +23,7 @@ from afterword.crypto.bundle import LABEL
 from afterword.crypto.dossier import SWITCH_ID
 from afterword.engine import Conflict, Contacts, Engine, Forbidden, NotFound
 from afterword.errors import AfterwordError, FormatError
-from afterword.switch.policy import MAX_DURATION, Policy
+from afterword.switch.policy import DEFAULT_COOLING_OFF, MAX_DURATION, Policy
 from afterword.web.pages import add_pages
 
 log = logging.getLogger("afterword.web")
@@ -34,8 +35,8 @@ MAX_ADDRESS = 2048
 
 # what a switch id may be: `afterword seal` makes 26 base32 letters; anything that is not
 # safe as a file name, a URL segment and a database key (64 characters) names no switch
-POLICY_FIELDS = ("interval", "grace", "waiting", "reminders")
-CONTACT_FIELDS = ("owner", "custodians", "recipients")
+POLICY_FIELDS = ("interval", "grace", "waiting", "reminders", "cooling_off", "duress_delay")
+CONTACT_FIELDS = ("owner", "custodians", "recipients", "alert_custodians")
 ARM_HINT = (
     "POST /switches takes multipart/form-data: the files manifest, notice, custodians and "
     "dossier (and envelopes), and the fields policy (and contacts), as `afterword arm` sends them"
@@ -145,6 +146,8 @@ def _policy(text: str) -> Policy:
         grace=_seconds(p.get("grace", 0), "policy.grace"),
         waiting=_seconds(p.get("waiting", 0), "policy.waiting"),
         reminders=tuple(_seconds(r, "policy.reminders") for r in reminders),
+        cooling_off=_seconds(p.get("cooling_off", DEFAULT_COOLING_OFF), "policy.cooling_off"),
+        duress_delay=_seconds(p.get("duress_delay", 0), "policy.duress_delay"),
     )
 
 
@@ -187,11 +190,39 @@ def _contacts(text: str) -> Contacts:
         raise AfterwordError(
             "contacts.custodians must be an object of LABEL: address", CONTACTS_HINT
         )
+    alert_custodians = c.get("alert_custodians", False)
+    if not isinstance(alert_custodians, bool):
+        raise AfterwordError("contacts.alert_custodians must be true or false", CONTACTS_HINT)
     return Contacts(
         owner=lists["owner"],
         custodians={k: _address(v, f"contacts.custodians.{k}") for k, v in custodians.items()},
         recipients=lists["recipients"],
+        alert_custodians=alert_custodians,
     )
+
+
+def _password_body(body: Any, hint: str) -> tuple[str, str | None, dict[str, Any]]:
+    """(password, TOTP code, the other fields) from a password request's JSON body."""
+    if not isinstance(body, dict):
+        raise AfterwordError("the request body must be a JSON object", hint)
+    password, code = body.pop("password", None), body.pop("code", None)
+    if not isinstance(password, str) or not (code is None or isinstance(code, str)):
+        raise AfterwordError("send the password (and code) as text", hint)
+    return password[:1024], code, body
+
+
+def client_of(request: Request) -> str:
+    """Who is asking, for the log and for new-client alerts: the network (an IPv4 /24 or an
+    IPv6 /48, so a changing address at home is the same client) and the user agent."""
+    host = request.client.host if request.client else ""
+    try:
+        address = ipaddress.ip_address(host)
+        prefix = 24 if address.version == 4 else 48
+        network = str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+    except ValueError:
+        network = "unknown network"
+    agent = request.headers.get("user-agent", "")[:80]
+    return f"{network} {agent}".strip()
 
 
 def _check_switch_id(manifest: Any) -> None:
@@ -259,6 +290,7 @@ def create_app(engine: Engine) -> FastAPI:
 
     @app.post("/switches", status_code=201)
     async def arm(
+        request: Request,
         manifest: Annotated[UploadFile, File()],
         notice: Annotated[UploadFile, File()],
         custodians: Annotated[UploadFile, File()],
@@ -268,6 +300,8 @@ def create_app(engine: Engine) -> FastAPI:
         envelopes: Annotated[list[UploadFile] | None, File()] = None,
         password: Annotated[str | None, Form(max_length=1024)] = None,
         totp: Annotated[bool, Form()] = False,
+        duress_key: Annotated[str | None, Form(max_length=200)] = None,
+        duress_password: Annotated[str | None, Form(max_length=1024)] = None,
     ) -> dict[str, Any]:
         parsed_policy = _policy(policy)
         parsed_contacts = _contacts(contacts)
@@ -294,6 +328,9 @@ def create_app(engine: Engine) -> FastAPI:
             server_envelopes=server_envelopes,
             password=password,
             totp=totp,
+            duress_key=duress_key,
+            duress_password=duress_password,
+            client=client_of(request),
         )
 
     @app.post("/switches/{switch_id}/challenge")
@@ -307,22 +344,47 @@ def create_app(engine: Engine) -> FastAPI:
         body = await _json_body(request, hint)
         if not isinstance(body, dict):
             raise AfterwordError("the request body must be a JSON object", hint)
-        client = request.headers.get("user-agent", "")[:80]
-        return engine.owner_request(switch_id, body, client=client)
+        return engine.owner_request(switch_id, body, client=client_of(request))
 
     @app.post("/switches/{switch_id}/checkin")
     async def checkin_password(switch_id: str, request: Request) -> dict[str, Any]:
         """Check in with the switch's password (+ TOTP code): for a phone or a browser."""
         _switch_id(switch_id)
         hint = 'send {"password": "...", "code": "123456"} (code only if the switch has TOTP)'
-        body = await _json_body(request, hint)
-        password = body.get("password") if isinstance(body, dict) else None
-        code = body.get("code") if isinstance(body, dict) else None
-        if not isinstance(password, str) or not (code is None or isinstance(code, str)):
-            raise AfterwordError("send the password (and code) as text", hint)
-        client = request.headers.get("user-agent", "")[:80]
-        status = engine.checkin_password(switch_id, password[:1024], code, client=client)
+        password, code, _ = _password_body(await _json_body(request, hint), hint)
+        status = engine.checkin_password(switch_id, password, code, client=client_of(request))
         return {k: status[k] for k in ("switch", "state", "deadline")}
+
+    @app.post("/switches/{switch_id}/act")
+    async def password_action(switch_id: str, request: Request) -> dict[str, Any]:
+        """Any owner action (checkin, pause, abort, disarm, status, ...) by password."""
+        _switch_id(switch_id)
+        hint = 'send {"password": "...", "code": "123456", "action": "status", ...}'
+        password, code, params = _password_body(await _json_body(request, hint), hint)
+        action = params.pop("action", None)
+        if not isinstance(action, str) or action == "sign-in":
+            raise AfterwordError("say which action", hint)
+        return engine.password_action(
+            switch_id, password, code, action, params, client=client_of(request)
+        )
+
+    @app.post("/switches/{switch_id}/custodian")
+    async def custodian(switch_id: str, request: Request) -> dict[str, Any]:
+        """A custodian, by the code derived from their share: status, vote, withdraw."""
+        _switch_id(switch_id)
+        hint = 'send {"code": "YOUR CUSTODIAN CODE", "action": "status" | "vote" | "withdraw"}'
+        body = await _json_body(request, hint)
+        code = body.get("code") if isinstance(body, dict) else None
+        action = body.get("action", "status") if isinstance(body, dict) else None
+        if not isinstance(code, str) or not isinstance(action, str):
+            raise AfterwordError("send the custodian code and the action as text", hint)
+        return engine.custodian(switch_id, code[:200], action)
+
+    @app.post("/canary/{token}/checkin")
+    def canary_checkin_api(token: str, request: Request) -> dict[str, Any]:
+        """A protected person checks in (`afterword canary checkin`). The duress link
+        answers exactly alike."""
+        return engine.canary_checkin(token, client=client_of(request))
 
     @app.post("/switches/{switch_id}/shares")
     async def share(switch_id: str, request: Request) -> dict[str, Any]:
