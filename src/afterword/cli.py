@@ -683,6 +683,30 @@ def duress(
     _run(run)
 
 
+@app.command()
+def drill(
+    server: ServerOpt, owner_key: OwnerKeyOpt, switch: SwitchOpt, as_json: JsonOpt = False
+) -> None:
+    """Rehearse a release: a made-up dossier goes the whole way (trigger, custodian notices,
+    shares, release page marked DRILL, recipient mail), every message to your own address.
+    Your switch and its recipients are untouched."""
+
+    def run() -> None:
+        from afterword.client import Client
+
+        owner = unlock(owner_key)
+        with Client(server) as client:
+            result = client.owner(switch, owner, "drill")
+        if as_json:
+            _print_json(result)
+            return
+        done = result["drill"]
+        typer.echo(f"Drill {done['switch']}: {done['state']}. Release page: {done['url']}")
+        typer.echo(f"Every message went to {done['to']} only, marked [DRILL].")
+
+    _run(run)
+
+
 @app.command("audit")
 def audit_cmd(server: ServerOpt, owner_key: OwnerKeyOpt, switch: SwitchOpt) -> None:
     """Print the switch's signed audit log (check it with: afterword verify FILE)."""

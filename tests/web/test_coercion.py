@@ -367,3 +367,34 @@ def test_a_check_in_from_a_new_client_is_announced(
     alerts = mail_to(smtp_server, "owner", "new-client")
     assert len(alerts) == 1 and "stolen-phone/1" in alerts[0]
     assert not mail_to(smtp_server, "carol", "new-client")  # the owner did not ask for that
+
+
+# --- drills -----------------------------------------------------------------------------
+
+
+def test_a_drill_runs_the_whole_path_and_writes_only_to_the_owner(
+    api: Api, duress_key: OwnerKey, smtp_server: SmtpServer
+) -> None:
+    switch = arm(api, api.bundles.main, duress_key)
+    before = api.engine.status(switch)
+    result = owner(api, switch, "drill", api.bundles.owner).json()
+    drill = result["drill"]
+    assert drill["state"] == "released" and drill["switch"] != switch
+    assert result["state"] == "armed"
+    after = api.engine.status(switch)
+    assert (after["state"], after["deadline"], after["audit"]) == (
+        before["state"],
+        before["deadline"],
+        before["audit"],
+    )
+    for _ in range(2):
+        deliver(api, smtp_server)
+    assert {m["To"] for m in smtp_server.messages} == {"owner@example.org"}
+    subjects = [m["Subject"] for m in smtp_server.messages]
+    assert subjects and all(s.startswith("[DRILL]") for s in subjects)
+    assert any("release" in s for s in subjects) and any("submit" in s for s in subjects)
+    statement = api.http.get(f"/r/{drill['switch']}/statement.json").json()
+    assert statement["cause"] == "drill"
+    key = api.http.get(f"/r/{drill['switch']}/key")
+    assert key.status_code == 200 and "AGE-SECRET-KEY" in key.text  # a made-up key, public
+    assert api.http.get(f"/r/{switch}/key").status_code == 404  # the real one: nothing

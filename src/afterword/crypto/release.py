@@ -53,6 +53,7 @@ CAUSES = {
     "duress": "the owner signalled duress",
     "votes": "custodians voted to release it",
     "canary": "a protected person stopped checking in",
+    "drill": "the owner ran a DRILL: a rehearsal with a made-up dossier, nothing real",
 }
 _DOSSIER_FIELDS = ("recipient", "size", "header_size", "header_sha256")
 _FROM_SERVER = "download the files again, all from the same release page"

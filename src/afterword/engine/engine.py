@@ -8,11 +8,13 @@ anywhere either loses nothing or repeats a message under the same id.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
 import re
 import secrets
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from afterword.crypto.audit import GENESIS, entry_hash, export_log
-from afterword.crypto.bundle import CUSTODIANS_KIND, LABEL
+from afterword.crypto.bundle import CUSTODIANS_KIND, LABEL, Custodian, seal_bundle
 from afterword.crypto.dossier import SWITCH_ID
 from afterword.crypto.encoding import (
     age_identity_from_secret,
@@ -33,7 +35,7 @@ from afterword.crypto.encoding import (
     b64decode,
     canonical_json,
 )
-from afterword.crypto.keys import KeyPair
+from afterword.crypto.keys import KeyPair, OwnerKey
 from afterword.crypto.manifest import check_public_manifest
 from afterword.crypto.release import release_statement_body
 from afterword.crypto.shares import (
@@ -144,6 +146,7 @@ OWNER_ACTIONS = (
     "revoke",
     "canary-add",
     "set-duress",
+    "drill",
     "status",
     "audit",
 )
@@ -212,6 +215,7 @@ class Engine:
         duress_key: str | None = None,
         duress_password: str | None = None,
         client: str = "",
+        drill_of: str | None = None,
     ) -> dict[str, Any]:
         """Register a sealed bundle as a switch. Everything is checked before anything
         is kept: signatures, that the files belong together, the dossier's size and header.
@@ -286,6 +290,7 @@ class Engine:
                     )  # flushed: a concurrent arm of the same switch fails here, before the rename
                     row.password_hash, row.totp_secret = password_hash, totp_secret
                     row.duress_key, row.duress_password_hash = duress_key, duress_hash
+                    row.drill_of = drill_of
                     self._new_client(s, switch_id, client, now)
                     for label, blob in server_envelopes.items():
                         s.add(
@@ -509,6 +514,8 @@ class Engine:
             raise outcome.refused
         if action == "audit":
             return self.audit_export(switch_id, owner=duress)
+        if action == "drill":
+            return {**outcome.view, "drill": self._drill(switch_id)}
         return {**outcome.view, **outcome.extra}
 
     def _owner_event(
@@ -545,6 +552,7 @@ class Engine:
             "audit": Status(),
             "sign-in": Status(),
             "set-duress": Status(),
+            "drill": Status(),  # the switch itself is untouched: the drill is another one
         }
         if isinstance(action, str) and action in simple:
             return simple[action]
@@ -572,6 +580,60 @@ class Engine:
             return False
         s.add(ClientRow(switch_id=switch_id, digest=digest, first_seen=now))
         return True
+
+    # --- drills -------------------------------------------------------------------------
+
+    def _drill(self, switch_id: str) -> dict[str, Any]:
+        """Rehearse the whole release path without touching the switch: a made-up dossier
+        is sealed here with the switch's own custodian labels and threshold (every share
+        held by the server), armed as a switch of its own marked as this one's drill, and
+        released at once: trigger, custodian notices, shares, statement, release page,
+        recipient mail. Every message goes to the owner's own addresses, marked DRILL."""
+        with self.store.transaction() as s:
+            row = self._row(s, switch_id)
+            labels, threshold = _labels(row), json.loads(row.custodians)["threshold"]
+            owner_addresses = list(json.loads(row.contacts).get("owner", []))
+        if not owner_addresses:
+            raise Conflict(
+                "a drill sends everything to your own address, and this switch has none",
+                "arm with --contact mailto:YOU (a drill never writes to anyone else)",
+            )
+        with tempfile.TemporaryDirectory(prefix="afterword-drill-") as scratch:
+            folder = Path(scratch)
+            (folder / "DRILL.txt").write_text(
+                f"This is a drill of switch {switch_id}. Nothing real was released.\n"
+            )
+            sealed = seal_bundle(
+                [folder / "DRILL.txt"],
+                folder / "bundle",
+                OwnerKey.generate(),
+                [Custodian(label, self.keys.age_recipient) for label in labels],
+                threshold,
+                conditions=f"DRILL of switch {switch_id}",
+            )
+            shares = sealed.bundle / "shares"
+            mine = owner_addresses[0]
+            with open(sealed.bundle / "dossier.age", "rb") as dossier:
+                self.arm(
+                    manifest=sealed.manifest,
+                    notice=sealed.notice,
+                    custodians=json.loads((sealed.bundle / "custodians.json").read_text()),
+                    dossier=dossier,
+                    policy=Policy(
+                        interval=self.config.min_duration, cooling_off=self.config.min_duration
+                    ),
+                    contacts=Contacts(owner_addresses, dict.fromkeys(labels, mine), [mine]),
+                    server_envelopes={
+                        label: (shares / f"{label}.age").read_bytes() for label in labels
+                    },
+                    drill_of=switch_id,
+                )
+        now = self.clock()
+        with self.store.transaction() as s:
+            drill = self._row(s, sealed.switch, lock=True)
+            state, _ = self._apply(s, drill, ReleaseNow(), now)
+        url = f"{self.config.public_url}/r/{sealed.switch}"
+        return {"switch": sealed.switch, "state": state.phase.value, "url": url, "to": mine}
 
     # --- protected people ---------------------------------------------------------------
 
@@ -724,6 +786,16 @@ class Engine:
             self.config.public_url,
             now,
         )
+        if row.drill_of is not None:  # a drill's mail says so, first thing
+            messages = [
+                dataclasses.replace(
+                    m,
+                    subject=f"[DRILL] {m.subject}",
+                    body=f"THIS IS A DRILL of switch {row.drill_of}: nothing real was released."
+                    f"\n\n{m.body}",
+                )
+                for m in messages
+            ]
         repo.record(s, row, new, effects, now, messages)
         return new
 
@@ -775,7 +847,7 @@ class Engine:
         triggered_at = state.since if state.cause else now
         body = release_statement_body(
             switch=row.id,
-            cause=str(state.cause),
+            cause="drill" if row.drill_of else str(state.cause),
             triggered_at=min(triggered_at, now),
             released_at=now,
             custodians=sorted(state.shares),
