@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from afterword.engine.engine import OwnerSession
 from tests.browser.conftest import DAY, Site, sign_in
 
 
@@ -36,6 +37,13 @@ def test_every_page_works_without_javascript(nojs: Page, site: Site) -> None:
     page.get_by_label("File to check").set_input_files(str(site.bundle.path / "notice.json"))
     page.get_by_role("button", name="Check", exact=True).click()
     expect(page.locator("#result")).to_contain_text("Verified.")
+
+    links = site.engine.session_action(
+        OwnerSession(site.switch, False), "canary-add", {"name": "mother", "interval": DAY}
+    )
+    page.goto(f"{site.url}/canary/{links['token']}")
+    page.get_by_role("button", name="I'm OK").click()
+    expect(page.locator("#flash")).to_have_text("Thank you: you checked in.")
 
     site.to_releasing()
     page.goto(f"{site.url}/s/{site.switch}")

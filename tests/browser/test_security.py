@@ -125,6 +125,7 @@ def test_every_response_carries_the_strict_csp(site: Site) -> None:
                 "/verify",
                 "/login",
                 f"/s/{site.switch}",
+                f"/canary/{'0' * 32}",  # a link that is not valid
                 f"/r/{site.switch}",  # the page that says it is not released
                 f"/owner/{site.switch}",  # redirect to the sign-in page
                 "/nothing-here",
@@ -150,6 +151,10 @@ def test_every_form_refuses_a_missing_or_wrong_csrf_token(site: Site) -> None:
         "/logout": {},
         f"/owner/{site.switch}/checkin": {},
         f"/s/{site.switch}/share": {"words": site.bundle.mnemonics["carol"]},
+        f"/s/{site.switch}/code": {"code": "a" * 32},
+        f"/s/{site.switch}/vote": {"action": "vote"},
+        f"/s/{site.switch}/forget": {},
+        f"/canary/{'0' * 32}": {},
     }
     with signed_in(site) as (http, token):
         before = site.engine.status(site.switch)["audit"]

@@ -9,7 +9,9 @@ to do, never a stack trace.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import hashlib
 import html
 import json
 import math
@@ -45,8 +47,9 @@ from afterword.crypto.release import CAUSES, load_statement
 from afterword.crypto.signing import fingerprint
 from afterword.crypto.verify import verify_any
 from afterword.engine import Conflict, Engine, Forbidden, NotFound
+from afterword.engine.engine import OwnerSession
 from afterword.engine.messages import when
-from afterword.errors import AfterwordError, ShareError
+from afterword.errors import AfterwordError, FormatError, ShareError
 from afterword.store import repository as repo
 from afterword.switch.machine import owner_view
 from afterword.web.security import (
@@ -202,6 +205,58 @@ def custodian_state(status: dict[str, Any]) -> tuple[str, str, str, bool]:
     )
 
 
+def custodian_truth(view: dict[str, Any]) -> dict[str, Any]:
+    """A signed-in custodian's view of the switch (the truth, never a decoy), in words."""
+    phase = view["state"]
+    last = when(view["last_checkin"]) if view.get("last_checkin") else "never"
+    cause = CAUSES.get(str(view.get("cause")), "")
+    title, text, level = {
+        "armed": (
+            "The owner is checking in.",
+            f"Last check-in: {last}. The next one is due by "
+            f"{when(view['deadline']) if view.get('deadline') else '—'}.",
+            "ok",
+        ),
+        "overdue": (
+            "The owner is overdue.",
+            f"The check-in due {when(view['deadline']) if view.get('deadline') else '—'} has "
+            f"not come (last check-in: {last}). The grace period is running.",
+            "warn",
+        ),
+        "triggered": (
+            "The switch has triggered.",
+            f"It triggered because {cause or 'of ' + str(view.get('cause'))}. The release "
+            f"begins at {when(view['release_at']) if view.get('release_at') else '—'} unless "
+            "the owner stops it.",
+            "bad",
+        ),
+        "releasing": (
+            "The release is under way.",
+            f"Shares are being collected: {view['shares']} of {view['threshold']}.",
+            "bad",
+        ),
+        "released": ("The dossier has been released.", "There is nothing more to do.", "ok"),
+        "paused": ("The owner paused check-ins.", f"Last check-in: {last}.", "ok"),
+        "disarming": (
+            "The owner is retiring this switch.",
+            "The cooling-off period ends "
+            f"{when(view['disarm_ends']) if view.get('disarm_ends') else 'soon'}. If you "
+            "believe the owner is being forced to do this, vote to release now.",
+            "warn",
+        ),
+        "disarmed": ("This switch is retired.", "There is nothing to do.", "ok"),
+    }.get(phase, (f"{phase}.", "", "warn"))
+    return {
+        "custodian": view["custodian"],
+        "title": title,
+        "text": text,
+        "level": level,
+        "votes": view["votes"],
+        "voted": view["voted"],
+        "can_vote": phase in ("armed", "overdue", "paused", "disarming"),
+    }
+
+
 # --- share words -----------------------------------------------------------------------
 
 
@@ -324,7 +379,8 @@ POINTS = {
     "paused": ("other", "paused"),
     "share": ("other", "share submitted"),
     "vote": ("alarm", "custodian vote"),
-    "canary": ("alarm", "canary alarm"),
+    "canary": ("alarm", "a protected person's alarm"),
+    "canary-checkin": ("other", "a protected person checked in"),
 }
 
 
@@ -439,9 +495,11 @@ def add_pages(app: FastAPI, engine: Engine, security: Security | None = None) ->
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(packages=[("afterword.web", "static")]), name="static")
 
-    def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    def render(
+        request: Request, template: str, status: int = 200, /, **context: Any
+    ) -> HTMLResponse:
         token, fresh = sec.csrf(request)
-        body = env.get_template(name).render(csrf=token, **context)
+        body = env.get_template(template).render(csrf=token, **context)
         response = HTMLResponse(body, status_code=status, headers={"cache-control": "no-store"})
         if fresh is not None:
             sec.set_cookie(response, sec.csrf_cookie, fresh, 24 * 3600)
@@ -639,7 +697,9 @@ def add_pages(app: FastAPI, engine: Engine, security: Security | None = None) ->
         if limited:
             return refused(429, limited)
         try:
-            await run_in_threadpool(engine.sign_in, switch_id, password, code, _client(request))
+            owner = await run_in_threadpool(
+                engine.sign_in, switch_id, password, code, _client(request)
+            )
         except (Forbidden, NotFound):
             return refused(
                 403,
@@ -651,7 +711,8 @@ def add_pages(app: FastAPI, engine: Engine, security: Security | None = None) ->
         except AfterwordError as exc:
             return refused(_status_of(exc), _sentence(exc.message), exc.hint)
         response = RedirectResponse(f"/owner/{switch_id}", status_code=303)
-        sec.set_cookie(response, sec.session_cookie, sec.new_session(switch_id), SESSION_SECONDS)
+        session = sec.new_session(owner.switch, owner.duress)
+        sec.set_cookie(response, sec.session_cookie, session, SESSION_SECONDS)
         return response
 
     @app.post("/logout", response_class=HTMLResponse, include_in_schema=False)
@@ -665,16 +726,21 @@ def add_pages(app: FastAPI, engine: Engine, security: Security | None = None) ->
         )
         return response
 
-    def signed_in(request: Request, switch_id: str) -> bool:
-        return sec.session_switch(request) == switch_id
+    def signed_in(request: Request, switch_id: str) -> OwnerSession | None:
+        """The owner session of this browser for this switch (duress or not), if any."""
+        found = sec.session(request)
+        if found is None or found[0] != switch_id:
+            return None
+        return OwnerSession(found[0], found[1])
 
     @app.get("/owner/{switch_id}", response_class=HTMLResponse, include_in_schema=False)
     def dashboard(request: Request, switch_id: str, page: int = 1, done: str = "") -> Response:
-        if not SWITCH_ID.fullmatch(switch_id) or not signed_in(request, switch_id):
+        owner = signed_in(request, switch_id) if SWITCH_ID.fullmatch(switch_id) else None
+        if owner is None:
             target = f"/login?switch={switch_id}" if SWITCH_ID.fullmatch(switch_id) else "/login"
             return RedirectResponse(target, status_code=303)
         try:
-            status = engine.status(switch_id)
+            status = engine.session_view(owner)  # after duress, what the owner is shown
             with engine.store.transaction() as s:
                 row = repo.get_switch(s, switch_id)
                 if row is None:
@@ -687,7 +753,7 @@ def add_pages(app: FastAPI, engine: Engine, security: Security | None = None) ->
         now = engine.clock()
         audit: list[dict[str, Any]] = status["audit"]
         try:
-            verify_log(engine.audit_export(switch_id), engine.keys.public_key)
+            verify_log(engine.audit_export(switch_id, owner=owner.duress), engine.keys.public_key)
             audit_ok, audit_status = (
                 True,
                 f"Verified: all {len(audit)} entries form one unbroken hash chain, signed by "
@@ -701,6 +767,13 @@ def add_pages(app: FastAPI, engine: Engine, security: Security | None = None) ->
         submitted = {
             e["detail"].removeprefix("accepted from ") for e in audit if e["kind"] == "share"
         }
+        voted: set[str] = set()
+        for e in audit:  # "vote": "LABEL (n of k)"; "vote-withdrawn": "LABEL"
+            if e["kind"] == "vote":
+                voted.add(e["detail"].split(" ")[0])
+            elif e["kind"] == "vote-withdrawn":
+                voted.discard(e["detail"].split(" ")[0])
+        revoked = set(status.get("revoked", []))
         state = owner_state(status)
         flash = ""
         if done == "checkin":
@@ -728,11 +801,25 @@ def add_pages(app: FastAPI, engine: Engine, security: Security | None = None) ->
                 {
                     "label": c["label"],
                     "submitted": c["label"] in submitted,
+                    "voted": c["label"] in voted,
+                    "revoked": c["label"] in revoked,
                     "contact": contacts.get("custodians", {}).get(c["label"], ""),
                 }
                 for c in roster.get("custodians", [])
             ],
             recipients=contacts.get("recipients", []),
+            canaries=[
+                {
+                    "name": c["name"],
+                    "last": when(c["last_checkin"]) if c.get("last_checkin") else "never",
+                    "next": when(c["next_due"]) if c.get("next_due") else "—",
+                    "missed": c.get("missed", False),
+                    "on_miss": "the release is triggered"
+                    if c.get("on_miss") == "trigger"
+                    else "you and the custodians are alerted",
+                }
+                for c in status.get("canaries", [])
+            ],
             audit_ok=audit_ok,
             audit_status=audit_status,
             entries=[
@@ -750,7 +837,8 @@ def add_pages(app: FastAPI, engine: Engine, security: Security | None = None) ->
         form = await read_form(request)
         if isinstance(form, Response):
             return form
-        if not SWITCH_ID.fullmatch(switch_id) or not signed_in(request, switch_id):
+        owner = signed_in(request, switch_id) if SWITCH_ID.fullmatch(switch_id) else None
+        if owner is None:
             return error(
                 request,
                 403,
@@ -762,7 +850,7 @@ def add_pages(app: FastAPI, engine: Engine, security: Security | None = None) ->
         if limited:
             return error(request, 429, limited, back=f"/owner/{switch_id}")
         try:
-            await run_in_threadpool(engine.checkin_session, switch_id, _client(request))
+            await run_in_threadpool(engine.session_action, owner, "checkin", None, _client(request))
         except AfterwordError as exc:
             return failed(request, exc, back=f"/owner/{switch_id}")
         return RedirectResponse(f"/owner/{switch_id}?done=checkin", status_code=303)
@@ -777,6 +865,11 @@ def add_pages(app: FastAPI, engine: Engine, security: Security | None = None) ->
         except AfterwordError as exc:
             return failed(request, exc)
         title, text, level, collecting = custodian_state(status)
+        code = custodian_code(request, switch_id)
+        if code is not None and "me" not in context:
+            # revoked since, or no longer valid: the page asks for the code again
+            with contextlib.suppress(AfterwordError):
+                context["me"] = custodian_truth(engine.custodian(switch_id, code, "status"))
         return render(
             request,
             "custodian.html",
@@ -793,9 +886,129 @@ def add_pages(app: FastAPI, engine: Engine, security: Security | None = None) ->
             **context,
         )
 
+    def custodian_code(request: Request, switch_id: str) -> str | None:
+        payload = sec.unseal("custodian", request.cookies.get(sec.custodian_cookie, ""))
+        if payload is None or payload.get("s") != switch_id:
+            return None
+        if not isinstance(payload.get("c"), str):
+            return None
+        return str(payload["c"])
+
     @app.get("/s/{switch_id}", response_class=HTMLResponse, include_in_schema=False)
-    def custodian(request: Request, switch_id: str, accepted: str = "") -> Response:
-        return custodian_page(request, switch_id, accepted=accepted == "1")
+    def custodian(request: Request, switch_id: str, accepted: str = "", done: str = "") -> Response:
+        flash = {"vote": "Your vote is counted.", "withdraw": "Your vote is withdrawn."}
+        return custodian_page(
+            request, switch_id, accepted=accepted == "1", flash=flash.get(done, "")
+        )
+
+    @app.post("/s/{switch_id}/code", response_class=HTMLResponse, include_in_schema=False)
+    async def custodian_sign_in(request: Request, switch_id: str) -> Response:
+        form = await read_form(request)
+        if isinstance(form, Response):
+            return form
+        try:
+            check_id(switch_id)
+        except AfterwordError as exc:
+            return failed(request, exc)
+        limited = sec.limit(sec.limits.custodian, request, switch_id)
+        if limited:
+            return error(request, 429, limited, back=f"/s/{switch_id}")
+        code = "".join(text_field(form, "code", 100).split()).replace("-", "").lower()
+        try:
+            await run_in_threadpool(engine.custodian, switch_id, code, "status")
+        except (Forbidden, FormatError, ShareError) as exc:  # not theirs, or not a code
+            return custodian_page(
+                request,
+                switch_id,
+                403 if isinstance(exc, Forbidden) else 400,
+                code_error=_sentence(exc.message),
+                code_hint="Copy the code from your card (8 groups of 4 letters and digits); "
+                "spaces, dashes and capitals do not matter.",
+            )
+        except AfterwordError as exc:
+            return failed(request, exc, back=f"/s/{switch_id}")
+        response = RedirectResponse(f"/s/{switch_id}", status_code=303)
+        value = sec.seal("custodian", {"s": switch_id, "c": code})
+        sec.set_cookie(response, sec.custodian_cookie, value, SESSION_SECONDS)
+        return response
+
+    @app.post("/s/{switch_id}/vote", response_class=HTMLResponse, include_in_schema=False)
+    async def custodian_vote(request: Request, switch_id: str) -> Response:
+        form = await read_form(request)
+        if isinstance(form, Response):
+            return form
+        code = custodian_code(request, switch_id) if SWITCH_ID.fullmatch(switch_id) else None
+        action = text_field(form, "action", 20)
+        if code is None or action not in ("vote", "withdraw"):
+            return error(
+                request,
+                403 if code is None else 400,
+                "you are not signed in as a custodian of this switch (or an hour has passed)"
+                if code is None
+                else "the form asked for neither a vote nor its withdrawal",
+                "enter your custodian code on the custodian page, then vote",
+                back=f"/s/{switch_id}",
+            )
+        try:
+            await run_in_threadpool(engine.custodian, switch_id, code, action)
+        except AfterwordError as exc:
+            return failed(request, exc, back=f"/s/{switch_id}")
+        return RedirectResponse(f"/s/{switch_id}?done={action}", status_code=303)
+
+    @app.post("/s/{switch_id}/forget", response_class=HTMLResponse, include_in_schema=False)
+    async def custodian_sign_out(request: Request, switch_id: str) -> Response:
+        form = await read_form(request)
+        if isinstance(form, Response):
+            return form
+        response = RedirectResponse(
+            f"/s/{switch_id}" if SWITCH_ID.fullmatch(switch_id) else "/", status_code=303
+        )
+        response.delete_cookie(
+            sec.custodian_cookie, path="/", secure=sec.secure, httponly=True, samesite="strict"
+        )
+        return response
+
+    # --- protected people (canaries) ----------------------------------------------------
+
+    @app.get("/canary/{token}", response_class=HTMLResponse, include_in_schema=False)
+    def canary(request: Request, token: str, done: str = "") -> Response:
+        try:
+            seen = engine.canary_page(token)
+        except AfterwordError as exc:
+            return failed(request, exc)
+        now, due = engine.clock(), seen.get("next_due")
+        late = due is not None and due < now
+        if due is None:
+            text = "Please check in."
+        elif late:
+            text = f"Please check in: it was due {when(due)}."
+        else:
+            text = f"Please check in by {when(due)}."
+        return render(
+            request,
+            "canary.html",
+            name=seen["name"],
+            token=token,
+            done=done == "1",
+            level="bad" if late else "ok",
+            text=text,
+            countdown=countdown_text(due, now) if due else "",
+        )
+
+    @app.post("/canary/{token}", response_class=HTMLResponse, include_in_schema=False)
+    async def canary_checkin(request: Request, token: str) -> Response:
+        form = await read_form(request)
+        if isinstance(form, Response):
+            return form
+        key = hashlib.sha256(token.encode()).hexdigest()[:16]
+        limited = sec.limit(sec.limits.canary, request, key)
+        if limited:
+            return error(request, 429, limited, back=f"/canary/{token}")
+        try:
+            await run_in_threadpool(engine.canary_checkin, token, _client(request))
+        except AfterwordError as exc:
+            return failed(request, exc)
+        return RedirectResponse(f"/canary/{token}?done=1", status_code=303)
 
     @app.post("/s/{switch_id}/share", response_class=HTMLResponse, include_in_schema=False)
     async def custodian_share(request: Request, switch_id: str) -> Response:
