@@ -8,8 +8,6 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from afterword.crypto.shares import custodian_credential
 from afterword.engine.engine import OwnerSession
-from afterword.engine.passwords import hash_password
-from afterword.store import repository as repo
 from tests.browser.conftest import DAY, Site, shot, sign_in
 
 DURESS_PASSWORD = "the password they make me type"
@@ -95,10 +93,9 @@ def test_a_protected_person_checks_in_and_the_duress_link_looks_the_same(
 
 
 def test_the_duress_password_opens_a_decoy_dashboard(page: Page, site: Site) -> None:
-    with site.engine.store.transaction() as s:  # as `afterword arm --duress-password` sets it
-        row = repo.get_switch(s, site.switch)
-        assert row is not None
-        row.duress_password_hash = hash_password(DURESS_PASSWORD)
+    site.engine.session_action(
+        OwnerSession(site.switch, False), "set-duress", {"duress_password": DURESS_PASSWORD}
+    )
     sign_in(page, site, password=DURESS_PASSWORD)
     expect(page.locator("#state")).to_contain_text("Armed.")
     expect(page.locator("#countdown")).to_have_text("3 days left")
