@@ -108,6 +108,13 @@ def tick_until(api: Api, until: int, smtp: SmtpServer) -> None:
         deliver(api, smtp)
 
 
+def assert_alike(times: dict[str, list[float]]) -> None:
+    """The median of paired ratios duress/real is within 20% of 1."""
+    ratios = [d / r for d, r in zip(times["duress"], times["real"], strict=True)]
+    ratio = statistics.median(ratios)
+    assert 1 / 1.2 < ratio < 1.2, (ratio, statistics.median(times["real"]))
+
+
 # --- duress -----------------------------------------------------------------------------
 
 
@@ -168,9 +175,11 @@ def test_a_duress_password_answers_like_the_real_one_in_body_and_time(
     api: Api, duress_key: OwnerKey
 ) -> None:
     """Method: the same request, alternating real and duress passwords on two switches in
-    one run, 15 rounds after a warm-up; the medians of the server round trips must be
-    within 25% of each other. Both scrypt hashes are computed on every request, so the
-    expected difference is the extra database writes of a trigger, well under that."""
+    one run, 15 rounds after a warm-up; the median of the per-round ratios (duress / real
+    round trip) must lie within 20% of 1. Pairing each duress request with the real one
+    next to it cancels most of the load this shared machine is under. Both scrypt hashes
+    are computed on every request, so the expected difference is the extra database writes
+    of a trigger, well under that."""
     real_switch = arm(api, api.bundles.main, duress_key)
     forced_switch = arm(api, api.bundles.other, duress_key)
     times: dict[str, list[float]] = {"real": [], "duress": []}
@@ -190,8 +199,7 @@ def test_a_duress_password_answers_like_the_real_one_in_body_and_time(
         assert seen_by_owner(answers["duress"], forced_switch) == seen_by_owner(
             answers["real"], real_switch
         )
-    real, forced = statistics.median(times["real"]), statistics.median(times["duress"])
-    assert abs(forced - real) < 0.25 * real, (real, forced)
+    assert_alike(times)
     assert custodian(api, api.bundles.other, "carol").json()["cause"] == "duress"
     assert custodian(api, api.bundles.main, "carol").json()["state"] == "armed"
     wrong = api.http.post(
@@ -200,6 +208,29 @@ def test_a_duress_password_answers_like_the_real_one_in_body_and_time(
     assert wrong.status_code == 403
     kinds = [e["kind"] for e in api.engine.status(real_switch)["audit"]]
     assert kinds[-1] == "status-refused"
+
+
+def test_a_duress_signature_answers_like_the_real_one_in_time(
+    api: Api, duress_key: OwnerKey
+) -> None:
+    """Method as for the password: alternating signed check-ins (challenge + request) on
+    two switches, 100 rounds after a warm-up, the median ratio within 20%. Both keys are always
+    verified; what differs is the database work of a decoy (an owner-log row instead of
+    an audit row) and, once, of the trigger."""
+    real_switch = arm(api, api.bundles.main, duress_key)
+    forced_switch = arm(api, api.bundles.other, duress_key)
+    times: dict[str, list[float]] = {"real": [], "duress": []}
+    for round_ in range(101):
+        api.clock.now += 60
+        for who, switch, key in (
+            ("real", real_switch, api.bundles.owner),
+            ("duress", forced_switch, duress_key),
+        ):
+            started = time.perf_counter()
+            assert owner(api, switch, "checkin", key).status_code == 200
+            if round_:
+                times[who].append(time.perf_counter() - started)
+    assert_alike(times)
 
 
 def test_duress_credentials_cannot_change_the_duress_credentials(
