@@ -429,3 +429,5 @@ def test_a_drill_runs_the_whole_path_and_writes_only_to_the_owner(
     key = api.http.get(f"/r/{drill['switch']}/key")
     assert key.status_code == 200 and "AGE-SECRET-KEY" in key.text  # a made-up key, public
     assert api.http.get(f"/r/{switch}/key").status_code == 404  # the real one: nothing
+    page = api.http.get(f"/r/{drill['switch']}", headers={"Accept": "text/html"}).text
+    assert "DRILL" in page and "Nothing real was" in page

@@ -591,6 +591,7 @@ def add_pages(app: FastAPI, engine: Engine, security: Security | None = None) ->
             request,
             "release.html",
             switch=switch_id,
+            drill=row.drill_of is not None,
             count=statement["count"],
             cause_text=CAUSES.get(cause, f"of {cause!r}"),
             triggered=when(statement["triggered_at"]),
