@@ -196,7 +196,11 @@ def test_signed_requests_are_replay_proof(
     forged = signed(OwnerKey.generate(), engine, switch, "release")
     with pytest.raises(Forbidden, match="signature"):
         engine.owner_request(switch, forged)
-    assert engine.status(switch)["state"] == "armed"
+    status = engine.status(switch)
+    assert status["state"] == "armed"
+    refusals = [e for e in status["audit"] if e["kind"].endswith("-refused")]  # all logged
+    assert [e["kind"] for e in refusals] == ["checkin-refused"] * 2 + ["release-refused"]
+    assert "signature" in refusals[-1]["detail"]
     with pytest.raises(Conflict, match="already armed"):
         arm_it(engine, sealed, smtp_server, webhook_server)
 

@@ -352,10 +352,18 @@ class Engine:
         and can never be replayed later, when the state would allow it.
         """
         now = self.clock()
-        with self.store.transaction() as s:
-            row = self._row(s, switch_id, lock=True)
-            duress = self._authorize(s, row, request, now)
-            outcome = self._act(s, row, duress, request, now, client, "signature")
+        try:
+            with self.store.transaction() as s:
+                row = self._row(s, switch_id, lock=True)
+                duress = self._authorize(s, row, request, now)
+                outcome = self._act(s, row, duress, request, now, client, "signature")
+        except Forbidden as refused:  # a forged or replayed request shows in the log
+            with self.store.transaction() as s:
+                row = self._row(s, switch_id, lock=True)
+                action = str(request.get("action"))[:24]
+                detail = f"{refused.message}; {client}"[:200]
+                repo.record(s, row, repo.state_of(row), [Audit(f"{action}-refused", detail)], now)
+            raise
         return self._answer(switch_id, request.get("action"), duress, outcome)
 
     def password_action(
