@@ -161,6 +161,25 @@ def test_a_duress_check_in_looks_real_to_the_owner_and_releases_silently(
     assert owner(api, forced_switch, "status", me).json()["state"] == "released"
 
 
+def test_a_delayed_duress_trigger_fires_after_its_delay(
+    api: Api, duress_key: OwnerKey, smtp_server: SmtpServer
+) -> None:
+    switch = arm(api, api.bundles.main, duress_key, duress_delay=900)
+    api.http.post(
+        f"/switches/{switch}/act",
+        json={"password": DURESS_PASSWORD, "action": "pause", "until": api.clock.now + 7200},
+    )
+    tick_until(api, api.clock.now + 840, smtp_server)
+    assert custodian(api, api.bundles.main, "alice").json()["state"] == "armed"
+    tick_until(api, api.clock.now + 120, smtp_server)
+    truth = custodian(api, api.bundles.main, "alice").json()
+    assert (truth["state"], truth["cause"]) == ("triggered", "duress")
+    shown = api.http.post(
+        f"/switches/{switch}/act", json={"password": DURESS_PASSWORD, "action": "status"}
+    )
+    assert shown.json()["state"] == "paused"  # what the real pause would show
+
+
 def test_a_refused_action_is_refused_alike_under_duress(api: Api, duress_key: OwnerKey) -> None:
     real_switch = arm(api, api.bundles.main, duress_key)
     forced_switch = arm(api, api.bundles.other, duress_key)
