@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import DAY, Site, shot, sign_in
+from tests.browser.conftest import DAY, PASSWORD, Site, shot, sign_in
 
 
 def test_owner_signs_in_checks_in_and_sees_the_countdown_and_timeline_move(
@@ -47,3 +47,42 @@ def test_a_wrong_password_is_refused_on_the_page_and_logged(page: Page, site: Si
     kinds = [e["kind"] for e in site.engine.status(site.switch)["audit"]]
     assert kinds[-1] in ("signin-refused", "sign-in-refused")
     assert "checked-in" not in kinds
+
+
+def test_the_owner_changes_settings_and_adds_a_protected_person_with_the_password(
+    page: Page, site: Site
+) -> None:
+    sign_in(page, site)
+    form = page.locator("#settings")
+    form.get_by_label("Check in every").fill("2d")
+    form.get_by_label("Reminders before a deadline").fill("12h")
+    form.get_by_label("Recipients of a release, one per line").fill("mailto:desk@example.org")
+    form.get_by_label("Your password").fill("not the password")
+    form.get_by_role("button", name="Save settings").click()
+    expect(page.get_by_text("wrong password or code", exact=False)).to_be_visible()
+    assert site.engine.status(site.switch)["policy"]["interval"] == 3 * DAY  # unchanged
+
+    page.goto(f"{site.url}/owner/{site.switch}")
+    form = page.locator("#settings")
+    form.get_by_label("Check in every").fill("2d")
+    form.get_by_label("Reminders before a deadline").fill("12h")
+    form.get_by_label("Recipients of a release, one per line").fill("mailto:desk@example.org")
+    form.get_by_label("Your password").fill(PASSWORD)
+    form.get_by_role("button", name="Save settings").click()
+    expect(page.locator("#flash")).to_contain_text("Settings saved.")
+    status = site.engine.status(site.switch)
+    assert status["policy"]["interval"] == 2 * DAY and status["policy"]["reminders"] == [43200]
+    assert status["recipients"] == ["mailto:desk@example.org"]
+    expect(page.get_by_label("Check in every")).to_have_value("2d")
+
+    add = page.locator("#add-canary")
+    add.get_by_label("Name").fill("mother")
+    add.get_by_label("Your password").fill(PASSWORD)
+    add.get_by_role("button", name="Add").click()
+    link = page.locator("#canary-url")
+    expect(link).to_contain_text("/canary/")
+    expect(page.locator("#canary-duress-url")).to_contain_text("/canary/")
+    shot(page, "canary-added")
+    page.goto(f"{site.url}/canary/{link.inner_text().rsplit('/', 1)[1]}")
+    expect(page.get_by_role("button")).to_be_visible()
+    assert [c["name"] for c in site.engine.status(site.switch)["canaries"]] == ["mother"]

@@ -150,6 +150,8 @@ def test_every_form_refuses_a_missing_or_wrong_csrf_token(site: Site) -> None:
         "/login": {"switch": site.switch, "password": PASSWORD},
         "/logout": {},
         f"/owner/{site.switch}/checkin": {},
+        f"/owner/{site.switch}/settings": {"interval": "2d", "password": PASSWORD},
+        f"/owner/{site.switch}/canary": {"name": "mother", "interval": "1d", "password": PASSWORD},
         f"/s/{site.switch}/share": {"words": site.bundle.mnemonics["carol"]},
         f"/s/{site.switch}/code": {"code": "a" * 32},
         f"/s/{site.switch}/vote": {"action": "vote"},

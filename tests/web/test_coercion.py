@@ -450,3 +450,42 @@ def test_a_drill_runs_the_whole_path_and_writes_only_to_the_owner(
     assert api.http.get(f"/r/{switch}/key").status_code == 404  # the real one: nothing
     page = api.http.get(f"/r/{drill['switch']}", headers={"Accept": "text/html"}).text
     assert "DRILL" in page and "Nothing real was" in page
+
+
+# --- settings ---------------------------------------------------------------------------
+
+
+def test_settings_change_for_real_and_only_seem_to_under_duress(
+    api: Api, duress_key: OwnerKey
+) -> None:
+    real_switch = arm(api, api.bundles.main, duress_key)
+    forced_switch = arm(api, api.bundles.other, duress_key)
+    change = {"interval": 7200, "reminders": [600], "recipients": ["mailto:friend@example.org"]}
+    answers = {
+        who: api.http.post(
+            f"/switches/{switch}/act", json={"password": password, "action": "settings", **change}
+        )
+        for who, switch, password in (
+            ("real", real_switch, PASSWORD),
+            ("duress", forced_switch, DURESS_PASSWORD),
+        )
+    }
+    assert answers["real"].status_code == 200, answers["real"].text
+    assert answers["real"].json()["policy"]["interval"] == 7200
+    assert answers["real"].json()["recipients"] == ["mailto:friend@example.org"]
+    assert seen_by_owner(answers["duress"], forced_switch) == seen_by_owner(
+        answers["real"], real_switch
+    )
+    # the truth: the real switch changed, the coerced one did not
+    assert api.engine.status(real_switch)["policy"]["interval"] == 7200
+    truth = api.engine.status(forced_switch)
+    assert truth["policy"]["interval"] == POLICY["interval"]
+    assert truth["recipients"] == CONTACTS["recipients"]
+    # a real check-in now counts the new interval
+    checked = api.http.post(f"/switches/{real_switch}/checkin", json={"password": PASSWORD})
+    assert checked.json()["deadline"] == api.clock.now + 7200
+    refused = api.http.post(
+        f"/switches/{real_switch}/act",
+        json={"password": PASSWORD, "action": "settings", "interval": 0},
+    )
+    assert refused.status_code == 400 and "interval" in refused.json()["error"]

@@ -56,7 +56,7 @@ from afterword.crypto.signing import (
 from afterword.crypto.verify import check_against_notice
 from afterword.delivery import Message, PermanentError, Sender, TransientError
 from afterword.engine.keys import ServerKeys
-from afterword.engine.messages import Contacts, render
+from afterword.engine.messages import Contacts, check_address, render
 from afterword.engine.passwords import check_password, hash_password
 from afterword.errors import AfterwordError, FormatError, ShareError
 from afterword.store import Store
@@ -78,6 +78,7 @@ from afterword.switch.machine import (
     Audit,
     Canary,
     CanaryCheckIn,
+    ChangePolicy,
     CheckIn,
     DeleteServerCopies,
     Disarm,
@@ -146,6 +147,7 @@ OWNER_ACTIONS = (
     "revoke",
     "canary-add",
     "set-duress",
+    "settings",
     "drill",
     "status",
     "audit",
@@ -509,6 +511,8 @@ class Engine:
                         return outcome
                     if isinstance(event, AddCanary):
                         outcome.extra = self._canary_links(s, row.id, event.name)
+                if action == "settings" and "recipients" in request:
+                    self._change_recipients(s, row, request["recipients"], duress, now)
                 shown = owner_view(state) if duress else state
                 outcome.view = self._view(s, row, shown, detail=action == "status", owner=duress)
         except AfterwordError as exc:
@@ -551,6 +555,8 @@ class Engine:
             return Revoke(label)
         if action == "canary-add":
             return _canary_event(request)
+        if action == "settings":
+            return self._settings_event(row, request)
         simple: dict[object, OwnerAction] = {
             "resume": Resume(),
             "abort": Abort(),
@@ -580,6 +586,42 @@ class Engine:
             if check_password(password, row.password_hash):
                 raise FormatError("the duress password must differ from the real password")
             row.duress_password_hash = hash_password(password)
+
+    def _settings_event(self, row: SwitchRow, request: Document) -> ChangePolicy:
+        """New check-in settings; what is not sent stays as the owner sees it now."""
+        shown = owner_view(repo.state_of(row)).policy
+        values: dict[str, Any] = {}
+        for name in ("interval", "grace", "waiting"):
+            value = request.get(name, getattr(shown, name))
+            if not _is_count(value) or value > MAX_DURATION:
+                raise FormatError(f"{name} must be a whole number of seconds (up to 10 years)")
+            values[name] = value
+        reminders = request.get("reminders", list(shown.reminders))
+        if not isinstance(reminders, list) or len(reminders) > 32:
+            raise FormatError("reminders must be a list of seconds (at most 32)")
+        for value in reminders:
+            if not _is_count(value) or not 0 < value <= MAX_DURATION:
+                raise FormatError("each reminder must be a positive whole number of seconds")
+        replace_policy = dataclasses.replace(shown, **values, reminders=tuple(reminders))
+        replace_policy.check_minimum(self.config.min_duration)
+        return ChangePolicy(**values, reminders=tuple(reminders))
+
+    def _change_recipients(
+        self, s: Session, row: SwitchRow, value: object, duress: bool, now: int
+    ) -> None:
+        """Who receives the release. Under duress only the owner's view changes (the
+        real recipients still get the release), and only the owner's log says so."""
+        if not isinstance(value, list) or len(value) > 64:
+            raise FormatError("recipients must be a list of addresses")
+        recipients = [check_address(v, "recipients") for v in value]
+        contacts = json.loads(row.contacts)
+        contacts["decoy_recipients" if duress else "recipients"] = recipients
+        row.contacts = json.dumps(contacts)
+        detail = f"{len(recipients)} recipient(s)"
+        if duress:
+            s.add(OwnerLogRow(switch_id=row.id, at=now, kind="recipients", detail=detail))
+        else:
+            repo.record(s, row, repo.state_of(row), [Audit("recipients", detail)], now)
 
     def _new_client(self, s: Session, switch_id: str, client: str, now: int) -> bool:
         """Remember a client (hashed); True if this switch has never seen it before."""
@@ -816,6 +858,9 @@ class Engine:
             if row.decoy_cut is not None:
                 row.decoy_cut = None
                 s.execute(delete(OwnerLogRow).where(OwnerLogRow.switch_id == row.id))
+                contacts = json.loads(row.contacts)
+                if contacts.pop("decoy_recipients", None) is not None:
+                    row.contacts = json.dumps(contacts)
             return
         if row.decoy_cut is None:  # a decoy begins here
             s.execute(delete(OwnerLogRow).where(OwnerLogRow.switch_id == row.id))
@@ -1025,6 +1070,13 @@ class Engine:
             "next_event_at": state.next_event_at,
             "canaries": [_canary_view(c) for c in state.canaries],
             "revoked": sorted(state.revoked),
+            "recipients": _recipients(row, owner),
+            "policy": {
+                "interval": state.policy.interval,
+                "grace": state.policy.grace,
+                "waiting": state.policy.waiting,
+                "reminders": list(state.policy.reminders),
+            },
         }
         if detail:
             audit = self._owner_entries(s, row, owner)
@@ -1183,6 +1235,13 @@ def _duress_key(value: object, owner_key: str) -> str:
     if value == owner_key:
         raise FormatError("the duress key must differ from the owner key")
     return value
+
+
+def _recipients(row: SwitchRow, owner: bool) -> list[str]:
+    """Who receives the release, as the reader may see it (a decoy's list under duress)."""
+    contacts = json.loads(row.contacts)
+    shown = contacts.get("decoy_recipients") if owner else None
+    return list(shown if shown is not None else contacts.get("recipients", []))
 
 
 def _labels(row: SwitchRow) -> list[str]:

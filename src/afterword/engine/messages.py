@@ -10,7 +10,9 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
+from afterword.errors import AfterwordError
 from afterword.store.repository import Outgoing
 from afterword.switch.machine import (
     Alert,
@@ -30,6 +32,31 @@ class Contacts:
     custodians: dict[str, str]  # label -> mailto:/https:
     recipients: Sequence[str]  # who receives the release
     alert_custodians: bool = False  # custodians hear of check-ins from new clients too
+
+
+MAX_ADDRESS = 2048
+ADDRESS_HINT = "an address is mailto:someone@example.org or https://example.org/hook"
+
+
+def check_address(value: object, where: str) -> str:
+    """A contact: mailto:someone@host or an http(s) URL, with no spaces or control bytes."""
+    text = value if isinstance(value, str) else ""
+    parts = urlsplit(text) if text.isprintable() and " " not in text else None
+    scheme = parts.scheme.lower() if parts else ""
+    ok = (
+        parts is not None
+        and len(text) <= MAX_ADDRESS
+        and (
+            (scheme == "mailto" and "@" in parts.path.strip("@"))
+            or (scheme in ("http", "https") and bool(parts.hostname))
+        )
+    )
+    if not ok:
+        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+        raise AfterwordError(
+            f"{where}: {shown} is not a mailto: or http(s):// address", ADDRESS_HINT
+        )
+    return text
 
 
 def when(seconds: int) -> str:

@@ -38,6 +38,7 @@ import contextlib
 import enum
 from dataclasses import dataclass, replace
 
+from afterword.errors import AfterwordError
 from afterword.switch.policy import Policy
 
 
@@ -141,6 +142,17 @@ class Revoke:
 
 
 @dataclass(frozen=True)
+class ChangePolicy:
+    """The owner changes how often they check in and what follows a miss. The current
+    deadline stands; the new interval counts from the next check-in."""
+
+    interval: int
+    grace: int
+    waiting: int
+    reminders: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class AddCanary:
     """The owner adds a protected person with their own check-in schedule."""
 
@@ -167,7 +179,18 @@ class CanaryAlarm:
     trigger: bool  # the owner's choice for this canary: trigger the release, or alert
 
 
-OwnerAction = CheckIn | Pause | Resume | Abort | ReleaseNow | Disarm | Status | Revoke | AddCanary
+OwnerAction = (
+    CheckIn
+    | Pause
+    | Resume
+    | Abort
+    | ReleaseNow
+    | Disarm
+    | Status
+    | Revoke
+    | AddCanary
+    | ChangePolicy
+)
 
 
 @dataclass(frozen=True)
@@ -197,6 +220,7 @@ Event = (
     | Status
     | Revoke
     | AddCanary
+    | ChangePolicy
     | Duress
 )
 
@@ -459,6 +483,8 @@ def _decide(state: SwitchState, event: Event, now: int) -> tuple[SwitchState, li
             return _revoke(state, event)
         case Status():
             return state, []
+        case ChangePolicy():
+            return _change_policy(state, event)
     raise TypeError(f"not a switch event: {event!r}")  # pragma: no cover
 
 
@@ -522,9 +548,7 @@ def _with_decoy(state: SwitchState, event: Event, now: int) -> tuple[SwitchState
     assert state.decoy is not None
     if isinstance(event, Status):
         return state, []  # looking is not acting: the decoy stays
-    if isinstance(
-        event, CheckIn | Pause | Resume | Abort | ReleaseNow | Disarm | Revoke | AddCanary
-    ):
+    if isinstance(event, OwnerAction):
         return _decide(replace(state, decoy=None), event, now)
     truth, effects = _decide(replace(state, decoy=None), event, now)
     decoy, decoy_effects = state.decoy, list[Effect]()
@@ -584,6 +608,26 @@ def _canary(state: SwitchState, event: CanaryAlarm, now: int) -> tuple[SwitchSta
         new, effects = _trigger(state, Cause.CANARY, now, f"protected person {detail}")
         return new, [Alert("canary", detail), *effects]
     return state, [Audit("canary", detail), Alert("canary", detail)]
+
+
+def _change_policy(state: SwitchState, event: ChangePolicy) -> tuple[SwitchState, list[Effect]]:
+    if state.phase not in LIVE:
+        raise Rejected(f"the switch is {state.phase}; its settings can no longer change")
+    try:  # Policy refuses what cannot work (a zero interval, negative durations)
+        policy = replace(
+            state.policy,
+            interval=event.interval,
+            grace=event.grace,
+            waiting=event.waiting,
+            reminders=tuple(sorted(set(event.reminders), reverse=True)),
+        )
+    except AfterwordError as exc:
+        raise Rejected(exc.message) from exc
+    detail = (
+        f"interval {policy.interval}s, grace {policy.grace}s, waiting {policy.waiting}s, "
+        f"reminders {', '.join(f'{r}s' for r in policy.reminders) or 'none'}"
+    )
+    return replace(state, policy=policy), [Audit("settings", detail)]
 
 
 def _revoke(state: SwitchState, event: Revoke) -> tuple[SwitchState, list[Effect]]:

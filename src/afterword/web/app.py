@@ -11,7 +11,6 @@ import ipaddress
 import json
 import logging
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
@@ -22,6 +21,7 @@ from afterword import __version__
 from afterword.crypto.bundle import LABEL
 from afterword.crypto.dossier import SWITCH_ID
 from afterword.engine import Conflict, Contacts, Engine, Forbidden, NotFound
+from afterword.engine.messages import check_address
 from afterword.errors import AfterwordError, FormatError
 from afterword.switch.policy import DEFAULT_COOLING_OFF, MAX_DURATION, Policy
 from afterword.web.pages import add_pages
@@ -31,7 +31,6 @@ log = logging.getLogger("afterword.web")
 MAX_JSON_FILE = 16 * 1024 * 1024
 MAX_JSON_BODY = 64 * 1024  # an owner request or a share is a few hundred bytes
 MAX_REMINDERS = 32
-MAX_ADDRESS = 2048
 
 # what a switch id may be: `afterword seal` makes 26 base32 letters; anything that is not
 # safe as a file name, a URL segment and a database key (64 characters) names no switch
@@ -151,27 +150,6 @@ def _policy(text: str) -> Policy:
     )
 
 
-def _address(value: object, where: str) -> str:
-    """A contact: mailto:someone@host or an http(s) URL, with no spaces or control bytes."""
-    text = value if isinstance(value, str) else ""
-    parts = urlsplit(text) if text.isprintable() and " " not in text else None
-    scheme = parts.scheme.lower() if parts else ""
-    ok = (
-        parts is not None
-        and len(text) <= MAX_ADDRESS
-        and (
-            (scheme == "mailto" and "@" in parts.path.strip("@"))
-            or (scheme in ("http", "https") and bool(parts.hostname))
-        )
-    )
-    if not ok:
-        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
-        raise AfterwordError(
-            f"{where}: {shown} is not a mailto: or http(s):// address", CONTACTS_HINT
-        )
-    return text
-
-
 def _contacts(text: str) -> Contacts:
     c = _json_form(text, "contacts", CONTACTS_HINT)
     if not isinstance(c, dict):
@@ -184,7 +162,7 @@ def _contacts(text: str) -> Contacts:
         value = c.get(name, [])
         if not isinstance(value, list):
             raise AfterwordError(f"contacts.{name} must be a list of addresses", CONTACTS_HINT)
-        lists[name] = [_address(x, f"contacts.{name}") for x in value]
+        lists[name] = [check_address(x, f"contacts.{name}") for x in value]
     custodians = c.get("custodians", {})
     if not isinstance(custodians, dict) or not all(isinstance(v, str) for v in custodians.values()):
         raise AfterwordError(
@@ -195,7 +173,7 @@ def _contacts(text: str) -> Contacts:
         raise AfterwordError("contacts.alert_custodians must be true or false", CONTACTS_HINT)
     return Contacts(
         owner=lists["owner"],
-        custodians={k: _address(v, f"contacts.custodians.{k}") for k, v in custodians.items()},
+        custodians={k: check_address(v, f"contacts.custodians.{k}") for k, v in custodians.items()},
         recipients=lists["recipients"],
         alert_custodians=alert_custodians,
     )

@@ -15,7 +15,7 @@ import hashlib
 import html
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +52,7 @@ from afterword.engine.messages import when
 from afterword.errors import AfterwordError, FormatError, ShareError
 from afterword.store import repository as repo
 from afterword.switch.machine import owner_view
+from afterword.switch.policy import parse_duration, parse_reminders
 from afterword.web.security import (
     CSRF_FIELD,
     SESSION_SECONDS,
@@ -73,6 +74,20 @@ CSRF_HINT = (
 
 
 # --- plain words -----------------------------------------------------------------------
+
+
+def short_duration(seconds: int) -> str:
+    """Seconds as the duration fields take them back: ``1d12h``, ``90s``, ``0s``."""
+    parts = []
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts) or "0s"
+
+
+def _duration_or_zero(text: str) -> int:
+    return 0 if text.strip() in ("", "0", "0s") else parse_duration(text)
 
 
 def duration_text(seconds: int) -> str:
@@ -776,7 +791,7 @@ def add_pages(app: FastAPI, engine: Engine, security: Security | None = None) ->
                 voted.discard(e["detail"].split(" ")[0])
         revoked = set(status.get("revoked", []))
         state = owner_state(status)
-        flash = ""
+        flash = "Settings saved." if done == "settings" else ""
         if done == "checkin":
             flash = "Checked in. " + (
                 f"Your next check-in is due by {when(status['deadline'])}."
@@ -808,7 +823,13 @@ def add_pages(app: FastAPI, engine: Engine, security: Security | None = None) ->
                 }
                 for c in roster.get("custodians", [])
             ],
-            recipients=contacts.get("recipients", []),
+            recipients=status.get("recipients", contacts.get("recipients", [])),
+            settings={
+                "interval": short_duration(policy.interval),
+                "grace": short_duration(policy.grace),
+                "waiting": short_duration(policy.waiting),
+                "reminders": ", ".join(short_duration(r) for r in policy.reminders),
+            },
             canaries=[
                 {
                     "name": c["name"],
@@ -855,6 +876,84 @@ def add_pages(app: FastAPI, engine: Engine, security: Security | None = None) ->
         except AfterwordError as exc:
             return failed(request, exc, back=f"/owner/{switch_id}")
         return RedirectResponse(f"/owner/{switch_id}?done=checkin", status_code=303)
+
+    async def owner_form(
+        request: Request,
+        switch_id: str,
+        action: str,
+        parse: Callable[[FormData], dict[str, Any]],
+    ) -> dict[str, Any] | Response:
+        """An owner change from the dashboard, confirmed by the password (and code): the
+        CSRF token first, then the session, the rate limit, the fields, the password."""
+        if not SWITCH_ID.fullmatch(switch_id):
+            return error(request, 404, "no switch with that id on this server")
+        form = await read_form(request)
+        if isinstance(form, Response):
+            return form
+        back = f"/owner/{switch_id}"
+        if signed_in(request, switch_id) is None:
+            return error(request, 403, "you are not signed in to this switch", back="/login")
+        limited = sec.limit(sec.limits.signin, request, switch_id)
+        if limited:
+            return error(request, 429, limited, back=back)
+        code = text_field(form, "code", 16).strip() or None
+        try:
+            params = parse(form)
+            return dict(
+                await run_in_threadpool(
+                    engine.password_action,
+                    switch_id,
+                    text_field(form, "password"),
+                    code,
+                    action,
+                    params,
+                    _client(request),
+                )
+            )
+        except AfterwordError as exc:
+            return failed(request, exc, back=back)
+
+    def settings_params(form: FormData) -> dict[str, Any]:
+        return {
+            "interval": parse_duration(text_field(form, "interval", 64)),
+            "grace": _duration_or_zero(text_field(form, "grace", 64)),
+            "waiting": _duration_or_zero(text_field(form, "waiting", 64)),
+            "reminders": list(parse_reminders(text_field(form, "reminders", 256))),
+            "recipients": [
+                line.strip()
+                for line in text_field(form, "recipients", 16384).splitlines()
+                if line.strip()
+            ],
+        }
+
+    def canary_params(form: FormData) -> dict[str, Any]:
+        return {
+            "name": text_field(form, "name", 64).strip(),
+            "interval": parse_duration(text_field(form, "interval", 64)),
+            "grace": _duration_or_zero(text_field(form, "grace", 64)),
+            "on_miss": "trigger" if text_field(form, "on_miss", 16) == "trigger" else "alert",
+        }
+
+    @app.post("/owner/{switch_id}/settings", response_class=HTMLResponse, include_in_schema=False)
+    async def owner_settings(request: Request, switch_id: str) -> Response:
+        done = await owner_form(request, switch_id, "settings", settings_params)
+        if isinstance(done, Response):
+            return done
+        return RedirectResponse(f"/owner/{switch_id}?done=settings", status_code=303)
+
+    @app.post("/owner/{switch_id}/canary", response_class=HTMLResponse, include_in_schema=False)
+    async def owner_canary(request: Request, switch_id: str) -> Response:
+        done = await owner_form(request, switch_id, "canary-add", canary_params)
+        if isinstance(done, Response):
+            return done
+        return render(
+            request,
+            "canary-added.html",
+            switch=switch_id,
+            name=done["canary"],
+            url=done["url"],
+            duress_url=done["duress_url"],
+        )
 
     # --- custodian pages ----------------------------------------------------------------
 
