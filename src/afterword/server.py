@@ -2,7 +2,8 @@
 
 Settings come from arguments or the environment (``AFTERWORD_DATABASE_URL``,
 ``AFTERWORD_PUBLIC_URL``, ``AFTERWORD_SMTP_URL``, ``AFTERWORD_MIN_DURATION``,
-``AFTERWORD_OPERATOR``), with the embedded default: SQLite in the user's data directory.
+``AFTERWORD_OPERATOR``, ``AFTERWORD_MAX_UPLOAD``), with the embedded default: SQLite in
+the user's data directory.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from afterword.delivery import Dispatcher, MailConfig, Mailer, WebhookSender
 from afterword.engine import Config, Engine, ServerKeys
+from afterword.errors import AfterwordError
 from afterword.store import Store
 from afterword.store.db import default_data_dir, default_database_url
 from afterword.switch.policy import parse_duration
@@ -30,6 +32,7 @@ class Settings:
     smtp_url: str | None
     min_duration: int
     operator: tuple[str, ...]
+    max_upload: int = 8 << 30
 
     @classmethod
     def load(
@@ -51,7 +54,21 @@ class Settings:
             smtp_url=os.environ.get("AFTERWORD_SMTP_URL") or None,
             min_duration=parse_duration(os.environ.get("AFTERWORD_MIN_DURATION", "1h")),
             operator=tuple(x for x in operator.split(",") if x),
+            max_upload=parse_size(os.environ.get("AFTERWORD_MAX_UPLOAD", "8G")),
         )
+
+
+def parse_size(text: str) -> int:
+    """Bytes from ``500M``, ``8G``, ``1048576`` (binary units)."""
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    number, unit = text.strip().upper().rstrip("IB") or "0", ""
+    if number and number[-1] in units:
+        number, unit = number[:-1], number[-1]
+    if not number.isdigit() or int(number) <= 0:
+        raise AfterwordError(
+            f"cannot read the size {text!r}", "write bytes, or a number with K, M, G or T"
+        )
+    return int(number) * units[unit]
 
 
 def build_engine(settings: Settings) -> Engine:
@@ -63,6 +80,7 @@ def build_engine(settings: Settings) -> Engine:
         public_url=settings.public_url,
         min_duration=settings.min_duration,
         operator=settings.operator,
+        max_upload=settings.max_upload,
     )
     return Engine(store, keys, config)
 

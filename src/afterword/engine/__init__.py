@@ -3,7 +3,16 @@
 Sits between the outer layers (web, cli, worker) and store/delivery/switch/crypto.
 """
 
-from afterword.engine.engine import Config, Conflict, Engine, Forbidden, NotFound, TickReport
+from afterword.engine.engine import (
+    Config,
+    Conflict,
+    Engine,
+    Forbidden,
+    Locked,
+    NotFound,
+    TickReport,
+    TooLarge,
+)
 from afterword.engine.keys import ServerKeys
 from afterword.engine.messages import Contacts
 
@@ -13,7 +22,9 @@ __all__ = [
     "Contacts",
     "Engine",
     "Forbidden",
+    "Locked",
     "NotFound",
     "ServerKeys",
     "TickReport",
+    "TooLarge",
 ]

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import pyotp
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -62,6 +62,7 @@ from afterword.errors import AfterwordError, FormatError, ShareError
 from afterword.store import Store
 from afterword.store import repository as repo
 from afterword.store.models import (
+    AuditRow,
     CanaryTokenRow,
     ClientRow,
     NonceRow,
@@ -111,6 +112,9 @@ from afterword.switch.policy import MAX_DURATION, Policy
 log = logging.getLogger("afterword.engine")
 
 NONCE_TTL = 300
+LOCKOUT_WINDOW = 900  # seconds over which wrong guesses at one switch are counted
+LOCKOUT = {"password": 10, "share": 20, "custodian": 20}  # wrong guesses that lock a door
+WRONG_PASSWORD = "wrong password"
 LEASE = 300  # seconds a claimed outbox row is left alone while it is being sent
 MAX_BACKOFF = 6 * 3600
 
@@ -127,12 +131,22 @@ class Conflict(AfterwordError):
     """The switch's state does not allow this now."""
 
 
+class TooLarge(AfterwordError):
+    """An upload larger than the switch can take (413)."""
+
+
+class Locked(AfterwordError):
+    """Too many wrong guesses at a switch lately: this way in is closed for a while (429).
+    A signed check-in is never locked out: a lockout cannot silence the real owner."""
+
+
 @dataclass(frozen=True)
 class Config:
     data_dir: Path
     public_url: str = "http://127.0.0.1:8000"
     min_duration: int = 3600
     breaker_threshold: int = 100  # more triggers than this in one tick are held
+    max_upload: int = 8 << 30  # the largest dossier a switch may upload (bytes)
     operator: Sequence[str] = ()  # where breaker alerts go
     batch: int = 500
 
@@ -256,6 +270,12 @@ class Engine:
         # a name of its own per upload: two arms of one bundle never touch each other's file
         partial = path.with_name(f".{switch_id}.{secrets.token_hex(8)}.partial")
         try:
+            if dossier_info["size"] > self.config.max_upload:
+                raise TooLarge(
+                    f"the dossier is {dossier_info['size']} bytes; this server takes at most "
+                    f"{self.config.max_upload}",
+                    "ask the operator, or use a server with room for it",
+                )
             sha, size, header_ok = _receive(dossier, partial, dossier_info)
             if size != dossier_info["size"] or not header_ok:
                 raise FormatError(
@@ -395,11 +415,11 @@ class Engine:
         outcome: _Outcome | None = None
         with self.store.transaction() as s:
             row = self._row(s, switch_id, lock=True)
+            self._check_lock(s, row.id, "password", now)
             duress = self._check_password(row, password, code, now)
             if duress is None:  # logged, and committed
-                repo.record(
-                    s, row, repo.state_of(row), [Audit(f"{action}-refused", client[:80])], now
-                )
+                detail = f"{WRONG_PASSWORD}; {client}"[:200]
+                repo.record(s, row, repo.state_of(row), [Audit(f"{action}-refused", detail)], now)
             else:
                 method = "password+totp" if row.totp_secret else "password"
                 request = {**(params or {}), "action": action}
@@ -442,6 +462,44 @@ class Engine:
         return self.session_action(
             session or OwnerSession(switch_id, False), "checkin", client=client
         )
+
+    def _check_lock(self, s: Session, switch_id: str, door: str, now: int) -> None:
+        """Refuse at once if this door of the switch saw too many wrong guesses lately.
+        The guesses are the refusals in the switch's own audit log, so every web node
+        and worker agrees, and a restart forgets nothing."""
+        query = select(func.count(), func.min(AuditRow.at)).where(
+            AuditRow.switch_id == switch_id, AuditRow.at > now - LOCKOUT_WINDOW
+        )
+        if door == "password":
+            query = query.where(
+                AuditRow.kind.like("%-refused"), AuditRow.detail.like(f"{WRONG_PASSWORD}%")
+            )
+        elif door == "share":
+            query = query.where(AuditRow.kind == "share-refused")
+        else:
+            query = query.where(AuditRow.kind.like("custodian-%-refused"))
+        count, first = s.execute(query).one()
+        if count >= LOCKOUT[door]:
+            minutes = max(1, (int(first) + LOCKOUT_WINDOW - now + 59) // 60)
+            what = {
+                "password": (
+                    "wrong passwords",
+                    "check in with your key meanwhile: afterword "
+                    "checkin --owner-key KEY (a lockout never blocks it)",
+                ),
+                "share": (
+                    "shares that did not match",
+                    "check that you have the share for this switch, then try again",
+                ),
+                "custodian": (
+                    "wrong custodian codes",
+                    "copy the code from your card, or use afterword custodian with your envelope",
+                ),
+            }[door]
+            raise Locked(
+                f"too many {what[0]} for this switch lately; try again in {minutes} minute(s)",
+                what[1],
+            )
 
     def _check_password(
         self, row: SwitchRow, password: str, code: str | None, now: int
@@ -736,6 +794,7 @@ class Engine:
         now = self.clock()
         with self.store.transaction() as s:
             row = self._row(s, switch_id, lock=True)
+            self._check_lock(s, row.id, "share", now)
             roster = json.loads(row.custodians)
             label = next(
                 (c["label"] for c in roster["custodians"] if c["commitment"] == digest), None
@@ -768,6 +827,7 @@ class Engine:
         refused: AfterwordError | None = None
         with self.store.transaction() as s:
             row = self._row(s, switch_id, lock=True)
+            self._check_lock(s, row.id, "custodian", now)
             roster = json.loads(row.custodians)["custodians"]
             label = next((c["label"] for c in roster if c.get("credential") == digest), None)
             state = repo.state_of(row)
@@ -1194,8 +1254,11 @@ def _receive(source: BinaryIO, target: Path, dossier: dict[str, Any]) -> tuple[s
     header_size = int(dossier["header_size"])
     head = b""
     target.parent.mkdir(parents=True, exist_ok=True)
+    limit = int(dossier["size"])
     with open(target, "wb") as out:
         for chunk in _chunks(source):
+            if size + len(chunk) > limit:  # more than the manifest says: stop writing now
+                return digest.hexdigest(), size + len(chunk), False
             if len(head) < header_size:
                 head += chunk[: header_size - len(head)]
             digest.update(chunk)

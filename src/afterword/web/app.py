@@ -20,15 +20,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from afterword import __version__
 from afterword.crypto.bundle import LABEL
 from afterword.crypto.dossier import SWITCH_ID
-from afterword.engine import Conflict, Contacts, Engine, Forbidden, NotFound
+from afterword.engine import Contacts, Engine, NotFound, TooLarge
 from afterword.engine.messages import check_address
 from afterword.errors import AfterwordError, FormatError
 from afterword.switch.policy import DEFAULT_COOLING_OFF, MAX_DURATION, Policy
 from afterword.web.pages import add_pages
+from afterword.web.status import status_of
 
 log = logging.getLogger("afterword.web")
 
 MAX_JSON_FILE = 16 * 1024 * 1024
+MAX_REQUEST = 80 * 1024 * 1024  # the largest teaser /verify takes, with its form
 MAX_JSON_BODY = 64 * 1024  # an owner request or a share is a few hundred bytes
 MAX_REMINDERS = 32
 
@@ -47,24 +49,8 @@ CONTACTS_HINT = (
 )
 
 
-class TooLarge(AfterwordError):
-    """The request is larger than anything this endpoint takes (413)."""
-
-
 def _error(status: int, message: str, hint: str = "") -> JSONResponse:
     return JSONResponse({"error": message, "hint": hint}, status_code=status)
-
-
-def _status_of(exc: AfterwordError) -> int:
-    if isinstance(exc, NotFound):
-        return 404
-    if isinstance(exc, Forbidden):
-        return 403
-    if isinstance(exc, Conflict):
-        return 409
-    if isinstance(exc, TooLarge):
-        return 413
-    return 400
 
 
 async def _json_file(upload: UploadFile, what: str) -> Any:
@@ -217,11 +203,13 @@ def _check_switch_id(manifest: Any) -> None:
 
 
 def create_app(engine: Engine) -> FastAPI:
-    app = FastAPI(title="afterword", version=__version__)
+    # no request body but an upload's is ever large: anything else is refused at the door,
+    # before it is read (413), so nobody can fill the server's disk or memory
+    app = FastAPI(title="afterword", version=__version__, max_body_size=MAX_REQUEST)
 
     @app.exception_handler(AfterwordError)
     async def afterword_error(_: Request, exc: AfterwordError) -> JSONResponse:
-        return _error(_status_of(exc), exc.message, exc.hint)
+        return _error(status_of(exc), exc.message, exc.hint)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -266,7 +254,7 @@ def create_app(engine: Engine) -> FastAPI:
             "min_duration": engine.config.min_duration,
         }
 
-    @app.post("/switches", status_code=201)
+    @app.post("/switches", status_code=201, max_body_size=engine.config.max_upload + (1 << 20))
     async def arm(
         request: Request,
         manifest: Annotated[UploadFile, File()],

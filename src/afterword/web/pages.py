@@ -46,7 +46,7 @@ from afterword.crypto.dossier import SWITCH_ID
 from afterword.crypto.release import CAUSES, load_statement
 from afterword.crypto.signing import fingerprint
 from afterword.crypto.verify import verify_any
-from afterword.engine import Conflict, Engine, Forbidden, NotFound
+from afterword.engine import Engine, Forbidden, NotFound
 from afterword.engine.engine import OwnerSession
 from afterword.engine.messages import when
 from afterword.errors import AfterwordError, FormatError, ShareError
@@ -60,6 +60,7 @@ from afterword.web.security import (
     SecurityHeaders,
     secret_from,
 )
+from afterword.web.status import status_of
 
 MAX_UPLOAD = 16 * 1024 * 1024
 AUDIT_PAGE = 20
@@ -473,16 +474,6 @@ def timeline_svg(
 # --- the routes ------------------------------------------------------------------------
 
 
-def _status_of(exc: AfterwordError) -> int:
-    if isinstance(exc, NotFound):
-        return 404
-    if isinstance(exc, Forbidden):
-        return 403
-    if isinstance(exc, Conflict):
-        return 409
-    return 400
-
-
 def _sentence(text: str) -> str:
     text = text.strip()
     if not text:
@@ -546,7 +537,7 @@ def add_pages(app: FastAPI, engine: Engine, security: Security | None = None) ->
         return response
 
     def failed(request: Request, exc: AfterwordError, back: str = "") -> Response:
-        return error(request, _status_of(exc), exc.message, exc.hint, back)
+        return error(request, status_of(exc), exc.message, exc.hint, back)
 
     def check_id(switch_id: str) -> str:
         if not SWITCH_ID.fullmatch(switch_id):
@@ -725,7 +716,7 @@ def add_pages(app: FastAPI, engine: Engine, security: Security | None = None) ->
                 "with `afterword checkin` and your owner key.",
             )
         except AfterwordError as exc:
-            return refused(_status_of(exc), _sentence(exc.message), exc.hint)
+            return refused(status_of(exc), _sentence(exc.message), exc.hint)
         response = RedirectResponse(f"/owner/{switch_id}", status_code=303)
         session = sec.new_session(owner.switch, owner.duress)
         sec.set_cookie(response, sec.session_cookie, session, SESSION_SECONDS)
