@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint tools bench clean soak
+.PHONY: run test test-fast lint tools bench clean soak fuzz
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -29,8 +29,8 @@ run: $(STAMP)
 	$(BIN)/afterword serve
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks fuzz
+	$(BIN)/ruff format --check src tests benchmarks fuzz
 	$(BIN)/mypy --strict src/afterword/crypto src/afterword/switch
 	$(BIN)/mypy src/afterword
 
@@ -48,6 +48,13 @@ SOAK_KILLS ?= 8
 soak: $(STAMP) tools
 	AFTERWORD_CRASH_RUNS=$(SOAK_RUNS) AFTERWORD_CRASH_KILLS=$(SOAK_KILLS) \
 	  AFTERWORD_SEED="$(SEED)" AFTERWORD_SEEDS="$(SEEDS)" $(BIN)/pytest tests/crash -q
+
+# Longer fuzzing: every atheris harness in fuzz/ for FUZZ_SECONDS each (make test gives them
+# 4 s), and schemathesis with more examples per API operation.
+FUZZ_SECONDS ?= 120
+fuzz: $(STAMP)
+	AFTERWORD_FUZZ_SECONDS=$(FUZZ_SECONDS) AFTERWORD_SCHEMATHESIS_EXAMPLES=200 \
+	  $(BIN)/pytest tests/fuzz -q
 
 bench: $(STAMP) tools
 	@command -v /usr/bin/time >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq time) >/dev/null

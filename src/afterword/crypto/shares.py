@@ -171,7 +171,7 @@ class ShareEnvelope:
                 shares=int(data["shares"]),
                 server=None if data.get("server") is None else str(data["server"]),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:  # 1e999 is inf
             raise FormatError(f"the share envelope is missing a field ({exc})") from exc
 
     @property

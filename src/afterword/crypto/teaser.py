@@ -46,16 +46,19 @@ def check_teaser(doc: Document) -> bytes:
     """Check content against its hash and the proof against the root; return the content."""
     try:
         content = b64decode(str(doc["content"]), what="the teaser's document")
+        size = int(doc["size"])
+        if not 0 <= size < 2**64:  # the leaf encodes it as an unsigned 64-bit number
+            raise FormatError(f"the teaser's document size {size} is out of range")
         entry = DocumentEntry(
             path=str(doc["path"]),
             salt=hex_to_bytes(str(doc["salt"]), length=32, what="the salt"),
             sha256=hex_to_bytes(str(doc["sha256"]), length=32, what="the content hash"),
-            size=int(doc["size"]),
+            size=size,
         )
         proof = [hex_to_bytes(str(p), length=32, what="a proof step") for p in doc["proof"]]
         index, tree_size = int(doc["index"]), int(doc["tree_size"])
         root = hex_to_bytes(str(doc["root"]), length=32, what="the root")
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise FormatError(f"the teaser is missing or has a malformed field ({exc})") from exc
     if len(content) != entry.size or hashlib.sha256(content).digest() != entry.sha256:
         raise IntegrityError("the teaser's document does not match its committed hash and size")

@@ -41,8 +41,44 @@ def check_against_notice(
             )
 
 
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _check_notice_fields(notice: Document) -> None:
+    """The fields a notice is read for: present and of the right type (a signature only
+    says who wrote a document, not that it is well-formed)."""
+    for name in ("count", "threshold", "shares"):
+        if not _is_count(notice.get(name)):
+            raise FormatError(
+                f"the notice's {name!r} is missing or not a whole number",
+                "it was not made by afterword; ask the owner for the notice afterword made",
+            )
+    if not isinstance(notice.get("root"), str):
+        raise FormatError(
+            "the notice names no Merkle root",
+            "it was not made by afterword; ask the owner for the notice afterword made",
+        )
+
+
+def _check_dossier_fields(manifest: Document) -> dict[str, Any]:
+    """The manifest's description of its dossier, as ``verify`` reports it."""
+    dossier = manifest.get("dossier")
+    if (
+        not isinstance(dossier, dict)
+        or not _is_count(dossier.get("size"))
+        or not isinstance(dossier.get("header_sha256"), str)
+    ):
+        raise FormatError(
+            "the manifest does not describe its dossier (size, header hash)",
+            "it was not made by afterword; ask the owner for the manifest afterword made",
+        )
+    return dossier
+
+
 def verify_notice(doc: Any) -> list[str]:
     notice = verify_document(doc, "notice")
+    _check_notice_fields(notice)
     said = [
         f"The notice is signed by owner key {fingerprint(notice['owner_key'])}.",
         f"It commits to {notice['count']} document(s) under Merkle root {notice['root']}.",
@@ -57,11 +93,12 @@ def verify_notice(doc: Any) -> list[str]:
 def verify_manifest(doc: Any, notice: Document | None) -> list[str]:
     manifest = verify_document(doc, "manifest")
     check_public_manifest(manifest)
+    dossier = _check_dossier_fields(manifest)
     said = [
         f"The manifest is signed by owner key {fingerprint(manifest['owner_key'])}.",
         f"Its {manifest['count']} leaf hashes add up to Merkle root {manifest['root']}.",
-        f"It describes a dossier of {manifest['dossier']['size']} bytes whose age header "
-        f"has SHA-256 {manifest['dossier']['header_sha256']}.",
+        f"It describes a dossier of {dossier['size']} bytes whose age header "
+        f"has SHA-256 {dossier['header_sha256']}.",
     ]
     if notice is not None:
         check_against_notice(manifest, notice, "count")

@@ -21,8 +21,12 @@ def parse_duration(text: str) -> int:
             f"cannot read the duration {text!r}",
             "write a number and a unit: s, m, h, d or w (e.g. 7d, 36h, 1d12h)",
         )
-    seconds = sum(int(n) * UNITS[u] for n, u in parts)
-    if seconds <= 0 or seconds > MAX_DURATION:
+    # more digits than any duration up to 10 years needs: out of range (and int() would
+    # refuse a number of over 4300 digits with a ValueError)
+    numbers = [(n.lstrip("0") or "0", u) for n, u in parts]
+    too_long = any(len(n) > 12 for n, _ in numbers)
+    seconds = 0 if too_long else sum(int(n) * UNITS[u] for n, u in numbers)
+    if too_long or seconds <= 0 or seconds > MAX_DURATION:
         raise AfterwordError(
             f"the duration {text!r} is out of range", "use more than 0 and at most 10 years"
         )
