@@ -1,0 +1,78 @@
+"""The simulation's shared pieces: one pool of sealed bundles per test session (sealing
+is the expensive part), the seeds to run, and a summary of what was simulated."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from afterword.engine import ServerKeys
+from tests.simulation.sim import Stats
+from tests.simulation.world import PoolBundle, seal_pool
+
+POOL = 8
+TOTALS = Stats()
+
+
+def seeds() -> list[int]:
+    """``AFTERWORD_SIM_SEED=N`` replays one seed; ``AFTERWORD_SEEDS`` (from ``make soak
+    SEEDS=...``) is a list (``1,5,9``), a range (``1-500``) or a count (``500``: seeds
+    1000-1499); otherwise the short set ``make test`` runs."""
+    one = os.environ.get("AFTERWORD_SIM_SEED", "").strip()
+    if one:
+        return [int(one)]
+    text = os.environ.get("AFTERWORD_SEEDS", "").strip()
+    if not text:
+        return [1, 2, 3, 4]
+    if "-" in text:
+        low, high = text.split("-", 1)
+        return list(range(int(low), int(high) + 1))
+    if "," in text:
+        return [int(s) for s in text.split(",") if s.strip()]
+    return list(range(1000, 1000 + int(text)))
+
+
+def lifecycles_per_seed() -> int:
+    return int(os.environ.get("AFTERWORD_SIM_LIFECYCLES", "24"))
+
+
+@pytest.fixture(scope="session")
+def server_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where each seed's world lives: on tmpfs when there is one (fsyncs cost nothing
+    there, and the simulation is about logic, not disks; the crash suite covers disks)."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        folder = shm / f"afterword-sim-{os.getpid()}"
+        folder.mkdir(exist_ok=True)
+        return folder
+    return tmp_path_factory.mktemp("sim")
+
+
+@pytest.fixture(scope="session")
+def pool(server_dir: Path) -> list[PoolBundle]:
+    keys = ServerKeys.load_or_create(server_dir / "keys")
+    return seal_pool(server_dir / "pool", keys, POOL, random.Random(0))
+
+
+@pytest.fixture(autouse=True)
+def quiet_logs() -> Iterator[None]:
+    """The faults make the service log loudly (that is its job); not the test's output."""
+    logging.disable(logging.CRITICAL)
+    yield
+    logging.disable(logging.NOTSET)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not TOTALS.batches:
+        return
+    summary = TOTALS.summary()
+    terminalreporter.write_line("simulation: " + json.dumps(summary))
+    report = os.environ.get("AFTERWORD_SIM_REPORT")
+    if report:
+        Path(report).write_text(json.dumps(summary, indent=1) + "\n")

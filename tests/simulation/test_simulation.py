@@ -1,0 +1,136 @@
+"""Whole lifecycles on the real engine in virtual time, with faults; see sim.py.
+
+``make test`` runs a short seed set; ``make soak SEEDS=...`` runs many. A failing seed is
+named in the failure, with the command that replays it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from afterword.engine import ServerKeys
+from afterword.engine import engine as engine_module
+from afterword.switch import machine
+from tests.simulation.conftest import TOTALS, lifecycles_per_seed, seeds
+from tests.simulation.sim import Simulation, Stats, Violation
+from tests.simulation.world import PoolBundle
+
+
+@pytest.fixture
+def world(server_dir: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
+    folder = server_dir / request.node.name.replace("/", "_").replace("[", "-").rstrip("]")
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def keys_of(server_dir: Path) -> ServerKeys:
+    return ServerKeys.load_or_create(server_dir / "keys")
+
+
+def simulate(
+    seed: int, pool: list[PoolBundle], server_dir: Path, world: Path, n: int, **options: Any
+) -> Stats:
+    sim = Simulation(seed, pool, keys_of(server_dir), world, **options)
+    try:
+        return sim.run(n)
+    finally:
+        TOTALS.merge(sim.stats)
+
+
+@pytest.mark.parametrize("seed", seeds())
+def test_lifecycles_with_faults_keep_every_promise(
+    seed: int, pool: list[PoolBundle], server_dir: Path, world: Path
+) -> None:
+    replay = f"replay: AFTERWORD_SIM_SEED={seed} .venv/bin/pytest tests/simulation -k 'keep_every'"
+    try:
+        stats = simulate(seed, pool, server_dir, world, lifecycles_per_seed())
+    except Violation as exc:
+        pytest.fail(f"{exc}\n{replay}")
+    assert stats.violations == []
+    assert stats.lifecycles >= lifecycles_per_seed()
+    # the schedule did what it is for: faults struck, and switches reached their ends
+    assert sum(stats.faults.values()) > 0, stats.faults
+    assert sum(n for k, n in stats.outcomes.items() if k.startswith("released")) > 0
+
+
+def test_lifecycles_without_faults_keep_every_promise(
+    pool: list[PoolBundle], server_dir: Path, world: Path
+) -> None:
+    stats = simulate(7, pool, server_dir, world, 16, faults=False)
+    assert stats.violations == []
+    assert not any(k.startswith("kill") for k in stats.faults)
+
+
+# --- the oracle can fail: each of these breaks the service on purpose -------------------
+
+
+def _break_decide(monkeypatch: pytest.MonkeyPatch, breakage: Any) -> None:
+    real = machine.decide
+
+    def broken(state: machine.SwitchState, event: machine.Event, now: int) -> Any:
+        return breakage(real, state, event, now)
+
+    monkeypatch.setattr(engine_module, "decide", broken)
+
+
+def test_a_service_that_skips_the_waiting_period_is_caught(
+    monkeypatch: pytest.MonkeyPatch, pool: list[PoolBundle], server_dir: Path, world: Path
+) -> None:
+    def early(real: Any, state: Any, event: Any, now: int) -> Any:
+        new, effects = real(state, event, now)
+        if new.phase is machine.Phase.TRIGGERED and new.policy.waiting:
+            new = dataclasses.replace(new, since=new.since - new.policy.waiting)
+        return new, effects
+
+    _break_decide(monkeypatch, early)
+    with pytest.raises(Violation, match=r"waiting period|the model justifies"):
+        simulate(11, pool, server_dir, world, 64, faults=False)
+
+
+def test_a_service_that_ignores_check_ins_is_caught(
+    monkeypatch: pytest.MonkeyPatch, pool: list[PoolBundle], server_dir: Path, world: Path
+) -> None:
+    def deaf(real: Any, state: Any, event: Any, now: int) -> Any:
+        if isinstance(event, machine.CheckIn):
+            return state, []
+        return real(state, event, now)
+
+    _break_decide(monkeypatch, deaf)
+    with pytest.raises(Violation, match="no such cause held"):
+        simulate(12, pool, server_dir, world, 64, faults=False)
+
+
+def test_a_service_whose_retries_differ_is_caught(
+    monkeypatch: pytest.MonkeyPatch, pool: list[PoolBundle], server_dir: Path, world: Path
+) -> None:
+    real = engine_module._message
+    attempts: dict[str, int] = {}
+
+    def drifting(row: Any) -> Any:
+        message = real(row)
+        attempts[row.id] = attempts.get(row.id, 0) + 1
+        return dataclasses.replace(message, text=f"{message.text}\nattempt {attempts[row.id]}")
+
+    monkeypatch.setattr(engine_module, "_message", drifting)
+    with pytest.raises(Violation, match="two different release messages"):
+        simulate(13, pool, server_dir, world, 64, faults=False, mail_failing=0.6)
+
+
+def test_a_service_that_forgets_the_disarm_cooling_off_is_caught(
+    monkeypatch: pytest.MonkeyPatch, pool: list[PoolBundle], server_dir: Path, world: Path
+) -> None:
+    def hasty(real: Any, state: Any, event: Any, now: int) -> Any:
+        new, effects = real(state, event, now)
+        if new.phase is machine.Phase.DISARMING:
+            new = dataclasses.replace(new, disarm_ends=now)
+        return new, effects
+
+    _break_decide(monkeypatch, hasty)
+    with pytest.raises(Violation, match="disarmed at"):
+        simulate(14, pool, server_dir, world, 96, faults=False)

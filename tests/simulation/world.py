@@ -1,0 +1,263 @@
+"""The simulated world's machinery: a virtual clock, a store that can be "killed" at any
+statement or commit, a sender that records and fails on demand, and a pool of bundles.
+
+Nothing here decides anything about switches: that is the real engine's job. This module
+only builds the real engine (``afterword.engine.Engine``) on a real database and lets the
+simulation break things around it.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+import shutil
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, event
+from sqlalchemy.orm import Session
+
+from afterword.crypto.bundle import Custodian, seal_bundle
+from afterword.crypto.keys import OwnerKey
+from afterword.delivery import Message, PermanentError, TransientError
+from afterword.engine import Config, Engine, ServerKeys
+from afterword.engine import passwords as _passwords
+from afterword.store import Store
+from afterword.store.models import Base
+
+T0 = 1_800_000_000
+YEAR = 365 * 86400
+
+# scrypt parameters travel with each hash (passwords.py), so the simulation may hash with
+# cheap ones: the code paths are the same, a check-in costs microseconds instead of 60 ms.
+_passwords.N = 2**4
+
+
+class Crash(BaseException):
+    """The process died here. A BaseException, so no ``except Exception`` in the service
+    can swallow it: like SIGKILL, nothing after it runs in this "process"."""
+
+
+class Clock:
+    def __init__(self, now: int = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+
+class Faults:
+    """Decides where the next "kill" lands: after ``countdown`` more SQL statements or
+    commits (or between a commit and its after-commit hooks)."""
+
+    def __init__(self) -> None:
+        self.countdown: int | None = None
+        self.fired: Counter[str] = Counter()
+
+    def arm(self, countdown: int) -> None:
+        self.countdown = countdown
+
+    def disarm(self) -> None:
+        self.countdown = None
+
+    def point(self, where: str) -> None:
+        if self.countdown is None:
+            return
+        self.countdown -= 1
+        if self.countdown <= 0:
+            self.countdown = None
+            self.fired[where] += 1
+            raise Crash(where)
+
+
+class SimStore(Store):
+    """The real store, with kill points at every statement, every commit, and between a
+    commit and the work that must follow it (deleting a file)."""
+
+    def __init__(self, url: str, faults: Faults) -> None:
+        super().__init__(url)
+        self.faults = faults
+        event.listen(self.engine, "before_cursor_execute", self._statement)
+        event.listen(self.engine, "commit", self._commit)
+
+    def _statement(self, *_args: Any) -> None:
+        self.faults.point("statement")
+
+    def _commit(self, *_args: Any) -> None:
+        self.faults.point("commit")
+
+    def after_commit(self, session: Session, hook: Callable[[], None]) -> None:  # type: ignore[override]
+        faults = self.faults
+
+        def guarded() -> None:
+            faults.point("after-commit")
+            hook()
+
+        Store.after_commit(session, guarded)
+
+
+@dataclass
+class Delivered:
+    id: str
+    to: str
+    subject: str
+    text: str
+    data: dict[str, Any]
+
+
+class RecordingSender:
+    """Every message that reached its recipient, in order; fails when told to.
+
+    ``failing`` is a probability per attempt; a failure is an SMTP refusal or webhook 5xx
+    (TransientError), a timeout (TimeoutError: the dispatcher must treat it as transient),
+    a timeout *after* the peer accepted (delivered, yet reported failed: the retry must be
+    the same message), or rarely a permanent refusal.
+    """
+
+    def __init__(
+        self, rng: random.Random, told: Callable[[str, dict[str, Any]], None] | None = None
+    ) -> None:
+        self.rng = rng
+        self.told = told
+        self.failing = 0.0
+        self.received: list[Delivered] = []
+        self.failures: Counter[str] = Counter()
+        self.permanent: set[str] = set()
+
+    def send(self, message: Message) -> None:
+        if self.failing and self.rng.random() < self.failing:
+            kind = self.rng.choices(
+                ["refused", "timeout", "accepted-then-timeout", "permanent"], [5, 3, 2, 1]
+            )[0]
+            web = message.to.startswith("http")
+            self.failures[f"{'webhook' if web else 'smtp'}-{kind}"] += 1
+            if kind == "refused":
+                raise TransientError("503 try later" if web else "421 busy", message_id=message.id)
+            if kind == "timeout":
+                raise TimeoutError("timed out")
+            if kind == "accepted-then-timeout":
+                self._deliver(message)
+                raise TimeoutError("timed out after the peer accepted")
+            self.permanent.add(message.id)
+            raise PermanentError("550 no such user", message_id=message.id)
+        self._deliver(message)
+
+    def _deliver(self, message: Message) -> None:
+        self.received.append(
+            Delivered(message.id, message.to, message.subject, message.text, dict(message.data))
+        )
+        if self.told is not None:
+            self.told(message.to, dict(message.data))
+
+
+@dataclass(frozen=True)
+class PoolBundle:
+    """A sealed bundle, read into memory once: armed again and again (after a wipe)."""
+
+    switch: str
+    owner: OwnerKey
+    duress: OwnerKey
+    manifest: dict[str, Any]
+    notice: dict[str, Any]
+    custodians: dict[str, Any]
+    dossier: bytes
+    server_envelope: bytes
+    mnemonics: dict[str, str]  # human custodians' share words
+    threshold: int
+    labels: tuple[str, ...] = field(default=("server", "alice", "bob", "carol"))
+
+
+def _card_words(path: Path) -> str:
+    text = path.read_text()
+    return text.split("-----BEGIN AFTERWORD SHARE-----")[1].split("-----END")[0]
+
+
+def seal_pool(folder: Path, keys: ServerKeys, size: int, rng: random.Random) -> list[PoolBundle]:
+    """``size`` bundles, each 4 custodians (the server + 3 on paper) with a threshold of
+    1 to 4 (cycled, so every pool has each). Sealing is the expensive part: done once."""
+    docs = folder / "docs"
+    docs.mkdir(parents=True, exist_ok=True)
+    (docs / "evidence.txt").write_text("what the owner knows\n")
+    pool = []
+    for i in range(size):
+        owner, duress = OwnerKey.generate(), OwnerKey.generate()
+        threshold = (i % 4) + 1
+        labels = ("server", "alice", "bob", "carol")
+        sealed = seal_bundle(
+            [docs / "evidence.txt"],
+            folder / f"bundle-{i}-{secrets.token_hex(3)}",
+            owner,
+            [Custodian("server", keys.age_recipient)]
+            + [Custodian(label, "paper") for label in labels[1:]],
+            threshold,
+        )
+        b = sealed.bundle
+        pool.append(
+            PoolBundle(
+                switch=sealed.switch,
+                owner=owner,
+                duress=duress,
+                manifest=json.loads((b / "manifest.json").read_text()),
+                notice=json.loads((b / "notice.json").read_text()),
+                custodians=json.loads((b / "custodians.json").read_text()),
+                dossier=(b / "dossier.age").read_bytes(),
+                server_envelope=(b / "shares" / "server.age").read_bytes(),
+                mnemonics={
+                    label: _card_words(b / "shares" / f"{label}.txt") for label in labels[1:]
+                },
+                threshold=threshold,
+            )
+        )
+        shutil.rmtree(b)
+    return pool
+
+
+class Server:
+    """The service as a process: a store and an engine on one database and data dir.
+    ``kill()`` drops both (open transactions roll back, as on SIGKILL); ``start()`` makes
+    fresh ones on the same database and data dir, as a restart does."""
+
+    def __init__(
+        self, url: str, data_dir: Path, keys: ServerKeys, clock: Clock, faults: Faults
+    ) -> None:
+        self.url, self.data_dir, self.clock, self.faults = url, data_dir, clock, faults
+        self.keys = keys  # the key the pool's server envelopes were sealed for
+        self.breaker = 100
+        self.store: SimStore | None = None
+        self.engine: Engine = self.start()
+        assert self.store is not None
+        self.store.migrate()
+
+    def start(self) -> Engine:
+        self.store = SimStore(self.url, self.faults)
+        config = Config(
+            self.data_dir,
+            "http://afterword.test",
+            min_duration=1,
+            breaker_threshold=self.breaker,
+            operator=("mailto:operator@afterword.test",),
+        )
+        self.engine = Engine(self.store, self.keys, config, self.clock)
+        return self.engine
+
+    def kill(self) -> None:
+        assert self.store is not None
+        self.store.close()
+        self.start()
+
+    def wipe(self) -> None:
+        """Between batches: every row goes (the schema stays), and the dossiers."""
+        assert self.store is not None
+        with self.store.engine.begin() as c:
+            for table in reversed(Base.metadata.sorted_tables):
+                c.execute(delete(table))
+        for path in (self.data_dir / "dossiers").glob("*"):
+            path.unlink()
+
+    def close(self) -> None:
+        assert self.store is not None
+        self.store.close()
