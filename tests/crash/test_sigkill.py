@@ -237,12 +237,18 @@ class Run:
     webhook_url: str
     human_done: bool = False
     kills: int = 0
+    releasing_seen: float | None = None  # when the test first saw switch c releasing
+    human_delay: float = 0.0  # how long dana takes to answer the call for shares
 
     def submit_human_share(self) -> None:
         """What custodian dana does once switch c is releasing: submit, retry on failure."""
         switch = self.fleet.switches["c"]
         if self.human_done or self.peek.phases().get(switch) != "releasing":
             return
+        if self.releasing_seen is None:
+            self.releasing_seen = time.monotonic()
+        if time.monotonic() - self.releasing_seen < self.human_delay:
+            return  # she has not got round to it yet: the server waits in `releasing`
         try:
             response = httpx.post(
                 f"{self.server.url}/switches/{switch}/shares",
@@ -279,7 +285,7 @@ def arm_all(run: Run) -> None:
             policy = {
                 "interval": run.rng.randint(1, 2),
                 "grace": run.rng.choice([0, 1]),
-                "waiting": run.rng.randint(0, 1 + KILLS),
+                "waiting": run.rng.randint(0, 2 * KILLS),
                 "reminders": [],
             }
             custodian = "dana" if name == "c" else "carol"
@@ -435,6 +441,7 @@ def test_releases_survive_sigkill(
     server = Server(data_dir, url, smtp_server.url)
     peek = Peek(url or f"sqlite:///{data_dir / 'afterword.db'}")
     state = Run(seeded, random.Random(seeded), server, peek, fleet, webhook_server.url)
+    state.human_delay = state.rng.uniform(0, 3)
     try:
         server.spawn()
         server.wait_ready()
