@@ -15,6 +15,7 @@ import pytest
 from afterword.engine import ServerKeys
 from tests.simulation.sim import Stats
 from tests.simulation.world import PoolBundle, seal_pool
+from tests.store.conftest import pg_url  # noqa: F401
 
 POOL = 8
 TOTALS = Stats()

@@ -134,3 +134,13 @@ def test_a_service_that_forgets_the_disarm_cooling_off_is_caught(
     _break_decide(monkeypatch, hasty)
     with pytest.raises(Violation, match="disarmed at"):
         simulate(14, pool, server_dir, world, 96, faults=False)
+
+
+def test_lifecycles_on_postgresql_keep_every_promise(
+    pg_url: str, pool: list[PoolBundle], server_dir: Path, world: Path
+) -> None:
+    """The same world on PostgreSQL (row locks, SKIP LOCKED claims), a smaller seed set."""
+    for seed in seeds()[:2]:
+        stats = simulate(seed + 500, pool, server_dir, world / str(seed), 8, url=pg_url)
+        assert stats.violations == []
+        assert stats.lifecycles >= 8

@@ -56,6 +56,7 @@ class Faults:
 
     def __init__(self) -> None:
         self.countdown: int | None = None
+        self.at: str | None = None  # or: the next time this kind of point is reached
         self.fired: Counter[str] = Counter()
 
     def arm(self, countdown: int) -> None:
@@ -65,6 +66,10 @@ class Faults:
         self.countdown = None
 
     def point(self, where: str) -> None:
+        if self.at == where:
+            self.at = None
+            self.fired[where] += 1
+            raise Crash(where)
         if self.countdown is None:
             return
         self.countdown -= 1
