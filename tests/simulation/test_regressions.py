@@ -31,12 +31,6 @@ def _arm(server: Server, bundle: PoolBundle, policy: Policy) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open bug, found with the simulation's 'after-commit' kill point (its end check "
-    "for every disarmed switch): the dossier is unlinked only after the commit whose signed "
-    "log says it was deleted, and nothing deletes it after a restart",
-)
 def test_a_kill_right_after_disarming_still_leaves_no_dossier(
     pool: list[PoolBundle], server_dir: Path, tmp_path: Path
 ) -> None:

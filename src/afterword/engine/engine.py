@@ -209,6 +209,7 @@ class Engine:
         self.keys = keys
         self.config = config
         self.clock = clock
+        self._swept = False
         (config.data_dir / "dossiers").mkdir(parents=True, exist_ok=True)
 
     # --- arming -------------------------------------------------------------------------
@@ -983,8 +984,24 @@ class Engine:
 
     # --- the scheduler ------------------------------------------------------------------
 
+    def sweep(self) -> int:
+        """Delete the dossiers of disarmed switches that are still on disk: a process
+        killed between a disarm's commit and the unlink leaves one behind. Every worker
+        does this once, on its first pass. Returns how many it deleted."""
+        with self.store.transaction() as s:
+            disarmed = s.scalars(select(SwitchRow.id).where(SwitchRow.phase == "disarmed"))
+            paths = [self.dossier_path(switch_id) for switch_id in disarmed]
+        left = [path for path in paths if path.exists()]
+        for path in left:
+            path.unlink(missing_ok=True)
+            log.info("deleted the dossier %s of a disarmed switch", path.name)
+        self._swept = True
+        return len(left)
+
     def tick(self) -> TickReport:
         """One scheduler pass over due switches, with the mass-trigger breaker."""
+        if not self._swept:
+            self.sweep()
         now = self.clock()
         report = TickReport()
         with self.store.transaction() as s:
