@@ -46,15 +46,22 @@ test-fast: $(STAMP) tools
 SOAK_RUNS ?= 25
 SOAK_KILLS ?= 8
 # Then the lifecycle simulation (tests/simulation): SEEDS is a count (N seeds from 1000), a
-# range (1-500) or a list (1,5,9); each seed plays SIM_LIFECYCLES switch lifecycles. A failing
-# seed is printed with the command that replays it (AFTERWORD_SIM_SEED=N).
-SEEDS ?= 120
+# range (1-500) or a list (1,5,9); each seed plays SIM_LIFECYCLES switch lifecycles, split over
+# SIM_JOBS processes. A failing seed is printed with the command that replays it
+# (AFTERWORD_SIM_SEED=N).
+SEEDS ?= 200
 SIM_LIFECYCLES ?= 24
+SIM_JOBS ?= 2
 soak: $(STAMP) tools
 	AFTERWORD_CRASH_RUNS=$(SOAK_RUNS) AFTERWORD_CRASH_KILLS=$(SOAK_KILLS) \
 	  AFTERWORD_SEED="$(SEED)" AFTERWORD_SEEDS="$(SEEDS)" $(BIN)/pytest tests/crash -q
-	AFTERWORD_SEEDS="$(SEEDS)" AFTERWORD_SIM_LIFECYCLES=$(SIM_LIFECYCLES) \
-	  $(BIN)/pytest tests/simulation -q -k keep_every_promise
+	@status=0; pids=""; \
+	for i in $$(seq 0 $$(($(SIM_JOBS) - 1))); do \
+	  AFTERWORD_SEEDS="$(SEEDS)" AFTERWORD_SIM_LIFECYCLES=$(SIM_LIFECYCLES) \
+	    AFTERWORD_SIM_SHARD=$$i/$(SIM_JOBS) $(BIN)/pytest tests/simulation -q -p no:cacheprovider \
+	    -k keep_every_promise & pids="$$pids $$!"; \
+	done; \
+	for pid in $$pids; do wait $$pid || status=1; done; exit $$status
 
 # Longer fuzzing: every atheris harness in fuzz/ for FUZZ_SECONDS each (make test gives them
 # 4 s), and schemathesis with more examples per API operation.

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import random
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,10 +34,14 @@ def seeds() -> list[int]:
         return [1, 2, 3, 4]
     if "-" in text:
         low, high = text.split("-", 1)
-        return list(range(int(low), int(high) + 1))
-    if "," in text:
-        return [int(s) for s in text.split(",") if s.strip()]
-    return list(range(1000, 1000 + int(text)))
+        chosen = list(range(int(low), int(high) + 1))
+    elif "," in text:
+        chosen = [int(s) for s in text.split(",") if s.strip()]
+    else:
+        chosen = list(range(1000, 1000 + int(text)))
+    # AFTERWORD_SIM_SHARD=i/n: this process takes every n-th seed (make soak runs n at once)
+    shard, _, shards = os.environ.get("AFTERWORD_SIM_SHARD", "0/1").partition("/")
+    return chosen[int(shard) :: int(shards)]
 
 
 def lifecycles_per_seed() -> int:
@@ -44,15 +49,17 @@ def lifecycles_per_seed() -> int:
 
 
 @pytest.fixture(scope="session")
-def server_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def server_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Where each seed's world lives: on tmpfs when there is one (fsyncs cost nothing
     there, and the simulation is about logic, not disks; the crash suite covers disks)."""
     shm = Path("/dev/shm")
-    if shm.is_dir() and os.access(shm, os.W_OK):
-        folder = shm / f"afterword-sim-{os.getpid()}"
-        folder.mkdir(exist_ok=True)
-        return folder
-    return tmp_path_factory.mktemp("sim")
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        yield tmp_path_factory.mktemp("sim")
+        return
+    folder = shm / f"afterword-sim-{os.getpid()}"
+    folder.mkdir(exist_ok=True)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

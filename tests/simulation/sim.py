@@ -73,7 +73,8 @@ class Stats:
     lifecycles: int = 0
     batches: int = 0
     steps: int = 0
-    virtual_seconds: int = 0
+    virtual_seconds: int = 0  # of the world's clock
+    switch_seconds: int = 0  # summed over lifecycles, from arming to the end of the batch
     wall_seconds: float = 0.0
     faults: Counter[str] = field(default_factory=Counter)
     outcomes: Counter[str] = field(default_factory=Counter)
@@ -85,6 +86,7 @@ class Stats:
         self.batches += other.batches
         self.steps += other.steps
         self.virtual_seconds += other.virtual_seconds
+        self.switch_seconds += other.switch_seconds
         self.wall_seconds += other.wall_seconds
         self.faults.update(other.faults)
         self.outcomes.update(other.outcomes)
@@ -95,10 +97,12 @@ class Stats:
         return {
             "lifecycles": self.lifecycles,
             "virtual_years": round(self.virtual_seconds / YEAR, 1),
+            "switch_years": round(self.switch_seconds / YEAR, 1),
             "steps": self.steps,
             "wall_seconds": round(self.wall_seconds, 1),
             "lifecycles_per_second": round(self.lifecycles / max(self.wall_seconds, 1e-9), 2),
             "faults": dict(sorted(self.faults.items())),
+            "operator_releases_of_held_switches": self.actions["release-held"],
             "outcomes": dict(sorted(self.outcomes.items())),
             "violations": len(self.violations),
         }
@@ -283,6 +287,8 @@ class Simulation:
         for actor in self.actors:
             self.final(actor)
         self.stats.lifecycles += len(self.actors)
+        self.stats.faults.update(self.sender.failures)  # refusals, timeouts (smtp, webhook)
+        self.sender.failures.clear()
 
     def new_actor(self, bundle: PoolBundle) -> Actor:
         rng = self.rng
@@ -860,9 +866,9 @@ class Simulation:
         )
         last: list[str] = []
         while True:
-            if any(self.rows_held()):
-                self.call("release-held", self.server.engine.release_held)
             self.call("tick", self.server.engine.tick)
+            if any(self.rows_held()):  # the operator answers the breaker's alert at once
+                self.call("release-held", self.server.engine.release_held)
             self.observe()
             for actor in self.actors:
                 if actor.seen == "releasing":
@@ -892,6 +898,7 @@ class Simulation:
 
     def final(self, actor: Actor) -> None:
         model, p, engine = actor.model, actor.policy, self.server.engine
+        self.stats.switch_seconds += self.now - model.armed_at
         phase = actor.seen
         self.stats.outcomes[f"{phase}:{actor.seen_cause or '-'}"] += 1
         assert self.server.store is not None
