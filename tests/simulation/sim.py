@@ -50,6 +50,7 @@ from tests.simulation.world import (
     YEAR,
     Clock,
     Crash,
+    Delivered,
     Faults,
     PoolBundle,
     RecordingSender,
@@ -59,6 +60,7 @@ from tests.simulation.world import (
 R = TypeVar("R")
 HOUR, DAY = 3600, 86400
 PASSWORD, DURESS_PASSWORD = "the real password", "the duress password"
+OWNER = "mailto:owner@example.org"
 JITTER = 60  # quiet phase: the worker ticks within this of each due instant
 TRIGGERED_LIKE = ("triggered", "releasing", "released")
 CHAINED = ENTRY_FIELDS + CHAIN_FIELDS
@@ -196,6 +198,7 @@ class Simulation:
         self.worker_down_until = 0
         self.operator_due = False
         self.others = {b.switch: b for b in pool}
+        self.pending: list[tuple[Actor, str]] = []
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -223,7 +226,10 @@ class Simulation:
         would answer it) or ``crash`` (the process died somewhere inside; restarted)."""
         self.stats.actions[what] += 1
         if self.crash_p and self.rng.random() < self.crash_p:
-            self.faults.arm(self.rng.randint(1, 14))
+            if self.rng.random() < 0.1:
+                self.faults.at = "after-commit"  # between a commit and the file it deletes
+            else:
+                self.faults.arm(self.rng.randint(1, 14))
         try:
             return "ok", fn()
         except Crash as crash:
@@ -234,6 +240,7 @@ class Simulation:
             return "refused", exc
         finally:
             self.faults.disarm()
+            self.faults.at = None
 
     def signed(self, actor: Actor, key: OwnerKey, action: str, **extra: Any) -> Any:
         return signed_request(self.server.engine, actor.switch, key, action, **extra)
@@ -368,7 +375,7 @@ class Simulation:
                     dossier=io.BytesIO(b.dossier),
                     policy=actor.policy,
                     contacts=Contacts(
-                        owner=["mailto:owner@example.org"],
+                        owner=[OWNER],
                         custodians={
                             label: f"mailto:{label}@example.org" for label in actor.custodians
                         },
@@ -387,8 +394,10 @@ class Simulation:
                 return
             if outcome == "refused":
                 self.violation(actor, f"arming a valid bundle was refused: {answer}")
-            # crashed: did it land? (a restarted client asks, then tries again)
-            landed, _ = self.call("status", lambda: self.server.engine.status(b.switch))
+            # crashed: did it land? (a restarted client asks until it gets an answer)
+            landed = "crash"
+            while landed == "crash":
+                landed, _ = self.call("status", lambda: self.server.engine.status(b.switch))
             if landed == "ok":
                 return
 
@@ -589,6 +598,8 @@ class Simulation:
             if outcome == "ok":
                 actor.model.duress_certain.append(self.now)
             self.duress_used(actor, outcome)
+        elif outcome != "refused" and actor.decoy is not None:
+            actor.decoy = "unknown"  # a real action: the decoy ends (or may have)
         if outcome == "refused":
             return
         cmodel = CanaryModel(
@@ -616,9 +627,19 @@ class Simulation:
                 self.now + int(base * self.rng.uniform(0.5, 3)), "custodian", index, label
             )
 
-    def told(self, to: str, data: dict[str, Any]) -> None:
-        """A message reached someone: custodians act on what they are told, within a day."""
+    def told(self, message: Delivered) -> None:
+        """A message reached someone: custodians act on what they are told, within a day.
+        The owner's mail never speaks of duress while the decoy stands."""
+        to, data = message.to, message.data
         event = str(data.get("event", ""))
+        if to == OWNER and "duress" in f"{message.subject}\n{message.text}".lower():
+            for actor in self.actors:
+                if actor.switch == data.get("switch") and actor.decoy == "standing":
+                    # raised from observe(): the dispatcher would take an exception here
+                    # for a failed delivery
+                    self.pending.append(
+                        (actor, f"the owner's mail betrays duress: {message.subject}")
+                    )
         if self.quiet or not event.startswith("custodians-") or not to.startswith("mailto:"):
             return
         label = to.removeprefix("mailto:").split("@")[0]
@@ -719,6 +740,8 @@ class Simulation:
 
     def observe(self) -> None:
         """After every step: each switch's true state against the model; the audit chains."""
+        if self.pending:
+            self.violation(*self.pending[0])
         assert self.server.store is not None
         with self.server.store.transaction() as s:
             rows = {
@@ -918,6 +941,8 @@ class Simulation:
         ]
         if phase == "released":
             assert release is not None
+            if not engine.dossier_path(actor.switch).exists():
+                self.violation(actor, "released, but the dossier is gone from the release page")
             bound = max(self.quiet_at + p.grace, model.missed_from(lenient=False)) + p.waiting
             bound += 10 * JITTER
             if release.published_at > bound:

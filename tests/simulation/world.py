@@ -123,9 +123,7 @@ class RecordingSender:
     the same message), or rarely a permanent refusal.
     """
 
-    def __init__(
-        self, rng: random.Random, told: Callable[[str, dict[str, Any]], None] | None = None
-    ) -> None:
+    def __init__(self, rng: random.Random, told: Callable[[Delivered], None] | None = None) -> None:
         self.rng = rng
         self.told = told
         self.failing = 0.0
@@ -152,11 +150,12 @@ class RecordingSender:
         self._deliver(message)
 
     def _deliver(self, message: Message) -> None:
-        self.received.append(
-            Delivered(message.id, message.to, message.subject, message.text, dict(message.data))
+        delivered = Delivered(
+            message.id, message.to, message.subject, message.text, dict(message.data)
         )
+        self.received.append(delivered)
         if self.told is not None:
-            self.told(message.to, dict(message.data))
+            self.told(delivered)
 
 
 @dataclass(frozen=True)
