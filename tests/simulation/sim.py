@@ -965,10 +965,8 @@ class Simulation:
         elif phase == "disarmed":
             if leftovers:
                 self.violation(actor, "disarmed, yet the server still holds a share")
-            if engine.dossier_path(actor.switch).exists():
-                # the open bug test_regressions.py pins down (a kill between the commit and
-                # the unlink): counted and reported, not raised, so soaks find other bugs
-                self.stats.outcomes["KNOWN-BUG disarmed dossier left on disk"] += 1
+            if engine.dossier_path(actor.switch).exists():  # test_regressions.py
+                self.violation(actor, "disarmed, yet the dossier is still on disk")
         else:
             self.violation(actor, f"never reached an end: still {phase} after the quiet phase")
         if mail and phase != "released":

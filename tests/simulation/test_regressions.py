@@ -34,6 +34,10 @@ def _arm(server: Server, bundle: PoolBundle, policy: Policy) -> None:
 def test_a_kill_right_after_disarming_still_leaves_no_dossier(
     pool: list[PoolBundle], server_dir: Path, tmp_path: Path
 ) -> None:
+    """Found with the simulation's kill point between a commit and its after-commit work:
+    the disarm's commit (whose signed log says the dossier was deleted) landed, the unlink
+    never ran, and nothing deleted the file after a restart. Fixed by ``Engine.sweep`` on a
+    worker's first pass (058ccc9)."""
     bundle = pool[0]
     clock, faults = Clock(), Faults()
     keys = ServerKeys.load_or_create(server_dir / "keys")
