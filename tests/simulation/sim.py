@@ -61,6 +61,9 @@ R = TypeVar("R")
 HOUR, DAY = 3600, 86400
 PASSWORD, DURESS_PASSWORD = "the real password", "the duress password"
 OWNER = "mailto:owner@example.org"
+# what would tell a coercer reading the owner's mail that a duress credential was used (the
+# word alone is no tell: every canary alert says a protected person may be under duress)
+BETRAYS_DURESS = ("acted under duress", "cause duress", "cause: duress", "duress credential")
 JITTER = 60  # quiet phase: the worker ticks within this of each due instant
 TRIGGERED_LIKE = ("triggered", "releasing", "released")
 CHAINED = ENTRY_FIELDS + CHAIN_FIELDS
@@ -632,7 +635,8 @@ class Simulation:
         The owner's mail never speaks of duress while the decoy stands."""
         to, data = message.to, message.data
         event = str(data.get("event", ""))
-        if to == OWNER and "duress" in f"{message.subject}\n{message.text}".lower():
+        text = f"{message.subject}\n{message.text}".lower()
+        if to == OWNER and any(tell in text for tell in BETRAYS_DURESS):
             for actor in self.actors:
                 if actor.switch == data.get("switch") and actor.decoy == "standing":
                     # raised from observe(): the dispatcher would take an exception here
