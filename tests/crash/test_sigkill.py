@@ -270,12 +270,12 @@ class Run:
             time.sleep(min(0.1, max(left, 0)))
 
     def done(self) -> bool:
-        phases = self.peek.phases()
-        return (
-            len(phases) == 3
-            and all(p == "released" for p in phases.values())
-            and self.peek.pending_mail() == 0
-        )
+        try:
+            phases = self.peek.phases()
+            pending = self.peek.pending_mail()
+        except sa.exc.OperationalError:  # busy, or between owners: not known to be done
+            return False
+        return len(phases) == 3 and all(p == "released" for p in phases.values()) and not pending
 
 
 def arm_all(run: Run) -> None:
@@ -306,7 +306,10 @@ def crash_through_releases(run: Run) -> Counter[str]:
     # the first kill once something has triggered, so that every kill hits a release
     deadline = time.monotonic() + 30
     started = {"triggered", "releasing", "released"}
-    while not started & set(run.peek.phases().values()) and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        with contextlib.suppress(sa.exc.OperationalError):
+            if started & set(run.peek.phases().values()):
+                break
         time.sleep(0.05)
     for _ in range(KILLS):
         if run.done():

@@ -9,26 +9,31 @@ from afterword.errors import AfterwordError
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"(\d+)([smhdw])")
+# the whole text, checked in one pass from its start: findall alone on a long run of
+# digits without a unit retries from every position, which takes quadratic time
+_WHOLE = re.compile(r"(?:\d+[smhdw])+")
 MAX_DURATION = 10 * 365 * 86400
 
 
 def parse_duration(text: str) -> int:
     """Seconds in ``text``: one or more number+unit parts (s, m, h, d, w), e.g. ``1d12h``."""
     cleaned = text.strip().lower().replace(" ", "")
-    parts = _DURATION.findall(cleaned)
-    if not cleaned or "".join(n + u for n, u in parts) != cleaned:
+    if not _WHOLE.fullmatch(cleaned):
+        shown = text if len(text) <= 40 else text[:37] + "..."
         raise AfterwordError(
-            f"cannot read the duration {text!r}",
+            f"cannot read the duration {shown!r}",
             "write a number and a unit: s, m, h, d or w (e.g. 7d, 36h, 1d12h)",
         )
+    parts = _DURATION.findall(cleaned)
     # more digits than any duration up to 10 years needs: out of range (and int() would
     # refuse a number of over 4300 digits with a ValueError)
     numbers = [(n.lstrip("0") or "0", u) for n, u in parts]
     too_long = any(len(n) > 12 for n, _ in numbers)
     seconds = 0 if too_long else sum(int(n) * UNITS[u] for n, u in numbers)
     if too_long or seconds <= 0 or seconds > MAX_DURATION:
+        shown = text if len(text) <= 40 else text[:37] + "..."
         raise AfterwordError(
-            f"the duration {text!r} is out of range", "use more than 0 and at most 10 years"
+            f"the duration {shown!r} is out of range", "use more than 0 and at most 10 years"
         )
     return seconds
 
