@@ -325,9 +325,10 @@ def make_timed_engine(store: Any, keys: Any, config: Any, counter: Any, failures
             self.max_triggered = 0
             self.statements = 0  # inside ticks that moved switches
 
-        def _apply(self, s: Any, row: Any, event: Any, now: int) -> Any:
+        def _transition(self, s: Any, row: Any, *args: Any) -> Any:
+            # every switch a tick moves goes through here (the held ones do not)
             self.moved.append(row.id)
-            return super()._apply(s, row, event, now)
+            return super()._transition(s, row, *args)
 
         def tick(self) -> Any:
             self.moved = []
@@ -341,6 +342,11 @@ def make_timed_engine(store: Any, keys: Any, config: Any, counter: Any, failures
                 raise
             wall = time.time()
             self.ticks += 1
+            if len(self.moved) != report.processed:
+                raise RuntimeError(
+                    f"the tick moved {report.processed} switches but {len(self.moved)} went "
+                    "through Engine._transition: the benchmark's hook no longer sees them"
+                )
             if report.processed:
                 self.busy += time.perf_counter() - started
                 self.statements += executed[0] - before

@@ -402,6 +402,16 @@ class Engine:
         self, s: Session, row: SwitchRow, new: SwitchState, effects: list[Effect], now: int
     ) -> SwitchState:
         """Store a decided transition with the effects that are database writes."""
+        transition = self._transition(s, row, new, effects, now)
+        repo.record_many(s, [transition], now)
+        return transition.state
+
+    def _transition(
+        self, s: Session, row: SwitchRow, new: SwitchState, effects: list[Effect], now: int
+    ) -> repo.Transition:
+        """Carry out the effects that need this switch's own rows (the server's shares, the
+        release) and render its messages: what is left to store is a ``Transition``."""
+        effects = list(effects)
         for effect in list(effects):
             if isinstance(effect, SubmitServerShares):
                 new, more = self._submit_server_shares(s, row.id, new, now)
@@ -420,8 +430,7 @@ class Engine:
             ),
             self.config.public_url,
         )
-        repo.record(s, row, new, effects, now, messages)
-        return new
+        return repo.Transition(row, new, effects, messages)
 
     def _submit_server_shares(
         self, s: Session, switch_id: str, state: SwitchState, now: int
@@ -488,20 +497,19 @@ class Engine:
             ]
             hold = len(would_trigger) > self.config.breaker_threshold
             held_ids = {row.id for row in would_trigger} if hold else set()
+            transitions = []
             for row, old, new, effects in planned:
                 if row.id in held_ids:
                     row.held = True
-                    repo.record(
-                        s,
-                        row,
-                        old,
-                        [Audit("held", f"{len(would_trigger)} switches would trigger at once")],
-                        now,
-                    )
+                    why = f"{len(would_trigger)} switches would trigger at once"
+                    transitions.append(repo.Transition(row, old, [Audit("held", why)]))
                     continue
-                new = self._carry_out(s, row, new, effects, now)
+                transition = self._transition(s, row, new, effects, now)
+                transitions.append(transition)
                 report.processed += 1
-                report.triggered += new.phase is Phase.TRIGGERED
+                report.triggered += transition.state.phase is Phase.TRIGGERED
+            # the whole batch in a few statements, in this one transaction
+            repo.record_many(s, transitions, now)
             if hold:
                 report.held = sorted(held_ids)
                 log.error(

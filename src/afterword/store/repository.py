@@ -10,15 +10,26 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, and_, bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from afterword.crypto.audit import GENESIS, entry_hash
 from afterword.store.models import AuditRow, OutboxRow, SwitchRow
 from afterword.switch.codec import state_from_json, state_to_json
 from afterword.switch.machine import Audit, Effect, SwitchState
+
+# The hot path writes through the tables (Core), not the ORM's unit of work: the scheduler
+# stores hundreds of transitions per transaction, and per-object bookkeeping was most of
+# its cost.
+_SWITCHES = cast(Table, SwitchRow.__table__)
+_AUDIT = cast(Table, AuditRow.__table__)
+_OUTBOX = cast(Table, OutboxRow.__table__)
+# SET takes the columns each parameter set names (state, phase, next_event_at, updated_at)
+_UPDATE_STATE = update(_SWITCHES).where(_SWITCHES.c.id == bindparam("b_id"))
 
 
 @dataclass(frozen=True)
@@ -81,6 +92,17 @@ def state_of(row: SwitchRow) -> SwitchState:
     return state_from_json(json.loads(row.state))
 
 
+@dataclass(frozen=True)
+class Transition:
+    """One switch's decided change: its new state, the effects (audit entries among
+    them) and the messages they cause."""
+
+    row: SwitchRow
+    state: SwitchState
+    effects: Sequence[Effect]
+    messages: Sequence[Outgoing] = ()
+
+
 def record(
     session: Session,
     row: SwitchRow,
@@ -90,60 +112,128 @@ def record(
     messages: Sequence[Outgoing] = (),
 ) -> None:
     """Store a transition: new state, its audit entries and its messages, together."""
-    row.state = json.dumps(state_to_json(state))
-    row.phase = state.phase.value
-    row.next_event_at = state.next_event_at
-    row.updated_at = now
-    _audit(session, row.id, effects, now)
-    for message in messages:
-        enqueue(session, row.id, message, now)
+    record_many(session, [Transition(row, state, effects, messages)], now)
+
+
+def record_many(session: Session, transitions: Sequence[Transition], now: int) -> None:
+    """Store many switches' transitions in the caller's transaction, in a few statements
+    whatever their number: one UPDATE of the switches (executemany by primary key), the
+    audit entries chained on their switches' tails (read in one query) and inserted
+    together, and one insert of the messages that skips ids already in the outbox.
+
+    Each switch may appear once. The rows' attributes are set as the database now has
+    them, so the session does not write them a second time.
+    """
+    if not transitions:
+        return
+    updates = []
+    for t in transitions:
+        values = {
+            "state": json.dumps(state_to_json(t.state)),
+            "phase": t.state.phase.value,
+            "next_event_at": t.state.next_event_at,
+            "updated_at": now,
+        }
+        for name, value in values.items():
+            set_committed_value(t.row, name, value)
+        updates.append({"b_id": t.row.id, **values})
+    session.flush()  # anything else pending on these rows (held, ...) goes first
+    session.execute(_UPDATE_STATE, updates)
+    _audit_many(session, [(t.row.id, t.effects) for t in transitions], now)
+    _enqueue_many(session, [(t.row.id, m) for t in transitions for m in t.messages], now)
 
 
 def enqueue(session: Session, switch_id: str, message: Outgoing, now: int) -> None:
     """Add a message to the outbox unless one with the same stable id is already there."""
-    if session.get(OutboxRow, message.id) is not None:
+    _enqueue_many(session, [(switch_id, message)], now)
+
+
+def _enqueue_many(session: Session, messages: Sequence[tuple[str, Outgoing]], now: int) -> None:
+    """Insert messages in one statement; an id already in the outbox (or earlier in
+    ``messages``) is skipped, so the first message written for an event is the one sent."""
+    rows: dict[str, dict[str, Any]] = {}
+    for switch_id, message in messages:
+        if message.id in rows:
+            continue
+        rows[message.id] = {
+            "id": message.id,
+            "switch_id": switch_id,
+            "to": message.to,
+            "subject": message.subject,
+            "body": message.body,
+            "data": json.dumps(message.data),
+            "created_at": now,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "delivered_at": None,
+            "last_error": None,
+        }
+    if not rows:
         return
-    session.add(
-        OutboxRow(
-            id=message.id,
-            switch_id=switch_id,
-            to=message.to,
-            subject=message.subject,
-            body=message.body,
-            data=json.dumps(message.data),
-            created_at=now,
-            attempts=0,
-            next_attempt_at=now,
-        )
-    )
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(_OUTBOX).on_conflict_do_nothing(index_elements=["id"])
+    session.execute(statement, list(rows.values()))
 
 
 def _audit(session: Session, switch_id: str, effects: Sequence[Effect], now: int) -> None:
-    entries = [e for e in effects if isinstance(e, Audit)]
-    if not entries:
+    _audit_many(session, [(switch_id, effects)], now)
+
+
+def _audit_many(
+    session: Session, changes: Sequence[tuple[str, Sequence[Effect]]], now: int
+) -> None:
+    """Append each switch's audit entries to its own hash chain, all in one insert."""
+    wanted = [(sid, [e for e in effects if isinstance(e, Audit)]) for sid, effects in changes]
+    wanted = [(sid, entries) for sid, entries in wanted if entries]
+    if not wanted:
         return
-    last = session.scalars(
-        select(AuditRow).where(AuditRow.switch_id == switch_id).order_by(AuditRow.seq.desc())
-    ).first()
-    seq, prev = (last.seq, last.hash) if last else (0, GENESIS)
-    for effect in entries:
-        seq += 1
-        entry = {"switch": switch_id, "seq": seq, "at": now, "kind": effect.kind}
-        entry["detail"] = effect.detail
-        digest = entry_hash(prev, entry)
-        session.add(
-            AuditRow(
-                switch_id=switch_id,
-                seq=seq,
-                at=now,
-                kind=effect.kind,
-                detail=effect.detail,
-                prev=prev,
-                hash=digest,
+    tails = _audit_tails(session, [sid for sid, _ in wanted])
+    rows = []
+    for switch_id, entries in wanted:
+        seq, prev = tails.get(switch_id, (0, GENESIS))
+        for effect in entries:
+            seq += 1
+            entry = {"switch": switch_id, "seq": seq, "at": now, "kind": effect.kind}
+            entry["detail"] = effect.detail
+            digest = entry_hash(prev, entry)
+            rows.append(
+                {
+                    "switch_id": switch_id,
+                    "seq": seq,
+                    "at": now,
+                    "kind": effect.kind,
+                    "detail": effect.detail,
+                    "prev": prev,
+                    "hash": digest,
+                }
             )
+            prev = digest
+        tails[switch_id] = (seq, prev)
+    session.execute(insert(_AUDIT), rows)
+
+
+def _audit_tails(session: Session, switch_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+    """The last (seq, hash) of each switch's audit chain, for those that have one."""
+    ids = sorted(set(switch_ids))
+    if len(ids) == 1:  # the common case of an owner request: a plain index lookup
+        query = (
+            select(_AUDIT.c.switch_id, _AUDIT.c.seq, _AUDIT.c.hash)
+            .where(_AUDIT.c.switch_id == ids[0])
+            .order_by(_AUDIT.c.seq.desc())
+            .limit(1)
         )
-        prev = digest
-    session.flush()
+    else:
+        last = (
+            select(_AUDIT.c.switch_id, func.max(_AUDIT.c.seq).label("seq"))
+            .where(_AUDIT.c.switch_id.in_(ids))
+            .group_by(_AUDIT.c.switch_id)
+            .subquery()
+        )
+        query = select(_AUDIT.c.switch_id, _AUDIT.c.seq, _AUDIT.c.hash).join(
+            last, and_(_AUDIT.c.switch_id == last.c.switch_id, _AUDIT.c.seq == last.c.seq)
+        )
+    return {sid: (seq, digest) for sid, seq, digest in session.execute(query)}
 
 
 def audit_entries(session: Session, switch_id: str) -> list[dict[str, Any]]:
