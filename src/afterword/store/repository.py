@@ -10,11 +10,24 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
+from typing import cast as typing_cast
 
-from sqlalchemy import Table, and_, bindparam, func, insert, select, update
+from sqlalchemy import (
+    JSON,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    column,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 from sqlalchemy.orm.attributes import set_committed_value
 
 from afterword.crypto.audit import GENESIS, entry_hash
@@ -25,11 +38,61 @@ from afterword.switch.machine import Audit, Effect, SwitchState
 # The hot path writes through the tables (Core), not the ORM's unit of work: the scheduler
 # stores hundreds of transitions per transaction, and per-object bookkeeping was most of
 # its cost.
-_SWITCHES = cast(Table, SwitchRow.__table__)
-_AUDIT = cast(Table, AuditRow.__table__)
-_OUTBOX = cast(Table, OutboxRow.__table__)
-# SET takes the columns each parameter set names (state, phase, next_event_at, updated_at)
+_SWITCHES = typing_cast(Table, SwitchRow.__table__)
+_AUDIT = typing_cast(Table, AuditRow.__table__)
+_OUTBOX = typing_cast(Table, OutboxRow.__table__)
+_STATE_COLUMNS = ("state", "phase", "next_event_at", "updated_at")
+_AUDIT_COLUMNS = ("switch_id", "seq", "at", "kind", "detail", "prev", "hash")
+_OUTBOX_COLUMNS = ("id", "switch_id", "to", "subject", "body", "data", "created_at", "attempts",
+                   "next_attempt_at")  # fmt: skip
+
+
+def _recordset(table: Table, names: Sequence[str]) -> Any:
+    """PostgreSQL: the rows of one JSON parameter ``:rows`` (a list of objects keyed by
+    column name) as a table ``v(a TYPE, b TYPE, ...)``. Many rows then cost one statement
+    and one round trip, where an executemany still has the server run one statement per
+    row; and JSON is the cheapest form to build here (arrays are escaped value by value in
+    Python by the driver)."""
+    columns = [column(n, table.c[n].type) for n in names]
+    rows = func.json_to_recordset(cast(bindparam("rows", type_=Text), JSON))
+    return rows.table_valued(*columns).render_derived(with_types=True)
+
+
+def _pg_insert(table: Table, names: Sequence[str]) -> Any:
+    rows = _recordset(table, names)
+    return postgresql.insert(table).from_select(names, select(*[rows.c[n] for n in names]))
+
+
+# switch states: by primary key; SET takes the columns each parameter set names
 _UPDATE_STATE = update(_SWITCHES).where(_SWITCHES.c.id == bindparam("b_id"))
+_new_states = _recordset(_SWITCHES, ("id", *_STATE_COLUMNS))
+_PG_UPDATE_STATE = (
+    update(_SWITCHES)
+    .where(_SWITCHES.c.id == _new_states.c.id)
+    .values({n: _new_states.c[n] for n in _STATE_COLUMNS})
+)
+_INSERT_AUDIT = insert(_AUDIT)
+_PG_INSERT_AUDIT = _pg_insert(_AUDIT, _AUDIT_COLUMNS)
+# the outbox: an id already there is skipped (exactly-once, stable ids)
+_INSERT_OUTBOX = {
+    "postgresql": postgresql.insert(_OUTBOX).on_conflict_do_nothing(index_elements=["id"]),
+    "sqlite": sqlite.insert(_OUTBOX).on_conflict_do_nothing(index_elements=["id"]),
+}
+_PG_INSERT_OUTBOX = _pg_insert(_OUTBOX, _OUTBOX_COLUMNS).on_conflict_do_nothing(
+    index_elements=["id"]
+)
+
+
+def _bulk(session: Session, rows: Sequence[dict[str, Any]]) -> bool:
+    """Whether to write ``rows`` as one statement of JSON (PostgreSQL, several rows)
+    rather than as an executemany (SQLite runs in this process: a statement there costs no
+    round trip)."""
+    return len(rows) > 1 and session.get_bind().dialect.name == "postgresql"
+
+
+def _json_rows(rows: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """Rows as the parameter of a ``_recordset``."""
+    return {"rows": json.dumps(rows)}
 
 
 @dataclass(frozen=True)
@@ -136,9 +199,13 @@ def record_many(session: Session, transitions: Sequence[Transition], now: int) -
         }
         for name, value in values.items():
             set_committed_value(t.row, name, value)
-        updates.append({"b_id": t.row.id, **values})
+        updates.append({"id": t.row.id, **values})
     session.flush()  # anything else pending on these rows (held, ...) goes first
-    session.execute(_UPDATE_STATE, updates)
+    if _bulk(session, updates):
+        session.execute(_PG_UPDATE_STATE, _json_rows(updates))
+    else:
+        keyed = [{"b_id": u["id"], **{k: u[k] for k in _STATE_COLUMNS}} for u in updates]
+        session.execute(_UPDATE_STATE, keyed)
     _audit_many(session, [(t.row.id, t.effects) for t in transitions], now)
     _enqueue_many(session, [(t.row.id, m) for t in transitions for m in t.messages], now)
 
@@ -165,15 +232,14 @@ def _enqueue_many(session: Session, messages: Sequence[tuple[str, Outgoing]], no
             "created_at": now,
             "attempts": 0,
             "next_attempt_at": now,
-            "delivered_at": None,
-            "last_error": None,
         }
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(_OUTBOX).on_conflict_do_nothing(index_elements=["id"])
-    session.execute(statement, list(rows.values()))
+    values = list(rows.values())
+    if _bulk(session, values):
+        session.execute(_PG_INSERT_OUTBOX, _json_rows(values))
+    else:
+        session.execute(_INSERT_OUTBOX[session.get_bind().dialect.name], values)
 
 
 def _audit(session: Session, switch_id: str, effects: Sequence[Effect], now: int) -> None:
@@ -210,7 +276,10 @@ def _audit_many(
             )
             prev = digest
         tails[switch_id] = (seq, prev)
-    session.execute(insert(_AUDIT), rows)
+    if _bulk(session, rows):
+        session.execute(_PG_INSERT_AUDIT, _json_rows(rows))
+    else:
+        session.execute(_INSERT_AUDIT, rows)
 
 
 def _audit_tails(session: Session, switch_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
@@ -259,10 +328,12 @@ def claim_due(session: Session, now: int, limit: int) -> list[SwitchRow]:
 
     On PostgreSQL rows another worker holds are skipped (``SKIP LOCKED``), so any number
     of workers share the work without waiting on each other; on SQLite the transaction
-    itself is the only writer.
+    itself is the only writer. The signed documents (a few KB a switch, needed only by a
+    release) are loaded when first read, not with the batch.
     """
     query = (
         select(SwitchRow)
+        .options(defer(SwitchRow.manifest), defer(SwitchRow.notice), defer(SwitchRow.custodians))
         .where(SwitchRow.next_event_at <= now, SwitchRow.held.is_(False))
         .order_by(SwitchRow.next_event_at)
         .limit(limit)
