@@ -57,7 +57,6 @@ from afterword.errors import AfterwordError, FormatError, ShareError
 from afterword.store import Store
 from afterword.store import repository as repo
 from afterword.store.models import (
-    NonceRow,
     OutboxRow,
     ReleaseRow,
     ServerEnvelopeRow,
@@ -256,10 +255,8 @@ class Engine:
         now = self.clock()
         nonce = secrets.token_hex(16)
         with self.store.transaction() as s:
-            self._row(s, switch_id)
-            s.add(
-                NonceRow(nonce=nonce, switch_id=switch_id, expires_at=now + NONCE_TTL, used=False)
-            )
+            if not repo.add_nonce(s, switch_id, nonce, now + NONCE_TTL):
+                raise NotFound(f"no switch {switch_id} on this server")
         return {"switch": switch_id, "nonce": nonce, "expires_at": now + NONCE_TTL}
 
     def owner_request(self, switch_id: str, request: Document, client: str = "") -> dict[str, Any]:
@@ -274,7 +271,7 @@ class Engine:
         refused: AfterwordError | None = None
         view: dict[str, Any] = {}
         with self.store.transaction() as s:
-            row = self._row(s, switch_id, lock=True)
+            row = self._row(s, switch_id, lock=True, documents=False)
             self._authorize(s, row, request, now)
             try:
                 with s.begin_nested():
@@ -354,10 +351,8 @@ class Engine:
         text = body.get("nonce")
         if not isinstance(text, str) or not _NONCE.fullmatch(text):
             raise Forbidden("the nonce is malformed", "ask for a new challenge")
-        nonce = s.get(NonceRow, text, with_for_update=True)
-        if nonce is None or nonce.switch_id != row.id or nonce.used or nonce.expires_at < now:
+        if not repo.spend_nonce(s, row.id, text, now):
             raise Forbidden("the nonce is unknown, used or expired", "ask for a new challenge")
-        nonce.used = True
 
     # --- custodians ---------------------------------------------------------------------
 
@@ -584,8 +579,10 @@ class Engine:
 
     # --- views --------------------------------------------------------------------------
 
-    def _row(self, s: Session, switch_id: str, *, lock: bool = False) -> SwitchRow:
-        row = repo.get_switch(s, switch_id, lock=lock)
+    def _row(
+        self, s: Session, switch_id: str, *, lock: bool = False, documents: bool = True
+    ) -> SwitchRow:
+        row = repo.get_switch(s, switch_id, lock=lock, documents=documents)
         if row is None:
             raise NotFound(f"no switch {switch_id} on this server")
         return row

@@ -15,23 +15,28 @@ from typing import cast as typing_cast
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
+    String,
     Table,
     Text,
     and_,
     bindparam,
     cast,
     column,
+    false,
     func,
     insert,
+    literal,
     select,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, defer
 from sqlalchemy.orm.attributes import set_committed_value
 
 from afterword.crypto.audit import GENESIS, entry_hash
-from afterword.store.models import AuditRow, OutboxRow, SwitchRow
+from afterword.store.models import AuditRow, NonceRow, OutboxRow, SwitchRow
 from afterword.switch.codec import state_from_json, state_to_json
 from afterword.switch.machine import Audit, Effect, SwitchState
 
@@ -41,6 +46,9 @@ from afterword.switch.machine import Audit, Effect, SwitchState
 _SWITCHES = typing_cast(Table, SwitchRow.__table__)
 _AUDIT = typing_cast(Table, AuditRow.__table__)
 _OUTBOX = typing_cast(Table, OutboxRow.__table__)
+_NONCES = typing_cast(Table, NonceRow.__table__)
+# the signed documents of a switch: a few KB, read by arming checks and releases only
+_NO_DOCUMENTS = (defer(SwitchRow.manifest), defer(SwitchRow.notice), defer(SwitchRow.custodians))
 _STATE_COLUMNS = ("state", "phase", "next_event_at", "updated_at")
 _AUDIT_COLUMNS = ("switch_id", "seq", "at", "kind", "detail", "prev", "hash")
 _OUTBOX_COLUMNS = ("id", "switch_id", "to", "subject", "body", "data", "created_at", "attempts",
@@ -143,12 +151,52 @@ def create_switch(
     return row
 
 
-def get_switch(session: Session, switch_id: str, *, lock: bool = False) -> SwitchRow | None:
-    """The switch row; ``lock`` holds it until the transaction ends (FOR UPDATE)."""
+def get_switch(
+    session: Session, switch_id: str, *, lock: bool = False, documents: bool = True
+) -> SwitchRow | None:
+    """The switch row; ``lock`` holds it until the transaction ends (FOR UPDATE).
+
+    ``documents=False`` leaves the signed manifest, notice and custodian roster (a few KB,
+    which most requests never read) to be loaded when first read, inside the session.
+    """
     query = select(SwitchRow).where(SwitchRow.id == switch_id)
+    if not documents:
+        query = query.options(*_NO_DOCUMENTS)
     if lock:
         query = query.with_for_update()
     return session.scalars(query).one_or_none()
+
+
+def add_nonce(session: Session, switch_id: str, nonce: str, expires_at: int) -> bool:
+    """Store a check-in challenge for the switch, in one statement; False if there is no
+    such switch (nothing is stored then)."""
+    chosen = select(
+        literal(nonce, String()), _SWITCHES.c.id, literal(expires_at, BigInteger()), false()
+    ).where(_SWITCHES.c.id == switch_id)
+    statement = (
+        insert(_NONCES)
+        .from_select(["nonce", "switch_id", "expires_at", "used"], chosen)
+        .returning(_NONCES.c.nonce)  # (an INSERT's rowcount is not reliable on every driver)
+    )
+    return session.execute(statement).first() is not None
+
+
+def spend_nonce(session: Session, switch_id: str, nonce: str, now: int) -> bool:
+    """Mark the switch's challenge used, in one statement, if it is unused and unexpired;
+    False if it is not (unknown, another switch's, used or expired). A concurrent request
+    quoting the same nonce waits for this transaction and then finds it used."""
+    statement = (
+        update(_NONCES)
+        .where(
+            _NONCES.c.nonce == nonce,
+            _NONCES.c.switch_id == switch_id,
+            _NONCES.c.used.is_(False),
+            _NONCES.c.expires_at >= now,
+        )
+        .values(used=True)
+    )
+    result = typing_cast(CursorResult[Any], session.execute(statement))
+    return result.rowcount == 1
 
 
 def state_of(row: SwitchRow) -> SwitchState:
@@ -333,7 +381,7 @@ def claim_due(session: Session, now: int, limit: int) -> list[SwitchRow]:
     """
     query = (
         select(SwitchRow)
-        .options(defer(SwitchRow.manifest), defer(SwitchRow.notice), defer(SwitchRow.custodians))
+        .options(*_NO_DOCUMENTS)
         .where(SwitchRow.next_event_at <= now, SwitchRow.held.is_(False))
         .order_by(SwitchRow.next_event_at)
         .limit(limit)

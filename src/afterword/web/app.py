@@ -3,6 +3,11 @@
 Every route is a thin shell over :class:`afterword.engine.Engine`. Errors a client can act
 on come back as 4xx with ``{"error": ..., "hint": ...}``; owner actions are POST only
 (mail scanners that open links must never check in or act for anyone).
+
+The engine is synchronous (each call is a database transaction): routes call it from the
+thread pool (``def`` routes, or ``run_in_threadpool`` after an ``async`` route has read
+its body), never on the event loop, which would stop every other request while one waits
+for the database.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from urllib.parse import urlsplit
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from afterword import __version__
@@ -284,7 +290,8 @@ def create_app(engine: Engine) -> FastAPI:
             server_envelopes[label] = await upload.read(1 << 20)
         manifest_doc = await _json_file(manifest, "manifest.json")
         _check_switch_id(manifest_doc)
-        return engine.arm(
+        return await run_in_threadpool(
+            engine.arm,
             manifest=manifest_doc,
             notice=await _json_file(notice, "notice.json"),
             custodians=await _json_file(custodians, "custodians.json"),
@@ -308,7 +315,7 @@ def create_app(engine: Engine) -> FastAPI:
         if not isinstance(body, dict):
             raise AfterwordError("the request body must be a JSON object", hint)
         client = request.headers.get("user-agent", "")[:80]
-        return engine.owner_request(switch_id, body, client=client)
+        return await run_in_threadpool(engine.owner_request, switch_id, body, client=client)
 
     @app.post("/switches/{switch_id}/checkin")
     async def checkin_password(switch_id: str, request: Request) -> dict[str, Any]:
@@ -321,7 +328,9 @@ def create_app(engine: Engine) -> FastAPI:
         if not isinstance(password, str) or not (code is None or isinstance(code, str)):
             raise AfterwordError("send the password (and code) as text", hint)
         client = request.headers.get("user-agent", "")[:80]
-        status = engine.checkin_password(switch_id, password[:1024], code, client=client)
+        status = await run_in_threadpool(
+            engine.checkin_password, switch_id, password[:1024], code, client=client
+        )
         return {k: status[k] for k in ("switch", "state", "deadline")}
 
     @app.post("/switches/{switch_id}/shares")
@@ -332,7 +341,7 @@ def create_app(engine: Engine) -> FastAPI:
         mnemonic = body.get("mnemonic") if isinstance(body, dict) else None
         if not isinstance(mnemonic, str):
             raise AfterwordError('send {"mnemonic": "word word ..."}', hint)
-        status = engine.submit_share(switch_id, mnemonic)
+        status = await run_in_threadpool(engine.submit_share, switch_id, mnemonic)
         return {k: status[k] for k in ("switch", "state", "shares", "threshold")}
 
     # --- the public release --------------------------------------------------------
