@@ -26,7 +26,6 @@ from sqlalchemy import (
     false,
     func,
     insert,
-    literal,
     select,
     update,
 )
@@ -151,6 +150,34 @@ def create_switch(
     return row
 
 
+# Statements the request path runs on every check-in, built once: building a statement and
+# its cache key per call cost more than running it.
+_GET_SWITCH = select(SwitchRow).where(SwitchRow.id == bindparam("switch_id"))
+_ADD_NONCE = (
+    insert(_NONCES)
+    .from_select(
+        ["nonce", "switch_id", "expires_at", "used"],
+        select(
+            bindparam("b_nonce", type_=String()),
+            _SWITCHES.c.id,
+            bindparam("b_expires_at", type_=BigInteger()),
+            false(),
+        ).where(_SWITCHES.c.id == bindparam("b_switch_id")),
+    )
+    .returning(_NONCES.c.nonce)  # (an INSERT's rowcount is not reliable on every driver)
+)
+_SPEND_NONCE = (
+    update(_NONCES)
+    .where(
+        _NONCES.c.nonce == bindparam("b_nonce"),
+        _NONCES.c.switch_id == bindparam("b_switch_id"),
+        _NONCES.c.used.is_(False),
+        _NONCES.c.expires_at >= bindparam("b_now"),
+    )
+    .values(used=True)
+)
+
+
 def get_switch(
     session: Session, switch_id: str, *, lock: bool = False, documents: bool = True
 ) -> SwitchRow | None:
@@ -159,43 +186,35 @@ def get_switch(
     ``documents=False`` leaves the signed manifest, notice and custodian roster (a few KB,
     which most requests never read) to be loaded when first read, inside the session.
     """
-    query = select(SwitchRow).where(SwitchRow.id == switch_id)
-    if not documents:
-        query = query.options(*_NO_DOCUMENTS)
-    if lock:
-        query = query.with_for_update()
-    return session.scalars(query).one_or_none()
+    query = _GET_SWITCH_VARIANTS[lock, documents]
+    return session.scalars(query, {"switch_id": switch_id}).one_or_none()
+
+
+def _switch_query(lock: bool, documents: bool) -> Any:
+    query = _GET_SWITCH if documents else _GET_SWITCH.options(*_NO_DOCUMENTS)
+    return query.with_for_update() if lock else query
+
+
+_GET_SWITCH_VARIANTS = {
+    (lock, documents): _switch_query(lock, documents)
+    for lock in (False, True)
+    for documents in (False, True)
+}
 
 
 def add_nonce(session: Session, switch_id: str, nonce: str, expires_at: int) -> bool:
     """Store a check-in challenge for the switch, in one statement; False if there is no
     such switch (nothing is stored then)."""
-    chosen = select(
-        literal(nonce, String()), _SWITCHES.c.id, literal(expires_at, BigInteger()), false()
-    ).where(_SWITCHES.c.id == switch_id)
-    statement = (
-        insert(_NONCES)
-        .from_select(["nonce", "switch_id", "expires_at", "used"], chosen)
-        .returning(_NONCES.c.nonce)  # (an INSERT's rowcount is not reliable on every driver)
-    )
-    return session.execute(statement).first() is not None
+    params = {"b_nonce": nonce, "b_switch_id": switch_id, "b_expires_at": expires_at}
+    return session.execute(_ADD_NONCE, params).first() is not None
 
 
 def spend_nonce(session: Session, switch_id: str, nonce: str, now: int) -> bool:
     """Mark the switch's challenge used, in one statement, if it is unused and unexpired;
     False if it is not (unknown, another switch's, used or expired). A concurrent request
     quoting the same nonce waits for this transaction and then finds it used."""
-    statement = (
-        update(_NONCES)
-        .where(
-            _NONCES.c.nonce == nonce,
-            _NONCES.c.switch_id == switch_id,
-            _NONCES.c.used.is_(False),
-            _NONCES.c.expires_at >= now,
-        )
-        .values(used=True)
-    )
-    result = typing_cast(CursorResult[Any], session.execute(statement))
+    params = {"b_nonce": nonce, "b_switch_id": switch_id, "b_now": now}
+    result = typing_cast(CursorResult[Any], session.execute(_SPEND_NONCE, params))
     return result.rowcount == 1
 
 
@@ -330,27 +349,31 @@ def _audit_many(
         session.execute(_INSERT_AUDIT, rows)
 
 
+_AUDIT_TAIL = (
+    select(_AUDIT.c.switch_id, _AUDIT.c.seq, _AUDIT.c.hash)
+    .where(_AUDIT.c.switch_id == bindparam("switch_id"))
+    .order_by(_AUDIT.c.seq.desc())
+    .limit(1)
+)
+
+_last_seqs = (
+    select(_AUDIT.c.switch_id, func.max(_AUDIT.c.seq).label("seq"))
+    .where(_AUDIT.c.switch_id.in_(bindparam("switch_ids", expanding=True)))
+    .group_by(_AUDIT.c.switch_id)
+    .subquery()
+)
+_AUDIT_TAILS = select(_AUDIT.c.switch_id, _AUDIT.c.seq, _AUDIT.c.hash).join(
+    _last_seqs,
+    and_(_AUDIT.c.switch_id == _last_seqs.c.switch_id, _AUDIT.c.seq == _last_seqs.c.seq),
+)
+
+
 def _audit_tails(session: Session, switch_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
     """The last (seq, hash) of each switch's audit chain, for those that have one."""
     ids = sorted(set(switch_ids))
-    if len(ids) == 1:  # the common case of an owner request: a plain index lookup
-        query = (
-            select(_AUDIT.c.switch_id, _AUDIT.c.seq, _AUDIT.c.hash)
-            .where(_AUDIT.c.switch_id == ids[0])
-            .order_by(_AUDIT.c.seq.desc())
-            .limit(1)
-        )
-    else:
-        last = (
-            select(_AUDIT.c.switch_id, func.max(_AUDIT.c.seq).label("seq"))
-            .where(_AUDIT.c.switch_id.in_(ids))
-            .group_by(_AUDIT.c.switch_id)
-            .subquery()
-        )
-        query = select(_AUDIT.c.switch_id, _AUDIT.c.seq, _AUDIT.c.hash).join(
-            last, and_(_AUDIT.c.switch_id == last.c.switch_id, _AUDIT.c.seq == last.c.seq)
-        )
-    return {sid: (seq, digest) for sid, seq, digest in session.execute(query)}
+    query = _AUDIT_TAIL if len(ids) == 1 else _AUDIT_TAILS  # one: a plain index lookup
+    rows = session.execute(query, {"switch_id": ids[0], "switch_ids": ids})
+    return {sid: (seq, digest) for sid, seq, digest in rows}
 
 
 def audit_entries(session: Session, switch_id: str) -> list[dict[str, Any]]:
