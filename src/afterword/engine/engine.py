@@ -262,9 +262,12 @@ class Engine:
     def owner_request(self, switch_id: str, request: Document, client: str = "") -> dict[str, Any]:
         """A signed owner action: checkin, pause (until), resume, abort, release, status, audit.
 
-        One transaction: the nonce is spent in it, and the action runs in a savepoint inside
-        it, so a request refused by the switch's state (409, 400) still spends its nonce
-        and can never be replayed later, when the state would allow it.
+        One transaction: the nonce is spent in it, and a request refused by the switch's
+        state (409, 400) still spends its nonce and can never be replayed later, when the
+        state would allow it. Refusals come before the action writes anything (the request
+        is read, the machine decides), except in a release, which can be refused after
+        writing (the server's shares do not rebuild the key): that runs in a savepoint, so
+        its writes are undone and the spent nonce is kept.
         """
         action = request.get("action")
         now = self.clock()
@@ -274,9 +277,17 @@ class Engine:
             row = self._row(s, switch_id, lock=True, documents=False)
             self._authorize(s, row, request, now)
             try:
-                with s.begin_nested():
-                    state = self._owner_action(s, row, action, request, now, client)
-                    view = self._view(s, row, state, detail=action == "status")
+                event = _owner_event(action, request, client)
+                if event is None:  # read-only, but signed like any other owner request
+                    state = repo.state_of(row)
+                else:
+                    new, effects = self._decide(row, event, now)
+                    if any(isinstance(e, SubmitServerShares | PublishRelease) for e in effects):
+                        with s.begin_nested():
+                            state = self._carry_out(s, row, new, effects, now)
+                    else:
+                        state = self._carry_out(s, row, new, effects, now)
+                view = self._view(s, row, state, detail=action == "status")
             except AfterwordError as exc:
                 refused = exc
         if refused is not None:
@@ -284,32 +295,6 @@ class Engine:
         if action == "audit":
             return self.audit_export(switch_id)
         return view
-
-    def _owner_action(
-        self, s: Session, row: SwitchRow, action: object, request: Document, now: int, client: str
-    ) -> SwitchState:
-        event: Event | None
-        if action == "checkin":
-            event = CheckIn("signature", client)
-        elif action == "pause":
-            until = request.get("until")
-            if not isinstance(until, int) or isinstance(until, bool):
-                raise FormatError("a pause needs 'until' (unix seconds)")
-            event = Pause(until)
-        elif action == "resume":
-            event = Resume()
-        elif action == "abort":
-            event = Abort()
-        elif action == "release":
-            event = ReleaseNow()
-        elif action in ("status", "audit"):
-            return repo.state_of(row)  # read-only, but signed like any other owner request
-        else:
-            raise FormatError(
-                f"unknown action {action!r}",
-                "use checkin, pause, resume, abort, release, status or audit",
-            )
-        return self._apply(s, row, event, now)
 
     def checkin_password(
         self, switch_id: str, password: str, code: str | None = None, client: str = ""
@@ -387,11 +372,15 @@ class Engine:
     # --- the machine, and effects that are database writes ------------------------------
 
     def _apply(self, s: Session, row: SwitchRow, event: Event, now: int) -> SwitchState:
+        new, effects = self._decide(row, event, now)
+        return self._carry_out(s, row, new, effects, now)
+
+    def _decide(self, row: SwitchRow, event: Event, now: int) -> tuple[SwitchState, list[Effect]]:
+        """The machine's decision for this switch (nothing written yet); a refusal is a 409."""
         try:
-            new, effects = decide(repo.state_of(row), event, now)
+            return decide(repo.state_of(row), event, now)
         except Rejected as exc:
             raise Conflict(str(exc)) from exc
-        return self._carry_out(s, row, new, effects, now)
 
     def _carry_out(
         self, s: Session, row: SwitchRow, new: SwitchState, effects: list[Effect], now: int
@@ -629,6 +618,28 @@ class Engine:
             if release is None:
                 raise NotFound(f"switch {switch_id} has not been released")
             return release, row
+
+
+def _owner_event(action: object, request: Document, client: str) -> Event | None:
+    """The machine event a signed owner request asks for; None for the read-only ones."""
+    if action == "checkin":
+        return CheckIn("signature", client)
+    if action == "pause":
+        until = request.get("until")
+        if not isinstance(until, int) or isinstance(until, bool):
+            raise FormatError("a pause needs 'until' (unix seconds)")
+        return Pause(until)
+    if action == "resume":
+        return Resume()
+    if action == "abort":
+        return Abort()
+    if action == "release":
+        return ReleaseNow()
+    if action in ("status", "audit"):
+        return None
+    raise FormatError(
+        f"unknown action {action!r}", "use checkin, pause, resume, abort, release, status or audit"
+    )
 
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")

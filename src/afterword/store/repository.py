@@ -251,11 +251,14 @@ def record_many(session: Session, transitions: Sequence[Transition], now: int) -
     audit entries chained on their switches' tails (read in one query) and inserted
     together, and one insert of the messages that skips ids already in the outbox.
 
-    Each switch may appear once. The rows' attributes are set as the database now has
-    them, so the session does not write them a second time.
+    Each switch may appear once. Everything that can refuse (the audit chain's tails are
+    checked as they are extended) is done before the first write, so the only errors
+    after it are the database's own. The rows' attributes are set as the database now
+    has them, so the session does not write them a second time.
     """
     if not transitions:
         return
+    entries = _audit_rows(session, [(t.row.id, t.effects) for t in transitions], now)
     updates = []
     for t in transitions:
         values = {
@@ -264,8 +267,6 @@ def record_many(session: Session, transitions: Sequence[Transition], now: int) -
             "next_event_at": t.state.next_event_at,
             "updated_at": now,
         }
-        for name, value in values.items():
-            set_committed_value(t.row, name, value)
         updates.append({"id": t.row.id, **values})
     session.flush()  # anything else pending on these rows (held, ...) goes first
     if _bulk(session, updates):
@@ -273,7 +274,10 @@ def record_many(session: Session, transitions: Sequence[Transition], now: int) -
     else:
         keyed = [{"b_id": u["id"], **{k: u[k] for k in _STATE_COLUMNS}} for u in updates]
         session.execute(_UPDATE_STATE, keyed)
-    _audit_many(session, [(t.row.id, t.effects) for t in transitions], now)
+    for t, u in zip(transitions, updates, strict=True):
+        for name in _STATE_COLUMNS:
+            set_committed_value(t.row, name, u[name])
+    _insert_audit(session, entries)
     _enqueue_many(session, [(t.row.id, m) for t in transitions for m in t.messages], now)
 
 
@@ -310,17 +314,18 @@ def _enqueue_many(session: Session, messages: Sequence[tuple[str, Outgoing]], no
 
 
 def _audit(session: Session, switch_id: str, effects: Sequence[Effect], now: int) -> None:
-    _audit_many(session, [(switch_id, effects)], now)
+    _insert_audit(session, _audit_rows(session, [(switch_id, effects)], now))
 
 
-def _audit_many(
+def _audit_rows(
     session: Session, changes: Sequence[tuple[str, Sequence[Effect]]], now: int
-) -> None:
-    """Append each switch's audit entries to its own hash chain, all in one insert."""
+) -> list[dict[str, Any]]:
+    """Each switch's audit entries chained on its own log's tail (the tails read in one
+    query): the rows to insert."""
     wanted = [(sid, [e for e in effects if isinstance(e, Audit)]) for sid, effects in changes]
     wanted = [(sid, entries) for sid, entries in wanted if entries]
     if not wanted:
-        return
+        return []
     tails = _audit_tails(session, [sid for sid, _ in wanted])
     rows = []
     for switch_id, entries in wanted:
@@ -343,6 +348,13 @@ def _audit_many(
             )
             prev = digest
         tails[switch_id] = (seq, prev)
+    return rows
+
+
+def _insert_audit(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """All the audit rows in one statement."""
+    if not rows:
+        return
     if _bulk(session, rows):
         session.execute(_PG_INSERT_AUDIT, _json_rows(rows))
     else:
