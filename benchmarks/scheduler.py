@@ -876,10 +876,10 @@ def write_docs(table: str, dbs: list[DatabaseResult], args: argparse.Namespace) 
     bursts = [r for r in (pg_db.scenarios if pg_db else []) if r.scenario == "burst"]
     if bursts and factor <= 1:
         # how much of the machine the run used: workers' and PostgreSQL's CPU over the span
-        spans = [r.moved / r.rate for r in bursts if r.rate]
         used = statistics.median(
-            (r.client_cpu + (r.server_cpu or 0.0)) / (s * cores)
-            for r, s in zip(bursts, spans, strict=False)
+            (r.client_cpu + (r.server_cpu or 0.0)) / (r.moved / r.rate * cores)
+            for r in bursts
+            if r.rate
         )
         fit = (
             f"By CPU the target fits; the rate falls short because the run got only about "
