@@ -64,6 +64,17 @@ def machine(packages: Sequence[str] = ()) -> dict[str, str]:
     return {**info, "afterword": afterword}
 
 
+LOAD_AT_START = os.getloadavg()
+
+
+def load_text() -> str:
+    """The machine's load averages (1, 5, 15 min) when the script started and now: the
+    cores are shared, and other people's work shows here."""
+    start = "/".join(f"{x:.1f}" for x in LOAD_AT_START)
+    end = "/".join(f"{x:.1f}" for x in os.getloadavg())
+    return f"load average (1/5/15 min) {start} at the start, {end} at the end"
+
+
 def replace_section(name: str, body: str) -> None:
     """Rewrite only this script's part of docs/benchmarks.md, between its markers (appended
     at the end the first time)."""

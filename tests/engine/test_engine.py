@@ -20,6 +20,7 @@ from afterword.delivery import Dispatcher, MailConfig, Mailer, WebhookSender
 from afterword.engine import Config, Conflict, Contacts, Engine, Forbidden, ServerKeys
 from afterword.errors import FormatError, ShareError
 from afterword.store import Store
+from afterword.store.models import OutboxRow, ShareRow
 from afterword.switch.policy import Policy
 from tests.conftest import AgeKey, require_tool, write_corpus
 from tests.delivery.servers import SmtpServer, WebhookServer
@@ -309,3 +310,35 @@ def test_password_and_totp_checkin(
             manifest={}, notice={}, custodians={}, dossier=io.BytesIO(b""), policy=POLICY,
             contacts=Contacts([], {}, []), server_envelopes={}, totp=True,
         )  # fmt: skip
+
+
+def test_a_release_refused_after_writing_leaves_nothing_but_a_spent_nonce(
+    setup: tuple[Engine, Clock, SealResult, dict[str, bytes]],
+    owner: OwnerKey,
+    smtp_server: SmtpServer,
+    webhook_server: WebhookServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A release that fails after it has stored the server's share (here: a refusal
+    planted after the original work) is undone, and its nonce stays spent."""
+    engine, _, sealed, _ = setup
+    switch = arm_it(engine, sealed, smtp_server, webhook_server)
+    before = engine.status(switch)
+    original = Engine._submit_server_shares
+
+    def refuse_after_writing(self: Engine, *args: Any) -> Any:
+        original(self, *args)  # stores the server's share in the session
+        raise ShareError("planted refusal")
+
+    monkeypatch.setattr(Engine, "_submit_server_shares", refuse_after_writing)
+    request = signed(owner, engine, switch, "release")
+    with pytest.raises(ShareError, match="planted"):
+        engine.owner_request(switch, request)
+    monkeypatch.undo()
+    after = engine.status(switch)
+    assert after["state"] == "armed" and after["audit"] == before["audit"]
+    with engine.store.transaction() as s:
+        assert s.query(ShareRow).filter_by(switch_id=switch).count() == 0
+        assert s.query(OutboxRow).filter_by(switch_id=switch).count() == 0
+    with pytest.raises(Forbidden, match="used or expired"):
+        engine.owner_request(switch, request)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from afterword.engine import ServerKeys
+from afterword.engine import ServerKeys, passwords
 from tests.simulation.sim import Stats
 from tests.simulation.world import PoolBundle, seal_pool
 from tests.store.conftest import pg_url  # noqa: F401
@@ -66,6 +66,14 @@ def server_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def pool(server_dir: Path) -> list[PoolBundle]:
     keys = ServerKeys.load_or_create(server_dir / "keys")
     return seal_pool(server_dir / "pool", keys, POOL, random.Random(0))
+
+
+@pytest.fixture(autouse=True)
+def cheap_scrypt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """scrypt's parameters travel with each hash (engine/passwords.py), so the simulation
+    hashes with cheap ones: the same code paths, microseconds instead of 60 ms a password.
+    For the simulation's tests only: the rest of the suite keeps the real cost."""
+    monkeypatch.setattr(passwords, "N", 2**4)
 
 
 @pytest.fixture(autouse=True)

@@ -25,16 +25,11 @@ from afterword.crypto.bundle import Custodian, seal_bundle
 from afterword.crypto.keys import OwnerKey
 from afterword.delivery import Message, PermanentError, TransientError
 from afterword.engine import Config, Engine, ServerKeys
-from afterword.engine import passwords as _passwords
 from afterword.store import Store
 from afterword.store.models import Base
 
 T0 = 1_800_000_000
 YEAR = 365 * 86400
-
-# scrypt parameters travel with each hash (passwords.py), so the simulation may hash with
-# cheap ones: the code paths are the same, a check-in costs microseconds instead of 60 ms.
-_passwords.N = 2**4
 
 
 class Crash(BaseException):

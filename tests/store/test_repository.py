@@ -11,7 +11,7 @@ from afterword.crypto.audit import GENESIS, entry_hash
 from afterword.store import Store
 from afterword.store import repository as repo
 from afterword.store.models import OutboxRow, SwitchRow
-from afterword.switch.machine import CheckIn, Phase, Tick, arm, decide
+from afterword.switch.machine import Audit, CheckIn, Phase, Tick, arm, decide
 from afterword.switch.policy import Policy
 
 POLICY = Policy(interval=100, grace=10, waiting=10, reminders=(50,))
@@ -148,3 +148,59 @@ def test_concurrent_workers_claim_disjoint_switches(store: Store) -> None:
             sa.select(sa.func.count()).select_from(SwitchRow).where(SwitchRow.phase == "overdue")
         )
         assert ticked == len(first) + len(second)
+
+
+def test_record_many_stores_a_batch_as_record_would_one_by_one(store: Store) -> None:
+    """The scheduler's batch write: each switch's state, its own audit chain continued from
+    its tail, and its messages; a message id already queued (or twice in the batch) is
+    written once, the first time."""
+    ids = [f"sw{i}" for i in range(5)]
+    for sid in ids:
+        new_switch(store, sid)
+    step(store, "sw1", CheckIn("signature", "k"), T0 + 30)  # a longer chain for one of them
+    old = repo.Outgoing("m-sw0", "mailto:a@example.org", "s", "queued before")
+    with store.transaction() as s:
+        repo.enqueue(s, "sw0", old, T0)
+    now = T0 + 500
+    with store.transaction() as s:
+        rows = repo.claim_due(s, now, limit=10)
+        assert sorted(r.id for r in rows) == ids
+        batch = []
+        for row in rows:
+            state, effects = decide(repo.state_of(row), Tick(), now)
+            messages = [
+                repo.Outgoing(f"m-{row.id}", "mailto:a@example.org", "s", f"new {row.id}"),
+                repo.Outgoing("m-shared", "mailto:b@example.org", "s", f"from {row.id}"),
+            ]
+            batch.append(repo.Transition(row, state, effects, messages))
+        repo.record_many(s, batch, now)
+        for t in batch:  # the session's rows show what was written
+            assert t.row.phase == t.state.phase.value
+            assert t.row.next_event_at == t.state.next_event_at and t.row.updated_at == now
+        first = batch[0].row.id
+    with store.transaction() as s:
+        for t in batch:
+            row = repo.get_switch(s, t.row.id)
+            assert row is not None
+            assert repo.state_of(row) == t.state
+            assert (row.phase, row.next_event_at, row.updated_at) == (
+                t.state.phase.value,
+                t.state.next_event_at,
+                now,
+            )
+            entries = repo.audit_entries(s, t.row.id)
+            kinds = ["armed"] + (["checked-in"] if t.row.id == "sw1" else [])
+            kinds += [e.kind for e in t.effects if isinstance(e, Audit)]
+            assert [e["kind"] for e in entries] == kinds
+            prev = GENESIS
+            for i, entry in enumerate(entries, start=1):
+                assert entry["seq"] == i and entry["prev"] == prev
+                body = {k: entry[k] for k in ("switch", "seq", "at", "kind", "detail")}
+                assert entry_hash(prev, body) == entry["hash"]
+                prev = entry["hash"]
+        bodies = {i: b for i, b in s.execute(sa.select(OutboxRow.id, OutboxRow.body))}
+    assert bodies["m-sw0"] == "queued before"
+    assert bodies["m-shared"] == f"from {first}"
+    assert {k: v for k, v in bodies.items() if k not in ("m-sw0", "m-shared")} == {
+        f"m-{sid}": f"new {sid}" for sid in ids[1:]
+    }

@@ -9,6 +9,7 @@ anywhere either loses nothing or repeats a message under the same id.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import hashlib
 import json
 import logging
@@ -17,6 +18,7 @@ import secrets
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -65,7 +67,6 @@ from afterword.store.models import (
     AuditRow,
     CanaryTokenRow,
     ClientRow,
-    NonceRow,
     OutboxRow,
     OwnerLogRow,
     ReleaseRow,
@@ -195,6 +196,21 @@ class TickReport:
 
 def now_seconds() -> int:
     return int(time.time())
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a tick holds its batch: every object a tick makes
+    stays alive until it ends, so the collections its allocations set off (a fifth of its
+    CPU time, measured) found nothing to free. Reference counting still frees as usual, and
+    the collector runs again afterwards; if it was off already, it stays off."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 class Engine:
@@ -361,10 +377,8 @@ class Engine:
         now = self.clock()
         nonce = secrets.token_hex(16)
         with self.store.transaction() as s:
-            self._row(s, switch_id)
-            s.add(
-                NonceRow(nonce=nonce, switch_id=switch_id, expires_at=now + NONCE_TTL, used=False)
-            )
+            if not repo.add_nonce(s, switch_id, nonce, now + NONCE_TTL):
+                raise NotFound(f"no switch {switch_id} on this server")
         return {"switch": switch_id, "nonce": nonce, "expires_at": now + NONCE_TTL}
 
     def owner_request(self, switch_id: str, request: Document, client: str = "") -> dict[str, Any]:
@@ -377,7 +391,7 @@ class Engine:
         now = self.clock()
         try:
             with self.store.transaction() as s:
-                row = self._row(s, switch_id, lock=True)
+                row = self._row(s, switch_id, lock=True, documents=False)
                 duress = self._authorize(s, row, request, now)
                 outcome = self._act(s, row, duress, request, now, client, "signature")
         except Forbidden as refused:  # a forged or replayed request shows in the log
@@ -415,7 +429,7 @@ class Engine:
         now = self.clock()
         outcome: _Outcome | None = None
         with self.store.transaction() as s:
-            row = self._row(s, switch_id, lock=True)
+            row = self._row(s, switch_id, lock=True, documents=False)
             self._check_lock(s, row.id, "password", now)
             duress = self._check_password(row, password, code, now)
             if duress is None:  # logged, and committed
@@ -536,10 +550,8 @@ class Engine:
         text = body.get("nonce")
         if not isinstance(text, str) or not _NONCE.fullmatch(text):
             raise Forbidden("the nonce is malformed", "ask for a new challenge")
-        nonce = s.get(NonceRow, text, with_for_update=True)
-        if nonce is None or nonce.switch_id != row.id or nonce.used or nonce.expires_at < now:
+        if not repo.spend_nonce(s, row.id, text, now):
             raise Forbidden("the nonce is unknown, used or expired", "ask for a new challenge")
-        nonce.used = True
         return duress and not real
 
     def _act(
@@ -874,6 +886,17 @@ class Engine:
         self, s: Session, row: SwitchRow, new: SwitchState, effects: list[Effect], now: int
     ) -> SwitchState:
         """Store a decided transition with the effects that are database writes."""
+        transition = self._transition(s, row, new, effects, now)
+        repo.record_many(s, [transition], now)
+        return transition.state
+
+    def _transition(
+        self, s: Session, row: SwitchRow, new: SwitchState, effects: list[Effect], now: int
+    ) -> repo.Transition:
+        """Carry out the effects that need this switch's own rows (the server's shares, the
+        release, deleting copies, the owner's decoy log) and render its messages: what is
+        left to store is a ``Transition``."""
+        effects = list(effects)
         for effect in list(effects):
             if isinstance(effect, SubmitServerShares):
                 new, more = self._submit_server_shares(s, row.id, new, now)
@@ -907,8 +930,7 @@ class Engine:
                 )
                 for m in messages
             ]
-        repo.record(s, row, new, effects, now, messages)
-        return new
+        return repo.Transition(row, new, effects, messages)
 
     def _keep_owner_log(
         self, s: Session, row: SwitchRow, new: SwitchState, effects: list[Effect], now: int
@@ -1004,7 +1026,7 @@ class Engine:
             self.sweep()
         now = self.clock()
         report = TickReport()
-        with self.store.transaction() as s:
+        with _gc_paused(), self.store.transaction() as s:
             rows = repo.claim_due(s, now, self.config.batch)
             # each switch is decided once: the breaker counts those decisions, and the
             # ones it does not hold are stored as they are
@@ -1019,20 +1041,19 @@ class Engine:
             ]
             hold = len(would_trigger) > self.config.breaker_threshold
             held_ids = {row.id for row in would_trigger} if hold else set()
+            transitions = []
             for row, old, new, effects in planned:
                 if row.id in held_ids:
                     row.held = True
-                    repo.record(
-                        s,
-                        row,
-                        old,
-                        [Audit("held", f"{len(would_trigger)} switches would trigger at once")],
-                        now,
-                    )
+                    why = f"{len(would_trigger)} switches would trigger at once"
+                    transitions.append(repo.Transition(row, old, [Audit("held", why)]))
                     continue
-                new = self._carry_out(s, row, new, effects, now)
+                transition = self._transition(s, row, new, effects, now)
+                transitions.append(transition)
                 report.processed += 1
-                report.triggered += new.phase is Phase.TRIGGERED
+                report.triggered += transition.state.phase is Phase.TRIGGERED
+            # the whole batch in a few statements, in this one transaction
+            repo.record_many(s, transitions, now)
             if hold:
                 report.held = sorted(held_ids)
                 log.error(
@@ -1107,8 +1128,10 @@ class Engine:
 
     # --- views --------------------------------------------------------------------------
 
-    def _row(self, s: Session, switch_id: str, *, lock: bool = False) -> SwitchRow:
-        row = repo.get_switch(s, switch_id, lock=lock)
+    def _row(
+        self, s: Session, switch_id: str, *, lock: bool = False, documents: bool = True
+    ) -> SwitchRow:
+        row = repo.get_switch(s, switch_id, lock=lock, documents=documents)
         if row is None:
             raise NotFound(f"no switch {switch_id} on this server")
         return row

@@ -11,14 +11,95 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from typing import cast as typing_cast
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    String,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    column,
+    false,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm.attributes import set_committed_value
 
 from afterword.crypto.audit import GENESIS, entry_hash
-from afterword.store.models import AuditRow, OutboxRow, SwitchRow
+from afterword.store.models import AuditRow, NonceRow, OutboxRow, SwitchRow
 from afterword.switch.codec import state_from_json, state_to_json
 from afterword.switch.machine import Audit, Effect, SwitchState
+
+# The hot path writes through the tables (Core), not the ORM's unit of work: the scheduler
+# stores hundreds of transitions per transaction, and per-object bookkeeping was most of
+# its cost.
+_SWITCHES = typing_cast(Table, SwitchRow.__table__)
+_AUDIT = typing_cast(Table, AuditRow.__table__)
+_OUTBOX = typing_cast(Table, OutboxRow.__table__)
+_NONCES = typing_cast(Table, NonceRow.__table__)
+# the signed documents of a switch: a few KB, read by arming checks and releases only
+_NO_DOCUMENTS = (defer(SwitchRow.manifest), defer(SwitchRow.notice), defer(SwitchRow.custodians))
+_STATE_COLUMNS = ("state", "phase", "next_event_at", "updated_at")
+_AUDIT_COLUMNS = ("switch_id", "seq", "at", "kind", "detail", "prev", "hash")
+_OUTBOX_COLUMNS = ("id", "switch_id", "to", "subject", "body", "data", "created_at", "attempts",
+                   "next_attempt_at")  # fmt: skip
+
+
+def _recordset(table: Table, names: Sequence[str]) -> Any:
+    """PostgreSQL: the rows of one JSON parameter ``:rows`` (a list of objects keyed by
+    column name) as a table ``v(a TYPE, b TYPE, ...)``. Many rows then cost one statement
+    and one round trip, where an executemany still has the server run one statement per
+    row; and JSON is the cheapest form to build here (arrays are escaped value by value in
+    Python by the driver)."""
+    columns = [column(n, table.c[n].type) for n in names]
+    rows = func.json_to_recordset(cast(bindparam("rows", type_=Text), JSON))
+    return rows.table_valued(*columns).render_derived(with_types=True)
+
+
+def _pg_insert(table: Table, names: Sequence[str]) -> Any:
+    rows = _recordset(table, names)
+    return postgresql.insert(table).from_select(names, select(*[rows.c[n] for n in names]))
+
+
+# switch states: by primary key; SET takes the columns each parameter set names
+_UPDATE_STATE = update(_SWITCHES).where(_SWITCHES.c.id == bindparam("b_id"))
+_new_states = _recordset(_SWITCHES, ("id", *_STATE_COLUMNS))
+_PG_UPDATE_STATE = (
+    update(_SWITCHES)
+    .where(_SWITCHES.c.id == _new_states.c.id)
+    .values({n: _new_states.c[n] for n in _STATE_COLUMNS})
+)
+_INSERT_AUDIT = insert(_AUDIT)
+_PG_INSERT_AUDIT = _pg_insert(_AUDIT, _AUDIT_COLUMNS)
+# the outbox: an id already there is skipped (exactly-once, stable ids)
+_INSERT_OUTBOX = {
+    "postgresql": postgresql.insert(_OUTBOX).on_conflict_do_nothing(index_elements=["id"]),
+    "sqlite": sqlite.insert(_OUTBOX).on_conflict_do_nothing(index_elements=["id"]),
+}
+_PG_INSERT_OUTBOX = _pg_insert(_OUTBOX, _OUTBOX_COLUMNS).on_conflict_do_nothing(
+    index_elements=["id"]
+)
+
+
+def _bulk(session: Session, rows: Sequence[dict[str, Any]]) -> bool:
+    """Whether to write ``rows`` as one statement of JSON (PostgreSQL, several rows)
+    rather than as an executemany (SQLite runs in this process: a statement there costs no
+    round trip)."""
+    return len(rows) > 1 and session.get_bind().dialect.name == "postgresql"
+
+
+def _json_rows(rows: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """Rows as the parameter of a ``_recordset``."""
+    return {"rows": json.dumps(rows)}
 
 
 @dataclass(frozen=True)
@@ -69,16 +150,87 @@ def create_switch(
     return row
 
 
-def get_switch(session: Session, switch_id: str, *, lock: bool = False) -> SwitchRow | None:
-    """The switch row; ``lock`` holds it until the transaction ends (FOR UPDATE)."""
-    query = select(SwitchRow).where(SwitchRow.id == switch_id)
-    if lock:
-        query = query.with_for_update()
-    return session.scalars(query).one_or_none()
+# Statements the request path runs on every check-in, built once: building a statement and
+# its cache key per call cost more than running it.
+_GET_SWITCH = select(SwitchRow).where(SwitchRow.id == bindparam("switch_id"))
+_ADD_NONCE = (
+    insert(_NONCES)
+    .from_select(
+        ["nonce", "switch_id", "expires_at", "used"],
+        select(
+            bindparam("b_nonce", type_=String()),
+            _SWITCHES.c.id,
+            bindparam("b_expires_at", type_=BigInteger()),
+            false(),
+        ).where(_SWITCHES.c.id == bindparam("b_switch_id")),
+    )
+    .returning(_NONCES.c.nonce)  # (an INSERT's rowcount is not reliable on every driver)
+)
+_SPEND_NONCE = (
+    update(_NONCES)
+    .where(
+        _NONCES.c.nonce == bindparam("b_nonce"),
+        _NONCES.c.switch_id == bindparam("b_switch_id"),
+        _NONCES.c.used.is_(False),
+        _NONCES.c.expires_at >= bindparam("b_now"),
+    )
+    .values(used=True)
+)
+
+
+def get_switch(
+    session: Session, switch_id: str, *, lock: bool = False, documents: bool = True
+) -> SwitchRow | None:
+    """The switch row; ``lock`` holds it until the transaction ends (FOR UPDATE).
+
+    ``documents=False`` leaves the signed manifest, notice and custodian roster (a few KB,
+    which most requests never read) to be loaded when first read, inside the session.
+    """
+    query = _GET_SWITCH_VARIANTS[lock, documents]
+    return session.scalars(query, {"switch_id": switch_id}).one_or_none()
+
+
+def _switch_query(lock: bool, documents: bool) -> Any:
+    query = _GET_SWITCH if documents else _GET_SWITCH.options(*_NO_DOCUMENTS)
+    return query.with_for_update() if lock else query
+
+
+_GET_SWITCH_VARIANTS = {
+    (lock, documents): _switch_query(lock, documents)
+    for lock in (False, True)
+    for documents in (False, True)
+}
+
+
+def add_nonce(session: Session, switch_id: str, nonce: str, expires_at: int) -> bool:
+    """Store a check-in challenge for the switch, in one statement; False if there is no
+    such switch (nothing is stored then)."""
+    params = {"b_nonce": nonce, "b_switch_id": switch_id, "b_expires_at": expires_at}
+    return session.execute(_ADD_NONCE, params).first() is not None
+
+
+def spend_nonce(session: Session, switch_id: str, nonce: str, now: int) -> bool:
+    """Mark the switch's challenge used, in one statement, if it is unused and unexpired;
+    False if it is not (unknown, another switch's, used or expired). A concurrent request
+    quoting the same nonce waits for this transaction and then finds it used."""
+    params = {"b_nonce": nonce, "b_switch_id": switch_id, "b_now": now}
+    result = typing_cast(CursorResult[Any], session.execute(_SPEND_NONCE, params))
+    return result.rowcount == 1
 
 
 def state_of(row: SwitchRow) -> SwitchState:
     return state_from_json(json.loads(row.state))
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One switch's decided change: its new state, the effects (audit entries among
+    them) and the messages they cause."""
+
+    row: SwitchRow
+    state: SwitchState
+    effects: Sequence[Effect]
+    messages: Sequence[Outgoing] = ()
 
 
 def record(
@@ -90,60 +242,150 @@ def record(
     messages: Sequence[Outgoing] = (),
 ) -> None:
     """Store a transition: new state, its audit entries and its messages, together."""
-    row.state = json.dumps(state_to_json(state))
-    row.phase = state.phase.value
-    row.next_event_at = state.next_event_at
-    row.updated_at = now
-    _audit(session, row.id, effects, now)
-    for message in messages:
-        enqueue(session, row.id, message, now)
+    record_many(session, [Transition(row, state, effects, messages)], now)
+
+
+def record_many(session: Session, transitions: Sequence[Transition], now: int) -> None:
+    """Store many switches' transitions in the caller's transaction, in a few statements
+    whatever their number: one UPDATE of the switches (executemany by primary key), the
+    audit entries chained on their switches' tails (read in one query) and inserted
+    together, and one insert of the messages that skips ids already in the outbox.
+
+    Each switch may appear once. Everything that can refuse (the audit chain's tails are
+    checked as they are extended) is done before the first write, so the only errors
+    after it are the database's own. The rows' attributes are set as the database now
+    has them, so the session does not write them a second time.
+    """
+    if not transitions:
+        return
+    entries = _audit_rows(session, [(t.row.id, t.effects) for t in transitions], now)
+    updates = []
+    for t in transitions:
+        values = {
+            "state": json.dumps(state_to_json(t.state)),
+            "phase": t.state.phase.value,
+            "next_event_at": t.state.next_event_at,
+            "updated_at": now,
+        }
+        updates.append({"id": t.row.id, **values})
+    session.flush()  # anything else pending on these rows (held, ...) goes first
+    if _bulk(session, updates):
+        session.execute(_PG_UPDATE_STATE, _json_rows(updates))
+    else:
+        keyed = [{"b_id": u["id"], **{k: u[k] for k in _STATE_COLUMNS}} for u in updates]
+        session.execute(_UPDATE_STATE, keyed)
+    for t, u in zip(transitions, updates, strict=True):
+        for name in _STATE_COLUMNS:
+            set_committed_value(t.row, name, u[name])
+    _insert_audit(session, entries)
+    _enqueue_many(session, [(t.row.id, m) for t in transitions for m in t.messages], now)
 
 
 def enqueue(session: Session, switch_id: str, message: Outgoing, now: int) -> None:
     """Add a message to the outbox unless one with the same stable id is already there."""
-    if session.get(OutboxRow, message.id) is not None:
+    _enqueue_many(session, [(switch_id, message)], now)
+
+
+def _enqueue_many(session: Session, messages: Sequence[tuple[str, Outgoing]], now: int) -> None:
+    """Insert messages in one statement; an id already in the outbox (or earlier in
+    ``messages``) is skipped, so the first message written for an event is the one sent."""
+    rows: dict[str, dict[str, Any]] = {}
+    for switch_id, message in messages:
+        if message.id in rows:
+            continue
+        rows[message.id] = {
+            "id": message.id,
+            "switch_id": switch_id,
+            "to": message.to,
+            "subject": message.subject,
+            "body": message.body,
+            "data": json.dumps(message.data),
+            "created_at": now,
+            "attempts": 0,
+            "next_attempt_at": now,
+        }
+    if not rows:
         return
-    session.add(
-        OutboxRow(
-            id=message.id,
-            switch_id=switch_id,
-            to=message.to,
-            subject=message.subject,
-            body=message.body,
-            data=json.dumps(message.data),
-            created_at=now,
-            attempts=0,
-            next_attempt_at=now,
-        )
-    )
+    values = list(rows.values())
+    if _bulk(session, values):
+        session.execute(_PG_INSERT_OUTBOX, _json_rows(values))
+    else:
+        session.execute(_INSERT_OUTBOX[session.get_bind().dialect.name], values)
 
 
 def _audit(session: Session, switch_id: str, effects: Sequence[Effect], now: int) -> None:
-    entries = [e for e in effects if isinstance(e, Audit)]
-    if not entries:
-        return
-    last = session.scalars(
-        select(AuditRow).where(AuditRow.switch_id == switch_id).order_by(AuditRow.seq.desc())
-    ).first()
-    seq, prev = (last.seq, last.hash) if last else (0, GENESIS)
-    for effect in entries:
-        seq += 1
-        entry = {"switch": switch_id, "seq": seq, "at": now, "kind": effect.kind}
-        entry["detail"] = effect.detail
-        digest = entry_hash(prev, entry)
-        session.add(
-            AuditRow(
-                switch_id=switch_id,
-                seq=seq,
-                at=now,
-                kind=effect.kind,
-                detail=effect.detail,
-                prev=prev,
-                hash=digest,
+    _insert_audit(session, _audit_rows(session, [(switch_id, effects)], now))
+
+
+def _audit_rows(
+    session: Session, changes: Sequence[tuple[str, Sequence[Effect]]], now: int
+) -> list[dict[str, Any]]:
+    """Each switch's audit entries chained on its own log's tail (the tails read in one
+    query): the rows to insert."""
+    wanted = [(sid, [e for e in effects if isinstance(e, Audit)]) for sid, effects in changes]
+    wanted = [(sid, entries) for sid, entries in wanted if entries]
+    if not wanted:
+        return []
+    tails = _audit_tails(session, [sid for sid, _ in wanted])
+    rows = []
+    for switch_id, entries in wanted:
+        seq, prev = tails.get(switch_id, (0, GENESIS))
+        for effect in entries:
+            seq += 1
+            entry = {"switch": switch_id, "seq": seq, "at": now, "kind": effect.kind}
+            entry["detail"] = effect.detail
+            digest = entry_hash(prev, entry)
+            rows.append(
+                {
+                    "switch_id": switch_id,
+                    "seq": seq,
+                    "at": now,
+                    "kind": effect.kind,
+                    "detail": effect.detail,
+                    "prev": prev,
+                    "hash": digest,
+                }
             )
-        )
-        prev = digest
-    session.flush()
+            prev = digest
+        tails[switch_id] = (seq, prev)
+    return rows
+
+
+def _insert_audit(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """All the audit rows in one statement."""
+    if not rows:
+        return
+    if _bulk(session, rows):
+        session.execute(_PG_INSERT_AUDIT, _json_rows(rows))
+    else:
+        session.execute(_INSERT_AUDIT, rows)
+
+
+_AUDIT_TAIL = (
+    select(_AUDIT.c.switch_id, _AUDIT.c.seq, _AUDIT.c.hash)
+    .where(_AUDIT.c.switch_id == bindparam("switch_id"))
+    .order_by(_AUDIT.c.seq.desc())
+    .limit(1)
+)
+
+_last_seqs = (
+    select(_AUDIT.c.switch_id, func.max(_AUDIT.c.seq).label("seq"))
+    .where(_AUDIT.c.switch_id.in_(bindparam("switch_ids", expanding=True)))
+    .group_by(_AUDIT.c.switch_id)
+    .subquery()
+)
+_AUDIT_TAILS = select(_AUDIT.c.switch_id, _AUDIT.c.seq, _AUDIT.c.hash).join(
+    _last_seqs,
+    and_(_AUDIT.c.switch_id == _last_seqs.c.switch_id, _AUDIT.c.seq == _last_seqs.c.seq),
+)
+
+
+def _audit_tails(session: Session, switch_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+    """The last (seq, hash) of each switch's audit chain, for those that have one."""
+    ids = sorted(set(switch_ids))
+    query = _AUDIT_TAIL if len(ids) == 1 else _AUDIT_TAILS  # one: a plain index lookup
+    rows = session.execute(query, {"switch_id": ids[0], "switch_ids": ids})
+    return {sid: (seq, digest) for sid, seq, digest in rows}
 
 
 def last_seq(session: Session, switch_id: str) -> int:
@@ -175,10 +417,12 @@ def claim_due(session: Session, now: int, limit: int) -> list[SwitchRow]:
 
     On PostgreSQL rows another worker holds are skipped (``SKIP LOCKED``), so any number
     of workers share the work without waiting on each other; on SQLite the transaction
-    itself is the only writer.
+    itself is the only writer. The signed documents (a few KB a switch, needed only by a
+    release) are loaded when first read, not with the batch.
     """
     query = (
         select(SwitchRow)
+        .options(*_NO_DOCUMENTS)
         .where(SwitchRow.next_event_at <= now, SwitchRow.held.is_(False))
         .order_by(SwitchRow.next_event_at)
         .limit(limit)

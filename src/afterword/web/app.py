@@ -3,6 +3,11 @@
 Every route is a thin shell over :class:`afterword.engine.Engine`. Errors a client can act
 on come back as 4xx with ``{"error": ..., "hint": ...}``; owner actions are POST only
 (mail scanners that open links must never check in or act for anyone).
+
+The engine is synchronous (each call is a database transaction): routes call it from the
+thread pool (``def`` routes, or ``run_in_threadpool`` after an ``async`` route has read
+its body), never on the event loop, which would stop every other request while one waits
+for the database.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from afterword import __version__
@@ -284,7 +290,8 @@ def create_app(engine: Engine) -> FastAPI:
             server_envelopes[label] = await upload.read(1 << 20)
         manifest_doc = await _json_file(manifest, "manifest.json")
         _check_switch_id(manifest_doc)
-        return engine.arm(
+        return await run_in_threadpool(
+            engine.arm,
             manifest=manifest_doc,
             notice=await _json_file(notice, "notice.json"),
             custodians=await _json_file(custodians, "custodians.json"),
@@ -300,8 +307,10 @@ def create_app(engine: Engine) -> FastAPI:
         )
 
     @app.post("/switches/{switch_id}/challenge")
-    def challenge(switch_id: str) -> dict[str, Any]:
-        return engine.challenge(_switch_id(switch_id))
+    async def challenge(switch_id: str) -> dict[str, Any]:
+        # async + run_in_threadpool: one trip to the thread pool, where a def route with a
+        # return type makes two (FastAPI validates the answer there too)
+        return await run_in_threadpool(engine.challenge, _switch_id(switch_id))
 
     @app.post("/switches/{switch_id}/owner")
     async def owner(switch_id: str, request: Request) -> dict[str, Any]:
@@ -310,7 +319,9 @@ def create_app(engine: Engine) -> FastAPI:
         body = await _json_body(request, hint)
         if not isinstance(body, dict):
             raise AfterwordError("the request body must be a JSON object", hint)
-        return engine.owner_request(switch_id, body, client=client_of(request))
+        return await run_in_threadpool(
+            engine.owner_request, switch_id, body, client=client_of(request)
+        )
 
     @app.post("/switches/{switch_id}/checkin")
     async def checkin_password(switch_id: str, request: Request) -> dict[str, Any]:
@@ -318,7 +329,9 @@ def create_app(engine: Engine) -> FastAPI:
         _switch_id(switch_id)
         hint = 'send {"password": "...", "code": "123456"} (code only if the switch has TOTP)'
         password, code, _ = _password_body(await _json_body(request, hint), hint)
-        status = engine.checkin_password(switch_id, password, code, client=client_of(request))
+        status = await run_in_threadpool(
+            engine.checkin_password, switch_id, password, code, client=client_of(request)
+        )
         return {k: status[k] for k in ("switch", "state", "deadline")}
 
     @app.post("/switches/{switch_id}/act")
@@ -330,8 +343,8 @@ def create_app(engine: Engine) -> FastAPI:
         action = params.pop("action", None)
         if not isinstance(action, str) or action == "sign-in":
             raise AfterwordError("say which action", hint)
-        return engine.password_action(
-            switch_id, password, code, action, params, client=client_of(request)
+        return await run_in_threadpool(
+            engine.password_action, switch_id, password, code, action, params, client_of(request)
         )
 
     @app.post("/switches/{switch_id}/custodian")
@@ -344,7 +357,7 @@ def create_app(engine: Engine) -> FastAPI:
         action = body.get("action", "status") if isinstance(body, dict) else None
         if not isinstance(code, str) or not isinstance(action, str):
             raise AfterwordError("send the custodian code and the action as text", hint)
-        return engine.custodian(switch_id, code[:200], action)
+        return await run_in_threadpool(engine.custodian, switch_id, code[:200], action)
 
     @app.post("/canary/{token}/checkin")
     def canary_checkin_api(token: str, request: Request) -> dict[str, Any]:
@@ -360,7 +373,7 @@ def create_app(engine: Engine) -> FastAPI:
         mnemonic = body.get("mnemonic") if isinstance(body, dict) else None
         if not isinstance(mnemonic, str):
             raise AfterwordError('send {"mnemonic": "word word ..."}', hint)
-        status = engine.submit_share(switch_id, mnemonic)
+        status = await run_in_threadpool(engine.submit_share, switch_id, mnemonic)
         return {k: status[k] for k in ("switch", "state", "shares", "threshold")}
 
     # --- the public release --------------------------------------------------------
