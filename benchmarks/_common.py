@@ -12,8 +12,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+DEFAULT_WORKDIR = HERE / "_work"
 DOCS = ROOT / "docs" / "benchmarks.md"
+PG_ADMIN = os.environ.get("AFTERWORD_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def machine(packages: Sequence[str] = ()) -> dict[str, str]:

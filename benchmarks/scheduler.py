@@ -51,15 +51,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from _common import load_text, machine, replace_section
+from _common import DEFAULT_WORKDIR, DOCS, PG_ADMIN, load_text, machine, replace_section
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-DEFAULT_WORKDIR = HERE / "_work"
-DOCS = ROOT / "docs" / "benchmarks.md"
 SECTION = "scheduler"
 
-PG_ADMIN = os.environ.get("AFTERWORD_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 APP_NAME = "afterword-bench-worker"
 
 DAY = 86400

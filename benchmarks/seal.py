@@ -34,12 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from _common import machine, replace_section
-
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-DEFAULT_WORKDIR = HERE / "_work"
-DOCS = ROOT / "docs" / "benchmarks.md"
+from _common import DEFAULT_WORKDIR, DOCS, machine, replace_section
 
 MIB = 1 << 20
 GIB = 1 << 30
