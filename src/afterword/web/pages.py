@@ -56,6 +56,7 @@ from afterword.switch.policy import parse_duration, parse_reminders
 from afterword.web.security import (
     CSRF_FIELD,
     SESSION_SECONDS,
+    Limit,
     Security,
     SecurityHeaders,
     secret_from,
@@ -992,8 +993,8 @@ def add_pages(app: FastAPI, engine: Engine, security: Security | None = None) ->
             request, switch_id, accepted=accepted == "1", flash=flash.get(done, "")
         )
 
-    @app.post("/s/{switch_id}/code", response_class=HTMLResponse, include_in_schema=False)
-    async def custodian_sign_in(request: Request, switch_id: str) -> Response:
+    async def custodian_form(request: Request, switch_id: str, limit: Limit) -> FormData | Response:
+        """A custodian's form: its CSRF token, the switch id, and the rate limit, checked."""
         form = await read_form(request)
         if isinstance(form, Response):
             return form
@@ -1001,9 +1002,16 @@ def add_pages(app: FastAPI, engine: Engine, security: Security | None = None) ->
             check_id(switch_id)
         except AfterwordError as exc:
             return failed(request, exc)
-        limited = sec.limit(sec.limits.custodian, request, switch_id)
+        limited = sec.limit(limit, request, switch_id)
         if limited:
             return error(request, 429, limited, back=f"/s/{switch_id}")
+        return form
+
+    @app.post("/s/{switch_id}/code", response_class=HTMLResponse, include_in_schema=False)
+    async def custodian_sign_in(request: Request, switch_id: str) -> Response:
+        form = await custodian_form(request, switch_id, sec.limits.custodian)
+        if isinstance(form, Response):
+            return form
         code = "".join(text_field(form, "code", 100).split()).replace("-", "").lower()
         try:
             await run_in_threadpool(engine.custodian, switch_id, code, "status")
@@ -1103,16 +1111,9 @@ def add_pages(app: FastAPI, engine: Engine, security: Security | None = None) ->
 
     @app.post("/s/{switch_id}/share", response_class=HTMLResponse, include_in_schema=False)
     async def custodian_share(request: Request, switch_id: str) -> Response:
-        form = await read_form(request)
+        form = await custodian_form(request, switch_id, sec.limits.share)
         if isinstance(form, Response):
             return form
-        try:
-            check_id(switch_id)
-        except AfterwordError as exc:
-            return failed(request, exc)
-        limited = sec.limit(sec.limits.share, request, switch_id)
-        if limited:
-            return error(request, 429, limited, back=f"/s/{switch_id}")
         words = text_field(form, "words", 4096)
         check = await run_in_threadpool(check_share_words, words)
         if check.problems:
