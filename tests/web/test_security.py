@@ -64,6 +64,9 @@ def test_password_guessing_is_locked_out_but_the_signed_check_in_still_works(api
     # every guess is in the owner's log; the lock lifts by itself
     kinds = [e["kind"] for e in api.engine.status(switch)["audit"]]
     assert kinds.count("checkin-refused") == LOCKOUT["password"]
+    # guesses from one network do not lock the owner out of another
+    elsewhere = api.engine.checkin_password(switch, PASSWORD, client="198.51.100.0/24 phone")
+    assert elsewhere["state"] == "armed"
     api.clock.now += LOCKOUT_WINDOW + 1
     assert api.http.post(url, json={"password": PASSWORD}).status_code == 200
 

@@ -430,7 +430,7 @@ class Engine:
         outcome: _Outcome | None = None
         with self.store.transaction() as s:
             row = self._row(s, switch_id, lock=True, documents=False)
-            self._check_lock(s, row.id, "password", now)
+            self._check_lock(s, row.id, "password", now, client)
             duress = self._check_password(row, password, code, now)
             if duress is None:  # logged, and committed
                 detail = f"{WRONG_PASSWORD}; {client}"[:200]
@@ -478,16 +478,24 @@ class Engine:
             session or OwnerSession(switch_id, False), "checkin", client=client
         )
 
-    def _check_lock(self, s: Session, switch_id: str, door: str, now: int) -> None:
+    def _check_lock(
+        self, s: Session, switch_id: str, door: str, now: int, client: str = ""
+    ) -> None:
         """Refuse at once if this door of the switch saw too many wrong guesses lately.
         The guesses are the refusals in the switch's own audit log, so every web node
-        and worker agrees, and a restart forgets nothing."""
+        and worker agrees, and a restart forgets nothing.
+
+        Passwords are counted per network (the client's /24 or /48): someone guessing
+        from elsewhere cannot lock the owner out of their own network, which would keep
+        a password-only owner from checking in until the switch fired."""
         query = select(func.count(), func.min(AuditRow.at)).where(
             AuditRow.switch_id == switch_id, AuditRow.at > now - LOCKOUT_WINDOW
         )
         if door == "password":
+            network = client.split(" ", 1)[0].replace("%", "").replace("_", "")
             query = query.where(
-                AuditRow.kind.like("%-refused"), AuditRow.detail.like(f"{WRONG_PASSWORD}%")
+                AuditRow.kind.like("%-refused"),
+                AuditRow.detail.like(f"{WRONG_PASSWORD}; {network}%"),
             )
         elif door == "share":
             query = query.where(AuditRow.kind == "share-refused")
