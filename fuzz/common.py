@@ -64,9 +64,14 @@ class Fixtures:
 
 
 def scratch_dir() -> Path:
-    """A scratch folder in memory if the machine has one (harnesses write files per input)."""
-    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
-    return Path(tempfile.mkdtemp(prefix="afterword-fuzz-", dir=base))
+    """A scratch folder (harnesses write files per input): under ``AFTERWORD_FUZZ_SCRATCH``
+    if set (the pytest runner passes its temporary folder), else in memory if the machine
+    has it. libFuzzer ends the process without running Python's exit handlers, so whoever
+    runs a harness by hand removes ``afterword-fuzz-*`` there."""
+    base = os.environ.get("AFTERWORD_FUZZ_SCRATCH")
+    if not base and os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
+        base = "/dev/shm"
+    return Path(tempfile.mkdtemp(prefix="afterword-fuzz-", dir=base or None))
 
 
 def card_words(card: str) -> str:

@@ -39,7 +39,7 @@ def test_harness_finds_no_crash(name: str, tmp_path: Path) -> None:
             f"-artifact_prefix={tmp_path}/",
         ],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT), "AFTERWORD_FUZZ_SCRATCH": str(tmp_path)},
         capture_output=True,
         text=True,
         timeout=SECONDS + 120,

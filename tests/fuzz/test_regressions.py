@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,11 @@ from afterword.switch.policy import parse_duration, parse_reminders
 
 
 @pytest.fixture(scope="module")
-def fx() -> Fixtures:
-    return fixtures()
+def fx() -> Iterator[Fixtures]:
+    made = fixtures()
+    yield made
+    shutil.rmtree(made.root, ignore_errors=True)
+    fixtures.cache_clear()
 
 
 def changed(doc: dict[str, Any], **fields: Any) -> dict[str, Any]:
