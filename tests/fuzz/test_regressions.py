@@ -169,11 +169,6 @@ def test_share_envelope_with_an_infinite_number_is_refused(fx: Fixtures, field: 
         read_share(blob, [fx.custodian_identity], "hostile.age")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reported, not fixed here (afterword/engine/messages.py): urlsplit's ValueError "
-    "escapes check_address, and POST /switches answers 500 for such a contact",
-)
 @pytest.mark.parametrize("address", ["http://[", "https://[::1", "http://[x]/hook"])
 def test_contact_address_with_a_broken_ipv6_host_is_refused(address: str) -> None:
     from afterword.engine.messages import check_address

@@ -41,16 +41,19 @@ ADDRESS_HINT = "an address is mailto:someone@example.org or https://example.org/
 def check_address(value: object, where: str) -> str:
     """A contact: mailto:someone@host or an http(s) URL, with no spaces or control bytes."""
     text = value if isinstance(value, str) else ""
-    parts = urlsplit(text) if text.isprintable() and " " not in text else None
-    scheme = parts.scheme.lower() if parts else ""
-    ok = (
-        parts is not None
-        and len(text) <= MAX_ADDRESS
-        and (
-            (scheme == "mailto" and "@" in parts.path.strip("@"))
-            or (scheme in ("http", "https") and bool(parts.hostname))
+    try:  # urlsplit and .hostname refuse a broken IPv6 host ("http://[") by raising
+        parts = urlsplit(text) if text.isprintable() and " " not in text else None
+        scheme = parts.scheme.lower() if parts else ""
+        ok = (
+            parts is not None
+            and len(text) <= MAX_ADDRESS
+            and (
+                (scheme == "mailto" and "@" in parts.path.strip("@"))
+                or (scheme in ("http", "https") and bool(parts.hostname))
+            )
         )
-    )
+    except ValueError:
+        ok = False
     if not ok:
         shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
         raise AfterwordError(

@@ -394,7 +394,11 @@ def create_app(engine: Engine) -> FastAPI:
     def release_notice(switch_id: str) -> JSONResponse:
         return JSONResponse(json.loads(engine.release(_switch_id(switch_id))[1].notice))
 
-    @app.get("/r/{switch_id}/dossier.age")
+    @app.get(
+        "/r/{switch_id}/dossier.age",
+        response_class=FileResponse,
+        responses={200: {"content": {"application/octet-stream": {}}}},
+    )
     def release_dossier(switch_id: str) -> FileResponse:
         engine.release(_switch_id(switch_id))
         return FileResponse(engine.dossier_path(switch_id), media_type="application/octet-stream")
