@@ -61,6 +61,8 @@ from tests.conftest import write_corpus
 from tests.crash.tally import record
 from tests.delivery.servers import SmtpServer, WebhookServer
 
+pytestmark = pytest.mark.slow  # minutes of real processes or fuzzing: not in test-fast
+
 RUNS = int(os.environ.get("AFTERWORD_CRASH_RUNS", "2"))
 KILLS = int(os.environ.get("AFTERWORD_CRASH_KILLS", "3"))
 BASE_SEED = int(os.environ.get("AFTERWORD_SEED") or random.SystemRandom().randrange(2**31))

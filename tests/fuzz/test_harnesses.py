@@ -18,6 +18,8 @@ import pytest
 
 from tests.fuzz.conftest import record
 
+pytestmark = pytest.mark.slow  # minutes of real processes or fuzzing: not in test-fast
+
 ROOT = Path(__file__).resolve().parents[2]
 HARNESSES = ("audit", "durations", "manifest", "notice", "release", "shares", "teaser", "web")
 SECONDS = int(os.environ.get("AFTERWORD_FUZZ_SECONDS", "4"))
