@@ -22,6 +22,7 @@ from afterword.crypto.shares import custodian_credential
 from afterword.crypto.signing import REQUEST_KIND
 from afterword.engine import Config, Engine, ServerKeys
 from afterword.engine.engine import LOCKOUT, LOCKOUT_WINDOW
+from afterword.errors import ShareError
 from afterword.store import Store
 from afterword.store.models import Base
 from afterword.web.app import create_app
@@ -84,6 +85,12 @@ def test_share_and_custodian_code_guessing_is_locked_out(api: Api) -> None:
         assert api.http.post(url, json={"code": code}).status_code == 403
     right = custodian_credential(api.bundles.main.mnemonics["carol"], switch, "carol")
     assert api.http.post(url, json={"code": right}).status_code == 429
+    # whoever guesses from one network cannot keep the custodians elsewhere from voting
+    # (nor, during a release, from submitting their shares)
+    elsewhere = "198.51.100.0/24 lawyer"
+    assert api.engine.custodian(switch, right, "vote", elsewhere)["voted"] is True
+    with pytest.raises(ShareError, match="not one of this switch's shares"):
+        api.engine.submit_share(switch, wrong, elsewhere)
 
 
 # --- who may do what --------------------------------------------------------------------

@@ -485,17 +485,19 @@ class Engine:
         The guesses are the refusals in the switch's own audit log, so every web node
         and worker agrees, and a restart forgets nothing.
 
-        Passwords are counted per network (the client's /24 or /48): someone guessing
-        from elsewhere cannot lock the owner out of their own network, which would keep
-        a password-only owner from checking in until the switch fired."""
+        Guesses are counted per network (the client's /24 or /48): someone guessing from
+        elsewhere cannot lock out the people who belong, which would keep a password-only
+        owner from checking in until the switch fired, custodians from voting, or a
+        release from collecting its shares."""
+        network = client.split(" ", 1)[0].replace("%", "").replace("_", "")
         query = select(func.count(), func.min(AuditRow.at)).where(
-            AuditRow.switch_id == switch_id, AuditRow.at > now - LOCKOUT_WINDOW
+            AuditRow.switch_id == switch_id,
+            AuditRow.at > now - LOCKOUT_WINDOW,
+            AuditRow.detail.like(f"%; {network}%"),
         )
         if door == "password":
-            network = client.split(" ", 1)[0].replace("%", "").replace("_", "")
             query = query.where(
-                AuditRow.kind.like("%-refused"),
-                AuditRow.detail.like(f"{WRONG_PASSWORD}; {network}%"),
+                AuditRow.kind.like("%-refused"), AuditRow.detail.like(f"{WRONG_PASSWORD};%")
             )
         elif door == "share":
             query = query.where(AuditRow.kind == "share-refused")
@@ -808,20 +810,21 @@ class Engine:
 
     # --- custodians ---------------------------------------------------------------------
 
-    def submit_share(self, switch_id: str, mnemonic: str) -> dict[str, Any]:
+    def submit_share(self, switch_id: str, mnemonic: str, client: str = "") -> dict[str, Any]:
         """A custodian's share: checked against its commitment before anything is kept."""
         words = normalize_mnemonic(mnemonic)
         digest = commitment(words)
         now = self.clock()
         with self.store.transaction() as s:
             row = self._row(s, switch_id, lock=True)
-            self._check_lock(s, row.id, "share", now)
+            self._check_lock(s, row.id, "share", now, client)
             roster = json.loads(row.custodians)
             label = next(
                 (c["label"] for c in roster["custodians"] if c["commitment"] == digest), None
             )
             if label is None:  # counted in the log (committed), the share itself not kept
-                repo.record(s, row, repo.state_of(row), [Audit("share-refused", "no match")], now)
+                refusal = Audit("share-refused", f"no match; {client}"[:200])
+                repo.record(s, row, repo.state_of(row), [refusal], now)
             else:
                 self._store_share(s, switch_id, label, words, now)
                 self._apply(s, row, ShareAccepted(label), now)
@@ -832,7 +835,9 @@ class Engine:
             )
         return self.status(switch_id)
 
-    def custodian(self, switch_id: str, code: str, action: str = "status") -> dict[str, Any]:
+    def custodian(
+        self, switch_id: str, code: str, action: str = "status", client: str = ""
+    ) -> dict[str, Any]:
         """A custodian, by the code derived from their share: ``status`` (the switch's true
         state, never the decoy), ``vote`` (the owner is missing or coerced; K votes
         trigger the release) or ``withdraw`` (their vote, before K is reached).
@@ -848,7 +853,7 @@ class Engine:
         refused: AfterwordError | None = None
         with self.store.transaction() as s:
             row = self._row(s, switch_id, lock=True)
-            self._check_lock(s, row.id, "custodian", now)
+            self._check_lock(s, row.id, "custodian", now, client)
             roster = json.loads(row.custodians)["custodians"]
             label = next((c["label"] for c in roster if c.get("credential") == digest), None)
             state = repo.state_of(row)
@@ -860,7 +865,8 @@ class Engine:
                     "use the code from your own card or envelope for this switch",
                 )
                 why = "unknown code" if label is None else f"{label} (revoked)"
-                repo.record(s, row, state, [Audit(f"custodian-{action}-refused", why)], now)
+                refusal = Audit(f"custodian-{action}-refused", f"{why}; {client}"[:200])
+                repo.record(s, row, state, [refusal], now)
             elif action != "status":
                 try:
                     with s.begin_nested():
@@ -868,7 +874,8 @@ class Engine:
                         state, _ = self._apply(s, row, event, now)
                 except AfterwordError as exc:
                     refused = exc
-                    repo.record(s, row, state, [Audit(f"custodian-{action}-refused", label)], now)
+                    refusal = Audit(f"custodian-{action}-refused", f"{label}; {client}"[:200])
+                    repo.record(s, row, state, [refusal], now)
         if refused is not None:
             raise refused
         assert label is not None

@@ -12,7 +12,6 @@ for the database.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 from typing import Annotated, Any
@@ -31,7 +30,7 @@ from afterword.engine.messages import check_address
 from afterword.errors import AfterwordError, FormatError
 from afterword.switch.policy import DEFAULT_COOLING_OFF, MAX_DURATION, Policy
 from afterword.web.pages import add_pages
-from afterword.web.status import status_of
+from afterword.web.status import client_of, status_of
 
 log = logging.getLogger("afterword.web")
 
@@ -179,20 +178,6 @@ def _password_body(body: Any, hint: str) -> tuple[str, str | None, dict[str, Any
     if not isinstance(password, str) or not (code is None or isinstance(code, str)):
         raise AfterwordError("send the password (and code) as text", hint)
     return password[:1024], code, body
-
-
-def client_of(request: Request) -> str:
-    """Who is asking, for the log and for new-client alerts: the network (an IPv4 /24 or an
-    IPv6 /48, so a changing address at home is the same client) and the user agent."""
-    host = request.client.host if request.client else ""
-    try:
-        address = ipaddress.ip_address(host)
-        prefix = 24 if address.version == 4 else 48
-        network = str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
-    except ValueError:
-        network = "unknown network"
-    agent = request.headers.get("user-agent", "")[:80]
-    return f"{network} {agent}".strip()
 
 
 def _check_switch_id(manifest: Any) -> None:
@@ -357,7 +342,9 @@ def create_app(engine: Engine) -> FastAPI:
         action = body.get("action", "status") if isinstance(body, dict) else None
         if not isinstance(code, str) or not isinstance(action, str):
             raise AfterwordError("send the custodian code and the action as text", hint)
-        return await run_in_threadpool(engine.custodian, switch_id, code[:200], action)
+        return await run_in_threadpool(
+            engine.custodian, switch_id, code[:200], action, client_of(request)
+        )
 
     @app.post("/canary/{token}/checkin")
     def canary_checkin_api(token: str, request: Request) -> dict[str, Any]:
@@ -373,7 +360,9 @@ def create_app(engine: Engine) -> FastAPI:
         mnemonic = body.get("mnemonic") if isinstance(body, dict) else None
         if not isinstance(mnemonic, str):
             raise AfterwordError('send {"mnemonic": "word word ..."}', hint)
-        status = await run_in_threadpool(engine.submit_share, switch_id, mnemonic)
+        status = await run_in_threadpool(
+            engine.submit_share, switch_id, mnemonic, client_of(request)
+        )
         return {k: status[k] for k in ("switch", "state", "shares", "threshold")}
 
     # --- the public release --------------------------------------------------------

@@ -61,7 +61,7 @@ from afterword.web.security import (
     SecurityHeaders,
     secret_from,
 )
-from afterword.web.status import status_of
+from afterword.web.status import client_of, status_of
 
 MAX_UPLOAD = 16 * 1024 * 1024
 AUDIT_PAGE = 20
@@ -482,10 +482,6 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:] + ("" if text.endswith((".", "?", "!")) else ".")
 
 
-def _client(request: Request) -> str:
-    return ("web: " + request.headers.get("user-agent", ""))[:80]
-
-
 def add_pages(app: FastAPI, engine: Engine, security: Security | None = None) -> None:
     """Add the pages, the stylesheet and the security headers to the API's app."""
     seed = engine.keys.signing.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
@@ -706,7 +702,7 @@ def add_pages(app: FastAPI, engine: Engine, security: Security | None = None) ->
             return refused(429, limited)
         try:
             owner = await run_in_threadpool(
-                engine.sign_in, switch_id, password, code, _client(request)
+                engine.sign_in, switch_id, password, code, client_of(request)
             )
         except (Forbidden, NotFound):
             return refused(
@@ -864,7 +860,8 @@ def add_pages(app: FastAPI, engine: Engine, security: Security | None = None) ->
         if limited:
             return error(request, 429, limited, back=f"/owner/{switch_id}")
         try:
-            await run_in_threadpool(engine.session_action, owner, "checkin", None, _client(request))
+            client = client_of(request)
+            await run_in_threadpool(engine.session_action, owner, "checkin", None, client)
         except AfterwordError as exc:
             return failed(request, exc, back=f"/owner/{switch_id}")
         return RedirectResponse(f"/owner/{switch_id}?done=checkin", status_code=303)
@@ -899,7 +896,7 @@ def add_pages(app: FastAPI, engine: Engine, security: Security | None = None) ->
                     code,
                     action,
                     params,
-                    _client(request),
+                    client_of(request),
                 )
             )
         except AfterwordError as exc:
@@ -1014,7 +1011,7 @@ def add_pages(app: FastAPI, engine: Engine, security: Security | None = None) ->
             return form
         code = "".join(text_field(form, "code", 100).split()).replace("-", "").lower()
         try:
-            await run_in_threadpool(engine.custodian, switch_id, code, "status")
+            await run_in_threadpool(engine.custodian, switch_id, code, "status", client_of(request))
         except (Forbidden, FormatError, ShareError) as exc:  # not theirs, or not a code
             return custodian_page(
                 request,
@@ -1049,7 +1046,7 @@ def add_pages(app: FastAPI, engine: Engine, security: Security | None = None) ->
                 back=f"/s/{switch_id}",
             )
         try:
-            await run_in_threadpool(engine.custodian, switch_id, code, action)
+            await run_in_threadpool(engine.custodian, switch_id, code, action, client_of(request))
         except AfterwordError as exc:
             return failed(request, exc, back=f"/s/{switch_id}")
         return RedirectResponse(f"/s/{switch_id}?done={action}", status_code=303)
@@ -1104,7 +1101,7 @@ def add_pages(app: FastAPI, engine: Engine, security: Security | None = None) ->
         if limited:
             return error(request, 429, limited, back=f"/canary/{token}")
         try:
-            await run_in_threadpool(engine.canary_checkin, token, _client(request))
+            await run_in_threadpool(engine.canary_checkin, token, client_of(request))
         except AfterwordError as exc:
             return failed(request, exc)
         return RedirectResponse(f"/canary/{token}?done=1", status_code=303)
@@ -1127,7 +1124,7 @@ def add_pages(app: FastAPI, engine: Engine, security: Security | None = None) ->
                 problem_hint=check.hint,
             )
         try:
-            await run_in_threadpool(engine.submit_share, switch_id, words)
+            await run_in_threadpool(engine.submit_share, switch_id, words, client_of(request))
         except ShareError as exc:
             return custodian_page(
                 request,

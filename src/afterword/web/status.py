@@ -1,7 +1,11 @@
-"""The HTTP status for each kind of error the engine raises: one table for the JSON API
-and the pages alike."""
+"""What the JSON API and the pages share about a request: the HTTP status for each kind
+of error the engine raises, and who is asking."""
 
 from __future__ import annotations
+
+import ipaddress
+
+from starlette.requests import Request
 
 from afterword.engine import Conflict, Forbidden, Locked, NotFound, TooLarge
 from afterword.errors import AfterwordError
@@ -22,3 +26,17 @@ def status_of(exc: AfterwordError) -> int:
         if isinstance(exc, kind):
             return status
     return 400
+
+
+def client_of(request: Request) -> str:
+    """Who is asking, for the log and for new-client alerts: the network (an IPv4 /24 or an
+    IPv6 /48, so a changing address at home is the same client) and the user agent."""
+    host = request.client.host if request.client else ""
+    try:
+        address = ipaddress.ip_address(host)
+        prefix = 24 if address.version == 4 else 48
+        network = str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+    except ValueError:
+        network = "unknown network"
+    agent = request.headers.get("user-agent", "")[:80]
+    return f"{network} {agent}".strip()
