@@ -21,6 +21,8 @@ from tests.simulation.conftest import TOTALS, lifecycles_per_seed, seeds
 from tests.simulation.sim import Simulation, Stats, Violation
 from tests.simulation.world import PoolBundle
 
+pytestmark = pytest.mark.slow  # a minute of lifecycles: make test runs it, test-fast not
+
 
 @pytest.fixture
 def world(server_dir: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
