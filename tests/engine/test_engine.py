@@ -20,7 +20,7 @@ from afterword.delivery import Dispatcher, MailConfig, Mailer, WebhookSender
 from afterword.engine import Config, Conflict, Contacts, Engine, Forbidden, ServerKeys
 from afterword.errors import FormatError, ShareError
 from afterword.store import Store
-from afterword.store.models import OutboxRow, ShareRow
+from afterword.store.models import ClientRow, NonceRow, OutboxRow, ShareRow
 from afterword.switch.policy import Policy
 from tests.conftest import AgeKey, require_tool, write_corpus
 from tests.delivery.servers import SmtpServer, WebhookServer
@@ -342,3 +342,60 @@ def test_a_release_refused_after_writing_leaves_nothing_but_a_spent_nonce(
         assert s.query(OutboxRow).filter_by(switch_id=switch).count() == 0
     with pytest.raises(Forbidden, match="used or expired"):
         engine.owner_request(switch, request)
+
+
+def test_a_checkin_refused_by_the_switch_spends_its_nonce_and_remembers_nothing(
+    setup: tuple[Engine, Clock, SealResult, dict[str, bytes]],
+    owner: OwnerKey,
+    smtp_server: SmtpServer,
+    webhook_server: WebhookServer,
+) -> None:
+    """A check-in runs without a savepoint (it writes nothing before the machine can
+    refuse it): a refused one still spends its nonce, writes no log entry, and a new
+    client it came from is not remembered."""
+    engine, _, sealed, _ = setup
+    switch = arm_it(engine, sealed, smtp_server, webhook_server)
+    engine.owner_request(switch, signed(owner, engine, switch, "release"))
+
+    def clients() -> int:
+        with engine.store.transaction() as s:
+            return s.query(ClientRow).filter_by(switch_id=switch).count()
+
+    before, known = engine.status(switch)["audit"], clients()
+    request = signed(owner, engine, switch, "checkin")
+    with pytest.raises(Conflict, match="can no longer stop it"):
+        engine.owner_request(switch, request, client="198.51.100.0/24 stranger")
+    assert engine.status(switch)["audit"] == before
+    assert clients() == known
+    with pytest.raises(Forbidden, match="used or expired"):
+        engine.owner_request(switch, request, client="198.51.100.0/24 stranger")
+
+
+def test_spent_challenges_are_forgotten_an_hour_after_they_expire(
+    setup: tuple[Engine, Clock, SealResult, dict[str, bytes]],
+    owner: OwnerKey,
+    smtp_server: SmtpServer,
+    webhook_server: WebhookServer,
+) -> None:
+    """Issuing a challenge stores nothing; spending one stores it until an hour past its
+    expiry (a clock set back an hour must not make it quotable again); the worker's tick
+    forgets it then."""
+    engine, clock, sealed, _ = setup
+    switch = arm_it(engine, sealed, smtp_server, webhook_server)
+
+    def stored() -> int:
+        with engine.store.transaction() as s:
+            return s.query(NonceRow).count()
+
+    for _ in range(3):
+        engine.challenge(switch)
+    assert stored() == 0
+    request = signed(owner, engine, switch, "checkin")
+    engine.owner_request(switch, request)
+    assert stored() == 1
+    clock.now += 300 + 3600  # expired an hour ago, to the second: still kept
+    engine.tick()
+    assert stored() == 1
+    clock.now += 301  # the tick purges at most every 5 minutes
+    engine.tick()
+    assert stored() == 0

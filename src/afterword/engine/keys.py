@@ -5,8 +5,12 @@ encrypted at rest. Kept in the data directory (mode 0600), made on first start.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from pathlib import Path
+
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from afterword.crypto.keys import KeyPair
 from afterword.errors import KeyFileError
@@ -16,6 +20,13 @@ KEYFILE = "server-key.json"
 
 class ServerKeys(KeyPair):
     __slots__ = ()
+
+    def derived_key(self, purpose: str) -> bytes:
+        """A 32-byte secret for one purpose (HMAC-SHA256 of the signing key's seed over
+        ``afterword PURPOSE``): every process holding the server key agrees on it, and no
+        other file is needed."""
+        seed = self.signing.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        return hmac.new(seed, f"afterword {purpose}".encode(), hashlib.sha256).digest()
 
     @classmethod
     def load_or_create(cls, data_dir: Path) -> ServerKeys:

@@ -23,19 +23,19 @@ from sqlalchemy import (
     bindparam,
     cast,
     column,
-    false,
+    delete,
     func,
     insert,
     select,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import CursorResult
+from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.orm import Session, defer
 from sqlalchemy.orm.attributes import set_committed_value
 
 from afterword.crypto.audit import GENESIS, entry_hash
-from afterword.store.models import AuditRow, NonceRow, OutboxRow, SwitchRow
+from afterword.store.models import AuditRow, ClientRow, NonceRow, OutboxRow, SwitchRow
 from afterword.switch.codec import state_from_json, state_to_json
 from afterword.switch.machine import Audit, Effect, SwitchState
 
@@ -46,6 +46,7 @@ _SWITCHES = typing_cast(Table, SwitchRow.__table__)
 _AUDIT = typing_cast(Table, AuditRow.__table__)
 _OUTBOX = typing_cast(Table, OutboxRow.__table__)
 _NONCES = typing_cast(Table, NonceRow.__table__)
+_CLIENTS = typing_cast(Table, ClientRow.__table__)
 # the signed documents of a switch: a few KB, read by arming checks and releases only
 _NO_DOCUMENTS = (defer(SwitchRow.manifest), defer(SwitchRow.notice), defer(SwitchRow.custodians))
 _STATE_COLUMNS = ("state", "phase", "next_event_at", "updated_at")
@@ -153,29 +154,28 @@ def create_switch(
 # Statements the request path runs on every check-in, built once: building a statement and
 # its cache key per call cost more than running it.
 _GET_SWITCH = select(SwitchRow).where(SwitchRow.id == bindparam("switch_id"))
-_ADD_NONCE = (
-    insert(_NONCES)
-    .from_select(
-        ["nonce", "switch_id", "expires_at", "used"],
-        select(
-            bindparam("b_nonce", type_=String()),
-            _SWITCHES.c.id,
-            bindparam("b_expires_at", type_=BigInteger()),
-            false(),
-        ).where(_SWITCHES.c.id == bindparam("b_switch_id")),
+_SWITCH_EXISTS = select(_SWITCHES.c.id).where(_SWITCHES.c.id == bindparam("b_switch_id"))
+_SPEND_NONCE = {
+    name: dialect.insert(_NONCES)
+    .values(
+        nonce=bindparam("b_nonce", type_=String()),
+        switch_id=bindparam("b_switch_id", type_=String()),
+        expires_at=bindparam("b_expires_at", type_=BigInteger()),
+        used=True,
     )
+    .on_conflict_do_nothing(index_elements=["nonce"])
     .returning(_NONCES.c.nonce)  # (an INSERT's rowcount is not reliable on every driver)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_CLIENT_KNOWN = select(_CLIENTS.c.digest).where(
+    _CLIENTS.c.switch_id == bindparam("b_switch_id"), _CLIENTS.c.digest == bindparam("b_digest")
 )
-_SPEND_NONCE = (
-    update(_NONCES)
-    .where(
-        _NONCES.c.nonce == bindparam("b_nonce"),
-        _NONCES.c.switch_id == bindparam("b_switch_id"),
-        _NONCES.c.used.is_(False),
-        _NONCES.c.expires_at >= bindparam("b_now"),
-    )
-    .values(used=True)
+_ADD_CLIENT = insert(_CLIENTS).values(
+    switch_id=bindparam("b_switch_id", type_=String()),
+    digest=bindparam("b_digest", type_=String()),
+    first_seen=bindparam("b_now", type_=BigInteger()),
 )
+_PURGE_NONCES = delete(_NONCES).where(_NONCES.c.expires_at < bindparam("b_now"))
 
 
 def get_switch(
@@ -202,20 +202,36 @@ _GET_SWITCH_VARIANTS = {
 }
 
 
-def add_nonce(session: Session, switch_id: str, nonce: str, expires_at: int) -> bool:
-    """Store a check-in challenge for the switch, in one statement; False if there is no
-    such switch (nothing is stored then)."""
+def switch_exists(connection: Connection | Session, switch_id: str) -> bool:
+    return connection.execute(_SWITCH_EXISTS, {"b_switch_id": switch_id}).first() is not None
+
+
+def spend_nonce(session: Session, switch_id: str, nonce: str, expires_at: int) -> bool:
+    """Record a check-in challenge as used, in one statement; False if it was used before.
+
+    Challenges are not stored when they are issued (they carry the server's MAC, see
+    :mod:`afterword.engine.challenges`), only when spent, until they expire: a replay finds
+    its nonce here. A concurrent request quoting the same nonce waits for this transaction
+    and then finds it."""
     params = {"b_nonce": nonce, "b_switch_id": switch_id, "b_expires_at": expires_at}
-    return session.execute(_ADD_NONCE, params).first() is not None
+    statement = _SPEND_NONCE[session.get_bind().dialect.name]
+    return session.execute(statement, params).first() is not None
 
 
-def spend_nonce(session: Session, switch_id: str, nonce: str, now: int) -> bool:
-    """Mark the switch's challenge used, in one statement, if it is unused and unexpired;
-    False if it is not (unknown, another switch's, used or expired). A concurrent request
-    quoting the same nonce waits for this transaction and then finds it used."""
-    params = {"b_nonce": nonce, "b_switch_id": switch_id, "b_now": now}
-    result = typing_cast(CursorResult[Any], session.execute(_SPEND_NONCE, params))
-    return result.rowcount == 1
+def client_known(session: Session, switch_id: str, digest: str) -> bool:
+    """Whether the switch has seen this client (its digest) before."""
+    params = {"b_switch_id": switch_id, "b_digest": digest}
+    return session.execute(_CLIENT_KNOWN, params).first() is not None
+
+
+def add_client(session: Session, switch_id: str, digest: str, now: int) -> None:
+    session.execute(_ADD_CLIENT, {"b_switch_id": switch_id, "b_digest": digest, "b_now": now})
+
+
+def purge_nonces(session: Session, now: int) -> int:
+    """Forget spent challenges that have expired (they can no longer be replayed)."""
+    result = typing_cast(CursorResult[Any], session.execute(_PURGE_NONCES, {"b_now": now}))
+    return result.rowcount
 
 
 def state_of(row: SwitchRow) -> SwitchState:

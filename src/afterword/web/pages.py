@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import shamir_mnemonic
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -59,7 +58,6 @@ from afterword.web.security import (
     Limit,
     Security,
     SecurityHeaders,
-    secret_from,
 )
 from afterword.web.status import client_of, status_of
 
@@ -484,9 +482,9 @@ def _sentence(text: str) -> str:
 
 def add_pages(app: FastAPI, engine: Engine, security: Security | None = None) -> None:
     """Add the pages, the stylesheet and the security headers to the API's app."""
-    seed = engine.keys.signing.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
     sec = security or Security(
-        secret_from(seed), engine.config.public_url.lower().startswith("https://")
+        engine.keys.derived_key("web cookies v1"),
+        engine.config.public_url.lower().startswith("https://"),
     )
     env = Environment(
         loader=PackageLoader("afterword.web", "templates"),

@@ -233,9 +233,3 @@ class Security:
             f"Too many {limit.what} for this switch from your address. "
             f"Wait {wait_text(wait)}, then try again."
         )
-
-
-def secret_from(private_key_bytes: bytes) -> bytes:
-    """The pages' HMAC key, derived from the server's signing key (so every web node that
-    shares the key agrees on tokens and sessions, and no other file is needed)."""
-    return hmac.new(private_key_bytes, b"afterword web cookies v1", hashlib.sha256).digest()
