@@ -255,9 +255,11 @@ def test_arm_refuses_a_switch_id_unsafe_as_a_file_name(api: Api, switch_id: str)
 
 
 def test_owner_requests_for_an_unknown_switch(api: Api) -> None:
-    refused(api.http.post("/switches/nosuchswitch/challenge"), 404, "no switch nosuchswitch")
+    # a challenge is a MAC, not a lookup: the signed request is what finds no switch
+    nonce = api.http.post("/switches/nosuchswitch/challenge").json()["nonce"]
     body = {"afterword": REQUEST_KIND, "switch": "nosuchswitch", "action": "checkin"}
-    refused(api.http.post("/switches/nosuchswitch/owner", json=body), 404, "no switch")
+    body["nonce"] = nonce
+    refused(api.http.post("/switches/nosuchswitch/owner", json=body), 404, "no switch nosuchswitch")
     # ids that can never name a switch are refused before any lookup
     for bad in ("%00", "a%00b", "x" * 300, "%C3%A9"):
         refused(api.http.post(f"/switches/{bad}/challenge"), 404, "no switch")

@@ -11,14 +11,13 @@ from typing import Any
 import platformdirs
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from afterword.errors import AfterwordError
 
 _AFTER_COMMIT = "afterword.after_commit"
-_READ_ONLY = "afterword_read_only"
 
 
 def default_data_dir() -> Path:
@@ -50,10 +49,8 @@ def _sqlite_engine(url: str) -> Engine:
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
         # one writer at a time, decided when the transaction starts, so two writers never
-        # deadlock upgrading read locks: SQLite's stand-in for SELECT ... FOR UPDATE;
-        # a look (Store.reading) takes no write lock and waits for no writer (WAL)
-        read = connection.get_execution_options().get(_READ_ONLY, False)
-        connection.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
+        # deadlock upgrading read locks: SQLite's stand-in for SELECT ... FOR UPDATE
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
@@ -104,13 +101,6 @@ class Store:
                 yield session
             for hook in session.info.pop(_AFTER_COMMIT, []):
                 hook()
-
-    @contextmanager
-    def reading(self) -> Iterator[Connection]:
-        """A connection for a look that writes nothing, rolled back when done. On SQLite it
-        takes no write lock, so it neither waits for writers nor holds them up."""
-        with self.engine.connect().execution_options(**{_READ_ONLY: True}) as connection:
-            yield connection
 
     @staticmethod
     def after_commit(session: Session, hook: Callable[[], None]) -> None:

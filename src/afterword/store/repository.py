@@ -30,7 +30,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, CursorResult
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, defer
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -154,7 +154,6 @@ def create_switch(
 # Statements the request path runs on every check-in, built once: building a statement and
 # its cache key per call cost more than running it.
 _GET_SWITCH = select(SwitchRow).where(SwitchRow.id == bindparam("switch_id"))
-_SWITCH_EXISTS = select(_SWITCHES.c.id).where(_SWITCHES.c.id == bindparam("b_switch_id"))
 _SPEND_NONCE = {
     name: dialect.insert(_NONCES)
     .values(
@@ -200,10 +199,6 @@ _GET_SWITCH_VARIANTS = {
     for lock in (False, True)
     for documents in (False, True)
 }
-
-
-def switch_exists(connection: Connection | Session, switch_id: str) -> bool:
-    return connection.execute(_SWITCH_EXISTS, {"b_switch_id": switch_id}).first() is not None
 
 
 def spend_nonce(session: Session, switch_id: str, nonce: str, expires_at: int) -> bool:
