@@ -204,3 +204,38 @@ def test_record_many_stores_a_batch_as_record_would_one_by_one(store: Store) -> 
     assert {k: v for k, v in bodies.items() if k not in ("m-sw0", "m-shared")} == {
         f"m-{sid}": f"new {sid}" for sid in ids[1:]
     }
+
+
+def test_the_audit_tail_migration_fills_in_every_switch_as_its_log_has_it(store: Store) -> None:
+    """0004 moved the audit chain's tail onto the switch row: a database from before it
+    gets each switch's tail from its log, and the chain then extends without a break."""
+    import importlib.resources
+
+    from alembic import command
+    from alembic.config import Config
+
+    new_switch(store, "old1")
+    step(store, "old1", CheckIn("signature", "k"), T0 + 30)
+    new_switch(store, "old2")
+    with store.transaction() as s:
+        before = {sid: (r.audit_seq, r.audit_head) for sid in ("old1", "old2")
+                  if (r := repo.get_switch(s, sid)) is not None}  # fmt: skip
+    assert before["old1"][0] == 2 and before["old2"][0] == 1
+    config = Config()
+    location = importlib.resources.files("afterword.store") / "migrations"
+    config.set_main_option("script_location", str(location))
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0003")
+    store.engine.dispose()
+    store.migrate()
+    with store.transaction() as s:
+        after = {sid: (r.audit_seq, r.audit_head) for sid in ("old1", "old2")
+                 if (r := repo.get_switch(s, sid)) is not None}  # fmt: skip
+        assert after == before
+        assert before["old1"][1] == repo.audit_entries(s, "old1")[-1]["hash"]
+    step(store, "old1", Tick(), T0 + 130)
+    with store.transaction() as s:
+        entries = repo.audit_entries(s, "old1")
+    assert [e["seq"] for e in entries] == [1, 2, 3, 4]  # overdue + reminded, chained on
+    assert entries[2]["prev"] == before["old1"][1]

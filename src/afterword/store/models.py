@@ -14,6 +14,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from afterword.crypto.audit import GENESIS
+
 
 class Base(DeclarativeBase):
     pass
@@ -49,6 +51,10 @@ class SwitchRow(Base):
     # while a decoy stands: how many real log entries the owner is shown before its own
     decoy_cut: Mapped[int | None] = mapped_column(Integer, nullable=True)
     drill_of: Mapped[str | None] = mapped_column(String(64), nullable=True)  # a drill's switch
+    # the audit chain's tail (its last seq and hash), kept with the state it describes, so
+    # extending the chain reads nothing more than the switch row the change locked anyway
+    audit_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    audit_head: Mapped[str] = mapped_column(String(64), default=GENESIS, server_default=GENESIS)
 
 
 class AuditRow(Base):

@@ -19,7 +19,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    and_,
     bindparam,
     cast,
     column,
@@ -49,7 +48,7 @@ _NONCES = typing_cast(Table, NonceRow.__table__)
 _CLIENTS = typing_cast(Table, ClientRow.__table__)
 # the signed documents of a switch: a few KB, read by arming checks and releases only
 _NO_DOCUMENTS = (defer(SwitchRow.manifest), defer(SwitchRow.notice), defer(SwitchRow.custodians))
-_STATE_COLUMNS = ("state", "phase", "next_event_at", "updated_at")
+_STATE_COLUMNS = ("state", "phase", "next_event_at", "updated_at", "audit_seq", "audit_head")
 _AUDIT_COLUMNS = ("switch_id", "seq", "at", "kind", "detail", "prev", "hash")
 _OUTBOX_COLUMNS = ("id", "switch_id", "to", "subject", "body", "data", "created_at", "attempts",
                    "next_attempt_at")  # fmt: skip
@@ -129,6 +128,8 @@ def create_switch(
     dossier_sha256: str,
     dossier_size: int,
 ) -> SwitchRow:
+    entries, tails = _audit_rows([(switch_id, 0, GENESIS, effects)], now)
+    seq, head = tails.get(switch_id, (0, GENESIS))
     row = SwitchRow(
         id=switch_id,
         owner_key=owner_key,
@@ -144,10 +145,12 @@ def create_switch(
         dossier_size=dossier_size,
         created_at=now,
         updated_at=now,
+        audit_seq=seq,
+        audit_head=head,
     )
     session.add(row)
     session.flush()
-    _audit(session, switch_id, effects, now)
+    _insert_audit(session, entries)
     return row
 
 
@@ -258,25 +261,32 @@ def record(
 
 def record_many(session: Session, transitions: Sequence[Transition], now: int) -> None:
     """Store many switches' transitions in the caller's transaction, in a few statements
-    whatever their number: one UPDATE of the switches (executemany by primary key), the
-    audit entries chained on their switches' tails (read in one query) and inserted
-    together, and one insert of the messages that skips ids already in the outbox.
+    whatever their number: one UPDATE of the switches (executemany by primary key, with
+    their audit chains' new tails), the audit entries chained on the tails the locked rows
+    hold, inserted together, and one insert of the messages that skips ids already in
+    the outbox.
 
-    Each switch may appear once. Everything that can refuse (the audit chain's tails are
-    checked as they are extended) is done before the first write, so the only errors
-    after it are the database's own. The rows' attributes are set as the database now
-    has them, so the session does not write them a second time.
+    Each switch may appear once, and its row must be locked (it holds the chain's tail).
+    Everything is computed before the first write, so the only errors after it are the
+    database's own (a stale tail would break the log's unique (switch, seq)). The rows'
+    attributes are set as the database now has them, so the session does not write them
+    a second time.
     """
     if not transitions:
         return
-    entries = _audit_rows(session, [(t.row.id, t.effects) for t in transitions], now)
+    entries, tails = _audit_rows(
+        [(t.row.id, t.row.audit_seq, t.row.audit_head, t.effects) for t in transitions], now
+    )
     updates = []
     for t in transitions:
+        seq, head = tails.get(t.row.id, (t.row.audit_seq, t.row.audit_head))
         values = {
             "state": json.dumps(state_to_json(t.state)),
             "phase": t.state.phase.value,
             "next_event_at": t.state.next_event_at,
             "updated_at": now,
+            "audit_seq": seq,
+            "audit_head": head,
         }
         updates.append({"id": t.row.id, **values})
     session.flush()  # anything else pending on these rows (held, ...) goes first
@@ -324,23 +334,17 @@ def _enqueue_many(session: Session, messages: Sequence[tuple[str, Outgoing]], no
         session.execute(_INSERT_OUTBOX[session.get_bind().dialect.name], values)
 
 
-def _audit(session: Session, switch_id: str, effects: Sequence[Effect], now: int) -> None:
-    _insert_audit(session, _audit_rows(session, [(switch_id, effects)], now))
-
-
 def _audit_rows(
-    session: Session, changes: Sequence[tuple[str, Sequence[Effect]]], now: int
-) -> list[dict[str, Any]]:
-    """Each switch's audit entries chained on its own log's tail (the tails read in one
-    query): the rows to insert."""
-    wanted = [(sid, [e for e in effects if isinstance(e, Audit)]) for sid, effects in changes]
-    wanted = [(sid, entries) for sid, entries in wanted if entries]
-    if not wanted:
-        return []
-    tails = _audit_tails(session, [sid for sid, _ in wanted])
+    changes: Sequence[tuple[str, int, str, Sequence[Effect]]], now: int
+) -> tuple[list[dict[str, Any]], dict[str, tuple[int, str]]]:
+    """Each switch's audit entries chained on its log's tail (``seq``, ``hash``, as its
+    row holds them): the rows to insert, and the new tail of each switch that has some."""
     rows = []
-    for switch_id, entries in wanted:
-        seq, prev = tails.get(switch_id, (0, GENESIS))
+    tails: dict[str, tuple[int, str]] = {}
+    for switch_id, seq, prev, effects in changes:
+        entries = [e for e in effects if isinstance(e, Audit)]
+        if not entries:
+            continue
         for effect in entries:
             seq += 1
             entry = {"switch": switch_id, "seq": seq, "at": now, "kind": effect.kind}
@@ -359,7 +363,7 @@ def _audit_rows(
             )
             prev = digest
         tails[switch_id] = (seq, prev)
-    return rows
+    return rows, tails
 
 
 def _insert_audit(session: Session, rows: Sequence[dict[str, Any]]) -> None:
@@ -370,33 +374,6 @@ def _insert_audit(session: Session, rows: Sequence[dict[str, Any]]) -> None:
         session.execute(_PG_INSERT_AUDIT, _json_rows(rows))
     else:
         session.execute(_INSERT_AUDIT, rows)
-
-
-_AUDIT_TAIL = (
-    select(_AUDIT.c.switch_id, _AUDIT.c.seq, _AUDIT.c.hash)
-    .where(_AUDIT.c.switch_id == bindparam("switch_id"))
-    .order_by(_AUDIT.c.seq.desc())
-    .limit(1)
-)
-
-_last_seqs = (
-    select(_AUDIT.c.switch_id, func.max(_AUDIT.c.seq).label("seq"))
-    .where(_AUDIT.c.switch_id.in_(bindparam("switch_ids", expanding=True)))
-    .group_by(_AUDIT.c.switch_id)
-    .subquery()
-)
-_AUDIT_TAILS = select(_AUDIT.c.switch_id, _AUDIT.c.seq, _AUDIT.c.hash).join(
-    _last_seqs,
-    and_(_AUDIT.c.switch_id == _last_seqs.c.switch_id, _AUDIT.c.seq == _last_seqs.c.seq),
-)
-
-
-def _audit_tails(session: Session, switch_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
-    """The last (seq, hash) of each switch's audit chain, for those that have one."""
-    ids = sorted(set(switch_ids))
-    query = _AUDIT_TAIL if len(ids) == 1 else _AUDIT_TAILS  # one: a plain index lookup
-    rows = session.execute(query, {"switch_id": ids[0], "switch_ids": ids})
-    return {sid: (seq, digest) for sid, seq, digest in rows}
 
 
 def last_seq(session: Session, switch_id: str) -> int:
