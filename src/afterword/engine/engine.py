@@ -392,7 +392,7 @@ class Engine:
         now = self.clock()
         try:
             with self.store.transaction() as s:
-                row = self._row(s, switch_id, lock=True, documents=False)
+                row = self._row(s, switch_id, lock=True, documents=False, client=client)
                 duress = self._authorize(s, row, request, now)
                 outcome = self._act(s, row, duress, request, now, client, "signature")
         except Forbidden as refused:  # a forged or replayed request shows in the log
@@ -430,7 +430,7 @@ class Engine:
         now = self.clock()
         outcome: _Outcome | None = None
         with self.store.transaction() as s:
-            row = self._row(s, switch_id, lock=True, documents=False)
+            row = self._row(s, switch_id, lock=True, documents=False, client=client)
             self._check_lock(s, row.id, "password", now, client)
             duress = self._check_password(row, password, code, now)
             if duress is None:  # logged, and committed
@@ -466,7 +466,7 @@ class Engine:
         """An owner action in a signed-in web session (see :meth:`sign_in`)."""
         now = self.clock()
         with self.store.transaction() as s:
-            row = self._row(s, session.switch, lock=True)
+            row = self._row(s, session.switch, lock=True, client=client)
             request = {**(params or {}), "action": action}
             outcome = self._act(s, row, session.duress, request, now, client, "web session")
         return self._answer(session.switch, action, session.duress, outcome)
@@ -631,7 +631,7 @@ class Engine:
         """The machine event an owner action stands for (None: a real look, no event)."""
         if action == "checkin":
             # remembered once the check-in is taken (see _act)
-            return CheckIn(method, client, new_client=not self._knows_client(s, row.id, client))
+            return CheckIn(method, client, new_client=not self._knows_client(s, row, client))
         if action == "pause":
             until = request.get("until")
             if not isinstance(until, int) or isinstance(until, bool):
@@ -714,13 +714,17 @@ class Engine:
 
     def _new_client(self, s: Session, switch_id: str, client: str, now: int) -> bool:
         """Remember a client (hashed); True if this switch has never seen it before."""
-        if self._knows_client(s, switch_id, client):
+        if repo.client_known(s, switch_id, _client_digest(client)):
             return False
         repo.add_client(s, switch_id, _client_digest(client), now)
         return True
 
-    def _knows_client(self, s: Session, switch_id: str, client: str) -> bool:
-        return repo.client_known(s, switch_id, _client_digest(client))
+    def _knows_client(self, s: Session, row: SwitchRow, client: str) -> bool:
+        """Whether the switch has seen this client: as the row was loaded for it (one
+        statement less on every check-in), or asked now."""
+        if row.client_known is not None:
+            return row.client_known
+        return repo.client_known(s, row.id, _client_digest(client))
 
     # --- drills -------------------------------------------------------------------------
 
@@ -1165,9 +1169,18 @@ class Engine:
     # --- views --------------------------------------------------------------------------
 
     def _row(
-        self, s: Session, switch_id: str, *, lock: bool = False, documents: bool = True
+        self,
+        s: Session,
+        switch_id: str,
+        *,
+        lock: bool = False,
+        documents: bool = True,
+        client: str | None = None,
     ) -> SwitchRow:
-        row = repo.get_switch(s, switch_id, lock=lock, documents=documents)
+        """The switch's row; ``client``: an owner action's, asked about in the same
+        statement (see :meth:`_knows_client`)."""
+        digest = None if client is None else _client_digest(client)
+        row = repo.get_switch(s, switch_id, lock=lock, documents=documents, client=digest)
         if row is None:
             raise NotFound(f"no switch {switch_id} on this server")
         return row

@@ -19,6 +19,13 @@ from afterword.errors import AfterwordError
 
 _AFTER_COMMIT = "afterword.after_commit"
 
+POOL: dict[str, Any] = {"pool_size": 20, "max_overflow": 10}
+"""Connections kept open, and how many more a burst may open. The web layer runs up to 40
+engine calls at once (its thread pool); with SQLAlchemy's default of 5 kept, every
+request beyond the fifth opened a connection and closed it again (on PostgreSQL a new
+server process each time, and no prepared statements), which under load cost more than
+the requests themselves. Connections are opened only when needed."""
+
 
 def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("afterword", appauthor=False))
@@ -34,7 +41,7 @@ def _sqlite_engine(url: str) -> Engine:
     path = url.removeprefix("sqlite:///")
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
+    engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True, **POOL)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -67,7 +74,7 @@ class Store:
         if url.startswith("sqlite"):
             self.engine = _sqlite_engine(url)
         elif url.startswith("postgresql"):
-            self.engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
+            self.engine = create_engine(url, pool_pre_ping=True, hide_parameters=True, **POOL)
         else:
             raise AfterwordError(
                 f"unsupported database URL {url.split(':', 1)[0]}:...",

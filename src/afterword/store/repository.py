@@ -23,6 +23,7 @@ from sqlalchemy import (
     cast,
     column,
     delete,
+    exists,
     func,
     insert,
     select,
@@ -30,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session, defer, with_expression
 from sqlalchemy.orm.attributes import set_committed_value
 
 from afterword.crypto.audit import GENESIS, entry_hash
@@ -181,26 +182,40 @@ _PURGE_NONCES = delete(_NONCES).where(_NONCES.c.expires_at < bindparam("b_now"))
 
 
 def get_switch(
-    session: Session, switch_id: str, *, lock: bool = False, documents: bool = True
+    session: Session,
+    switch_id: str,
+    *,
+    lock: bool = False,
+    documents: bool = True,
+    client: str | None = None,
 ) -> SwitchRow | None:
     """The switch row; ``lock`` holds it until the transaction ends (FOR UPDATE).
 
     ``documents=False`` leaves the signed manifest, notice and custodian roster (a few KB,
     which most requests never read) to be loaded when first read, inside the session.
+    ``client`` (a client's digest): ``row.client_known`` says, from the same statement,
+    whether the switch has seen that client before.
     """
-    query = _GET_SWITCH_VARIANTS[lock, documents]
-    return session.scalars(query, {"switch_id": switch_id}).one_or_none()
+    query = _GET_SWITCH_VARIANTS[lock, documents, client is not None]
+    params = {"switch_id": switch_id, "b_digest": client}
+    return session.scalars(query, params).one_or_none()
 
 
-def _switch_query(lock: bool, documents: bool) -> Any:
+def _switch_query(lock: bool, documents: bool, client: bool) -> Any:
     query = _GET_SWITCH if documents else _GET_SWITCH.options(*_NO_DOCUMENTS)
-    return query.with_for_update() if lock else query
+    if client:
+        known = exists().where(
+            _CLIENTS.c.switch_id == SwitchRow.id, _CLIENTS.c.digest == bindparam("b_digest")
+        )
+        query = query.options(with_expression(SwitchRow.client_known, known))
+    return query.with_for_update(of=SwitchRow) if lock else query
 
 
 _GET_SWITCH_VARIANTS = {
-    (lock, documents): _switch_query(lock, documents)
+    (lock, documents, client): _switch_query(lock, documents, client)
     for lock in (False, True)
     for documents in (False, True)
+    for client in (False, True)
 }
 
 
