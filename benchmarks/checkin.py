@@ -707,34 +707,43 @@ each request costs it, and how much of the time the process is busy:
 
 {verdict}
 
-A check-in is two requests and two transactions. The challenge is one statement: an
-`INSERT ... SELECT` of the nonce from the switch's row (no row: no such switch). The signed
-request locks the switch (`SELECT ... FOR UPDATE`, without its signed documents), verifies
-the Ed25519 signature over RFC 8785 JSON, spends the nonce with one `UPDATE ... WHERE
-unused and unexpired`, runs the machine, reads the tail of the audit chain, and writes the
-switch `UPDATE` and the audit `INSERT`: five statements (and `BEGIN IMMEDIATE` on SQLite),
-all prebuilt. The answer is the state and times, about 200 bytes, whatever the length of
-the log (`status` and `audit` still return it). A refused action (409, 400) is refused
-before anything is written, so it needs no savepoint and still spends its nonce; only a
-release, which can be refused after storing the server's shares, runs in one.
+A check-in is two requests and one transaction. The challenge touches no database: its
+nonce is its expiry and 12 random bytes, MACed for the switch with a key derived from the
+server's (`afterword/engine/challenges.py`), and the route answers it on the event loop.
+The signed request locks the switch (`SELECT ... FOR UPDATE`, without its signed
+documents, with whether this client was seen before as an `EXISTS` column), verifies the
+Ed25519 signature over RFC 8785 JSON against the owner key and the duress key (always
+both), spends the nonce with one `INSERT ... ON CONFLICT DO NOTHING` (spent nonces are
+kept until an hour past their expiry), runs the machine, and writes the switch `UPDATE`
+(with the audit chain's new tail, which the row holds) and the audit `INSERT`: four
+statements besides BEGIN and COMMIT, all prebuilt. The answer is the state and times,
+about 350 bytes, whatever the length of the log. A check-in writes nothing before the
+machine's decision, the last point where it can be refused, so it runs without a
+savepoint and a refused one still spends its nonce.
 
-Both apps run their database work in uvicorn's thread pool. afterword's routes are `async`
-(they read and size-check the body themselves) and hand the engine call to the pool with
-`run_in_threadpool`: one hand-off per request. The bare endpoint is a plain `def` with a
-return type, which FastAPI runs in the pool and then validates in the pool again: two
-hand-offs per request. The load generator does more for afterword (it signs every
-check-in) on the same two cores.
+Both apps run their database work in uvicorn's thread pool, on a pool of 20 kept
+database connections (`afterword.store.db.POOL`). afterword's owner route is `async`
+(it reads and size-checks the body itself), hands the engine call to the pool with
+`run_in_threadpool` and returns the engine's JSON as a `JSONResponse`: one hand-off per
+request. The bare endpoint is a plain `def` with a return type, which FastAPI runs in the
+pool and then validates in the pool again: two hand-offs per request. The load generator
+does more for afterword (it signs every check-in) on the same two cores.
 
 History, same machine: the first version answered each owner request with the whole audit
 log read in a third transaction (its cost grew with the switch's history: 3.1 ms with 26
 entries, 11.7 ms with 666 on SQLite); its owner route called the engine directly on the
 event loop, so while one request waited for SQLite's lock or a commit's fsync no other
-request was even read (the process was busy 56% of the time on SQLite, 44% on PostgreSQL,
-where the bare app kept its core busy); the challenge loaded the whole switch row and
-inserted the nonce through the ORM; the nonce was read `FOR UPDATE` and updated at commit;
-every owner action ran in a savepoint; and the statements were built anew on every call
-(which cost more than running them). The ratio was 0.33 (SQLite) and 0.31 (PostgreSQL),
-0.35 / 0.34 after the compact answers.
+request was even read; the challenge loaded the whole switch row and inserted the nonce
+through the ORM; the statements were built anew on every call (which cost more than
+running them). The ratio was 0.33 (SQLite) and 0.31 (PostgreSQL), 0.35 / 0.34 after the
+compact answers. With the coercion work (duress key checked on every request, new-client
+check, every action in a savepoint) it was 0.52 / 0.45 on 2026-11-23. Then (2026-11-27):
+the challenge became a MAC instead of a stored row (it had been a write transaction with
+a commit, on SQLite an fsync, per check-in); the common owner actions lost the savepoint;
+the audit chain's tail moved onto the switch row (one read less per transition); the
+known-client check joined the locking statement; and the connection pool kept 20 instead
+of SQLAlchemy's default 5, which under 16 concurrent clients had opened and closed a
+connection (on PostgreSQL a server process) for most requests, in both apps.
 
 ### Rerun
 
