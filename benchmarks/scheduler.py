@@ -201,6 +201,8 @@ def insert_population(
                 pop.due_ids.append(sid)
             deadline = first + (i * DAY) // n
             state, detail = states(deadline)
+            entry = {"switch": sid, "seq": 1, "at": base, "kind": "armed", "detail": detail}
+            head = entry_hash(GENESIS, entry)
             rows.append(
                 {
                     "id": sid,
@@ -217,11 +219,11 @@ def insert_population(
                     "dossier_size": template.dossier_size,
                     "created_at": base,
                     "updated_at": base,
+                    "audit_seq": 1,  # the chain's tail, as the row holds it
+                    "audit_head": head,
                 }
             )
-            entry = {"switch": sid, "seq": 1, "at": base, "kind": "armed", "detail": detail}
-            entries.append({**entry, "switch_id": sid, "prev": GENESIS})
-            entries[-1]["hash"] = entry_hash(GENESIS, entry)
+            entries.append({**entry, "switch_id": sid, "prev": GENESIS, "hash": head})
             del entries[-1]["switch"]
             if every and i % every == 0:
                 messages.append(
@@ -960,10 +962,11 @@ the measured cost is {factor:.0%} of that. {fit}
 A tick is one transaction whatever its size: it claims up to `batch` due switches
 (`FOR UPDATE SKIP LOCKED` on PostgreSQL; the signed documents, a few KB a switch, are not
 loaded), decides each once, renders its messages, then `repository.record_many` writes the
-whole batch: one query for the tails of the batch's audit chains, then one `UPDATE` of the
-switches, one `INSERT` of the audit entries (chained per switch exactly as before: same
-fields, same hashes) and one `INSERT ... ON CONFLICT (id) DO NOTHING` of the messages
-(exactly-once with stable ids: an id already queued is skipped). On PostgreSQL each of these
+whole batch: one `UPDATE` of the switches (with their audit chains' new tails, which the
+claimed rows hold since migration 0004; before, one query read them back), one `INSERT` of
+the audit entries (chained per switch exactly as before: same fields, same hashes) and one
+`INSERT ... ON CONFLICT (id) DO NOTHING` of the messages (exactly-once with stable ids: an
+id already queued is skipped). On PostgreSQL each of these
 takes the batch as one JSON parameter (`json_to_recordset`), so it is one statement and one
 round trip; on SQLite, which runs in the process, they are executemany calls. The cyclic
 garbage collector is paused during a tick (its collections walked the batch's live objects
