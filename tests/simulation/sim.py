@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from afterword.crypto.audit import CHAIN_FIELDS, ENTRY_FIELDS, GENESIS, entry_hash, verify_log
 from afterword.crypto.encoding import age_recipient_of, b64encode, canonical_json
@@ -67,6 +67,24 @@ BETRAYS_DURESS = ("acted under duress", "cause duress", "cause: duress", "duress
 JITTER = 60  # quiet phase: the worker ticks within this of each due instant
 TRIGGERED_LIKE = ("triggered", "releasing", "released")
 CHAINED = ENTRY_FIELDS + CHAIN_FIELDS
+# what the observers read: built once
+_SWITCHES = select(SwitchRow.id, SwitchRow.phase, SwitchRow.held, SwitchRow.state)
+_RELEASES = select(
+    ReleaseRow.switch_id, ReleaseRow.identity, ReleaseRow.statement, ReleaseRow.published_at
+).where(ReleaseRow.switch_id.not_in(bindparam("seen", expanding=True)))
+_NEW_AUDIT = (
+    select(
+        AuditRow.id,
+        *[AuditRow.switch_id if f == "switch" else getattr(AuditRow, f) for f in CHAINED],
+    )
+    .where(AuditRow.id > bindparam("after"))
+    .order_by(AuditRow.switch_id, AuditRow.seq)
+)
+_SWITCH_DUE = select(func.min(SwitchRow.next_event_at)).where(SwitchRow.held.is_(False))
+_OUTBOX_DUE = select(func.min(OutboxRow.next_attempt_at))
+_HELD = select(SwitchRow.held).where(SwitchRow.held.is_(True))
+# (phase, held, cause) by switch; the releases not yet seen, by switch
+Snapshot = tuple[dict[str, tuple[str, bool, str | None]], dict[str, Any]]
 
 
 class Violation(AssertionError):
@@ -202,6 +220,11 @@ class Simulation:
         self.operator_due = False
         self.others = {b.switch: b for b in pool}
         self.pending: list[tuple[Actor, str]] = []
+        # what observe() and due() last read, and the count of changes it was read at
+        self.snapshot: Snapshot = ({}, {})
+        self.snapshot_at = self.due_at = -1
+        self.due_cache: tuple[int | None, int | None] = (None, None)
+        self.audit_id = 0  # the last audit row read (ids only grow until a wipe)
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -265,6 +288,7 @@ class Simulation:
     def batch(self) -> None:
         self.stats.batches += 1
         self.server.wipe()
+        self.audit_id = 0
         self.sender.received.clear()
         self.sender.permanent.clear()
         self.queue.clear()
@@ -440,14 +464,14 @@ class Simulation:
         self.schedule(max(at, self.worker_down_until), "worker")
 
     def due(self) -> tuple[int | None, int | None]:
-        """The earliest instant a switch, and a message, need the worker."""
+        """The earliest instant a switch, and a message, need the worker (read again only
+        if the database may have changed since the last read)."""
         assert self.server.store is not None
-        with self.server.store.transaction() as s:
-            switch = s.scalar(
-                select(func.min(SwitchRow.next_event_at)).where(SwitchRow.held.is_(False))
-            )
-            outbox = s.scalar(select(func.min(OutboxRow.next_attempt_at)))
-        return switch, outbox
+        if self.due_at != self.server.changes.count:
+            with self.server.store.engine.begin() as c:
+                self.due_cache = (c.scalar(_SWITCH_DUE), c.scalar(_OUTBOX_DUE))
+            self.due_at = self.server.changes.count
+        return self.due_cache
 
     def next_due(self) -> int | None:
         times = [t for t in self.due() if t is not None]
@@ -743,53 +767,54 @@ class Simulation:
     # --- the invariants -------------------------------------------------------------------
 
     def observe(self) -> None:
-        """After every step: each switch's true state against the model; the audit chains."""
+        """After every step: each switch's true state against the model; the audit chains.
+
+        The database is read again only if a statement since the last read may have
+        changed it (``Changes``); otherwise the last read stands for it, as it holds the
+        same rows. Only audit entries not yet checked are read, and checked on the hash
+        of the last one checked."""
         if self.pending:
             self.violation(*self.pending[0])
-        assert self.server.store is not None
-        with self.server.store.transaction() as s:
-            rows = {
-                r.id: r
-                for r in s.execute(
-                    select(SwitchRow.id, SwitchRow.phase, SwitchRow.held, SwitchRow.state)
-                )
-            }
-            seen = [a.switch for a in self.actors if a.released_seen]
-            releases = {
-                r.switch_id: r
-                for r in s.scalars(select(ReleaseRow).where(ReleaseRow.switch_id.not_in(seen)))
-            }
-            counts = dict(
-                s.execute(
-                    select(AuditRow.switch_id, func.max(AuditRow.seq)).group_by(AuditRow.switch_id)
-                ).all()  # type: ignore[arg-type]
-            )
-            fresh = {
-                a.switch: list(
-                    s.scalars(
-                        select(AuditRow)
-                        .where(AuditRow.switch_id == a.switch, AuditRow.seq > a.audit_count)
-                        .order_by(AuditRow.seq)
-                    )
-                )
-                for a in self.actors
-                if counts.get(a.switch, 0) != a.audit_count
-            }
+        fresh: dict[str, list[dict[str, Any]]] = {}
+        if self.snapshot_at != self.server.changes.count:
+            self.snapshot, fresh = self.read_switches()
+            self.snapshot_at = self.server.changes.count
+        rows, releases = self.snapshot
         held = False
         for actor in self.actors:
             row = rows.get(actor.switch)
             if row is None:
                 continue
-            held |= row.held
-            entries = [
-                {f: getattr(r, "switch_id" if f == "switch" else f) for f in CHAINED}
-                for r in fresh.get(actor.switch, [])
-            ]
+            phase, is_held, cause = row
+            held |= is_held
+            entries = fresh.get(actor.switch, [])
             self.check_chain_grows(actor, entries)
-            self.check_switch(actor, row, releases.get(actor.switch), entries)
+            self.check_switch(actor, phase, cause, releases.get(actor.switch), entries)
         if held and not self.operator_due:
             self.operator_due = True
             self.schedule(self.now + self.rng.choice([0, HOUR, DAY]), "operator")
+
+    def read_switches(self) -> tuple[Snapshot, dict[str, list[dict[str, Any]]]]:
+        """Each switch's phase, held flag and cause; the releases not yet seen; and the
+        audit entries written since the last read, by switch, in order."""
+        assert self.server.store is not None
+        seen = [a.switch for a in self.actors if a.released_seen]
+        with self.server.store.engine.begin() as c:
+            rows = {
+                r.id: (
+                    r.phase,
+                    bool(r.held),
+                    json.loads(r.state).get("cause") if r.phase in TRIGGERED_LIKE else None,
+                )
+                for r in c.execute(_SWITCHES)
+            }
+            releases = {r.switch_id: r for r in c.execute(_RELEASES, {"seen": seen})}
+            fresh: dict[str, list[dict[str, Any]]] = {}
+            for r in c.execute(_NEW_AUDIT, {"after": self.audit_id}):
+                self.audit_id = max(self.audit_id, r.id)
+                entry = {f: getattr(r, "switch_id" if f == "switch" else f) for f in CHAINED}
+                fresh.setdefault(r.switch_id, []).append(entry)
+        return (rows, releases), fresh
 
     def check_chain_grows(self, actor: Actor, entries: list[dict[str, Any]]) -> None:
         """The new entries extend the chain already checked: seq by seq, each linked to the
@@ -807,12 +832,12 @@ class Simulation:
     def check_switch(
         self,
         actor: Actor,
-        row: Any,
-        release: ReleaseRow | None,
+        phase: str,
+        cause: str | None,
+        release: Any,
         chain: list[dict[str, Any]] | None,
     ) -> None:
-        model, phase = actor.model, row.phase
-        cause = json.loads(row.state).get("cause") if phase in TRIGGERED_LIKE else None
+        model = actor.model
         if actor.pause_pending and phase != "paused" and self.now >= actor.pause_pending:
             model.pause_ended_seen = max(model.pause_ended_seen, self.now)
             actor.pause_pending = 0
@@ -920,8 +945,8 @@ class Simulation:
 
     def rows_held(self) -> list[bool]:
         assert self.server.store is not None
-        with self.server.store.transaction() as s:
-            return list(s.scalars(select(SwitchRow.held).where(SwitchRow.held.is_(True))))
+        with self.server.store.engine.begin() as c:
+            return list(c.scalars(_HELD))
 
     def final(self, actor: Actor) -> None:
         model, p, engine = actor.model, actor.policy, self.server.engine

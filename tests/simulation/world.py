@@ -74,17 +74,35 @@ class Faults:
             raise Crash(where)
 
 
+class Changes:
+    """Counts the statements that may have changed the database (any but a read or a
+    transaction's own bookkeeping), whoever ran them and whether or not they committed.
+    While the count stands still, the database holds what it held at the last count: the
+    simulation's observers may then use what they read then instead of reading again."""
+
+    READS = ("SELECT", "BEGIN", "PRAGMA", "SAVEPOINT", "RELEASE", "ROLLBACK", "COMMIT")
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def statement(self, sql: str) -> None:
+        if not sql.lstrip()[:9].upper().startswith(self.READS):
+            self.count += 1
+
+
 class SimStore(Store):
     """The real store, with kill points at every statement, every commit, and between a
     commit and the work that must follow it (deleting a file)."""
 
-    def __init__(self, url: str, faults: Faults) -> None:
+    def __init__(self, url: str, faults: Faults, changes: Changes | None = None) -> None:
         super().__init__(url)
         self.faults = faults
+        self.changes = changes or Changes()
         event.listen(self.engine, "before_cursor_execute", self._statement)
         event.listen(self.engine, "commit", self._commit)
 
-    def _statement(self, *_args: Any) -> None:
+    def _statement(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        self.changes.statement(statement)
         self.faults.point("statement")
 
     def _commit(self, *_args: Any) -> None:
@@ -226,13 +244,14 @@ class Server:
         self.url, self.data_dir, self.clock, self.faults = url, data_dir, clock, faults
         self.keys = keys  # the key the pool's server envelopes were sealed for
         self.breaker = 100
+        self.changes = Changes()  # shared by every "process": the database's, not theirs
         self.store: SimStore | None = None
         self.engine: Engine = self.start()
         assert self.store is not None
         self.store.migrate()
 
     def start(self) -> Engine:
-        self.store = SimStore(self.url, self.faults)
+        self.store = SimStore(self.url, self.faults, self.changes)
         config = Config(
             self.data_dir,
             "http://afterword.test",
