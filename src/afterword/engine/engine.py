@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import pyotp
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -118,6 +118,27 @@ LOCKOUT = {"password": 10, "share": 20, "custodian": 20}  # wrong guesses that l
 WRONG_PASSWORD = "wrong password"
 LEASE = 300  # seconds a claimed outbox row is left alone while it is being sent
 MAX_BACKOFF = 6 * 3600
+
+
+def _lock_query(door: str) -> Any:
+    """Wrong guesses at one door of a switch, from one network, lately: their number and
+    the first one's time. Built once per door: building it per request cost more than
+    running it."""
+    query = select(func.count(), func.min(AuditRow.at)).where(
+        AuditRow.switch_id == bindparam("switch_id"),
+        AuditRow.at > bindparam("since"),
+        AuditRow.detail.like(bindparam("network")),
+    )
+    if door == "password":
+        return query.where(
+            AuditRow.kind.like("%-refused"), AuditRow.detail.like(f"{WRONG_PASSWORD};%")
+        )
+    if door == "share":
+        return query.where(AuditRow.kind == "share-refused")
+    return query.where(AuditRow.kind.like("custodian-%-refused"))
+
+
+_LOCK_QUERIES = {door: _lock_query(door) for door in LOCKOUT}
 
 
 class NotFound(AfterwordError):
@@ -490,20 +511,12 @@ class Engine:
         owner from checking in until the switch fired, custodians from voting, or a
         release from collecting its shares."""
         network = client.split(" ", 1)[0].replace("%", "").replace("_", "")
-        query = select(func.count(), func.min(AuditRow.at)).where(
-            AuditRow.switch_id == switch_id,
-            AuditRow.at > now - LOCKOUT_WINDOW,
-            AuditRow.detail.like(f"%; {network}%"),
-        )
-        if door == "password":
-            query = query.where(
-                AuditRow.kind.like("%-refused"), AuditRow.detail.like(f"{WRONG_PASSWORD};%")
-            )
-        elif door == "share":
-            query = query.where(AuditRow.kind == "share-refused")
-        else:
-            query = query.where(AuditRow.kind.like("custodian-%-refused"))
-        count, first = s.execute(query).one()
+        params = {
+            "switch_id": switch_id,
+            "since": now - LOCKOUT_WINDOW,
+            "network": f"%; {network}%",
+        }
+        count, first = s.execute(_LOCK_QUERIES[door], params).one()
         if count >= LOCKOUT[door]:
             minutes = max(1, (int(first) + LOCKOUT_WINDOW - now + 59) // 60)
             what = {
