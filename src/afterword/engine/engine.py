@@ -67,7 +67,6 @@ from afterword.store.models import (
     AuditRow,
     CanaryTokenRow,
     ClientRow,
-    OutboxRow,
     OwnerLogRow,
     ReleaseRow,
     ServerEnvelopeRow,
@@ -118,6 +117,9 @@ LOCKOUT = {"password": 10, "share": 20, "custodian": 20}  # wrong guesses that l
 WRONG_PASSWORD = "wrong password"
 LEASE = 300  # seconds a claimed outbox row is left alone while it is being sent
 MAX_BACKOFF = 6 * 3600
+# a failed message is tried again after 30 s, doubling with each attempt up to MAX_BACKOFF
+# (by its attempts so far: 1, 2, ...; every attempt past the last waits MAX_BACKOFF too)
+_BACKOFF = tuple(min(MAX_BACKOFF, 30 * 2**attempts) for attempts in range(11))
 
 
 def _lock_query(door: str) -> Any:
@@ -1122,11 +1124,8 @@ class Engine:
         """Send due outbox messages; lease them first so no send happens inside a lock."""
         now = self.clock()
         with self.store.transaction() as s:
-            rows = repo.claim_outbox(s, now, limit)
+            rows = repo.lease_outbox(s, now, limit, now + LEASE)
             leased = [(r.id, _message(r)) for r in rows]
-            for r in rows:
-                r.attempts += 1
-                r.next_attempt_at = now + LEASE
         sent = 0
         for message_id, message in leased:
             error: Exception | None = None
@@ -1140,18 +1139,14 @@ class Engine:
                     f"unexpected {exc.__class__.__name__}", message_id=message_id
                 )
             with self.store.transaction() as s:
-                done = s.get(OutboxRow, message_id)
-                assert done is not None
                 if error is None:
-                    done.delivered_at, done.next_attempt_at = self.clock(), None
-                    done.last_error = None
+                    repo.outbox_delivered(s, message_id, self.clock())
                     sent += 1
                 elif isinstance(error, PermanentError):
-                    done.next_attempt_at, done.last_error = None, f"permanent: {error}"
+                    repo.outbox_given_up(s, message_id, f"permanent: {error}")
                     log.error("gave up on message %s: %s", message_id, error)
                 else:
-                    delay = min(MAX_BACKOFF, 30 * 2 ** min(done.attempts, 20))
-                    done.next_attempt_at, done.last_error = self.clock() + delay, str(error)
+                    repo.outbox_retry(s, message_id, self.clock(), str(error), _BACKOFF)
         return sent
 
     # --- views --------------------------------------------------------------------------
@@ -1311,7 +1306,8 @@ def _check_roster(roster: Document) -> tuple[int, dict[str, dict[str, Any]]]:
     return threshold, labels
 
 
-def _message(row: OutboxRow) -> Message:
+def _message(row: Any) -> Message:
+    """The message an outbox row (its id, to, subject, body and data) holds."""
     return Message(row.id, row.to, row.subject, row.body, json.loads(row.data))
 
 

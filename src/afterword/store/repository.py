@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     and_,
     bindparam,
+    case,
     cast,
     column,
     false,
@@ -445,3 +446,64 @@ def claim_outbox(session: Session, now: int, limit: int) -> list[OutboxRow]:
         .with_for_update(skip_locked=True)
     )
     return list(session.scalars(query))
+
+
+# The dispatcher: lease due messages in two statements whatever their number (the rows'
+# fields as tuples, no objects), and settle each message's attempt in one UPDATE.
+_DUE_MESSAGES = (
+    select(_OUTBOX.c.id, _OUTBOX.c.to, _OUTBOX.c.subject, _OUTBOX.c.body, _OUTBOX.c.data)
+    .where(_OUTBOX.c.next_attempt_at <= bindparam("now"))
+    .order_by(_OUTBOX.c.next_attempt_at)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_LEASE_MESSAGES = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+    .values(attempts=_OUTBOX.c.attempts + 1, next_attempt_at=bindparam("until"))
+)
+_SETTLE = update(_OUTBOX).where(_OUTBOX.c.id == bindparam("b_id"))
+_DELIVERED = _SETTLE.values(delivered_at=bindparam("b_at"), next_attempt_at=None, last_error=None)
+_GIVEN_UP = _SETTLE.values(next_attempt_at=None, last_error=bindparam("b_error"))
+_RETRIES: dict[tuple[int, ...], Any] = {}
+
+
+def lease_outbox(session: Session, now: int, limit: int, until: int) -> list[Any]:
+    """Due messages (``id, to, subject, body, data``), oldest due first, locked and
+    leased until ``until``: their attempt counted, and left alone by other dispatchers
+    until then."""
+    rows = list(session.execute(_DUE_MESSAGES, {"now": now, "limit": limit}))
+    if rows:
+        params = {"ids": [r.id for r in rows], "until": until}
+        session.execute(_LEASE_MESSAGES, params)
+    return rows
+
+
+def _settled(result: Any) -> None:
+    if typing_cast(CursorResult[Any], result).rowcount != 1:
+        raise AssertionError("a leased message is no longer in the outbox")
+
+
+def outbox_delivered(session: Session, message_id: str, at: int) -> None:
+    _settled(session.execute(_DELIVERED, {"b_id": message_id, "b_at": at}))
+
+
+def outbox_given_up(session: Session, message_id: str, error: str) -> None:
+    _settled(session.execute(_GIVEN_UP, {"b_id": message_id, "b_error": error}))
+
+
+def outbox_retry(
+    session: Session, message_id: str, now: int, error: str, delays: Sequence[int]
+) -> None:
+    """Try again at ``now`` plus ``delays[attempts]`` (the last delay for any attempt
+    past the end), by the attempts the row holds as it is updated."""
+    statement = _RETRIES.get(tuple(delays))
+    if statement is None:
+        whens = {attempts: delay for attempts, delay in enumerate(delays[:-1])}
+        delay = case(whens, value=_OUTBOX.c.attempts, else_=delays[-1])
+        statement = _SETTLE.values(
+            next_attempt_at=bindparam("b_now") + delay, last_error=bindparam("b_error")
+        )
+        _RETRIES[tuple(delays)] = statement
+    params = {"b_id": message_id, "b_now": now, "b_error": error}
+    _settled(session.execute(statement, params))
