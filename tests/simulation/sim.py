@@ -466,7 +466,6 @@ class Simulation:
     def due(self) -> tuple[int | None, int | None]:
         """The earliest instant a switch, and a message, need the worker (read again only
         if the database may have changed since the last read)."""
-        assert self.server.store is not None
         if self.due_at != self.server.changes.count:
             with self.server.store.engine.begin() as c:
                 self.due_cache = (c.scalar(_SWITCH_DUE), c.scalar(_OUTBOX_DUE))
@@ -797,7 +796,6 @@ class Simulation:
     def read_switches(self) -> tuple[Snapshot, dict[str, list[dict[str, Any]]]]:
         """Each switch's phase, held flag and cause; the releases not yet seen; and the
         audit entries written since the last read, by switch, in order."""
-        assert self.server.store is not None
         seen = [a.switch for a in self.actors if a.released_seen]
         with self.server.store.engine.begin() as c:
             rows = {
@@ -944,7 +942,6 @@ class Simulation:
                 break
 
     def rows_held(self) -> list[bool]:
-        assert self.server.store is not None
         with self.server.store.engine.begin() as c:
             return list(c.scalars(_HELD))
 
@@ -953,7 +950,6 @@ class Simulation:
         self.stats.switch_seconds += self.now - model.armed_at
         phase = actor.seen
         self.stats.outcomes[f"{phase}:{actor.seen_cause or '-'}"] += 1
-        assert self.server.store is not None
         with self.server.store.transaction() as s:
             release = s.get(ReleaseRow, actor.switch)
             leftovers = s.scalar(
