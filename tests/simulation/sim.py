@@ -68,7 +68,9 @@ JITTER = 60  # quiet phase: the worker ticks within this of each due instant
 TRIGGERED_LIKE = ("triggered", "releasing", "released")
 CHAINED = ENTRY_FIELDS + CHAIN_FIELDS
 # what the observers read: built once
-_SWITCHES = select(SwitchRow.id, SwitchRow.phase, SwitchRow.held, SwitchRow.state)
+_SWITCHES = select(
+    SwitchRow.id, SwitchRow.phase, SwitchRow.held, SwitchRow.state, SwitchRow.next_event_at
+)
 _RELEASES = select(
     ReleaseRow.switch_id, ReleaseRow.identity, ReleaseRow.statement, ReleaseRow.published_at
 ).where(ReleaseRow.switch_id.not_in(bindparam("seen", expanding=True)))
@@ -80,11 +82,16 @@ _NEW_AUDIT = (
     .where(AuditRow.id > bindparam("after"))
     .order_by(AuditRow.switch_id, AuditRow.seq)
 )
-_SWITCH_DUE = select(func.min(SwitchRow.next_event_at)).where(SwitchRow.held.is_(False))
 _OUTBOX_DUE = select(func.min(OutboxRow.next_attempt_at))
-_HELD = select(SwitchRow.held).where(SwitchRow.held.is_(True))
-# (phase, held, cause) by switch; the releases not yet seen, by switch
-Snapshot = tuple[dict[str, tuple[str, bool, str | None]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Look:
+    """One read of the database (see Simulation.look)."""
+
+    switches: dict[str, tuple[str, bool, str | None, int | None]]  # phase, held, cause, next
+    releases: dict[str, Any]  # not yet seen, by switch
+    outbox_due: int | None
 
 
 class Violation(AssertionError):
@@ -220,10 +227,10 @@ class Simulation:
         self.operator_due = False
         self.others = {b.switch: b for b in pool}
         self.pending: list[tuple[Actor, str]] = []
-        # what observe() and due() last read, and the count of changes it was read at
-        self.snapshot: Snapshot = ({}, {})
-        self.snapshot_at = self.due_at = -1
-        self.due_cache: tuple[int | None, int | None] = (None, None)
+        # what look() last read, at which count of changes; audit entries read, unchecked
+        self.last_look = Look({}, {}, None)
+        self.looked_at = -1
+        self.unchecked: dict[str, list[dict[str, Any]]] = {}
         self.audit_id = 0  # the last audit row read (ids only grow until a wipe)
 
     # --- plumbing -------------------------------------------------------------------------
@@ -288,7 +295,7 @@ class Simulation:
     def batch(self) -> None:
         self.stats.batches += 1
         self.server.wipe()
-        self.audit_id = 0
+        self.audit_id, self.unchecked = 0, {}
         self.sender.received.clear()
         self.sender.permanent.clear()
         self.queue.clear()
@@ -464,13 +471,10 @@ class Simulation:
         self.schedule(max(at, self.worker_down_until), "worker")
 
     def due(self) -> tuple[int | None, int | None]:
-        """The earliest instant a switch, and a message, need the worker (read again only
-        if the database may have changed since the last read)."""
-        if self.due_at != self.server.changes.count:
-            with self.server.store.engine.begin() as c:
-                self.due_cache = (c.scalar(_SWITCH_DUE), c.scalar(_OUTBOX_DUE))
-            self.due_at = self.server.changes.count
-        return self.due_cache
+        """The earliest instant a switch (not held), and a message, need the worker."""
+        look = self.look()
+        times = [t for _, held, _, t in look.switches.values() if not held and t is not None]
+        return min(times, default=None), look.outbox_due
 
     def next_due(self) -> int | None:
         times = [t for t in self.due() if t is not None]
@@ -774,45 +778,49 @@ class Simulation:
         of the last one checked."""
         if self.pending:
             self.violation(*self.pending[0])
-        fresh: dict[str, list[dict[str, Any]]] = {}
-        if self.snapshot_at != self.server.changes.count:
-            self.snapshot, fresh = self.read_switches()
-            self.snapshot_at = self.server.changes.count
-        rows, releases = self.snapshot
+        look = self.look()
+        fresh, self.unchecked = self.unchecked, {}
         held = False
         for actor in self.actors:
-            row = rows.get(actor.switch)
+            row = look.switches.get(actor.switch)
             if row is None:
                 continue
-            phase, is_held, cause = row
+            phase, is_held, cause, _ = row
             held |= is_held
             entries = fresh.get(actor.switch, [])
             self.check_chain_grows(actor, entries)
-            self.check_switch(actor, phase, cause, releases.get(actor.switch), entries)
+            self.check_switch(actor, phase, cause, look.releases.get(actor.switch), entries)
         if held and not self.operator_due:
             self.operator_due = True
             self.schedule(self.now + self.rng.choice([0, HOUR, DAY]), "operator")
 
-    def read_switches(self) -> tuple[Snapshot, dict[str, list[dict[str, Any]]]]:
-        """Each switch's phase, held flag and cause; the releases not yet seen; and the
-        audit entries written since the last read, by switch, in order."""
+    def look(self) -> Look:
+        """What the database holds now, read in one transaction unless nothing may have
+        changed since the last read: each switch's phase, held flag, cause and next event;
+        the releases not yet seen; the earliest message due. The audit entries written
+        since the last read are kept for observe() to check."""
+        if self.looked_at == self.server.changes.count:
+            return self.last_look
         seen = [a.switch for a in self.actors if a.released_seen]
         with self.server.store.engine.begin() as c:
-            rows = {
+            switches = {
                 r.id: (
                     r.phase,
                     bool(r.held),
                     json.loads(r.state).get("cause") if r.phase in TRIGGERED_LIKE else None,
+                    r.next_event_at,
                 )
                 for r in c.execute(_SWITCHES)
             }
             releases = {r.switch_id: r for r in c.execute(_RELEASES, {"seen": seen})}
-            fresh: dict[str, list[dict[str, Any]]] = {}
+            outbox_due = c.scalar(_OUTBOX_DUE)
             for r in c.execute(_NEW_AUDIT, {"after": self.audit_id}):
                 self.audit_id = max(self.audit_id, r.id)
                 entry = {f: getattr(r, "switch_id" if f == "switch" else f) for f in CHAINED}
-                fresh.setdefault(r.switch_id, []).append(entry)
-        return (rows, releases), fresh
+                self.unchecked.setdefault(r.switch_id, []).append(entry)
+        self.last_look = Look(switches, releases, outbox_due)
+        self.looked_at = self.server.changes.count
+        return self.last_look
 
     def check_chain_grows(self, actor: Actor, entries: list[dict[str, Any]]) -> None:
         """The new entries extend the chain already checked: seq by seq, each linked to the
@@ -942,8 +950,7 @@ class Simulation:
                 break
 
     def rows_held(self) -> list[bool]:
-        with self.server.store.engine.begin() as c:
-            return list(c.scalars(_HELD))
+        return [held for _, held, _, _ in self.look().switches.values() if held]
 
     def final(self, actor: Actor) -> None:
         model, p, engine = actor.model, actor.policy, self.server.engine
