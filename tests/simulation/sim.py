@@ -13,6 +13,7 @@ disarmed, or waiting for shares that are lost).
 
 from __future__ import annotations
 
+import functools
 import heapq
 import io
 import json
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import and_, bindparam, func, select
 
 from afterword.crypto.audit import CHAIN_FIELDS, ENTRY_FIELDS, GENESIS, entry_hash, verify_log
 from afterword.crypto.encoding import age_recipient_of, b64encode, canonical_json
@@ -67,13 +68,27 @@ BETRAYS_DURESS = ("acted under duress", "cause duress", "cause: duress", "duress
 JITTER = 60  # quiet phase: the worker ticks within this of each due instant
 TRIGGERED_LIKE = ("triggered", "releasing", "released")
 CHAINED = ENTRY_FIELDS + CHAIN_FIELDS
-# what the observers read: built once
-_SWITCHES = select(
-    SwitchRow.id, SwitchRow.phase, SwitchRow.held, SwitchRow.state, SwitchRow.next_event_at
+# a custodian's code is derived from their share's words, which never change in a pool
+_credential = functools.cache(custodian_credential)
+# what the observers read: built once. Each switch with its release if not yet seen, and
+# the earliest message due (messages belong to switches: none without one)
+_LOOK = select(
+    SwitchRow.id,
+    SwitchRow.phase,
+    SwitchRow.held,
+    SwitchRow.state,
+    SwitchRow.next_event_at,
+    ReleaseRow.identity,
+    ReleaseRow.statement,
+    ReleaseRow.published_at,
+    select(func.min(OutboxRow.next_attempt_at)).scalar_subquery().label("outbox_due"),
+).outerjoin(
+    ReleaseRow,
+    and_(
+        ReleaseRow.switch_id == SwitchRow.id,
+        ReleaseRow.switch_id.not_in(bindparam("seen", expanding=True)),
+    ),
 )
-_RELEASES = select(
-    ReleaseRow.switch_id, ReleaseRow.identity, ReleaseRow.statement, ReleaseRow.published_at
-).where(ReleaseRow.switch_id.not_in(bindparam("seen", expanding=True)))
 _NEW_AUDIT = (
     select(
         AuditRow.id,
@@ -82,7 +97,6 @@ _NEW_AUDIT = (
     .where(AuditRow.id > bindparam("after"))
     .order_by(AuditRow.switch_id, AuditRow.seq)
 )
-_OUTBOX_DUE = select(func.min(OutboxRow.next_attempt_at))
 
 
 @dataclass(frozen=True)
@@ -683,7 +697,7 @@ class Simulation:
     def custodian_acts(self, actor: Actor, label: str) -> None:
         engine, persona, model = self.server.engine, actor.custodians[label], actor.model
         words = actor.bundle.mnemonics[label]
-        code = custodian_credential(words, actor.switch, label)
+        code = _credential(words, actor.switch, label)
         if (
             persona in ("voter", "withdrawer")
             and self.now >= actor.vote_at[label]
@@ -802,22 +816,19 @@ class Simulation:
         if self.looked_at == self.server.changes.count:
             return self.last_look
         seen = [a.switch for a in self.actors if a.released_seen]
+        switches, releases = {}, {}
         with self.server.store.engine.begin() as c:
-            switches = {
-                r.id: (
-                    r.phase,
-                    bool(r.held),
-                    json.loads(r.state).get("cause") if r.phase in TRIGGERED_LIKE else None,
-                    r.next_event_at,
-                )
-                for r in c.execute(_SWITCHES)
-            }
-            releases = {r.switch_id: r for r in c.execute(_RELEASES, {"seen": seen})}
-            outbox_due = c.scalar(_OUTBOX_DUE)
+            rows = list(c.execute(_LOOK, {"seen": seen}))
+            for r in rows:
+                cause = json.loads(r.state).get("cause") if r.phase in TRIGGERED_LIKE else None
+                switches[r.id] = (r.phase, bool(r.held), cause, r.next_event_at)
+                if r.published_at is not None:
+                    releases[r.id] = r
             for r in c.execute(_NEW_AUDIT, {"after": self.audit_id}):
                 self.audit_id = max(self.audit_id, r.id)
                 entry = {f: getattr(r, "switch_id" if f == "switch" else f) for f in CHAINED}
                 self.unchecked.setdefault(r.switch_id, []).append(entry)
+        outbox_due = rows[0].outbox_due if rows else None  # (no switch: no message either)
         self.last_look = Look(switches, releases, outbox_due)
         self.looked_at = self.server.changes.count
         return self.last_look
