@@ -389,28 +389,29 @@ def _audit_tails(session: Session, switch_ids: Sequence[str]) -> dict[str, tuple
     return {sid: (seq, digest) for sid, seq, digest in rows}
 
 
+_LAST_SEQ = select(func.max(_AUDIT.c.seq)).where(_AUDIT.c.switch_id == bindparam("switch_id"))
+_AUDIT_ENTRIES = (
+    select(*[_AUDIT.c[name] for name in _AUDIT_COLUMNS])
+    .where(_AUDIT.c.switch_id == bindparam("switch_id"))
+    .order_by(_AUDIT.c.seq)
+)
+
+
 def last_seq(session: Session, switch_id: str) -> int:
     """How many entries the switch's audit log has (its last ``seq``)."""
-    query = select(func.max(AuditRow.seq)).where(AuditRow.switch_id == switch_id)
-    return int(session.scalar(query) or 0)
+    return int(session.scalar(_LAST_SEQ, {"switch_id": switch_id}) or 0)
 
 
 def audit_entries(session: Session, switch_id: str) -> list[dict[str, Any]]:
-    rows = session.scalars(
-        select(AuditRow).where(AuditRow.switch_id == switch_id).order_by(AuditRow.seq)
-    )
+    """The switch's audit log, in order, as plain entries (read as rows, not objects:
+    a status or an export reads the whole log)."""
     return [
-        {
-            "switch": r.switch_id,
-            "seq": r.seq,
-            "at": r.at,
-            "kind": r.kind,
-            "detail": r.detail,
-            "prev": r.prev,
-            "hash": r.hash,
-        }
-        for r in rows
-    ]
+        {"switch": sid, "seq": seq, "at": at, "kind": kind, "detail": detail, "prev": prev,
+         "hash": digest}
+        for sid, seq, at, kind, detail, prev, digest in session.execute(
+            _AUDIT_ENTRIES, {"switch_id": switch_id}
+        )
+    ]  # fmt: skip
 
 
 def claim_due(session: Session, now: int, limit: int) -> list[SwitchRow]:
