@@ -414,6 +414,16 @@ def audit_entries(session: Session, switch_id: str) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+_CLAIM_DUE = (
+    select(SwitchRow)
+    .options(*_NO_DOCUMENTS)
+    .where(SwitchRow.next_event_at <= bindparam("now"), SwitchRow.held.is_(False))
+    .order_by(SwitchRow.next_event_at)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+
+
 def claim_due(session: Session, now: int, limit: int) -> list[SwitchRow]:
     """Switches whose next event is due, locked for this transaction.
 
@@ -422,15 +432,7 @@ def claim_due(session: Session, now: int, limit: int) -> list[SwitchRow]:
     itself is the only writer. The signed documents (a few KB a switch, needed only by a
     release) are loaded when first read, not with the batch.
     """
-    query = (
-        select(SwitchRow)
-        .options(*_NO_DOCUMENTS)
-        .where(SwitchRow.next_event_at <= now, SwitchRow.held.is_(False))
-        .order_by(SwitchRow.next_event_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return list(session.scalars(query))
+    return list(session.scalars(_CLAIM_DUE, {"now": now, "limit": limit}))
 
 
 def count_due(session: Session, now: int) -> int:
