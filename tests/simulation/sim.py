@@ -1015,11 +1015,16 @@ class Simulation:
         if mail and phase != "released":
             self.violation(actor, "a recipient got a release message for an unreleased switch")
         server_key = public_key_text(self.server.keys.signing.public_key())
+        verified: list[Any] = []
         for owner in (False, True):
+            export = engine.audit_export(actor.switch, owner=owner)
+            if export in verified:
+                continue  # the very document already verified (no decoy: one log for both)
             try:
-                verify_log(engine.audit_export(actor.switch, owner=owner), server_key)
+                verify_log(export, server_key)
             except AfterwordError as exc:
                 self.violation(actor, f"the exported audit log (owner={owner}) fails: {exc}")
+            verified.append(export)
 
 
 def signed_request(engine: Engine, switch: str, key: OwnerKey, action: str, **extra: Any) -> Any:
