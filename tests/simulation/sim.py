@@ -24,9 +24,9 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import and_, bindparam, func, select
+from sqlalchemy import bindparam, func, select
 
 from afterword.crypto.audit import CHAIN_FIELDS, ENTRY_FIELDS, GENESIS, entry_hash, verify_log
 from afterword.crypto.encoding import age_recipient_of, b64encode, canonical_json
@@ -70,25 +70,19 @@ TRIGGERED_LIKE = ("triggered", "releasing", "released")
 CHAINED = ENTRY_FIELDS + CHAIN_FIELDS
 # a custodian's code is derived from their share's words, which never change in a pool
 _credential = functools.cache(custodian_credential)
-# what the observers read: built once. Each switch with its release if not yet seen, and
-# the earliest message due (messages belong to switches: none without one)
+# what the observers read: built once. Each switch with its release (if any), and the
+# earliest message due (messages belong to switches: none without one)
 _LOOK = select(
     SwitchRow.id,
     SwitchRow.phase,
     SwitchRow.held,
     SwitchRow.state,
     SwitchRow.next_event_at,
+    select(func.min(OutboxRow.next_attempt_at)).scalar_subquery(),
     ReleaseRow.identity,
     ReleaseRow.statement,
     ReleaseRow.published_at,
-    select(func.min(OutboxRow.next_attempt_at)).scalar_subquery().label("outbox_due"),
-).outerjoin(
-    ReleaseRow,
-    and_(
-        ReleaseRow.switch_id == SwitchRow.id,
-        ReleaseRow.switch_id.not_in(bindparam("seen", expanding=True)),
-    ),
-)
+).outerjoin(ReleaseRow, ReleaseRow.switch_id == SwitchRow.id)
 _NEW_AUDIT = (
     select(
         AuditRow.id,
@@ -97,6 +91,27 @@ _NEW_AUDIT = (
     .where(AuditRow.id > bindparam("after"))
     .order_by(AuditRow.switch_id, AuditRow.seq)
 )
+
+
+_COMPILED: dict[tuple[int, str], Any] = {}
+
+
+def _raw(cursor: Any, dialect: Any, statement: Any, **params: Any) -> list[Any]:
+    """Run a statement on a driver's cursor, compiled once for the driver's dialect."""
+    compiled = _COMPILED.get((id(statement), dialect.name))
+    if compiled is None:
+        compiled = _COMPILED[id(statement), dialect.name] = statement.compile(dialect=dialect)
+    values = compiled.construct_params(params)
+    if compiled.positional:
+        values = tuple(values[name] for name in compiled.positiontup)
+    cursor.execute(compiled.string, values)
+    return list(cursor.fetchall())
+
+
+class Release(NamedTuple):
+    identity: str
+    statement: str
+    published_at: int
 
 
 @dataclass(frozen=True)
@@ -815,20 +830,30 @@ class Simulation:
         since the last read are kept for observe() to check."""
         if self.looked_at == self.server.changes.count:
             return self.last_look
-        seen = [a.switch for a in self.actors if a.released_seen]
+        seen = {a.switch for a in self.actors if a.released_seen}
         switches, releases = {}, {}
-        with self.server.store.engine.begin() as c:
-            rows = list(c.execute(_LOOK, {"seen": seen}))
-            for r in rows:
-                cause = json.loads(r.state).get("cause") if r.phase in TRIGGERED_LIKE else None
-                switches[r.id] = (r.phase, bool(r.held), cause, r.next_event_at)
-                if r.published_at is not None:
-                    releases[r.id] = r
-            for r in c.execute(_NEW_AUDIT, {"after": self.audit_id}):
-                self.audit_id = max(self.audit_id, r.id)
-                entry = {f: getattr(r, "switch_id" if f == "switch" else f) for f in CHAINED}
-                self.unchecked.setdefault(r.switch_id, []).append(entry)
-        outbox_due = rows[0].outbox_due if rows else None  # (no switch: no message either)
+        # on the driver's own connection: these reads are the simulation's, not the
+        # service's, and SQLAlchemy's work per statement was most of their cost
+        connection = self.server.store.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            dialect = self.server.store.engine.dialect
+            rows = _raw(cursor, dialect, _LOOK)
+            audit = _raw(cursor, dialect, _NEW_AUDIT, after=self.audit_id)
+            cursor.close()
+            connection.commit()
+        finally:
+            connection.close()
+        for sid, phase, held, state, next_event_at, _, identity, statement, at in rows:
+            cause = json.loads(state).get("cause") if phase in TRIGGERED_LIKE else None
+            switches[sid] = (phase, bool(held), cause, next_event_at)
+            if at is not None and sid not in seen:
+                releases[sid] = Release(identity, statement, at)
+        for audit_id, *values in audit:
+            self.audit_id = max(self.audit_id, audit_id)
+            entry = dict(zip(CHAINED, values, strict=True))
+            self.unchecked.setdefault(entry["switch"], []).append(entry)
+        outbox_due = rows[0][5] if rows else None  # (no switch: no message either)
         self.last_look = Look(switches, releases, outbox_due)
         self.looked_at = self.server.changes.count
         return self.last_look
