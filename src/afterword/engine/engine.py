@@ -722,7 +722,7 @@ class Engine:
     def _new_client(self, s: Session, switch_id: str, client: str, now: int) -> bool:
         """Remember a client (hashed); True if this switch has never seen it before."""
         digest = hashlib.sha256(client.encode()).hexdigest()
-        if s.get(ClientRow, (switch_id, digest)) is not None:
+        if repo.known_client(s, switch_id, digest):
             return False
         s.add(ClientRow(switch_id=switch_id, digest=digest, first_seen=now))
         return True

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session, defer
 from sqlalchemy.orm.attributes import set_committed_value
 
 from afterword.crypto.audit import GENESIS, entry_hash
-from afterword.store.models import AuditRow, NonceRow, OutboxRow, SwitchRow
+from afterword.store.models import AuditRow, ClientRow, NonceRow, OutboxRow, SwitchRow
 from afterword.switch.codec import state_from_json, state_to_json
 from afterword.switch.machine import Audit, Effect, SwitchState
 
@@ -47,6 +47,7 @@ _SWITCHES = typing_cast(Table, SwitchRow.__table__)
 _AUDIT = typing_cast(Table, AuditRow.__table__)
 _OUTBOX = typing_cast(Table, OutboxRow.__table__)
 _NONCES = typing_cast(Table, NonceRow.__table__)
+_CLIENTS = typing_cast(Table, ClientRow.__table__)
 # the signed documents of a switch: a few KB, read by arming checks and releases only
 _NO_DOCUMENTS = (defer(SwitchRow.manifest), defer(SwitchRow.notice), defer(SwitchRow.custodians))
 _STATE_COLUMNS = ("state", "phase", "next_event_at", "updated_at")
@@ -217,6 +218,18 @@ def spend_nonce(session: Session, switch_id: str, nonce: str, now: int) -> bool:
     params = {"b_nonce": nonce, "b_switch_id": switch_id, "b_now": now}
     result = typing_cast(CursorResult[Any], session.execute(_SPEND_NONCE, params))
     return result.rowcount == 1
+
+
+_KNOWN_CLIENT = select(_CLIENTS.c.digest).where(
+    _CLIENTS.c.switch_id == bindparam("switch_id"), _CLIENTS.c.digest == bindparam("digest")
+)
+
+
+def known_client(session: Session, switch_id: str, digest: str) -> bool:
+    """Whether the switch has seen this client (by its digest) before; one prebuilt
+    statement (an ORM ``get`` built its query and loaded an object each time)."""
+    params = {"switch_id": switch_id, "digest": digest}
+    return session.execute(_KNOWN_CLIENT, params).first() is not None
 
 
 def state_of(row: SwitchRow) -> SwitchState:
