@@ -16,6 +16,7 @@ from typing import cast as typing_cast
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Integer,
     String,
     Table,
     Text,
@@ -432,7 +433,7 @@ _CLAIM_DUE = (
     .options(*_NO_DOCUMENTS)
     .where(SwitchRow.next_event_at <= bindparam("now"), SwitchRow.held.is_(False))
     .order_by(SwitchRow.next_event_at)
-    .limit(bindparam("limit"))
+    .limit(bindparam("limit", type_=Integer()))
     .with_for_update(skip_locked=True)
 )
 
@@ -470,7 +471,7 @@ _DUE_MESSAGES = (
     select(_OUTBOX.c.id, _OUTBOX.c.to, _OUTBOX.c.subject, _OUTBOX.c.body, _OUTBOX.c.data)
     .where(_OUTBOX.c.next_attempt_at <= bindparam("now"))
     .order_by(_OUTBOX.c.next_attempt_at)
-    .limit(bindparam("limit"))
+    .limit(bindparam("limit", type_=Integer()))
     .with_for_update(skip_locked=True)
 )
 _LEASE_MESSAGES = (
