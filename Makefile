@@ -49,7 +49,7 @@ SOAK_KILLS ?= 8
 # range (1-500) or a list (1,5,9); each seed plays SIM_LIFECYCLES switch lifecycles, split over
 # SIM_JOBS processes. A failing seed is printed with the command that replays it
 # (AFTERWORD_SIM_SEED=N).
-SEEDS ?= 400
+SEEDS ?= 1400
 SIM_LIFECYCLES ?= 24
 SIM_JOBS ?= 2
 soak: $(STAMP) tools

@@ -13,6 +13,7 @@ disarmed, or waiting for shares that are lost).
 
 from __future__ import annotations
 
+import functools
 import heapq
 import io
 import json
@@ -23,9 +24,9 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from afterword.crypto.audit import CHAIN_FIELDS, ENTRY_FIELDS, GENESIS, entry_hash, verify_log
 from afterword.crypto.encoding import age_recipient_of, b64encode, canonical_json
@@ -67,6 +68,59 @@ BETRAYS_DURESS = ("acted under duress", "cause duress", "cause: duress", "duress
 JITTER = 60  # quiet phase: the worker ticks within this of each due instant
 TRIGGERED_LIKE = ("triggered", "releasing", "released")
 CHAINED = ENTRY_FIELDS + CHAIN_FIELDS
+# a custodian's code is derived from their share's words, which never change in a pool
+_credential = functools.cache(custodian_credential)
+# what the observers read: built once. Each switch with its release (if any), and the
+# earliest message due (messages belong to switches: none without one)
+_LOOK = select(
+    SwitchRow.id,
+    SwitchRow.phase,
+    SwitchRow.held,
+    SwitchRow.state,
+    SwitchRow.next_event_at,
+    select(func.min(OutboxRow.next_attempt_at)).scalar_subquery(),
+    ReleaseRow.identity,
+    ReleaseRow.statement,
+    ReleaseRow.published_at,
+).outerjoin(ReleaseRow, ReleaseRow.switch_id == SwitchRow.id)
+_NEW_AUDIT = (
+    select(
+        AuditRow.id,
+        *[AuditRow.switch_id if f == "switch" else getattr(AuditRow, f) for f in CHAINED],
+    )
+    .where(AuditRow.id > bindparam("after"))
+    .order_by(AuditRow.switch_id, AuditRow.seq)
+)
+
+
+_COMPILED: dict[tuple[int, str], Any] = {}
+
+
+def _raw(cursor: Any, dialect: Any, statement: Any, **params: Any) -> list[Any]:
+    """Run a statement on a driver's cursor, compiled once for the driver's dialect."""
+    compiled = _COMPILED.get((id(statement), dialect.name))
+    if compiled is None:
+        compiled = _COMPILED[id(statement), dialect.name] = statement.compile(dialect=dialect)
+    values = compiled.construct_params(params)
+    if compiled.positional:
+        values = tuple(values[name] for name in compiled.positiontup)
+    cursor.execute(compiled.string, values)
+    return list(cursor.fetchall())
+
+
+class Release(NamedTuple):
+    identity: str
+    statement: str
+    published_at: int
+
+
+@dataclass(frozen=True)
+class Look:
+    """One read of the database (see Simulation.look)."""
+
+    switches: dict[str, tuple[str, bool, str | None, int | None]]  # phase, held, cause, next
+    releases: dict[str, Any]  # not yet seen, by switch
+    outbox_due: int | None
 
 
 class Violation(AssertionError):
@@ -202,6 +256,11 @@ class Simulation:
         self.operator_due = False
         self.others = {b.switch: b for b in pool}
         self.pending: list[tuple[Actor, str]] = []
+        # what look() last read, at which count of changes; audit entries read, unchecked
+        self.last_look = Look({}, {}, None)
+        self.looked_at = -1
+        self.unchecked: dict[str, list[dict[str, Any]]] = {}
+        self.audit_id = 0  # the last audit row read (ids only grow until a wipe)
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -265,6 +324,7 @@ class Simulation:
     def batch(self) -> None:
         self.stats.batches += 1
         self.server.wipe()
+        self.audit_id, self.unchecked = 0, {}
         self.sender.received.clear()
         self.sender.permanent.clear()
         self.queue.clear()
@@ -440,14 +500,10 @@ class Simulation:
         self.schedule(max(at, self.worker_down_until), "worker")
 
     def due(self) -> tuple[int | None, int | None]:
-        """The earliest instant a switch, and a message, need the worker."""
-        assert self.server.store is not None
-        with self.server.store.transaction() as s:
-            switch = s.scalar(
-                select(func.min(SwitchRow.next_event_at)).where(SwitchRow.held.is_(False))
-            )
-            outbox = s.scalar(select(func.min(OutboxRow.next_attempt_at)))
-        return switch, outbox
+        """The earliest instant a switch (not held), and a message, need the worker."""
+        look = self.look()
+        times = [t for _, held, _, t in look.switches.values() if not held and t is not None]
+        return min(times, default=None), look.outbox_due
 
     def next_due(self) -> int | None:
         times = [t for t in self.due() if t is not None]
@@ -656,7 +712,7 @@ class Simulation:
     def custodian_acts(self, actor: Actor, label: str) -> None:
         engine, persona, model = self.server.engine, actor.custodians[label], actor.model
         words = actor.bundle.mnemonics[label]
-        code = custodian_credential(words, actor.switch, label)
+        code = _credential(words, actor.switch, label)
         if (
             persona in ("voter", "withdrawer")
             and self.now >= actor.vote_at[label]
@@ -743,53 +799,64 @@ class Simulation:
     # --- the invariants -------------------------------------------------------------------
 
     def observe(self) -> None:
-        """After every step: each switch's true state against the model; the audit chains."""
+        """After every step: each switch's true state against the model; the audit chains.
+
+        The database is read again only if a statement since the last read may have
+        changed it (``Changes``); otherwise the last read stands for it, as it holds the
+        same rows. Only audit entries not yet checked are read, and checked on the hash
+        of the last one checked."""
         if self.pending:
             self.violation(*self.pending[0])
-        assert self.server.store is not None
-        with self.server.store.transaction() as s:
-            rows = {
-                r.id: r
-                for r in s.execute(
-                    select(SwitchRow.id, SwitchRow.phase, SwitchRow.held, SwitchRow.state)
-                )
-            }
-            seen = [a.switch for a in self.actors if a.released_seen]
-            releases = {
-                r.switch_id: r
-                for r in s.scalars(select(ReleaseRow).where(ReleaseRow.switch_id.not_in(seen)))
-            }
-            counts = dict(
-                s.execute(
-                    select(AuditRow.switch_id, func.max(AuditRow.seq)).group_by(AuditRow.switch_id)
-                ).all()  # type: ignore[arg-type]
-            )
-            fresh = {
-                a.switch: list(
-                    s.scalars(
-                        select(AuditRow)
-                        .where(AuditRow.switch_id == a.switch, AuditRow.seq > a.audit_count)
-                        .order_by(AuditRow.seq)
-                    )
-                )
-                for a in self.actors
-                if counts.get(a.switch, 0) != a.audit_count
-            }
+        look = self.look()
+        fresh, self.unchecked = self.unchecked, {}
         held = False
         for actor in self.actors:
-            row = rows.get(actor.switch)
+            row = look.switches.get(actor.switch)
             if row is None:
                 continue
-            held |= row.held
-            entries = [
-                {f: getattr(r, "switch_id" if f == "switch" else f) for f in CHAINED}
-                for r in fresh.get(actor.switch, [])
-            ]
+            phase, is_held, cause, _ = row
+            held |= is_held
+            entries = fresh.get(actor.switch, [])
             self.check_chain_grows(actor, entries)
-            self.check_switch(actor, row, releases.get(actor.switch), entries)
+            self.check_switch(actor, phase, cause, look.releases.get(actor.switch), entries)
         if held and not self.operator_due:
             self.operator_due = True
             self.schedule(self.now + self.rng.choice([0, HOUR, DAY]), "operator")
+
+    def look(self) -> Look:
+        """What the database holds now, read in one transaction unless nothing may have
+        changed since the last read: each switch's phase, held flag, cause and next event;
+        the releases not yet seen; the earliest message due. The audit entries written
+        since the last read are kept for observe() to check."""
+        if self.looked_at == self.server.changes.count:
+            return self.last_look
+        seen = {a.switch for a in self.actors if a.released_seen}
+        switches, releases = {}, {}
+        # on the driver's own connection: these reads are the simulation's, not the
+        # service's, and SQLAlchemy's work per statement was most of their cost
+        connection = self.server.store.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            dialect = self.server.store.engine.dialect
+            rows = _raw(cursor, dialect, _LOOK)
+            audit = _raw(cursor, dialect, _NEW_AUDIT, after=self.audit_id)
+            cursor.close()
+            connection.commit()
+        finally:
+            connection.close()
+        for sid, phase, held, state, next_event_at, _, identity, statement, at in rows:
+            cause = json.loads(state).get("cause") if phase in TRIGGERED_LIKE else None
+            switches[sid] = (phase, bool(held), cause, next_event_at)
+            if at is not None and sid not in seen:
+                releases[sid] = Release(identity, statement, at)
+        for audit_id, *values in audit:
+            self.audit_id = max(self.audit_id, audit_id)
+            entry = dict(zip(CHAINED, values, strict=True))
+            self.unchecked.setdefault(entry["switch"], []).append(entry)
+        outbox_due = rows[0][5] if rows else None  # (no switch: no message either)
+        self.last_look = Look(switches, releases, outbox_due)
+        self.looked_at = self.server.changes.count
+        return self.last_look
 
     def check_chain_grows(self, actor: Actor, entries: list[dict[str, Any]]) -> None:
         """The new entries extend the chain already checked: seq by seq, each linked to the
@@ -807,12 +874,12 @@ class Simulation:
     def check_switch(
         self,
         actor: Actor,
-        row: Any,
-        release: ReleaseRow | None,
+        phase: str,
+        cause: str | None,
+        release: Any,
         chain: list[dict[str, Any]] | None,
     ) -> None:
-        model, phase = actor.model, row.phase
-        cause = json.loads(row.state).get("cause") if phase in TRIGGERED_LIKE else None
+        model = actor.model
         if actor.pause_pending and phase != "paused" and self.now >= actor.pause_pending:
             model.pause_ended_seen = max(model.pause_ended_seen, self.now)
             actor.pause_pending = 0
@@ -919,16 +986,13 @@ class Simulation:
                 break
 
     def rows_held(self) -> list[bool]:
-        assert self.server.store is not None
-        with self.server.store.transaction() as s:
-            return list(s.scalars(select(SwitchRow.held).where(SwitchRow.held.is_(True))))
+        return [held for _, held, _, _ in self.look().switches.values() if held]
 
     def final(self, actor: Actor) -> None:
         model, p, engine = actor.model, actor.policy, self.server.engine
         self.stats.switch_seconds += self.now - model.armed_at
         phase = actor.seen
         self.stats.outcomes[f"{phase}:{actor.seen_cause or '-'}"] += 1
-        assert self.server.store is not None
         with self.server.store.transaction() as s:
             release = s.get(ReleaseRow, actor.switch)
             leftovers = s.scalar(
@@ -976,11 +1040,16 @@ class Simulation:
         if mail and phase != "released":
             self.violation(actor, "a recipient got a release message for an unreleased switch")
         server_key = public_key_text(self.server.keys.signing.public_key())
+        verified: list[Any] = []
         for owner in (False, True):
+            export = engine.audit_export(actor.switch, owner=owner)
+            if export in verified:
+                continue  # the very document already verified (no decoy: one log for both)
             try:
-                verify_log(engine.audit_export(actor.switch, owner=owner), server_key)
+                verify_log(export, server_key)
             except AfterwordError as exc:
                 self.violation(actor, f"the exported audit log (owner={owner}) fails: {exc}")
+            verified.append(export)
 
 
 def signed_request(engine: Engine, switch: str, key: OwnerKey, action: str, **extra: Any) -> Any:

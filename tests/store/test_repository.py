@@ -113,7 +113,47 @@ def test_outbox_ids_are_stable(store: Store) -> None:
             repo.enqueue(s, "sw1", message, T0)
     with store.transaction() as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(OutboxRow)) == 1
-        assert [r.id for r in repo.claim_outbox(s, T0, 10)] == ["release-sw1-press"]
+        assert [r.id for r in repo.lease_outbox(s, T0, 10, T0 + 60)] == ["release-sw1-press"]
+
+
+def test_outbox_leases_and_settles_each_attempt(store: Store) -> None:
+    """Due messages are leased oldest first (their attempt counted), then settled: a
+    retry waits by its attempts so far, the last delay for every attempt past the end."""
+    new_switch(store, "sw1")
+    for i, due in enumerate([T0 + 5, T0, T0 + 50]):
+        message = repo.Outgoing(f"m{i}", "mailto:press@example.org", "s", "b", {"n": i})
+        with store.transaction() as s:
+            repo.enqueue(s, "sw1", message, due)
+    with store.transaction() as s:
+        leased = repo.lease_outbox(s, T0 + 10, 10, until=T0 + 310)
+    assert [(r.id, r.data) for r in leased] == [("m1", '{"n": 1}'), ("m0", '{"n": 0}')]
+    delays = (60, 120, 180)
+    with store.transaction() as s:
+        repo.outbox_delivered(s, "m1", T0 + 11)
+        repo.outbox_retry(s, "m0", T0 + 12, "421 busy", delays)
+    rows = {}
+    with store.transaction() as s:
+        rows = {r.id: (r.attempts, r.next_attempt_at, r.delivered_at, r.last_error)
+                for r in s.scalars(sa.select(OutboxRow))}  # fmt: skip
+    assert rows == {
+        "m0": (1, T0 + 12 + 120, None, "421 busy"),
+        "m1": (1, None, T0 + 11, None),
+        "m2": (0, T0 + 50, None, None),
+    }
+    with store.transaction() as s:
+        repo.outbox_given_up(s, "m2", "permanent: 550")
+    for attempts in range(2, 6):  # leased again and again: the delay stops growing
+        now = T0 + 1000 * attempts
+        with store.transaction() as s:
+            assert [r.id for r in repo.lease_outbox(s, now, 1, until=now + 300)] == ["m0"]
+            repo.outbox_retry(s, "m0", now, "421 busy", delays)
+            row = s.get(OutboxRow, "m0")
+            assert row is not None
+            assert (row.attempts, row.next_attempt_at) == (attempts, now + delays[min(attempts, 2)])
+    with store.transaction() as s, pytest.raises(AssertionError):
+        repo.outbox_delivered(s, "no-such-message", T0)
+    with store.transaction() as s:  # delivered and given up: never due again
+        assert [r.id for r in repo.lease_outbox(s, T0 + 10**6, 10, until=T0 + 10**6)] == ["m0"]
 
 
 def test_concurrent_workers_claim_disjoint_switches(store: Store) -> None:

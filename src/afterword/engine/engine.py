@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import pyotp
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -67,7 +67,6 @@ from afterword.store import repository as repo
 from afterword.store.models import (
     AuditRow,
     CanaryTokenRow,
-    OutboxRow,
     OwnerLogRow,
     ReleaseRow,
     ServerEnvelopeRow,
@@ -117,6 +116,30 @@ LOCKOUT = {"password": 10, "share": 20, "custodian": 20}  # wrong guesses that l
 WRONG_PASSWORD = "wrong password"
 LEASE = 300  # seconds a claimed outbox row is left alone while it is being sent
 MAX_BACKOFF = 6 * 3600
+# a failed message is tried again after 30 s, doubling with each attempt up to MAX_BACKOFF
+# (by its attempts so far: 1, 2, ...; every attempt past the last waits MAX_BACKOFF too)
+_BACKOFF = tuple(min(MAX_BACKOFF, 30 * 2**attempts) for attempts in range(11))
+
+
+def _lock_query(door: str) -> Any:
+    """Wrong guesses at one door of a switch, from one network, lately: their number and
+    the first one's time. Built once per door: building it per request cost more than
+    running it."""
+    query = select(func.count(), func.min(AuditRow.at)).where(
+        AuditRow.switch_id == bindparam("switch_id"),
+        AuditRow.at > bindparam("since"),
+        AuditRow.detail.like(bindparam("network")),
+    )
+    if door == "password":
+        return query.where(
+            AuditRow.kind.like("%-refused"), AuditRow.detail.like(f"{WRONG_PASSWORD};%")
+        )
+    if door == "share":
+        return query.where(AuditRow.kind == "share-refused")
+    return query.where(AuditRow.kind.like("custodian-%-refused"))
+
+
+_LOCK_QUERIES = {door: _lock_query(door) for door in LOCKOUT}
 
 
 class NotFound(AfterwordError):
@@ -491,20 +514,12 @@ class Engine:
         owner from checking in until the switch fired, custodians from voting, or a
         release from collecting its shares."""
         network = client.split(" ", 1)[0].replace("%", "").replace("_", "")
-        query = select(func.count(), func.min(AuditRow.at)).where(
-            AuditRow.switch_id == switch_id,
-            AuditRow.at > now - LOCKOUT_WINDOW,
-            AuditRow.detail.like(f"%; {network}%"),
-        )
-        if door == "password":
-            query = query.where(
-                AuditRow.kind.like("%-refused"), AuditRow.detail.like(f"{WRONG_PASSWORD};%")
-            )
-        elif door == "share":
-            query = query.where(AuditRow.kind == "share-refused")
-        else:
-            query = query.where(AuditRow.kind.like("custodian-%-refused"))
-        count, first = s.execute(query).one()
+        params = {
+            "switch_id": switch_id,
+            "since": now - LOCKOUT_WINDOW,
+            "network": f"%; {network}%",
+        }
+        count, first = s.execute(_LOCK_QUERIES[door], params).one()
         if count >= LOCKOUT[door]:
             minutes = max(1, (int(first) + LOCKOUT_WINDOW - now + 59) // 60)
             what = {
@@ -1134,11 +1149,8 @@ class Engine:
         """Send due outbox messages; lease them first so no send happens inside a lock."""
         now = self.clock()
         with self.store.transaction() as s:
-            rows = repo.claim_outbox(s, now, limit)
+            rows = repo.lease_outbox(s, now, limit, now + LEASE)
             leased = [(r.id, _message(r)) for r in rows]
-            for r in rows:
-                r.attempts += 1
-                r.next_attempt_at = now + LEASE
         sent = 0
         for message_id, message in leased:
             error: Exception | None = None
@@ -1152,18 +1164,14 @@ class Engine:
                     f"unexpected {exc.__class__.__name__}", message_id=message_id
                 )
             with self.store.transaction() as s:
-                done = s.get(OutboxRow, message_id)
-                assert done is not None
                 if error is None:
-                    done.delivered_at, done.next_attempt_at = self.clock(), None
-                    done.last_error = None
+                    repo.outbox_delivered(s, message_id, self.clock())
                     sent += 1
                 elif isinstance(error, PermanentError):
-                    done.next_attempt_at, done.last_error = None, f"permanent: {error}"
+                    repo.outbox_given_up(s, message_id, f"permanent: {error}")
                     log.error("gave up on message %s: %s", message_id, error)
                 else:
-                    delay = min(MAX_BACKOFF, 30 * 2 ** min(done.attempts, 20))
-                    done.next_attempt_at, done.last_error = self.clock() + delay, str(error)
+                    repo.outbox_retry(s, message_id, self.clock(), str(error), _BACKOFF)
         return sent
 
     # --- views --------------------------------------------------------------------------
@@ -1336,7 +1344,8 @@ def _check_roster(roster: Document) -> tuple[int, dict[str, dict[str, Any]]]:
     return threshold, labels
 
 
-def _message(row: OutboxRow) -> Message:
+def _message(row: Any) -> Message:
+    """The message an outbox row (its id, to, subject, body and data) holds."""
     return Message(row.id, row.to, row.subject, row.body, json.loads(row.data))
 
 

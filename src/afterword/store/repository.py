@@ -16,10 +16,12 @@ from typing import cast as typing_cast
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Integer,
     String,
     Table,
     Text,
     bindparam,
+    case,
     cast,
     column,
     delete,
@@ -391,28 +393,39 @@ def _insert_audit(session: Session, rows: Sequence[dict[str, Any]]) -> None:
         session.execute(_INSERT_AUDIT, rows)
 
 
+_LAST_SEQ = select(func.max(_AUDIT.c.seq)).where(_AUDIT.c.switch_id == bindparam("switch_id"))
+_AUDIT_ENTRIES = (
+    select(*[_AUDIT.c[name] for name in _AUDIT_COLUMNS])
+    .where(_AUDIT.c.switch_id == bindparam("switch_id"))
+    .order_by(_AUDIT.c.seq)
+)
+
+
 def last_seq(session: Session, switch_id: str) -> int:
     """How many entries the switch's audit log has (its last ``seq``)."""
-    query = select(func.max(AuditRow.seq)).where(AuditRow.switch_id == switch_id)
-    return int(session.scalar(query) or 0)
+    return int(session.scalar(_LAST_SEQ, {"switch_id": switch_id}) or 0)
 
 
 def audit_entries(session: Session, switch_id: str) -> list[dict[str, Any]]:
-    rows = session.scalars(
-        select(AuditRow).where(AuditRow.switch_id == switch_id).order_by(AuditRow.seq)
-    )
+    """The switch's audit log, in order, as plain entries (read as rows, not objects:
+    a status or an export reads the whole log)."""
     return [
-        {
-            "switch": r.switch_id,
-            "seq": r.seq,
-            "at": r.at,
-            "kind": r.kind,
-            "detail": r.detail,
-            "prev": r.prev,
-            "hash": r.hash,
-        }
-        for r in rows
-    ]
+        {"switch": sid, "seq": seq, "at": at, "kind": kind, "detail": detail, "prev": prev,
+         "hash": digest}
+        for sid, seq, at, kind, detail, prev, digest in session.execute(
+            _AUDIT_ENTRIES, {"switch_id": switch_id}
+        )
+    ]  # fmt: skip
+
+
+_CLAIM_DUE = (
+    select(SwitchRow)
+    .options(*_NO_DOCUMENTS)
+    .where(SwitchRow.next_event_at <= bindparam("now"), SwitchRow.held.is_(False))
+    .order_by(SwitchRow.next_event_at)
+    .limit(bindparam("limit", type_=Integer()))
+    .with_for_update(skip_locked=True)
+)
 
 
 def claim_due(session: Session, now: int, limit: int) -> list[SwitchRow]:
@@ -423,15 +436,7 @@ def claim_due(session: Session, now: int, limit: int) -> list[SwitchRow]:
     itself is the only writer. The signed documents (a few KB a switch, needed only by a
     release) are loaded when first read, not with the batch.
     """
-    query = (
-        select(SwitchRow)
-        .options(*_NO_DOCUMENTS)
-        .where(SwitchRow.next_event_at <= now, SwitchRow.held.is_(False))
-        .order_by(SwitchRow.next_event_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return list(session.scalars(query))
+    return list(session.scalars(_CLAIM_DUE, {"now": now, "limit": limit}))
 
 
 def count_due(session: Session, now: int) -> int:
@@ -439,12 +444,62 @@ def count_due(session: Session, now: int) -> int:
     return int(session.scalar(query) or 0)
 
 
-def claim_outbox(session: Session, now: int, limit: int) -> list[OutboxRow]:
-    query = (
-        select(OutboxRow)
-        .where(OutboxRow.next_attempt_at <= now)
-        .order_by(OutboxRow.next_attempt_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return list(session.scalars(query))
+# The dispatcher: lease due messages in two statements whatever their number (the rows'
+# fields as tuples, no objects), and settle each message's attempt in one UPDATE.
+_DUE_MESSAGES = (
+    select(_OUTBOX.c.id, _OUTBOX.c.to, _OUTBOX.c.subject, _OUTBOX.c.body, _OUTBOX.c.data)
+    .where(_OUTBOX.c.next_attempt_at <= bindparam("now"))
+    .order_by(_OUTBOX.c.next_attempt_at)
+    .limit(bindparam("limit", type_=Integer()))
+    .with_for_update(skip_locked=True)
+)
+_LEASE_MESSAGES = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+    .values(attempts=_OUTBOX.c.attempts + 1, next_attempt_at=bindparam("until"))
+)
+_SETTLE = update(_OUTBOX).where(_OUTBOX.c.id == bindparam("b_id"))
+_DELIVERED = _SETTLE.values(delivered_at=bindparam("b_at"), next_attempt_at=None, last_error=None)
+_GIVEN_UP = _SETTLE.values(next_attempt_at=None, last_error=bindparam("b_error"))
+_RETRIES: dict[tuple[int, ...], Any] = {}
+
+
+def lease_outbox(session: Session, now: int, limit: int, until: int) -> list[Any]:
+    """Due messages (``id, to, subject, body, data``), oldest due first, locked and
+    leased until ``until``: their attempt counted, and left alone by other dispatchers
+    until then."""
+    rows = list(session.execute(_DUE_MESSAGES, {"now": now, "limit": limit}))
+    if rows:
+        params = {"ids": [r.id for r in rows], "until": until}
+        session.execute(_LEASE_MESSAGES, params)
+    return rows
+
+
+def _settled(result: Any) -> None:
+    if typing_cast(CursorResult[Any], result).rowcount != 1:
+        raise AssertionError("a leased message is no longer in the outbox")
+
+
+def outbox_delivered(session: Session, message_id: str, at: int) -> None:
+    _settled(session.execute(_DELIVERED, {"b_id": message_id, "b_at": at}))
+
+
+def outbox_given_up(session: Session, message_id: str, error: str) -> None:
+    _settled(session.execute(_GIVEN_UP, {"b_id": message_id, "b_error": error}))
+
+
+def outbox_retry(
+    session: Session, message_id: str, now: int, error: str, delays: Sequence[int]
+) -> None:
+    """Try again at ``now`` plus ``delays[attempts]`` (the last delay for any attempt
+    past the end), by the attempts the row holds as it is updated."""
+    statement = _RETRIES.get(tuple(delays))
+    if statement is None:
+        whens = {attempts: delay for attempts, delay in enumerate(delays[:-1])}
+        delay = case(whens, value=_OUTBOX.c.attempts, else_=delays[-1])
+        statement = _SETTLE.values(
+            next_attempt_at=bindparam("b_now") + delay, last_error=bindparam("b_error")
+        )
+        _RETRIES[tuple(delays)] = statement
+    params = {"b_id": message_id, "b_now": now, "b_error": error}
+    _settled(session.execute(statement, params))
