@@ -414,7 +414,8 @@ def worker_main(spec: dict[str, Any], counter: Any, failures: Any, stop: Any, ou
             import pstats
 
             text = io.StringIO()
-            pstats.Stats(profile, stream=text).sort_stats("cumulative").print_stats(45)
+            order = os.environ.get("SORT", "cumulative")  # or tottime
+            pstats.Stats(profile, stream=text).sort_stats(order).print_stats(60)
             Path(spec["profile"]).write_text(text.getvalue())
         cpu1 = resource.getrusage(resource.RUSAGE_SELF)
         stats = {

@@ -291,6 +291,9 @@ def test_owner_requests_are_checked(api: Api) -> None:
     refused(post(url, json=unsigned), 403, "signature")
     altered = {**signed(api, switch, "pause", until=api.clock.now + 60), "until": 2**40}
     refused(post(url, json=altered), 403, "signature")
+    # a key no signature can cover (a lone surrogate): rfc8785 raised UnicodeEncodeError, a 500
+    surrogate = json.dumps(signed(api, switch, "checkin"))[:-1] + ', "\\ud800": 1}'
+    refused(post(url, content=surrogate.encode()), 400, "signatures cannot cover")
 
     request = signed(api, switch, "checkin")
     assert post(url, json=request).status_code == 200

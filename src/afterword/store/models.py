@@ -67,7 +67,8 @@ class AuditRow(Base):
     __table_args__ = (UniqueConstraint("switch_id", "seq"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    switch_id: Mapped[str] = mapped_column(ForeignKey("switches.id"), index=True)
+    # looked up through the unique (switch_id, seq), which leads with switch_id
+    switch_id: Mapped[str] = mapped_column(ForeignKey("switches.id"))
     seq: Mapped[int] = mapped_column(Integer)
     at: Mapped[int] = mapped_column(BigInteger)
     kind: Mapped[str] = mapped_column(String(32))
@@ -86,7 +87,7 @@ class OutboxRow(Base):
     __tablename__ = "outbox"
 
     id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    switch_id: Mapped[str] = mapped_column(ForeignKey("switches.id"), index=True)
+    switch_id: Mapped[str] = mapped_column(ForeignKey("switches.id"))  # (no query by switch)
     to: Mapped[str] = mapped_column(Text)
     subject: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)

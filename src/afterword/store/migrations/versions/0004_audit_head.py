@@ -1,4 +1,7 @@
 """The audit chain's tail on the switch row: extending the log no longer reads it back.
+And two indexes that cost a write for every audit entry and every message and served no
+query: the audit log's on switch_id (its unique (switch_id, seq) leads with it) and the
+outbox's on switch_id (the outbox is read by due time and id, never by switch).
 
 Revision ID: 0004
 Revises: 0003
@@ -35,8 +38,13 @@ def upgrade() -> None:
         """
     )
 
+    op.drop_index("ix_audit_switch_id", table_name="audit")
+    op.drop_index("ix_outbox_switch_id", table_name="outbox")
+
 
 def downgrade() -> None:
+    op.create_index("ix_outbox_switch_id", "outbox", ["switch_id"])
+    op.create_index("ix_audit_switch_id", "audit", ["switch_id"])
     # plain ALTER TABLE ... DROP COLUMN (SQLite 3.35+): a batch would copy the table, which
     # the other tables' foreign keys to it forbid
     op.drop_column("switches", "audit_head")
