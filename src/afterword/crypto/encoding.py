@@ -63,13 +63,16 @@ def _plain(value: Any, depth: int = 0) -> bool:
         return True
     if depth > 32:
         return False
-    if kind is dict:
-        return all(
-            type(k) is str and _HIGH_KEY.search(k) is None and _plain(v, depth + 1)
-            for k, v in value.items()
-        )
+    if kind is dict:  # (loops, not all() over generators: this runs for every audit hash)
+        for key, item in value.items():
+            if type(key) is not str or _HIGH_KEY.search(key) or not _plain(item, depth + 1):
+                return False
+        return True
     if kind is list:
-        return all(_plain(v, depth + 1) for v in value)
+        for item in value:
+            if not _plain(item, depth + 1):
+                return False
+        return True
     return False
 
 
