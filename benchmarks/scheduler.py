@@ -986,8 +986,9 @@ On 2026-11-23 (an AMD EPYC machine of the same kind) the burst did 5,518/s with 
 code needed about 0.22 + 0.20 ms and did 4,639/s. Then migration 0004 put the audit
 chain's tail on the switch row (no read of the tails per batch) and dropped two indexes
 nobody read, and canonical JSON for the audit hashes moved off rfc8785's pure-Python
-encoder where the output is provably the same; burst-only runs on 1,000,000 switches then
-gave 4,598, 4,782 and 5,166/s, and the full run above 4,323/s after the `minute` scenario:
+encoder where the output is provably the same. Burst-only runs on 1,000,000 switches, one
+per step: 4,598/s (indexes dropped), 4,782/s (JSON), 5,166/s (a cheaper check before it);
+the full run above, after its `minute` scenario, 4,323/s:
 around the target here, not reliably over it.
 
 What is left per switch is Python that grows with the batch: parsing and writing its state
