@@ -69,10 +69,7 @@ def _plain(value: Any, depth: int = 0) -> bool:
                 return False
         return True
     if kind is list:
-        for item in value:
-            if not _plain(item, depth + 1):
-                return False
-        return True
+        return all(_plain(item, depth + 1) for item in value)
     return False
 
 
