@@ -88,9 +88,13 @@ class KeyPair:
                 "use the keyfile the file was made for",
             ) from exc
 
+    def seed(self) -> bytes:
+        """The Ed25519 private key's 32-byte seed: secret, never to be logged."""
+        return self.signing.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+
     def to_json(self) -> bytes:
         """The secret key material as canonical JSON: encrypt it before it touches a disk."""
-        seed = self.signing.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        seed = self.seed()
         return canonical_json(
             {"afterword": KEYFILE_KIND, "ed25519": b64encode(seed), "age": self.age_identity}
         )
@@ -141,7 +145,7 @@ class OwnerKey(KeyPair):
         return sign_document(body, self.signing)
 
     def _slot(self, owner: str, duress: str) -> bytes:
-        seed = self.signing.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        seed = self.seed()
         return canonical_json(
             {
                 "afterword": SLOTTED_KIND,

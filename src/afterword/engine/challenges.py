@@ -21,6 +21,8 @@ import struct
 from afterword.engine.keys import ServerKeys
 
 NONCE_TTL = 300
+SPENT_KEPT = 3600  # a spent nonce is remembered this long past its expiry: a clock set
+# back by up to this much cannot make a forgotten one quotable again
 _RANDOM = 12
 _MAC = 16
 _SHAPE = re.compile(r"[A-Za-z0-9_-]{48}")  # 8 + 12 + 16 bytes, base64url without padding

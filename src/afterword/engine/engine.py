@@ -57,7 +57,7 @@ from afterword.crypto.signing import (
 )
 from afterword.crypto.verify import check_against_notice
 from afterword.delivery import Message, PermanentError, Sender, TransientError
-from afterword.engine.challenges import NONCE_TTL, Challenges
+from afterword.engine.challenges import NONCE_TTL, SPENT_KEPT, Challenges
 from afterword.engine.keys import ServerKeys
 from afterword.engine.messages import Contacts, check_address, render
 from afterword.engine.passwords import check_password, hash_password
@@ -1074,11 +1074,9 @@ class Engine:
         if not self._swept:
             self.sweep()
         now = self.clock()
-        if now >= self._purge_at:
-            # spent challenges are kept an hour past their expiry, so that a clock set
-            # back an hour cannot make a forgotten one quotable again
+        if now >= self._purge_at:  # spent challenges, long expired (see SPENT_KEPT)
             with self.store.transaction() as s:
-                repo.purge_nonces(s, now - 3600)
+                repo.purge_nonces(s, now - SPENT_KEPT)
             self._purge_at = now + NONCE_TTL
         report = TickReport()
         with _gc_paused(), self.store.transaction() as s:

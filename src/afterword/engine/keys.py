@@ -10,8 +10,6 @@ import hmac
 import os
 from pathlib import Path
 
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
-
 from afterword.crypto.keys import KeyPair
 from afterword.errors import KeyFileError
 
@@ -25,8 +23,7 @@ class ServerKeys(KeyPair):
         """A 32-byte secret for one purpose (HMAC-SHA256 of the signing key's seed over
         ``afterword PURPOSE``): every process holding the server key agrees on it, and no
         other file is needed."""
-        seed = self.signing.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-        return hmac.new(seed, f"afterword {purpose}".encode(), hashlib.sha256).digest()
+        return hmac.new(self.seed(), f"afterword {purpose}".encode(), hashlib.sha256).digest()
 
     @classmethod
     def load_or_create(cls, data_dir: Path) -> ServerKeys:

@@ -101,7 +101,9 @@ class OutboxRow(Base):
 
 
 class NonceRow(Base):
-    """A one-time check-in challenge: a signed check-in must quote an unused one."""
+    """A spent check-in challenge, kept until well past its expiry so that a replay finds
+    it (challenges are not stored when issued: see afterword.engine.challenges). ``used``
+    is always true now; rows from before migration 0004 may hold unused ones."""
 
     __tablename__ = "nonces"
 

@@ -132,7 +132,7 @@ def create_switch(
     dossier_size: int,
 ) -> SwitchRow:
     entries, tails = _audit_rows([(switch_id, 0, GENESIS, effects)], now)
-    seq, head = tails.get(switch_id, (0, GENESIS))
+    seq, head = tails[switch_id]
     row = SwitchRow(
         id=switch_id,
         owner_key=owner_key,
@@ -296,7 +296,7 @@ def record_many(session: Session, transitions: Sequence[Transition], now: int) -
     )
     updates = []
     for t in transitions:
-        seq, head = tails.get(t.row.id, (t.row.audit_seq, t.row.audit_head))
+        seq, head = tails[t.row.id]
         values = {
             "state": json.dumps(state_to_json(t.state)),
             "phase": t.state.phase.value,
@@ -355,14 +355,11 @@ def _audit_rows(
     changes: Sequence[tuple[str, int, str, Sequence[Effect]]], now: int
 ) -> tuple[list[dict[str, Any]], dict[str, tuple[int, str]]]:
     """Each switch's audit entries chained on its log's tail (``seq``, ``hash``, as its
-    row holds them): the rows to insert, and the new tail of each switch that has some."""
+    row holds them): the rows to insert, and each switch's tail after them."""
     rows = []
     tails: dict[str, tuple[int, str]] = {}
     for switch_id, seq, prev, effects in changes:
-        entries = [e for e in effects if isinstance(e, Audit)]
-        if not entries:
-            continue
-        for effect in entries:
+        for effect in (e for e in effects if isinstance(e, Audit)):
             seq += 1
             entry = {"switch": switch_id, "seq": seq, "at": now, "kind": effect.kind}
             entry["detail"] = effect.detail
