@@ -246,14 +246,48 @@ def test_record_many_stores_a_batch_as_record_would_one_by_one(store: Store) -> 
     }
 
 
-def test_the_audit_tail_migration_fills_in_every_switch_as_its_log_has_it(store: Store) -> None:
-    """0004 moved the audit chain's tail onto the switch row: a database from before it
-    gets each switch's tail from its log, and the chain then extends without a break."""
+def migrate_to(store: Store, revision: str) -> None:
+    """Downgrade (or upgrade) the schema to ``revision``, as Alembic's command line would."""
     import importlib.resources
 
     from alembic import command
     from alembic.config import Config
 
+    config = Config()
+    location = importlib.resources.files("afterword.store") / "migrations"
+    config.set_main_option("script_location", str(location))
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+    store.engine.dispose()
+
+
+def foreign_keys(store: Store, table: str) -> list[str]:
+    return [fk["referred_table"] for fk in sa.inspect(store.engine).get_foreign_keys(table)]
+
+
+def test_the_logs_lose_their_foreign_keys_and_keep_their_rows(store: Store) -> None:
+    """0005 dropped the audit log's and the outbox's foreign keys to the switch (a
+    query per written row on PostgreSQL); its downgrade puts them back; rows survive
+    both ways, and the chain extends after."""
+    new_switch(store, "fk1")
+    with store.transaction() as s:
+        repo.enqueue(s, "fk1", repo.Outgoing("m-fk1", "mailto:a@example.org", "s", "b"), T0)
+    assert foreign_keys(store, "audit") == foreign_keys(store, "outbox") == []
+    assert foreign_keys(store, "shares") == ["switches"]  # (the others stay)
+    migrate_to(store, "0004")
+    assert foreign_keys(store, "audit") == foreign_keys(store, "outbox") == ["switches"]
+    store.migrate()
+    assert foreign_keys(store, "audit") == foreign_keys(store, "outbox") == []
+    step(store, "fk1", CheckIn("signature", "k"), T0 + 30)
+    with store.transaction() as s:
+        assert [e["seq"] for e in repo.audit_entries(s, "fk1")] == [1, 2]
+        assert s.scalar(sa.select(OutboxRow.body).where(OutboxRow.id == "m-fk1")) == "b"
+
+
+def test_the_audit_tail_migration_fills_in_every_switch_as_its_log_has_it(store: Store) -> None:
+    """0004 moved the audit chain's tail onto the switch row: a database from before it
+    gets each switch's tail from its log, and the chain then extends without a break."""
     new_switch(store, "old1")
     step(store, "old1", CheckIn("signature", "k"), T0 + 30)
     new_switch(store, "old2")
@@ -261,13 +295,7 @@ def test_the_audit_tail_migration_fills_in_every_switch_as_its_log_has_it(store:
         before = {sid: (r.audit_seq, r.audit_head) for sid in ("old1", "old2")
                   if (r := repo.get_switch(s, sid)) is not None}  # fmt: skip
     assert before["old1"][0] == 2 and before["old2"][0] == 1
-    config = Config()
-    location = importlib.resources.files("afterword.store") / "migrations"
-    config.set_main_option("script_location", str(location))
-    with store.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0003")
-    store.engine.dispose()
+    migrate_to(store, "0003")
     store.migrate()
     with store.transaction() as s:
         after = {sid: (r.audit_seq, r.audit_head) for sid in ("old1", "old2")

@@ -373,3 +373,35 @@ def test_state_survives_storage(policy: Policy, threshold: int, steps: list[int]
         assert state_from_json(json.loads(json.dumps(state_to_json(state)))) == state
     with pytest.raises(ValueError, match="unknown version"):
         state_from_json({"v": 99})
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    policy=policies,
+    phase=st.sampled_from(Phase),
+    since=st.integers(0, 2**40),
+    reminded=st.frozensets(st.integers(0, 2**40), max_size=3),
+)
+def test_the_machines_replace_is_dataclasses_replace(
+    policy: Policy, phase: Phase, since: int, reminded: frozenset[int]
+) -> None:
+    """machine.replace copies fields instead of running __init__: the same value, the
+    original untouched, unknown fields refused as dataclasses.replace refuses them."""
+    import dataclasses
+
+    from afterword.switch.machine import Canary, replace
+
+    state, _ = arm(policy, 2, T0)
+    state = dataclasses.replace(state, canaries=(Canary("p", D, H, True, T0 + D),))
+    changes = {"phase": phase, "since": since, "reminded": reminded}
+    before = dict(state.__dict__)
+    new = replace(state, **changes)
+    assert new == dataclasses.replace(state, **changes)
+    assert hash(new) == hash(dataclasses.replace(state, **changes))
+    assert type(new) is SwitchState and new is not state
+    assert state.__dict__ == before  # the original is untouched
+    canary = replace(state.canaries[0], missed=True)
+    assert canary == dataclasses.replace(state.canaries[0], missed=True)
+    assert not state.canaries[0].missed
+    with pytest.raises(TypeError, match="no field"):
+        replace(state, sicne=1)

@@ -6,6 +6,7 @@ event never becomes two different messages, and a delivery retry is the same mes
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -62,7 +63,11 @@ def check_address(value: object, where: str) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=4096)
 def when(seconds: int) -> str:
+    """An instant as mail shows it. Cached: the switches one tick moves share their
+    instants (the tick's own, the deadlines falling in that second), and a transition
+    formats up to six of them."""
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 

@@ -36,7 +36,9 @@ from __future__ import annotations
 
 import contextlib
 import enum
-from dataclasses import dataclass, replace
+import dataclasses
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
 
 from afterword.errors import AfterwordError
 from afterword.switch.policy import Policy
@@ -415,6 +417,28 @@ class SwitchState:
         return None
 
 
+_Frozen = TypeVar("_Frozen", SwitchState, Canary)
+_FIELDS = {cls: frozenset(f.name for f in fields(cls)) for cls in (SwitchState, Canary)}
+assert not any(hasattr(cls, "__post_init__") for cls in _FIELDS)  # (replace relies on it)
+
+
+def replace(state: _Frozen, **changes: Any) -> _Frozen:
+    """``dataclasses.replace`` for the machine's own frozen records, ten times cheaper.
+
+    The generic one rebuilds the object through ``__init__`` field by field; these records
+    have no ``__post_init__`` (checked above), so copying the fields and overriding the
+    changed ones gives the same object. A scheduler transition makes two of these, and it
+    was the largest cost in deciding one. Unknown field names are refused, as there.
+    """
+    cls = type(state)
+    if not changes.keys() <= _FIELDS[cls]:
+        unknown = sorted(changes.keys() - _FIELDS[cls])
+        raise TypeError(f"{cls.__name__} has no field(s) {unknown}")
+    new = object.__new__(cls)
+    new.__dict__.update(state.__dict__, **changes)
+    return new
+
+
 LIVE = (Phase.ARMED, Phase.OVERDUE, Phase.PAUSED, Phase.DISARMING)
 """Phases a trigger (votes, duress, a canary) can start from."""
 WATCHED = (*LIVE, Phase.TRIGGERED)
@@ -613,8 +637,9 @@ def _canary(state: SwitchState, event: CanaryAlarm, now: int) -> tuple[SwitchSta
 def _change_policy(state: SwitchState, event: ChangePolicy) -> tuple[SwitchState, list[Effect]]:
     if state.phase not in LIVE:
         raise Rejected(f"the switch is {state.phase}; its settings can no longer change")
-    try:  # Policy refuses what cannot work (a zero interval, negative durations)
-        policy = replace(
+    try:  # Policy refuses what cannot work (a zero interval, negative durations), in the
+        # __post_init__ that dataclasses.replace runs
+        policy = dataclasses.replace(
             state.policy,
             interval=event.interval,
             grace=event.grace,
