@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 import pytest
@@ -75,6 +76,30 @@ def test_transitions_persist_with_a_verifiable_audit_chain(store: Store) -> None
         body = {k: entry[k] for k in ("switch", "seq", "at", "kind", "detail")}
         assert entry_hash(prev, body) == entry["hash"]
         prev = entry["hash"]
+
+
+def test_a_recorded_row_holds_what_was_stored_and_records_again(store: Store) -> None:
+    """After record() the row's attributes are the stored values, committed (the session
+    has nothing left to write for it), so a second transition in the same transaction
+    chains on the first, as release_held's does."""
+    new_switch(store, "sw2")
+    with store.transaction() as s:
+        row = repo.get_switch(s, "sw2", lock=True)
+        assert row is not None
+        state, effects = decide(repo.state_of(row), Tick(), T0 + 100)
+        repo.record(s, row, state, effects, T0 + 100)
+        assert not sa.inspect(row).modified and row not in s.dirty
+        assert row.phase == "overdue" and row.next_event_at == state.next_event_at
+        assert row.audit_seq == 3 and repo.state_of(row) == state
+        again, more = decide(repo.state_of(row), Tick(), T0 + 110)
+        repo.record(s, row, again, more, T0 + 110)
+    with store.transaction() as s:
+        stored = repo.get_switch(s, "sw2")
+        entries = repo.audit_entries(s, "sw2")
+        assert stored is not None and stored.phase == again.phase == "triggered"
+        assert (stored.audit_seq, stored.audit_head) == (len(entries), entries[-1]["hash"])
+    assert [e["kind"] for e in entries] == ["armed", "overdue", "reminded", "triggered"]
+    assert all(e["prev"] == p["hash"] for p, e in itertools.pairwise(entries))
 
 
 def test_a_failed_transaction_leaves_nothing(store: Store) -> None:

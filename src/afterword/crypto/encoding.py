@@ -55,8 +55,8 @@ _HIGH_KEY = re.compile("[\ud800-\U0010ffff]")  # keys sorted by UTF-16 units may
 def _plain(value: Any, depth: int = 0) -> bool:
     """Whether ``value`` is one whose RFC 8785 form the standard encoder writes."""
     kind = type(value)
-    if kind is str:
-        return _SURROGATE.search(value) is None
+    if kind is str:  # (isascii() reads a flag CPython keeps: most text is decided there)
+        return value.isascii() or _SURROGATE.search(value) is None
     if kind is int:
         return bool(-_SAFE_INT <= value <= _SAFE_INT)
     if value is None or kind is bool:
@@ -65,7 +65,9 @@ def _plain(value: Any, depth: int = 0) -> bool:
         return False
     if kind is dict:  # (loops, not all() over generators: this runs for every audit hash)
         for key, item in value.items():
-            if type(key) is not str or _HIGH_KEY.search(key) or not _plain(item, depth + 1):
+            if type(key) is not str or not (key.isascii() or _HIGH_KEY.search(key) is None):
+                return False
+            if not _plain(item, depth + 1):
                 return False
         return True
     if kind is list:

@@ -35,8 +35,8 @@ Time rules that keep a release from ever coming early:
 from __future__ import annotations
 
 import contextlib
-import enum
 import dataclasses
+import enum
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
