@@ -1060,8 +1060,7 @@ class Engine:
         killed between a disarm's commit and the unlink leaves one behind. Every worker
         does this once, on its first pass. Returns how many it deleted."""
         with self.store.transaction() as s:
-            disarmed = s.scalars(select(SwitchRow.id).where(SwitchRow.phase == "disarmed"))
-            paths = [self.dossier_path(switch_id) for switch_id in disarmed]
+            paths = [self.dossier_path(switch_id) for switch_id in repo.disarmed_ids(s)]
         left = [path for path in paths if path.exists()]
         for path in left:
             path.unlink(missing_ok=True)

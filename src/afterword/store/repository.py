@@ -29,6 +29,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -36,7 +37,14 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, defer, with_expression
 
 from afterword.crypto.audit import GENESIS, entry_hash
-from afterword.store.models import AuditRow, ClientRow, NonceRow, OutboxRow, SwitchRow
+from afterword.store.models import (
+    DISARMED,
+    AuditRow,
+    ClientRow,
+    NonceRow,
+    OutboxRow,
+    SwitchRow,
+)
 from afterword.switch.codec import state_from_json, state_to_json
 from afterword.switch.machine import Audit, Effect, SwitchState
 
@@ -435,6 +443,14 @@ def claim_due(session: Session, now: int, limit: int) -> list[SwitchRow]:
     release) are loaded when first read, not with the batch.
     """
     return list(session.scalars(_CLAIM_DUE, {"now": now, "limit": limit}))
+
+
+_DISARMED_IDS = select(SwitchRow.id).where(text(DISARMED))  # (its own partial index)
+
+
+def disarmed_ids(session: Session) -> list[str]:
+    """The switches that are disarmed (their dossiers must be gone from disk)."""
+    return list(session.scalars(_DISARMED_IDS))
 
 
 def count_due(session: Session, now: int) -> int:
