@@ -419,7 +419,8 @@ class SwitchState:
 
 _Frozen = TypeVar("_Frozen", SwitchState, Canary)
 _FIELDS = {cls: frozenset(f.name for f in fields(cls)) for cls in (SwitchState, Canary)}
-assert not any(hasattr(cls, "__post_init__") for cls in _FIELDS)  # (replace relies on it)
+if any(hasattr(cls, "__post_init__") for cls in _FIELDS):  # replace() would skip it
+    raise TypeError("machine.replace copies fields: it cannot serve a class that checks them")
 
 
 def replace(state: _Frozen, **changes: Any) -> _Frozen:
