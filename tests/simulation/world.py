@@ -102,10 +102,17 @@ class SimStore(Store):
         self.changes = changes or Changes()
         event.listen(self.engine, "before_cursor_execute", self._statement)
         event.listen(self.engine, "commit", self._commit)
+        if self.engine.dialect.name == "sqlite":
+            # SQLite's BEGIN IMMEDIATE goes to the driver itself (store/db.py), past
+            # before_cursor_execute: the kill point before it stays, ahead of the BEGIN
+            event.listen(self.engine, "begin", self._begin, insert=True)
 
     def _statement(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         self.changes.statement(statement)
         self.faults.point("statement")
+
+    def _begin(self, _conn: Any) -> None:
+        self._statement(_conn, None, "BEGIN IMMEDIATE")
 
     def _commit(self, *_args: Any) -> None:
         self.faults.point("commit")

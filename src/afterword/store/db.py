@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.resources
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,8 +12,8 @@ from typing import Any
 import platformdirs
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from afterword.errors import AfterwordError
@@ -56,8 +57,15 @@ def _sqlite_engine(url: str) -> Engine:
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
         # one writer at a time, decided when the transaction starts, so two writers never
-        # deadlock upgrading read locks: SQLite's stand-in for SELECT ... FOR UPDATE
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # deadlock upgrading read locks: SQLite's stand-in for SELECT ... FOR UPDATE.
+        # Sent on the driver's connection: through SQLAlchemy's statement machinery it cost
+        # a sixth of a short transaction. Its errors are wrapped as SQLAlchemy's would be.
+        try:
+            connection.connection.driver_connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(
+                "BEGIN IMMEDIATE", (), exc, sqlite3.Error, hide_parameters=True
+            ) from exc
 
     return engine
 
@@ -108,6 +116,13 @@ class Store:
                 yield session
             for hook in session.info.pop(_AFTER_COMMIT, []):
                 hook()
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A transaction on a plain connection, for work done in SQLAlchemy Core statements
+        alone (no ORM objects): it commits like ``transaction()``, with half its overhead."""
+        with self.engine.begin() as connection:
+            yield connection
 
     @staticmethod
     def after_commit(session: Session, hook: Callable[[], None]) -> None:
