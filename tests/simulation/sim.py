@@ -261,6 +261,7 @@ class Simulation:
         self.looked_at = -1
         self.unchecked: dict[str, list[dict[str, Any]]] = {}
         self.audit_id = 0  # the last audit row read (ids only grow until a wipe)
+        self.checked: Look | None = None  # the read observe() last checked
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -324,7 +325,7 @@ class Simulation:
     def batch(self) -> None:
         self.stats.batches += 1
         self.server.wipe()
-        self.audit_id, self.unchecked = 0, {}
+        self.audit_id, self.unchecked, self.checked = 0, {}, None
         self.sender.received.clear()
         self.sender.permanent.clear()
         self.queue.clear()
@@ -809,6 +810,10 @@ class Simulation:
             self.violation(*self.pending[0])
         look = self.look()
         fresh, self.unchecked = self.unchecked, {}
+        # the very rows checked last time (no statement since could have changed them):
+        # all that follows from them was found then, but for what the clock alone moves
+        again = look is self.checked and not fresh
+        self.checked = look
         held = False
         for actor in self.actors:
             row = look.switches.get(actor.switch)
@@ -816,6 +821,9 @@ class Simulation:
                 continue
             phase, is_held, cause, _ = row
             held |= is_held
+            if again:
+                self.check_pause(actor, phase)
+                continue
             entries = fresh.get(actor.switch, [])
             self.check_chain_grows(actor, entries)
             self.check_switch(actor, phase, cause, look.releases.get(actor.switch), entries)
@@ -880,9 +888,7 @@ class Simulation:
         chain: list[dict[str, Any]] | None,
     ) -> None:
         model = actor.model
-        if actor.pause_pending and phase != "paused" and self.now >= actor.pause_pending:
-            model.pause_ended_seen = max(model.pause_ended_seen, self.now)
-            actor.pause_pending = 0
+        self.check_pause(actor, phase)
         if phase in TRIGGERED_LIKE and (
             actor.seen not in TRIGGERED_LIKE or cause != actor.seen_cause
         ):
@@ -918,6 +924,12 @@ class Simulation:
             at = max((e["at"] for e in entries if e["kind"] == "disarmed"), default=self.now)
             self.check_disarmed(actor, at)
         actor.seen, actor.seen_cause = phase, cause
+
+    def check_pause(self, actor: Actor, phase: str) -> None:
+        """A pause the owner asked for has ended by the time it was seen to."""
+        if actor.pause_pending and phase != "paused" and self.now >= actor.pause_pending:
+            actor.model.pause_ended_seen = max(actor.model.pause_ended_seen, self.now)
+            actor.pause_pending = 0
 
     def check_disarmed(self, actor: Actor, at: int) -> None:
         model, p = actor.model, actor.policy

@@ -1148,32 +1148,37 @@ class Engine:
     # --- the outbox ---------------------------------------------------------------------
 
     def dispatch(self, sender: Sender, limit: int = 50) -> int:
-        """Send due outbox messages; lease them first so no send happens inside a lock."""
+        """Send due outbox messages; lease them first so no send happens inside a lock.
+
+        The lease and each message's outcome are transactions of their own, on one
+        connection kept for the pass (none is open while a message is sent): taking a
+        connection from the pool and giving it back cost as much as a transaction."""
         now = self.clock()
-        with self.store.connection() as c:  # rows, not objects: Core alone
-            rows = repo.lease_outbox(c, now, limit, now + LEASE)
-            leased = [(r.id, _message(r)) for r in rows]
         sent = 0
-        for message_id, message in leased:
-            error: Exception | None = None
-            try:
-                sender.send(message)
-            except (TransientError, PermanentError) as exc:
-                error = exc
-            except Exception as exc:  # a bug in a sender: retry later, like a transient error
-                log.exception("sending message %s failed unexpectedly", message_id)
-                error = TransientError(
-                    f"unexpected {exc.__class__.__name__}", message_id=message_id
-                )
-            with self.store.connection() as c:
-                if error is None:
-                    repo.outbox_delivered(c, message_id, self.clock())
-                    sent += 1
-                elif isinstance(error, PermanentError):
-                    repo.outbox_given_up(c, message_id, f"permanent: {error}")
-                    log.error("gave up on message %s: %s", message_id, error)
-                else:
-                    repo.outbox_retry(c, message_id, self.clock(), str(error), _BACKOFF)
+        with self.store.connect() as c:  # rows, not objects: Core alone
+            with c.begin():
+                rows = repo.lease_outbox(c, now, limit, now + LEASE)
+                leased = [(r.id, _message(r)) for r in rows]
+            for message_id, message in leased:
+                error: Exception | None = None
+                try:
+                    sender.send(message)
+                except (TransientError, PermanentError) as exc:
+                    error = exc
+                except Exception as exc:  # a bug in a sender: retry later, like a transient
+                    log.exception("sending message %s failed unexpectedly", message_id)
+                    error = TransientError(
+                        f"unexpected {exc.__class__.__name__}", message_id=message_id
+                    )
+                with c.begin():
+                    if error is None:
+                        repo.outbox_delivered(c, message_id, self.clock())
+                        sent += 1
+                    elif isinstance(error, PermanentError):
+                        repo.outbox_given_up(c, message_id, f"permanent: {error}")
+                        log.error("gave up on message %s: %s", message_id, error)
+                    else:
+                        repo.outbox_retry(c, message_id, self.clock(), str(error), _BACKOFF)
         return sent
 
     # --- views --------------------------------------------------------------------------

@@ -270,22 +270,23 @@ def spend_nonce(session: Session, switch_id: str, nonce: str, expires_at: int) -
     and then finds it."""
     params = {"b_nonce": nonce, "b_switch_id": switch_id, "b_expires_at": expires_at}
     statement = _SPEND_NONCE[session.get_bind().dialect.name]
-    return session.execute(statement, params).first() is not None
+    return _connection(session).execute(statement, params).first() is not None
 
 
 def client_known(session: Session, switch_id: str, digest: str) -> bool:
     """Whether the switch has seen this client (its digest) before."""
     params = {"b_switch_id": switch_id, "b_digest": digest}
-    return session.execute(_CLIENT_KNOWN, params).first() is not None
+    return _connection(session).execute(_CLIENT_KNOWN, params).first() is not None
 
 
 def add_client(session: Session, switch_id: str, digest: str, now: int) -> None:
-    session.execute(_ADD_CLIENT, {"b_switch_id": switch_id, "b_digest": digest, "b_now": now})
+    params = {"b_switch_id": switch_id, "b_digest": digest, "b_now": now}
+    _connection(session).execute(_ADD_CLIENT, params)
 
 
 def purge_nonces(session: Session, now: int) -> int:
     """Forget spent challenges that have expired (they can no longer be replayed)."""
-    result = typing_cast(CursorResult[Any], session.execute(_PURGE_NONCES, {"b_now": now}))
+    result = _connection(session).execute(_PURGE_NONCES, {"b_now": now})
     return result.rowcount
 
 
@@ -461,7 +462,7 @@ _AUDIT_ENTRIES = (
 
 def last_seq(session: Session, switch_id: str) -> int:
     """How many entries the switch's audit log has (its last ``seq``)."""
-    return int(session.scalar(_LAST_SEQ, {"switch_id": switch_id}) or 0)
+    return int(_connection(session).scalar(_LAST_SEQ, {"switch_id": switch_id}) or 0)
 
 
 def audit_entries(session: Session | Connection, switch_id: str) -> list[dict[str, Any]]:
