@@ -93,6 +93,16 @@ _NEW_AUDIT = (
 )
 
 
+# what final() reads: the release, and the shares (and server envelopes) still kept
+_RELEASE = select(ReleaseRow.published_at).where(ReleaseRow.switch_id == bindparam("switch"))
+_LEFTOVERS = select(
+    select(func.count()).where(ShareRow.switch_id == bindparam("switch")).scalar_subquery()
+    + select(func.count())
+    .where(ServerEnvelopeRow.switch_id == bindparam("switch"))
+    .scalar_subquery()
+)
+
+
 _COMPILED: dict[tuple[int, str], Any] = {}
 
 
@@ -1005,15 +1015,9 @@ class Simulation:
         self.stats.switch_seconds += self.now - model.armed_at
         phase = actor.seen
         self.stats.outcomes[f"{phase}:{actor.seen_cause or '-'}"] += 1
-        with self.server.store.transaction() as s:
-            release = s.get(ReleaseRow, actor.switch)
-            leftovers = s.scalar(
-                select(func.count()).select_from(ShareRow).where(ShareRow.switch_id == actor.switch)
-            ) + s.scalar(
-                select(func.count())
-                .select_from(ServerEnvelopeRow)
-                .where(ServerEnvelopeRow.switch_id == actor.switch)
-            )
+        with self.server.store.connection() as c:
+            release = c.execute(_RELEASE, {"switch": actor.switch}).one_or_none()
+            leftovers = c.execute(_LEFTOVERS, {"switch": actor.switch}).scalar_one()
         mail = [
             m
             for m in self.sender.received

@@ -86,9 +86,13 @@ class Changes:
 
     def __init__(self) -> None:
         self.count = 0
+        self._writes: dict[str, bool] = {}  # by statement text: the service runs a few dozen
 
     def statement(self, sql: str) -> None:
-        if not sql.lstrip()[:9].upper().startswith(self.READS):
+        writes = self._writes.get(sql)
+        if writes is None:
+            writes = self._writes[sql] = not sql.lstrip()[:9].upper().startswith(self.READS)
+        if writes:
             self.count += 1
 
 
@@ -109,7 +113,9 @@ class SimStore(Store):
 
     def _statement(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         self.changes.statement(statement)
-        self.faults.point("statement")
+        faults = self.faults
+        if faults.countdown is not None or faults.at is not None:  # (else a point is a no-op)
+            faults.point("statement")
 
     def _begin(self, _conn: Any) -> None:
         self._statement(_conn, None, "BEGIN IMMEDIATE")

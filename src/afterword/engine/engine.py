@@ -1063,9 +1063,8 @@ class Engine:
         """Delete the dossiers of disarmed switches that are still on disk: a process
         killed between a disarm's commit and the unlink leaves one behind. Every worker
         does this once, on its first pass. Returns how many it deleted."""
-        with self.store.transaction() as s:
-            disarmed = s.scalars(select(SwitchRow.id).where(SwitchRow.phase == "disarmed"))
-            paths = [self.dossier_path(switch_id) for switch_id in disarmed]
+        with self.store.connection() as c:
+            paths = [self.dossier_path(switch_id) for switch_id in repo.disarmed(c)]
         left = [path for path in paths if path.exists()]
         for path in left:
             path.unlink(missing_ok=True)

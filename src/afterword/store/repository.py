@@ -7,6 +7,7 @@ Either all of it happened or none of it did; a crash in between leaves nothing t
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -292,7 +293,15 @@ def purge_nonces(session: Session, now: int) -> int:
 
 def state_of(row: Any) -> SwitchState:
     """The machine state a switch row (ORM or plain) holds."""
-    return state_from_json(json.loads(row.state))
+    return _parse_state(row.state)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_state(text: str) -> SwitchState:
+    """States are immutable (frozen, of frozensets and tuples), so one parse serves every
+    read of the same stored text: most requests read a switch that has not changed since
+    the last one did."""
+    return state_from_json(json.loads(text))
 
 
 @dataclass(frozen=True)
@@ -496,6 +505,14 @@ def claim_due(session: Session, now: int, limit: int) -> list[SwitchRow]:
     release) are loaded when first read, not with the batch.
     """
     return list(session.scalars(_CLAIM_DUE, {"now": now, "limit": limit}))
+
+
+_DISARMED = select(_SWITCHES.c.id).where(_SWITCHES.c.phase == "disarmed")
+
+
+def disarmed(session: Session | Connection) -> list[str]:
+    """The ids of the disarmed switches."""
+    return list(_connection(session).scalars(_DISARMED))
 
 
 def count_due(session: Session, now: int) -> int:
