@@ -106,6 +106,13 @@ _LEFTOVERS = select(
 _COMPILED: dict[tuple[int, str], Any] = {}
 
 
+@functools.lru_cache(maxsize=4096)
+def _cause(state: str) -> str | None:
+    """A stored state's cause (read once per distinct state text)."""
+    cause = json.loads(state).get("cause")
+    return None if cause is None else str(cause)
+
+
 def _raw(cursor: Any, dialect: Any, statement: Any, **params: Any) -> list[Any]:
     """Run a statement on a driver's cursor, compiled once for the driver's dialect."""
     compiled = _COMPILED.get((id(statement), dialect.name))
@@ -272,6 +279,7 @@ class Simulation:
         self.unchecked: dict[str, list[dict[str, Any]]] = {}
         self.audit_id = 0  # the last audit row read (ids only grow until a wipe)
         self.checked: Look | None = None  # the read observe() last checked
+        self.observer: Any = None  # look()'s connection (the driver's), kept between reads
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -329,8 +337,14 @@ class Simulation:
         finally:
             self.stats.wall_seconds = time.perf_counter() - started
             self.stats.virtual_seconds += self.now - start_clock
+            self.close_observer()
             self.server.close()
         return self.stats
+
+    def close_observer(self) -> None:
+        if self.observer is not None:
+            self.observer.close()
+            self.observer = None
 
     def batch(self) -> None:
         self.stats.batches += 1
@@ -851,8 +865,13 @@ class Simulation:
         seen = {a.switch for a in self.actors if a.released_seen}
         switches, releases = {}, {}
         # on the driver's own connection: these reads are the simulation's, not the
-        # service's, and SQLAlchemy's work per statement was most of their cost
-        connection = self.server.store.engine.raw_connection()
+        # service's, and SQLAlchemy's work per statement was most of their cost. One
+        # connection for all of them, kept between reads (a checkout and return from the
+        # pool cost more than the two reads); kills and restarts are the service's, the
+        # observer's connection outlives them
+        if self.observer is None:
+            self.observer = self.server.store.engine.raw_connection()
+        connection = self.observer
         try:
             cursor = connection.cursor()
             dialect = self.server.store.engine.dialect
@@ -860,10 +879,11 @@ class Simulation:
             audit = _raw(cursor, dialect, _NEW_AUDIT, after=self.audit_id)
             cursor.close()
             connection.commit()
-        finally:
-            connection.close()
+        except BaseException:
+            self.close_observer()
+            raise
         for sid, phase, held, state, next_event_at, _, identity, statement, at in rows:
-            cause = json.loads(state).get("cause") if phase in TRIGGERED_LIKE else None
+            cause = _cause(state) if phase in TRIGGERED_LIKE else None
             switches[sid] = (phase, bool(held), cause, next_event_at)
             if at is not None and sid not in seen:
                 releases[sid] = Release(identity, statement, at)
