@@ -379,8 +379,12 @@ class Simulation:
             self.stats.steps += 1
             self.observe()
         self.quiet_phase()
+        released: dict[Any, list[Delivered]] = {}  # the release mail, by switch, in order
+        for m in self.sender.received:
+            if m.data.get("event") == "released":
+                released.setdefault(m.data.get("switch"), []).append(m)
         for actor in self.actors:
-            self.final(actor)
+            self.final(actor, released.get(actor.switch, []))
         self.stats.lifecycles += len(self.actors)
         self.stats.faults.update(self.sender.failures)  # refusals, timeouts (smtp, webhook)
         self.sender.failures.clear()
@@ -1030,7 +1034,8 @@ class Simulation:
     def rows_held(self) -> list[bool]:
         return [held for _, held, _, _ in self.look().switches.values() if held]
 
-    def final(self, actor: Actor) -> None:
+    def final(self, actor: Actor, mail: list[Delivered]) -> None:
+        """The end of a lifecycle; ``mail``: the release messages its switch caused."""
         model, p, engine = actor.model, actor.policy, self.server.engine
         self.stats.switch_seconds += self.now - model.armed_at
         phase = actor.seen
@@ -1038,11 +1043,6 @@ class Simulation:
         with self.server.store.connection() as c:
             release = c.execute(_RELEASE, {"switch": actor.switch}).one_or_none()
             leftovers = c.execute(_LEFTOVERS, {"switch": actor.switch}).scalar_one()
-        mail = [
-            m
-            for m in self.sender.received
-            if m.data.get("switch") == actor.switch and m.data.get("event") == "released"
-        ]
         if phase == "released":
             assert release is not None
             if not engine.dossier_path(actor.switch).exists():
