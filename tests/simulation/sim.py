@@ -93,7 +93,24 @@ _NEW_AUDIT = (
 )
 
 
+# what final() reads: the release, and the shares (and server envelopes) still kept
+_RELEASE = select(ReleaseRow.published_at).where(ReleaseRow.switch_id == bindparam("switch"))
+_LEFTOVERS = select(
+    select(func.count()).where(ShareRow.switch_id == bindparam("switch")).scalar_subquery()
+    + select(func.count())
+    .where(ServerEnvelopeRow.switch_id == bindparam("switch"))
+    .scalar_subquery()
+)
+
+
 _COMPILED: dict[tuple[int, str], Any] = {}
+
+
+@functools.lru_cache(maxsize=4096)
+def _cause(state: str) -> str | None:
+    """A stored state's cause (read once per distinct state text)."""
+    cause = json.loads(state).get("cause")
+    return None if cause is None else str(cause)
 
 
 def _raw(cursor: Any, dialect: Any, statement: Any, **params: Any) -> list[Any]:
@@ -261,6 +278,8 @@ class Simulation:
         self.looked_at = -1
         self.unchecked: dict[str, list[dict[str, Any]]] = {}
         self.audit_id = 0  # the last audit row read (ids only grow until a wipe)
+        self.checked: Look | None = None  # the read observe() last checked
+        self.observer: Any = None  # look()'s connection (the driver's), kept between reads
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -318,13 +337,19 @@ class Simulation:
         finally:
             self.stats.wall_seconds = time.perf_counter() - started
             self.stats.virtual_seconds += self.now - start_clock
+            self.close_observer()
             self.server.close()
         return self.stats
+
+    def close_observer(self) -> None:
+        if self.observer is not None:
+            self.observer.close()
+            self.observer = None
 
     def batch(self) -> None:
         self.stats.batches += 1
         self.server.wipe()
-        self.audit_id, self.unchecked = 0, {}
+        self.audit_id, self.unchecked, self.checked = 0, {}, None
         self.sender.received.clear()
         self.sender.permanent.clear()
         self.queue.clear()
@@ -354,8 +379,12 @@ class Simulation:
             self.stats.steps += 1
             self.observe()
         self.quiet_phase()
+        released: dict[Any, list[Delivered]] = {}  # the release mail, by switch, in order
+        for m in self.sender.received:
+            if m.data.get("event") == "released":
+                released.setdefault(m.data.get("switch"), []).append(m)
         for actor in self.actors:
-            self.final(actor)
+            self.final(actor, released.get(actor.switch, []))
         self.stats.lifecycles += len(self.actors)
         self.stats.faults.update(self.sender.failures)  # refusals, timeouts (smtp, webhook)
         self.sender.failures.clear()
@@ -809,6 +838,10 @@ class Simulation:
             self.violation(*self.pending[0])
         look = self.look()
         fresh, self.unchecked = self.unchecked, {}
+        # the very rows checked last time (no statement since could have changed them):
+        # all that follows from them was found then, but for what the clock alone moves
+        again = look is self.checked and not fresh
+        self.checked = look
         held = False
         for actor in self.actors:
             row = look.switches.get(actor.switch)
@@ -816,6 +849,9 @@ class Simulation:
                 continue
             phase, is_held, cause, _ = row
             held |= is_held
+            if again:
+                self.check_pause(actor, phase)
+                continue
             entries = fresh.get(actor.switch, [])
             self.check_chain_grows(actor, entries)
             self.check_switch(actor, phase, cause, look.releases.get(actor.switch), entries)
@@ -833,8 +869,13 @@ class Simulation:
         seen = {a.switch for a in self.actors if a.released_seen}
         switches, releases = {}, {}
         # on the driver's own connection: these reads are the simulation's, not the
-        # service's, and SQLAlchemy's work per statement was most of their cost
-        connection = self.server.store.engine.raw_connection()
+        # service's, and SQLAlchemy's work per statement was most of their cost. One
+        # connection for all of them, kept between reads (a checkout and return from the
+        # pool cost more than the two reads); kills and restarts are the service's, the
+        # observer's connection outlives them
+        if self.observer is None:
+            self.observer = self.server.store.engine.raw_connection()
+        connection = self.observer
         try:
             cursor = connection.cursor()
             dialect = self.server.store.engine.dialect
@@ -842,10 +883,11 @@ class Simulation:
             audit = _raw(cursor, dialect, _NEW_AUDIT, after=self.audit_id)
             cursor.close()
             connection.commit()
-        finally:
-            connection.close()
+        except BaseException:
+            self.close_observer()
+            raise
         for sid, phase, held, state, next_event_at, _, identity, statement, at in rows:
-            cause = json.loads(state).get("cause") if phase in TRIGGERED_LIKE else None
+            cause = _cause(state) if phase in TRIGGERED_LIKE else None
             switches[sid] = (phase, bool(held), cause, next_event_at)
             if at is not None and sid not in seen:
                 releases[sid] = Release(identity, statement, at)
@@ -880,9 +922,7 @@ class Simulation:
         chain: list[dict[str, Any]] | None,
     ) -> None:
         model = actor.model
-        if actor.pause_pending and phase != "paused" and self.now >= actor.pause_pending:
-            model.pause_ended_seen = max(model.pause_ended_seen, self.now)
-            actor.pause_pending = 0
+        self.check_pause(actor, phase)
         if phase in TRIGGERED_LIKE and (
             actor.seen not in TRIGGERED_LIKE or cause != actor.seen_cause
         ):
@@ -918,6 +958,12 @@ class Simulation:
             at = max((e["at"] for e in entries if e["kind"] == "disarmed"), default=self.now)
             self.check_disarmed(actor, at)
         actor.seen, actor.seen_cause = phase, cause
+
+    def check_pause(self, actor: Actor, phase: str) -> None:
+        """A pause the owner asked for has ended by the time it was seen to."""
+        if actor.pause_pending and phase != "paused" and self.now >= actor.pause_pending:
+            actor.model.pause_ended_seen = max(actor.model.pause_ended_seen, self.now)
+            actor.pause_pending = 0
 
     def check_disarmed(self, actor: Actor, at: int) -> None:
         model, p = actor.model, actor.policy
@@ -988,25 +1034,15 @@ class Simulation:
     def rows_held(self) -> list[bool]:
         return [held for _, held, _, _ in self.look().switches.values() if held]
 
-    def final(self, actor: Actor) -> None:
+    def final(self, actor: Actor, mail: list[Delivered]) -> None:
+        """The end of a lifecycle; ``mail``: the release messages its switch caused."""
         model, p, engine = actor.model, actor.policy, self.server.engine
         self.stats.switch_seconds += self.now - model.armed_at
         phase = actor.seen
         self.stats.outcomes[f"{phase}:{actor.seen_cause or '-'}"] += 1
-        with self.server.store.transaction() as s:
-            release = s.get(ReleaseRow, actor.switch)
-            leftovers = s.scalar(
-                select(func.count()).select_from(ShareRow).where(ShareRow.switch_id == actor.switch)
-            ) + s.scalar(
-                select(func.count())
-                .select_from(ServerEnvelopeRow)
-                .where(ServerEnvelopeRow.switch_id == actor.switch)
-            )
-        mail = [
-            m
-            for m in self.sender.received
-            if m.data.get("switch") == actor.switch and m.data.get("event") == "released"
-        ]
+        with self.server.store.connection() as c:
+            release = c.execute(_RELEASE, {"switch": actor.switch}).one_or_none()
+            leftovers = c.execute(_LEFTOVERS, {"switch": actor.switch}).scalar_one()
         if phase == "released":
             assert release is not None
             if not engine.dossier_path(actor.switch).exists():

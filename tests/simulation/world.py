@@ -86,9 +86,13 @@ class Changes:
 
     def __init__(self) -> None:
         self.count = 0
+        self._writes: dict[str, bool] = {}  # by statement text: the service runs a few dozen
 
     def statement(self, sql: str) -> None:
-        if not sql.lstrip()[:9].upper().startswith(self.READS):
+        writes = self._writes.get(sql)
+        if writes is None:
+            writes = self._writes[sql] = not sql.lstrip()[:9].upper().startswith(self.READS)
+        if writes:
             self.count += 1
 
 
@@ -102,10 +106,19 @@ class SimStore(Store):
         self.changes = changes or Changes()
         event.listen(self.engine, "before_cursor_execute", self._statement)
         event.listen(self.engine, "commit", self._commit)
+        if self.engine.dialect.name == "sqlite":
+            # SQLite's BEGIN IMMEDIATE goes to the driver itself (store/db.py), past
+            # before_cursor_execute: the kill point before it stays, ahead of the BEGIN
+            event.listen(self.engine, "begin", self._begin, insert=True)
 
     def _statement(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         self.changes.statement(statement)
-        self.faults.point("statement")
+        faults = self.faults
+        if faults.countdown is not None or faults.at is not None:  # (else a point is a no-op)
+            faults.point("statement")
+
+    def _begin(self, _conn: Any) -> None:
+        self._statement(_conn, None, "BEGIN IMMEDIATE")
 
     def _commit(self, *_args: Any) -> None:
         self.faults.point("commit")

@@ -25,6 +25,7 @@ from typing import Any, BinaryIO
 
 import pyotp
 from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -519,7 +520,7 @@ class Engine:
             "since": now - LOCKOUT_WINDOW,
             "network": f"%; {network}%",
         }
-        count, first = s.execute(_LOCK_QUERIES[door], params).one()
+        count, first = s.connection().execute(_LOCK_QUERIES[door], params).one()
         if count >= LOCKOUT[door]:
             minutes = max(1, (int(first) + LOCKOUT_WINDOW - now + 59) // 60)
             what = {
@@ -808,9 +809,10 @@ class Engine:
             links[key.replace("token", "url")] = f"{self.config.public_url}/canary/{token}"
         return links
 
-    def _canary_token(self, s: Session, token: str) -> CanaryTokenRow:
+    def _canary_token(self, s: Session, token: str) -> Any:
+        """The link's row (``switch_id``, ``name``, ``duress``), read as a plain row."""
         digest = hashlib.sha256(token.encode()).hexdigest()
-        row = s.get(CanaryTokenRow, digest) if _TOKEN.fullmatch(token) else None
+        row = repo.canary_link(s, digest) if _TOKEN.fullmatch(token) else None
         if row is None:
             raise NotFound(
                 "this check-in link is not valid",
@@ -881,11 +883,12 @@ class Engine:
         now = self.clock()
         refused: AfterwordError | None = None
         with self.store.transaction() as s:
-            row = self._row(s, switch_id, lock=True)
-            self._check_lock(s, row.id, "custodian", now, client)
-            roster = json.loads(row.custodians)["custodians"]
+            # read as a plain row: a status (most of these requests) writes nothing
+            fields = self._fields(s, switch_id, lock=True)
+            self._check_lock(s, fields.id, "custodian", now, client)
+            roster = json.loads(fields.custodians)["custodians"]
             label = next((c["label"] for c in roster if c.get("credential") == digest), None)
-            state = repo.state_of(row)
+            state = repo.state_of(fields)
             if label is None or label in state.revoked:
                 refused = Forbidden(
                     "this custodian code is not valid for this switch"
@@ -895,8 +898,9 @@ class Engine:
                 )
                 why = "unknown code" if label is None else f"{label} (revoked)"
                 refusal = Audit(f"custodian-{action}-refused", f"{why}; {client}"[:200])
-                repo.record(s, row, state, [refusal], now)
+                repo.record(s, repo.attach(s, fields), state, [refusal], now)
             elif action != "status":
+                row = repo.attach(s, fields)
                 try:
                     with s.begin_nested():
                         event = Vote(label) if action == "vote" else WithdrawVote(label)
@@ -908,7 +912,7 @@ class Engine:
         if refused is not None:
             raise refused
         assert label is not None
-        return _custodian_view(row.id, label, state)
+        return _custodian_view(fields.id, label, state)
 
     def _store_share(self, s: Session, switch_id: str, label: str, words: str, now: int) -> None:
         if s.get(ShareRow, (switch_id, label)) is None:
@@ -1059,8 +1063,8 @@ class Engine:
         """Delete the dossiers of disarmed switches that are still on disk: a process
         killed between a disarm's commit and the unlink leaves one behind. Every worker
         does this once, on its first pass. Returns how many it deleted."""
-        with self.store.transaction() as s:
-            paths = [self.dossier_path(switch_id) for switch_id in repo.disarmed_ids(s)]
+        with self.store.connection() as c:
+            paths = [self.dossier_path(switch_id) for switch_id in repo.disarmed_ids(c)]
         left = [path for path in paths if path.exists()]
         for path in left:
             path.unlink(missing_ok=True)
@@ -1143,32 +1147,37 @@ class Engine:
     # --- the outbox ---------------------------------------------------------------------
 
     def dispatch(self, sender: Sender, limit: int = 50) -> int:
-        """Send due outbox messages; lease them first so no send happens inside a lock."""
+        """Send due outbox messages; lease them first so no send happens inside a lock.
+
+        The lease and each message's outcome are transactions of their own, on one
+        connection kept for the pass (none is open while a message is sent): taking a
+        connection from the pool and giving it back cost as much as a transaction."""
         now = self.clock()
-        with self.store.transaction() as s:
-            rows = repo.lease_outbox(s, now, limit, now + LEASE)
-            leased = [(r.id, _message(r)) for r in rows]
         sent = 0
-        for message_id, message in leased:
-            error: Exception | None = None
-            try:
-                sender.send(message)
-            except (TransientError, PermanentError) as exc:
-                error = exc
-            except Exception as exc:  # a bug in a sender: retry later, like a transient error
-                log.exception("sending message %s failed unexpectedly", message_id)
-                error = TransientError(
-                    f"unexpected {exc.__class__.__name__}", message_id=message_id
-                )
-            with self.store.transaction() as s:
-                if error is None:
-                    repo.outbox_delivered(s, message_id, self.clock())
-                    sent += 1
-                elif isinstance(error, PermanentError):
-                    repo.outbox_given_up(s, message_id, f"permanent: {error}")
-                    log.error("gave up on message %s: %s", message_id, error)
-                else:
-                    repo.outbox_retry(s, message_id, self.clock(), str(error), _BACKOFF)
+        with self.store.connect() as c:  # rows, not objects: Core alone
+            with c.begin():
+                rows = repo.lease_outbox(c, now, limit, now + LEASE)
+                leased = [(r.id, _message(r)) for r in rows]
+            for message_id, message in leased:
+                error: Exception | None = None
+                try:
+                    sender.send(message)
+                except (TransientError, PermanentError) as exc:
+                    error = exc
+                except Exception as exc:  # a bug in a sender: retry later, like a transient
+                    log.exception("sending message %s failed unexpectedly", message_id)
+                    error = TransientError(
+                        f"unexpected {exc.__class__.__name__}", message_id=message_id
+                    )
+                with c.begin():
+                    if error is None:
+                        repo.outbox_delivered(c, message_id, self.clock())
+                        sent += 1
+                    elif isinstance(error, PermanentError):
+                        repo.outbox_given_up(c, message_id, f"permanent: {error}")
+                        log.error("gave up on message %s: %s", message_id, error)
+                    else:
+                        repo.outbox_retry(c, message_id, self.clock(), str(error), _BACKOFF)
         return sent
 
     # --- views --------------------------------------------------------------------------
@@ -1190,11 +1199,19 @@ class Engine:
             raise NotFound(f"no switch {switch_id} on this server")
         return row
 
+    def _fields(self, s: Session | Connection, switch_id: str, *, lock: bool = False) -> Any:
+        """The switch's columns as a plain row (see ``repo.switch_fields``), for requests
+        that read it and write it rarely or never: a third of an ORM load's work."""
+        fields = repo.switch_fields(s, switch_id, lock=lock)
+        if fields is None:
+            raise NotFound(f"no switch {switch_id} on this server")
+        return fields
+
     def status(self, switch_id: str) -> dict[str, Any]:
         """The full view: state, times, shares, last check-ins and the audit log."""
-        with self.store.transaction() as s:
-            row = self._row(s, switch_id)
-            return self._view(s, row, repo.state_of(row), detail=True)
+        with self.store.connection() as c:  # reads only: rows, no ORM
+            fields = self._fields(c, switch_id)
+            return self._view(c, fields, repo.state_of(fields), detail=True)
 
     def session_view(self, session: OwnerSession) -> dict[str, Any]:
         """The full view for a signed-in web session: the decoy's, if duress opened it."""
@@ -1203,9 +1220,16 @@ class Engine:
         return self.status(session.switch)
 
     def _view(
-        self, s: Session, row: SwitchRow, state: SwitchState, *, detail: bool, owner: bool = False
+        self,
+        s: Session | Connection,
+        row: Any,
+        state: SwitchState,
+        *,
+        detail: bool,
+        owner: bool = False,
     ) -> dict[str, Any]:
         """What a switch looks like to its owner; ``detail`` adds the log (one more read).
+        ``row``: the switch's ORM row or its plain one (``_fields``).
 
         ``owner``: the view is for a duress credential, so the log is the one the owner is
         shown (see :meth:`_owner_entries`); ``state`` is then already the owner's view.
@@ -1238,7 +1262,9 @@ class Engine:
             view["audit"] = audit
         return view
 
-    def _owner_entries(self, s: Session, row: SwitchRow, owner: bool) -> list[dict[str, Any]]:
+    def _owner_entries(
+        self, s: Session | Connection, row: Any, owner: bool
+    ) -> list[dict[str, Any]]:
         """The audit log as its reader may see it. The truth, except for a duress
         credential while a decoy stands: then the real entries up to where the decoy began,
         followed by the decoy's own, chained on as the real ones would have been."""
@@ -1247,9 +1273,7 @@ class Engine:
             return entries
         shown = entries[: row.decoy_cut]
         prev = shown[-1]["hash"] if shown else GENESIS
-        decoyed = s.scalars(
-            select(OwnerLogRow).where(OwnerLogRow.switch_id == row.id).order_by(OwnerLogRow.id)
-        )
+        decoyed = repo.owner_log(s, row.id)
         for seq, r in enumerate(decoyed, start=len(shown) + 1):
             entry = {"switch": row.id, "seq": seq, "at": r.at, "kind": r.kind, "detail": r.detail}
             digest = entry_hash(prev, entry)
@@ -1258,8 +1282,8 @@ class Engine:
         return shown
 
     def audit_export(self, switch_id: str, *, owner: bool = False) -> Document:
-        with self.store.transaction() as s:
-            entries = self._owner_entries(s, self._row(s, switch_id), owner)
+        with self.store.connection() as c:  # reads only: rows, no ORM
+            entries = self._owner_entries(c, self._fields(c, switch_id), owner)
         return export_log(switch_id, entries, self.keys.signing)
 
     def release(self, switch_id: str) -> tuple[ReleaseRow, SwitchRow]:
@@ -1403,7 +1427,7 @@ def _duress_key(value: object, owner_key: str) -> str:
     return value
 
 
-def _recipients(row: SwitchRow, owner: bool) -> list[str]:
+def _recipients(row: Any, owner: bool) -> list[str]:
     """Who receives the release, as the reader may see it (a decoy's list under duress)."""
     contacts = json.loads(row.contacts)
     shown = contacts.get("decoy_recipients") if owner else None

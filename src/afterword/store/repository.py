@@ -7,6 +7,7 @@ Either all of it happened or none of it did; a crash in between leaves nothing t
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,16 +34,18 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import CursorResult
-from sqlalchemy.orm import Session, defer, with_expression
+from sqlalchemy.engine import Connection, CursorResult
+from sqlalchemy.orm import Session, defer, make_transient_to_detached, with_expression
 
 from afterword.crypto.audit import GENESIS, entry_hash
 from afterword.store.models import (
     DISARMED,
     AuditRow,
+    CanaryTokenRow,
     ClientRow,
     NonceRow,
     OutboxRow,
+    OwnerLogRow,
     SwitchRow,
 )
 from afterword.switch.codec import state_from_json, state_to_json
@@ -56,6 +59,8 @@ _AUDIT = typing_cast(Table, AuditRow.__table__)
 _OUTBOX = typing_cast(Table, OutboxRow.__table__)
 _NONCES = typing_cast(Table, NonceRow.__table__)
 _CLIENTS = typing_cast(Table, ClientRow.__table__)
+_OWNER_LOG_TABLE = typing_cast(Table, OwnerLogRow.__table__)
+_CANARY_TOKENS = typing_cast(Table, CanaryTokenRow.__table__)
 # the signed documents of a switch: a few KB, read by arming checks and releases only
 _NO_DOCUMENTS = (defer(SwitchRow.manifest), defer(SwitchRow.notice), defer(SwitchRow.custodians))
 _STATE_COLUMNS = ("state", "phase", "next_event_at", "updated_at", "audit_seq", "audit_head")
@@ -228,6 +233,36 @@ _GET_SWITCH_VARIANTS = {
 }
 
 
+# A switch's columns as a plain row (no ORM object), for requests that mostly only read it:
+# everything but the two signed documents no request path reads (the custodian roster is
+# read by custodians' requests). ``attach`` makes an ORM row of it when one must be written.
+_FIELDS = [c for c in _SWITCHES.c if c.name not in ("manifest", "notice")]
+_GET_FIELDS = select(*_FIELDS).where(_SWITCHES.c.id == bindparam("switch_id"))
+_GET_FIELDS_VARIANTS = {False: _GET_FIELDS, True: _GET_FIELDS.with_for_update(of=_SWITCHES)}
+
+
+def _connection(session: Session | Connection) -> Connection:
+    """Where a Core statement runs cheapest: a session's connection (its transaction)."""
+    return session.connection() if isinstance(session, Session) else session
+
+
+def switch_fields(session: Session | Connection, switch_id: str, *, lock: bool = False) -> Any:
+    """The switch's columns but the manifest and notice, as a row (``row.state``, ...);
+    ``lock``: held until the transaction ends (FOR UPDATE), as ``get_switch`` does."""
+    params = {"switch_id": switch_id}
+    return _connection(session).execute(_GET_FIELDS_VARIANTS[lock], params).one_or_none()
+
+
+def attach(session: Session, fields: Any) -> SwitchRow:
+    """The ORM row for a row ``switch_fields`` read in this session's transaction, without
+    reading it again: as if the session had loaded it (the documents left out are loaded
+    when first read). For writing a switch that was read as a plain row."""
+    row = SwitchRow(**fields._mapping)
+    make_transient_to_detached(row)
+    session.add(row)
+    return row
+
+
 def spend_nonce(session: Session, switch_id: str, nonce: str, expires_at: int) -> bool:
     """Record a check-in challenge as used, in one statement; False if it was used before.
 
@@ -237,27 +272,37 @@ def spend_nonce(session: Session, switch_id: str, nonce: str, expires_at: int) -
     and then finds it."""
     params = {"b_nonce": nonce, "b_switch_id": switch_id, "b_expires_at": expires_at}
     statement = _SPEND_NONCE[session.get_bind().dialect.name]
-    return session.execute(statement, params).first() is not None
+    return _connection(session).execute(statement, params).first() is not None
 
 
 def client_known(session: Session, switch_id: str, digest: str) -> bool:
     """Whether the switch has seen this client (its digest) before."""
     params = {"b_switch_id": switch_id, "b_digest": digest}
-    return session.execute(_CLIENT_KNOWN, params).first() is not None
+    return _connection(session).execute(_CLIENT_KNOWN, params).first() is not None
 
 
 def add_client(session: Session, switch_id: str, digest: str, now: int) -> None:
-    session.execute(_ADD_CLIENT, {"b_switch_id": switch_id, "b_digest": digest, "b_now": now})
+    params = {"b_switch_id": switch_id, "b_digest": digest, "b_now": now}
+    _connection(session).execute(_ADD_CLIENT, params)
 
 
 def purge_nonces(session: Session, now: int) -> int:
     """Forget spent challenges that have expired (they can no longer be replayed)."""
-    result = typing_cast(CursorResult[Any], session.execute(_PURGE_NONCES, {"b_now": now}))
+    result = _connection(session).execute(_PURGE_NONCES, {"b_now": now})
     return result.rowcount
 
 
-def state_of(row: SwitchRow) -> SwitchState:
-    return state_from_json(json.loads(row.state))
+def state_of(row: Any) -> SwitchState:
+    """The machine state a switch row (ORM or plain) holds."""
+    return _parse_state(row.state)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_state(text: str) -> SwitchState:
+    """States are immutable (frozen, of frozensets and tuples), so one parse serves every
+    read of the same stored text: most requests read a switch that has not changed since
+    the last one did."""
+    return state_from_json(json.loads(text))
 
 
 @dataclass(frozen=True)
@@ -399,6 +444,26 @@ def _insert_audit(session: Session, rows: Sequence[dict[str, Any]]) -> None:
         session.execute(_INSERT_AUDIT, rows)
 
 
+_OWNER_LOG = (
+    select(_OWNER_LOG_TABLE.c.at, _OWNER_LOG_TABLE.c.kind, _OWNER_LOG_TABLE.c.detail)
+    .where(_OWNER_LOG_TABLE.c.switch_id == bindparam("switch_id"))
+    .order_by(_OWNER_LOG_TABLE.c.id)
+)
+_CANARY_LINK = select(
+    _CANARY_TOKENS.c.switch_id, _CANARY_TOKENS.c.name, _CANARY_TOKENS.c.duress
+).where(_CANARY_TOKENS.c.digest == bindparam("digest"))
+
+
+def owner_log(session: Session | Connection, switch_id: str) -> list[Any]:
+    """While a decoy stands: the owner's own log entries (``at``, ``kind``, ``detail``)."""
+    return list(_connection(session).execute(_OWNER_LOG, {"switch_id": switch_id}))
+
+
+def canary_link(session: Session | Connection, digest: str) -> Any:
+    """A protected person's link by its digest: ``switch_id``, ``name``, ``duress``."""
+    return _connection(session).execute(_CANARY_LINK, {"digest": digest}).one_or_none()
+
+
 _LAST_SEQ = select(func.max(_AUDIT.c.seq)).where(_AUDIT.c.switch_id == bindparam("switch_id"))
 _AUDIT_ENTRIES = (
     select(*[_AUDIT.c[name] for name in _AUDIT_COLUMNS])
@@ -409,16 +474,16 @@ _AUDIT_ENTRIES = (
 
 def last_seq(session: Session, switch_id: str) -> int:
     """How many entries the switch's audit log has (its last ``seq``)."""
-    return int(session.scalar(_LAST_SEQ, {"switch_id": switch_id}) or 0)
+    return int(_connection(session).scalar(_LAST_SEQ, {"switch_id": switch_id}) or 0)
 
 
-def audit_entries(session: Session, switch_id: str) -> list[dict[str, Any]]:
+def audit_entries(session: Session | Connection, switch_id: str) -> list[dict[str, Any]]:
     """The switch's audit log, in order, as plain entries (read as rows, not objects:
     a status or an export reads the whole log)."""
     return [
         {"switch": sid, "seq": seq, "at": at, "kind": kind, "detail": detail, "prev": prev,
          "hash": digest}
-        for sid, seq, at, kind, detail, prev, digest in session.execute(
+        for sid, seq, at, kind, detail, prev, digest in _connection(session).execute(
             _AUDIT_ENTRIES, {"switch_id": switch_id}
         )
     ]  # fmt: skip
@@ -448,9 +513,9 @@ def claim_due(session: Session, now: int, limit: int) -> list[SwitchRow]:
 _DISARMED_IDS = select(SwitchRow.id).where(text(DISARMED))  # (its own partial index)
 
 
-def disarmed_ids(session: Session) -> list[str]:
+def disarmed_ids(session: Session | Connection) -> list[str]:
     """The switches that are disarmed (their dossiers must be gone from disk)."""
-    return list(session.scalars(_DISARMED_IDS))
+    return list(_connection(session).scalars(_DISARMED_IDS))
 
 
 def count_due(session: Session, now: int) -> int:
@@ -478,7 +543,7 @@ _GIVEN_UP = _SETTLE.values(next_attempt_at=None, last_error=bindparam("b_error")
 _RETRIES: dict[tuple[int, ...], Any] = {}
 
 
-def lease_outbox(session: Session, now: int, limit: int, until: int) -> list[Any]:
+def lease_outbox(session: Session | Connection, now: int, limit: int, until: int) -> list[Any]:
     """Due messages (``id, to, subject, body, data``), oldest due first, locked and
     leased until ``until``: their attempt counted, and left alone by other dispatchers
     until then."""
@@ -494,16 +559,16 @@ def _settled(result: Any) -> None:
         raise AssertionError("a leased message is no longer in the outbox")
 
 
-def outbox_delivered(session: Session, message_id: str, at: int) -> None:
+def outbox_delivered(session: Session | Connection, message_id: str, at: int) -> None:
     _settled(session.execute(_DELIVERED, {"b_id": message_id, "b_at": at}))
 
 
-def outbox_given_up(session: Session, message_id: str, error: str) -> None:
+def outbox_given_up(session: Session | Connection, message_id: str, error: str) -> None:
     _settled(session.execute(_GIVEN_UP, {"b_id": message_id, "b_error": error}))
 
 
 def outbox_retry(
-    session: Session, message_id: str, now: int, error: str, delays: Sequence[int]
+    session: Session | Connection, message_id: str, now: int, error: str, delays: Sequence[int]
 ) -> None:
     """Try again at ``now`` plus ``delays[attempts]`` (the last delay for any attempt
     past the end), by the attempts the row holds as it is updated."""
