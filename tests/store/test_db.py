@@ -1,0 +1,78 @@
+"""The store's transactions: sessions and (on SQLite) connections reused between them,
+and a plain-row read that becomes an ORM row without reading again."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from afterword.store import Store
+from afterword.store import repository as repo
+from afterword.store.db import SPARE
+from afterword.switch.machine import Audit
+from tests.store.test_repository import T0, new_switch
+
+
+def test_a_rolled_back_transaction_leaves_nothing_for_the_next_one(store: Store) -> None:
+    """Sessions and connections are used again: neither the after-commit work nor an open
+    transaction of a failed one may reach the next."""
+    new_switch(store, "sw1")
+    ran: list[str] = []
+    with pytest.raises(RuntimeError), store.transaction() as s:
+        assert repo.get_switch(s, "sw1", lock=True) is not None
+        Store.after_commit(s, lambda: ran.append("rolled back"))
+        raise RuntimeError("refused")
+    with store.transaction() as s:
+        Store.after_commit(s, lambda: ran.append("committed"))
+        row = repo.get_switch(s, "sw1", lock=True)
+        assert row is not None
+        repo.record(s, row, repo.state_of(row), [Audit("note", "x")], T0 + 1)
+    assert ran == ["committed"]
+    with store.connection() as c:
+        assert [e["kind"] for e in repo.audit_entries(c, "sw1")] == ["armed", "note"]
+
+
+def test_sqlite_keeps_a_few_idle_connections_and_close_closes_them(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'afterword.db'}")
+    store.migrate()
+    try:
+        new_switch(store, "sw1")
+        barrier = threading.Barrier(SPARE + 2)
+
+        def hold() -> None:  # SPARE + 2 connections taken at once
+            with store.connect():
+                barrier.wait(timeout=10)
+
+        threads = [threading.Thread(target=hold) for _ in range(SPARE + 2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        kept = list(store._spare or [])
+        assert len(kept) == SPARE  # the others went back to the pool
+        assert not any(c.in_transaction() or c.closed for c in kept)
+        with store.transaction() as s:  # a kept one serves the next transaction
+            assert repo.get_switch(s, "sw1") is not None
+        store.close()
+        assert all(c.closed for c in kept) and not store._spare
+    finally:
+        store.close()
+
+
+def test_a_plain_row_becomes_the_orm_row_without_reading_again(store: Store) -> None:
+    new_switch(store, "sw1")
+    statements: list[str] = []
+    sa.event.listen(store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    with store.transaction() as s:
+        fields = repo.switch_fields(s, "sw1", lock=True)
+        row = repo.attach(s, fields)
+        assert (row.id, row.phase, row.audit_seq) == ("sw1", "armed", 1)
+        repo.record(s, row, repo.state_of(fields), [Audit("note", "x")], T0 + 1)
+        assert row.audit_seq == 2
+    assert sum(sql.lstrip().upper().startswith("SELECT") for sql in statements) == 1
+    with store.transaction() as s:
+        again = repo.get_switch(s, "sw1")
+        assert again is not None and again.audit_seq == 2 and again.manifest == "{}"
