@@ -1024,12 +1024,13 @@ sets the stored values on the rows without SQLAlchemy's bookkeeping per attribut
 audit hash checks its entry with set comparisons, and dates in mail are cached. The
 population is now vacuumed after the insert, and each due switch has a state of its own.
 The full run at 12:40 (a3db2f7) did 5,058/s (0.21 + 0.17 ms per transition). The speed
-changed through the day, and with it the CPU a transition takes: back to back, burst-only,
-at 12:25 the morning's code (c24c947) did 3,228/s (0.30 + 0.28 ms) and today's (a3db2f7)
-4,335/s (0.24 + 0.21 ms), a third more from the same two cores; another burst-only run of
-today's code, right after the full run, did 3,574/s (0.26 + 0.24 ms). So the target is met
-when the machine runs as fast as it did this morning, and missed when it runs as it did at
-noon: not reliably over it on this machine.
+of this machine swings through the day, and with it the CPU a transition takes, by more
+than today's changes moved it. Burst-only runs of today's code (a3db2f7): 4,335/s (0.24 +
+0.21 ms) at 12:25, 3,574/s (0.26 + 0.24) at 12:45, 5,037/s (0.18 + 0.17) at 13:00,
+4,750/s (0.20 + 0.19) at 13:07. Against the morning's code (c24c947) run just before, in
+the same minutes: 3,228/s (0.30 + 0.28) at 12:25 and 4,579/s (0.21 + 0.20) at 13:05, so
+ahead in both pairs, by 34% and by 4%. The target is met when the machine runs fast and
+missed when it runs slow: not reliably over it on this machine.
 
 What is left per switch is Python that grows with the batch: parsing and writing its state
 JSON, `decide`, rendering its messages (4 here, with dates), two audit hashes (canonical
