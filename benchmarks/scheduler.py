@@ -146,11 +146,18 @@ class StateCache:
 
     def __init__(self) -> None:
         from afterword.switch.codec import state_to_json
-        from afterword.switch.machine import arm
+        from afterword.switch.machine import arm, replace
 
-        self._arm, self._to_json = arm, state_to_json
+        self._arm, self._to_json, self._replace = arm, state_to_json, replace
         self._policy = policy()
         self._cache: dict[int, tuple[str, str]] = {}
+
+    def own(self, deadline: int, checkins: int) -> str:
+        """State JSON of one switch due at ``deadline`` that has checked in ``checkins``
+        times: a text no other switch shares (not cached)."""
+        state, _ = self._arm(self._policy, 2, deadline - DAY)
+        state = self._replace(state, checkins=checkins, last_checkin=deadline - DAY)
+        return json.dumps(self._to_json(state))
 
     def __call__(self, deadline: int) -> tuple[str, str]:
         """(state JSON, detail of the 'armed' audit entry) for a switch due at ``deadline``."""
@@ -273,16 +280,8 @@ def rearm(store: Any, ids: list[str], deadlines: list[int]) -> float:
     import sqlalchemy as sa
 
     from afterword.store.models import SwitchRow
-    from afterword.switch.codec import state_to_json
-    from afterword.switch.machine import arm, replace
 
-    rules = policy()
-
-    def state_text(index: int, deadline: int) -> str:
-        state, _ = arm(rules, 2, deadline - DAY)
-        state = replace(state, checkins=index + 1, last_checkin=deadline - DAY)
-        return json.dumps(state_to_json(state))
-
+    states = StateCache()
     table = SwitchRow.__table__
     now = int(time.time())
     stmt = (
@@ -297,7 +296,7 @@ def rearm(store: Any, ids: list[str], deadlines: list[int]) -> float:
         )
     )
     params = [
-        {"b_id": sid, "b_state": state_text(j, d), "b_next": d}
+        {"b_id": sid, "b_state": states.own(d, j + 1), "b_next": d}
         for j, (sid, d) in enumerate(zip(ids, deadlines, strict=True))
     ]
     started = time.perf_counter()
