@@ -160,6 +160,49 @@ def test_real_credentials_after_duress_act_on_the_truth() -> None:
     assert NotifyCustodians("aborted") in effects
 
 
+def test_a_real_abort_stops_a_duress_trigger_that_came_due_during_the_release() -> None:
+    """Simulation seed 1378: a duress check-in with a 2-day delay, then the owner misses a
+    check-in and the switch triggers; the delayed duress trigger comes due while it is
+    already triggered, so it joins that release, and the owner's real abort stops both."""
+    policy = Policy(interval=D, grace=0, waiting=3 * D, duress_delay=2 * D)
+    state, _ = arm(policy, 1, T0)
+    state, _ = decide(state, Duress(CheckIn("signature")), T0 + H)
+    assert state.duress_at == T0 + 2 * D + H
+    state, _ = decide(state, Tick(), T0 + D)  # the truth's deadline (the decoy's is later)
+    assert (state.phase, state.cause) == (Phase.TRIGGERED, Cause.MISSED)
+    state, effects = decide(state, Abort(), T0 + 3 * D)  # real credentials, after duress_at
+    assert state.phase is Phase.ARMED and state.duress_at == 0 and state.decoy is None
+    assert NotifyCustodians("aborted") in effects
+    assert state.next_event_at == T0 + 4 * D  # the next check-in, not a duress trigger
+    _, effects = decide(state, Tick(), T0 + 3 * D + H)
+    assert effects == []
+
+
+def test_a_duress_trigger_still_to_come_survives_a_real_abort() -> None:
+    """Acting for real does not withdraw a duress signal given before: a delayed duress
+    trigger not yet due outlives another trigger and its abort, and fires at its time."""
+    policy = Policy(interval=7 * D, grace=D, waiting=D, duress_delay=2 * D)
+    state, _ = arm(policy, 2, T0)
+    state, _ = decide(state, Duress(CheckIn("signature")), T0)
+    state, _ = decide(state, Vote("a"), T0 + H)
+    state, _ = decide(state, Vote("b"), T0 + H)
+    assert (state.phase, state.cause, state.duress_at) == (Phase.TRIGGERED, Cause.VOTES, T0 + 2 * D)
+    state, _ = decide(state, Abort(), T0 + 2 * H)
+    assert state.phase is Phase.ARMED and state.next_event_at == T0 + 2 * D
+    state, _ = decide(state, Tick(), T0 + 2 * D)
+    assert (state.phase, state.cause) == (Phase.TRIGGERED, Cause.DURESS)
+
+
+def test_a_canary_checkin_while_the_clock_is_set_back_keeps_its_deadline() -> None:
+    state, _ = arm(POLICY, 2, T0)
+    state, _ = decide(state, AddCanary("son", D, H, trigger=True), T0)
+    state, _ = decide(state, CanaryCheckIn("son"), T0 + 10 * H)
+    state, _ = decide(state, CanaryCheckIn("son"), T0 + 10 * H + 1800 - H)  # clock back 1h
+    assert state.canaries[0].alarm_at == T0 + D + 11 * H
+    assert decide(state, Tick(), T0 + D + 11 * H - 1)[0].phase is Phase.ARMED
+    assert decide(state, Tick(), T0 + D + 11 * H)[0].cause is Cause.CANARY
+
+
 owner_actions: st.SearchStrategy[OwnerAction] = st.one_of(
     st.builds(CheckIn, st.sampled_from(["signature", "password"]), st.just("cli"), st.booleans()),
     st.just(Status()),

@@ -15,6 +15,7 @@ from afterword.switch.machine import (
     Audit,
     CanaryCheckIn,
     Cause,
+    ChangePolicy,
     CheckIn,
     Disarm,
     Duress,
@@ -137,6 +138,35 @@ def test_downtime_and_clock_jumps_only_delay() -> None:
     assert decide(armed, Tick(), T0 - 10 * D) == (armed, [])
 
 
+def test_a_checkin_while_the_clock_is_set_back_never_brings_the_deadline_forward() -> None:
+    """Simulation seed 1366: the clock went back an hour and the owner checked in; the
+    deadline moved 30 minutes earlier by the clock, so once the clock was set right the
+    switch would have triggered that much before its time."""
+    state, _ = arm(POLICY, 2, T0)
+    state, _ = decide(state, CheckIn("signature"), T0 + D)
+    assert state.deadline == T0 + 8 * D
+    behind = T0 + D + 30 * 60 - H  # half an hour later, by a clock set back an hour
+    state, _ = decide(state, CheckIn("signature"), behind)
+    assert state.deadline == T0 + 8 * D and state.last_checkin == behind
+    state, _ = run_ticks(state, T0 + 10 * D - 1)  # interval + grace from the *latest* period
+    assert state.phase is Phase.OVERDUE
+    state, _ = decide(state, Tick(), T0 + 10 * D)
+    assert state.phase is Phase.TRIGGERED
+    # the same holds for an abort's period, and for a check-in while disarming
+    aborted, _ = decide(state, Abort(), T0 + 10 * D + H)
+    assert decide(aborted, CheckIn("signature"), T0 + 10 * D)[0].deadline == T0 + 17 * D + H
+    disarming, _ = decide(aborted, Disarm(), T0 + 10 * D + 2 * H)
+    again, _ = decide(disarming, CheckIn("signature"), T0 + 10 * D)
+    assert (again.phase, again.deadline) == (Phase.DISARMING, T0 + 17 * D + H)
+    # with the clock right, a check-in counts from now, under a shorter interval too
+    later, _ = decide(aborted, CheckIn("signature"), T0 + 11 * D)
+    assert later.deadline == T0 + 18 * D
+    shorter, _ = decide(later, ChangePolicy(D, H, H, ()), T0 + 11 * D + H)
+    assert shorter.deadline == T0 + 18 * D  # the current deadline stands
+    shorter, _ = decide(shorter, CheckIn("signature"), T0 + 11 * D + 2 * H)
+    assert shorter.deadline == T0 + 12 * D + 2 * H
+
+
 def test_pause_is_bounded_and_ends_by_itself() -> None:
     state, _ = arm(POLICY, 2, T0)
     with pytest.raises(Rejected, match="at most"):
@@ -213,6 +243,7 @@ class SwitchLifecycle(RuleBasedStateMachine):
         self.publishes = 0
         self.last_life = T0  # last instant the owner proved life (arm, check-in, pause end)
         self.deliberate = False
+        self.releasing_at = 0  # the instant the release began (the clock may go back after)
 
     @rule(policy=policies, threshold=st.integers(1, 3))
     @precondition(lambda self: self.state is None)
@@ -226,13 +257,15 @@ class SwitchLifecycle(RuleBasedStateMachine):
         except Rejected:
             return
         self.publishes += sum(isinstance(e, PublishRelease) for e in effects)
+        if self.state.phase is Phase.RELEASING and not self.releasing_at:
+            self.releasing_at = self.now
         if isinstance(event, CheckIn | Abort | Resume) or (
             isinstance(event, Tick)
             and any(isinstance(e, Audit) and e.kind == "resumed" for e in effects)
         ):
-            self.last_life = self.now
+            self.last_life = max(self.last_life, self.now)
         if isinstance(event, Pause):
-            self.last_life = max(self.last_life, event.until)
+            self.last_life = max(self.last_life, self.now)  # a check-in may end it early
         if isinstance(event, ReleaseNow):
             self.deliberate = True
 
@@ -241,12 +274,29 @@ class SwitchLifecycle(RuleBasedStateMachine):
     def wait(self, dt: int) -> None:
         self.now += dt
 
+    @rule(dt=st.integers(1, 2 * H))
+    @precondition(lambda self: self.state is not None)
+    def clock_set_back(self, dt: int) -> None:
+        """The server's clock is corrected backwards (or a VM restored): the owner's
+        proofs of life so far still count, by the instants the clock gave them."""
+        self.now -= dt
+
     @rule()
     @precondition(lambda self: self.state is not None)
     def scheduler_runs(self) -> None:
         assert self.state is not None
         at = self.state.next_event_at
         if at is not None and at <= self.now:
+            self.apply(Tick())
+
+    @rule()
+    @precondition(lambda self: self.state is not None)
+    def scheduler_wakes_when_due(self) -> None:
+        """Time runs to exactly the next instant the switch asked for: the edges."""
+        assert self.state is not None
+        at = self.state.next_event_at
+        if at is not None:
+            self.now = max(self.now, at)
             self.apply(Tick())
 
     @rule()
@@ -291,7 +341,7 @@ class SwitchLifecycle(RuleBasedStateMachine):
             return
         assert state.cause is Cause.MISSED
         p = state.policy
-        assert self.now >= self.last_life + p.interval + p.grace + p.waiting
+        assert self.releasing_at >= self.last_life + p.interval + p.grace + p.waiting
 
     @invariant()
     def next_event_is_consistent(self) -> None:
@@ -373,6 +423,17 @@ def test_state_survives_storage(policy: Policy, threshold: int, steps: list[int]
         assert state_from_json(json.loads(json.dumps(state_to_json(state)))) == state
     with pytest.raises(ValueError, match="unknown version"):
         state_from_json({"v": 99})
+
+
+def test_a_state_stored_before_counted_from_counts_from_its_last_checkin() -> None:
+    from afterword.switch.codec import state_from_json, state_to_json
+
+    state, _ = decide(arm(POLICY, 2, T0)[0], CheckIn("x"), T0 + D)
+    stored = state_to_json(state)
+    del stored["counted_from"]
+    old = state_from_json(stored)
+    assert old.counted_from == T0 + D == old.last_checkin
+    assert decide(old, CheckIn("x"), T0 + D - H)[0].deadline == T0 + 8 * D
 
 
 @settings(max_examples=100, deadline=None)

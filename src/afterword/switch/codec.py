@@ -71,6 +71,7 @@ def state_to_json(state: SwitchState) -> dict[str, Any]:
         "released_at": state.released_at,
         "last_checkin": state.last_checkin,
         "checkins": state.checkins,
+        "counted_from": state.counted_from,
     }
 
 
@@ -91,6 +92,8 @@ def state_from_json(data: dict[str, Any]) -> SwitchState:
             released_at=int(data["released_at"]),
             last_checkin=int(data["last_checkin"]),
             checkins=int(data["checkins"]),
+            # states stored before it was kept: the last check-in is the best lower bound
+            counted_from=int(data.get("counted_from", data["last_checkin"])),
             votes=frozenset(str(v) for v in data.get("votes", [])),
             revoked=frozenset(str(v) for v in data.get("revoked", [])),
             canaries=tuple(_canary(c) for c in data.get("canaries", [])),

@@ -27,6 +27,10 @@ Time rules that keep a release from ever coming early:
 - every period is counted from the moment the machine *observes* its start (the ``now`` of
   the event that entered the phase), never from when it should have started: downtime, a
   crashed worker or a clock jumping forward only ever delay a release;
+- a new check-in period counts from the latest instant a period of this switch (or of a
+  protected person) has counted from, if the clock now says earlier: a check-in made
+  while the clock is set back cannot bring a deadline forward, so the deadline holds
+  even once the clock is set right again;
 - each tick advances at most to ``triggered``: the waiting period always runs in full after
   the trigger was observed, so the owner and custodians always get it;
 - a ``now`` earlier than a recorded instant (a clock set back) changes nothing.
@@ -360,6 +364,7 @@ class SwitchState:
     released_at: int = 0
     last_checkin: int = 0
     checkins: int = 0
+    counted_from: int = 0  # the current check-in period counts from here (never lowered)
     votes: frozenset[str] = frozenset()  # custodians who say the owner is missing/coerced
     duress_at: int = 0  # a delayed silent trigger is due then (0: none pending)
     disarm_ends: int = 0  # disarming: when the cooling-off period ends
@@ -456,7 +461,11 @@ def arm(policy: Policy, threshold: int, now: int) -> tuple[SwitchState, list[Eff
     if threshold < 1:
         raise ValueError("threshold must be at least 1")
     state = SwitchState(
-        policy=policy, threshold=threshold, deadline=now + policy.interval, since=now
+        policy=policy,
+        threshold=threshold,
+        deadline=now + policy.interval,
+        since=now,
+        counted_from=now,
     )
     return state, [Audit("armed", f"first check-in due at {state.deadline}")]
 
@@ -516,9 +525,17 @@ def _decide(state: SwitchState, event: Event, now: int) -> tuple[SwitchState, li
 def _trigger(
     state: SwitchState, cause: Cause, now: int, detail: str
 ) -> tuple[SwitchState, list[Effect]]:
-    """Start the waiting period (from a live phase) for any cause but a missed check-in."""
+    """Start the waiting period (from a live phase) for any cause but a missed check-in.
+
+    A delayed duress trigger that has come due joins this one; one still to come stays
+    pending (see :func:`_abort`)."""
     new = replace(
-        state, phase=Phase.TRIGGERED, since=now, cause=cause, reminded=frozenset(), duress_at=0
+        state,
+        phase=Phase.TRIGGERED,
+        since=now,
+        cause=cause,
+        reminded=frozenset(),
+        duress_at=_pending_duress(state, now),
     )
     return new, [
         Audit("triggered", f"cause {cause}: {detail}; release at {new.release_at}"),
@@ -687,7 +704,8 @@ def _canary_checkin(
     if not found:
         raise Rejected(f"no protected person named {event.name!r} on this switch")
     canary = found[0]
-    checked = replace(canary, deadline=now + canary.interval, last_checkin=now, missed=False)
+    start = max(now, canary.deadline - canary.interval)  # a clock set back: see the module
+    checked = replace(canary, deadline=start + canary.interval, last_checkin=now, missed=False)
     state = replace(state, canaries=tuple(checked if c is canary else c for c in state.canaries))
     effects: list[Effect] = [Audit("canary-checkin", f"{event.name}; next due {checked.deadline}")]
     if event.duress and state.phase in WATCHED:
@@ -713,14 +731,23 @@ def _tick_canaries(state: SwitchState, now: int) -> tuple[SwitchState, list[Effe
     return state, effects
 
 
+def _period_from(state: SwitchState, now: int) -> int:
+    """Where a new check-in period starts: now, unless the clock was set back since the
+    current one started. The model's rule, and the owner's: every check-in, abort or pause
+    end that landed keeps the switch quiet for a full interval from the latest of them."""
+    return max(now, state.counted_from)
+
+
 def _rearm(
     state: SwitchState, now: int, kind: str, detail: str
 ) -> tuple[SwitchState, list[Effect]]:
-    deadline = now + state.policy.interval
+    start = _period_from(state, now)
+    deadline = start + state.policy.interval
     new = replace(
         state,
         phase=Phase.ARMED,
         deadline=deadline,
+        counted_from=start,
         since=now,
         reminded=frozenset(),
         paused_until=0,
@@ -808,10 +835,12 @@ def _checkin(state: SwitchState, event: CheckIn, now: int) -> tuple[SwitchState,
         raise Rejected(f"the switch was triggered ({state.cause}); only an abort stops it")
     was = state.phase
     if was is Phase.DISARMING:  # still disarming; the deadline moves on
-        deadline = now + state.policy.interval
+        start = _period_from(state, now)
+        deadline = start + state.policy.interval
         new = replace(
             state,
             deadline=deadline,
+            counted_from=start,
             reminded=frozenset(),
             last_checkin=now,
             checkins=state.checkins + 1,
@@ -845,9 +874,22 @@ def _pause(state: SwitchState, event: Pause, now: int) -> tuple[SwitchState, lis
     return new, [Audit("paused", f"until {event.until}")]
 
 
+def _pending_duress(state: SwitchState, now: int) -> int:
+    """A delayed duress trigger still to come (its instant), or 0 if none or it came due.
+
+    One that came due while the switch was already triggered joined that trigger: it was
+    on its way to the same release, so the owner's real abort of that release stops it
+    too. One still to come survives a trigger and its abort and fires at its time, as it
+    survives a real check-in: acting for real does not withdraw a duress signal given
+    before, only a real abort of the release that signal started does.
+    """
+    return state.duress_at if state.duress_at > now else 0
+
+
 def _abort(state: SwitchState, now: int) -> tuple[SwitchState, list[Effect]]:
     if state.phase is not Phase.TRIGGERED:
         raise Rejected(f"the switch is {state.phase}; only a pending release can be aborted")
+    state = replace(state, duress_at=_pending_duress(state, now))
     new, effects = _rearm(state, now, "aborted", f"the owner stopped the {state.cause} release")
     return new, [*effects, NotifyCustodians("aborted")]
 
