@@ -271,6 +271,60 @@ def test_record_many_stores_a_batch_as_record_would_one_by_one(store: Store) -> 
     }
 
 
+def test_record_many_twice_in_one_transaction_writes_each_batch_once(store: Store) -> None:
+    """PostgreSQL stages a batch's rows (COPY into a temporary table) and empties the
+    stage as it writes them: a second batch in the same transaction, here one that moves a
+    switch of the first again, writes only itself. Text the COPY format escapes (tabs,
+    newlines, backslashes) arrives as it was sent."""
+    for sid in ("a1", "a2", "b1"):
+        new_switch(store, sid)
+    now = T0 + 500
+    awkward = 'tab\there\nnew line, back\\slash \\N "quoted" \u00e9\u4e2d \r end'
+    with store.transaction() as s:
+        rows = {r.id: r for r in repo.claim_due(s, now, limit=10)}
+        states = {sid: repo.state_of(row) for sid, row in rows.items()}
+        for n, group in enumerate((("a1", "a2"), ("a1", "b1"))):
+            batch = []
+            for sid in group:
+                event = Tick() if n == 0 else CheckIn("signature", "k")
+                states[sid], effects = decide(states[sid], event, now + n)
+                message = repo.Outgoing(f"m{n}-{sid}", "mailto:a@example.org", awkward, awkward)
+                batch.append(repo.Transition(rows[sid], states[sid], effects, [message]))
+            repo.record_many(s, batch, now + n)
+    with store.transaction() as s:
+        got = dict(list(s.execute(sa.select(OutboxRow.id, OutboxRow.body)).tuples()))
+        subjects = set(s.scalars(sa.select(OutboxRow.subject)))
+        logs = {sid: repo.audit_entries(s, sid) for sid in rows}
+        stored = {sid: repo.state_of(repo.get_switch(s, sid)) for sid in rows}
+    assert got == {f"m{key}": awkward for key in ("0-a1", "0-a2", "1-a1", "1-b1")}
+    assert subjects == {awkward}
+    assert stored == states and stored["a1"].checkins == 1 and stored["a2"].checkins == 0
+    for log in logs.values():
+        assert [e["seq"] for e in log] == list(range(1, len(log) + 1))
+    assert [e["kind"] for e in logs["a1"]][-1] == "checked-in"
+
+
+def test_a_batch_that_breaks_a_log_fails_as_a_database_error_and_leaves_nothing(
+    store: Store,
+) -> None:
+    """A stale audit tail (another writer extended the log) breaks the unique (switch,
+    seq): the batch fails whole, with SQLAlchemy's error (PostgreSQL's COPY included)."""
+    for sid in ("c1", "c2"):
+        new_switch(store, sid)
+    now = T0 + 500
+    with pytest.raises(sa.exc.IntegrityError), store.transaction() as s:
+        rows = repo.claim_due(s, now, limit=10)
+        batch = []
+        for row in rows:
+            state, effects = decide(repo.state_of(row), Tick(), now)
+            batch.append(repo.Transition(row, state, effects, []))
+        rows[0].__dict__["audit_seq"] = 0  # as if read before the "armed" entry was written
+        repo.record_many(s, batch, now)
+    with store.transaction() as s:
+        assert [len(repo.audit_entries(s, sid)) for sid in ("c1", "c2")] == [1, 1]
+        assert all(repo.state_of(r).phase is Phase.ARMED for r in repo.claim_due(s, now, 10))
+
+
 def migrate_to(store: Store, revision: str) -> None:
     """Downgrade (or upgrade) the schema to ``revision``, as Alembic's command line would."""
     import importlib.resources
