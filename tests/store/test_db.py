@@ -76,3 +76,43 @@ def test_a_plain_row_becomes_the_orm_row_without_reading_again(store: Store) -> 
     with store.transaction() as s:
         again = repo.get_switch(s, "sw1")
         assert again is not None and again.audit_seq == 2 and again.manifest == "{}"
+
+
+def test_postgresql_refuses_to_start_for_a_role_that_cannot_make_temporary_tables(
+    pg_url: str,
+) -> None:
+    """The scheduler's batch writes need temporary tables: a role without the right is
+    told at start, with the GRANT that fixes it (superusers always have it, so the test
+    makes a role and a database of its own)."""
+    from afterword.errors import AfterwordError
+    from tests.store.conftest import PG_ADMIN
+
+    suffix = pg_url.rsplit("_", 1)[-1]
+    role, database = f"afterword_notemp_{suffix}", f"afterword_notemp_{suffix}"
+    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.exec_driver_sql(f'CREATE ROLE "{role}" LOGIN')
+        c.exec_driver_sql(f'CREATE DATABASE "{database}" OWNER postgres')
+        c.exec_driver_sql(f'REVOKE TEMPORARY ON DATABASE "{database}" FROM PUBLIC')
+    base = PG_ADMIN.rsplit("/", 1)[0]
+    owner = sa.create_engine(f"{base}/{database}", isolation_level="AUTOCOMMIT")
+    with owner.connect() as c:
+        c.exec_driver_sql(f'GRANT CREATE ON SCHEMA public TO "{role}"')
+    url = base.replace("//postgres@", f"//{role}@") + f"/{database}"
+    try:
+        store = Store(url)
+        with pytest.raises(AfterwordError, match="temporary tables") as refused:
+            store.migrate()
+        assert f'GRANT TEMPORARY ON DATABASE "{database}" TO "{role}"' in refused.value.hint
+        store.close()
+        with admin.connect() as c:
+            c.exec_driver_sql(f'GRANT TEMPORARY ON DATABASE "{database}" TO "{role}"')
+        store = Store(url)
+        store.migrate()  # and now it starts
+        store.close()
+    finally:
+        owner.dispose()
+        with admin.connect() as c:
+            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            c.exec_driver_sql(f'DROP ROLE IF EXISTS "{role}"')
+        admin.dispose()

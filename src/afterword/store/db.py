@@ -74,6 +74,21 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+def _check_temporary_tables(connection: Connection) -> None:
+    """PostgreSQL: the scheduler stages its batch writes in temporary tables
+    (``repository.record_many``), so the role must be allowed to make them. Refused at
+    start, with what to do, rather than at the first tick that has work."""
+    query = "SELECT current_user, current_database(), "
+    query += "has_database_privilege(current_database(), 'TEMPORARY')"
+    user, database, allowed = connection.exec_driver_sql(query).one()
+    if not allowed:
+        raise AfterwordError(
+            f"the database role {user!r} may not create temporary tables in {database!r}, "
+            "which afterword's scheduler writes its batches through",
+            f'as the database\'s owner: GRANT TEMPORARY ON DATABASE "{database}" TO "{user}"',
+        )
+
+
 class Store:
     """A database with afterword's schema. ``transaction()`` is the unit of change.
 
@@ -116,6 +131,8 @@ class Store:
             with self.engine.begin() as connection:
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
+                if self.is_postgres:
+                    _check_temporary_tables(connection)
         except OperationalError as exc:
             raise AfterwordError(
                 f"cannot open the database: {exc.orig}", "check --db / AFTERWORD_DATABASE_URL"
