@@ -96,10 +96,14 @@ def test_postgresql_refuses_to_start_for_a_role_that_cannot_make_temporary_table
         c.exec_driver_sql(f'REVOKE TEMPORARY ON DATABASE "{database}" FROM PUBLIC')
     base = PG_ADMIN.rsplit("/", 1)[0]
     owner = sa.create_engine(f"{base}/{database}", isolation_level="AUTOCOMMIT")
-    with owner.connect() as c:
-        c.exec_driver_sql(f'GRANT CREATE ON SCHEMA public TO "{role}"')
     url = base.replace("//postgres@", f"//{role}@") + f"/{database}"
     try:
+        store = Store(url)
+        with pytest.raises(AfterwordError, match="permission denied for schema public"):
+            store.migrate()  # PostgreSQL 15 no longer lets PUBLIC create in public
+        store.close()
+        with owner.connect() as c:
+            c.exec_driver_sql(f'GRANT CREATE ON SCHEMA public TO "{role}"')
         store = Store(url)
         with pytest.raises(AfterwordError, match="temporary tables") as refused:
             store.migrate()

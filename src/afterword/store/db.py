@@ -13,7 +13,7 @@ import platformdirs
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from afterword.errors import AfterwordError
@@ -136,6 +136,11 @@ class Store:
         except OperationalError as exc:
             raise AfterwordError(
                 f"cannot open the database: {exc.orig}", "check --db / AFTERWORD_DATABASE_URL"
+            ) from exc
+        except ProgrammingError as exc:  # e.g. permission denied for schema public
+            raise AfterwordError(
+                f"cannot prepare the database: {exc.orig}",
+                "the role in --db / AFTERWORD_DATABASE_URL needs to create tables in its schema",
             ) from exc
 
     @contextmanager
