@@ -991,9 +991,11 @@ whole batch: one `UPDATE` of the switches (with their audit chains' new tails, w
 claimed rows hold since migration 0004; before, one query read them back), one `INSERT` of
 the audit entries (chained per switch exactly as before: same fields, same hashes) and one
 `INSERT ... ON CONFLICT (id) DO NOTHING` of the messages (exactly-once with stable ids: an
-id already queued is skipped). On PostgreSQL each of these
-takes the batch as one JSON parameter (`json_to_recordset`), so it is one statement and one
-round trip; on SQLite, which runs in the process, they are executemany calls. The cyclic
+id already queued is skipped). On PostgreSQL the batch goes by `COPY`: the audit entries
+straight into the log, the states and messages into temporary staging tables that the
+`UPDATE ... FROM` and the `INSERT ... SELECT` empty as they read them, one round trip a
+table whatever the batch; on SQLite, which runs in the process, they are executemany
+calls. The cyclic
 garbage collector is paused during a tick (its collections walked the batch's live objects
 and freed nothing).
 
@@ -1029,14 +1031,20 @@ than today's changes moved it. Burst-only runs of today's code (a3db2f7): 4,335/
 4,750/s (0.20 + 0.19) at 13:07. Against the morning's code (c24c947) run just before, in
 the same minutes: 3,228/s (0.30 + 0.28) at 12:25 and 4,579/s (0.21 + 0.20) at 13:05, so
 ahead in both pairs, by 34% and by 4%. The target is met when the machine runs fast and
-missed when it runs slow: not reliably over it on this machine.
+missed when it runs slow: not reliably over it on this machine. On 2026-11-27 afternoon
+the batch went from one JSON parameter a table (`json_to_recordset`: `json.dumps` was a
+fifth of the workers' time, and parsing it a quarter of PostgreSQL's) to `COPY`. In
+burst-only runs on 300,000 switches, old and new code alternating, two runs each, with the
+machine in its slow mood: old 2,768, 2,733, 2,881, 2,757/s (0.37-0.41 + 0.28 ms a
+transition), new 3,046, 3,792, 3,548, 3,370/s (0.28-0.35 + 0.20-0.25 ms): 25% more.
 
 What is left per switch is Python that grows with the batch: parsing and writing its state
 JSON, `decide`, rendering its messages (4 here, with dates), two audit hashes (canonical
-JSON through the standard library's C encoder), and loading the claimed row through the
-ORM. In PostgreSQL (a perf profile of the workers' backends during a burst on 300,000
-switches): parsing the JSON parameters, about a quarter of its time (`json_to_recordset`
-lexes every row, and the cast to `json` validates the text once more); index upkeep, about
+JSON through the standard library's C encoder), handing seven rows to `COPY`, and loading
+the claimed row through the ORM. In PostgreSQL (a perf profile of the workers' backends
+during a burst on 300,000 switches, before `COPY`; afterwards the time is spread thin,
+with pglz compressing long texts and extending the tables' files the largest items):
+parsing the JSON parameters was about a quarter of its time; index upkeep, about
 a fifth (the switch `UPDATE` changes `next_event_at`, so it is never a HOT update; the
 audit's primary key and unique `(switch_id, seq)`; the outbox's primary key, searched once
 for `ON CONFLICT` and again to insert, and `next_attempt_at`); reading the claimed rows
