@@ -325,6 +325,34 @@ def test_a_batch_that_breaks_a_log_fails_as_a_database_error_and_leaves_nothing(
         assert all(repo.state_of(r).phase is Phase.ARMED for r in repo.claim_due(s, now, 10))
 
 
+def test_the_engines_statement_listeners_hear_every_batch_write(store: Store) -> None:
+    """Statements sent on the driver's own connection (PostgreSQL's COPY and staging) are
+    announced like the rest: the simulation's kill points and the benchmark's counter
+    listen there."""
+    for sid in ("d1", "d2"):
+        new_switch(store, sid)
+    heard: list[str] = []
+    listen = lambda *args: heard.append(args[2])  # noqa: E731
+    sa.event.listen(store.engine, "before_cursor_execute", listen)
+    try:
+        with store.transaction() as s:
+            batch = []
+            for row in repo.claim_due(s, T0 + 500, limit=10):
+                state, effects = decide(repo.state_of(row), Tick(), T0 + 500)
+                messages = [repo.Outgoing(f"m-{row.id}", "mailto:a@example.org", "s", "b")]
+                batch.append(repo.Transition(row, state, effects, messages))
+            heard.clear()
+            repo.record_many(s, batch, T0 + 500)
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", listen)
+    text = " ".join(heard).lower()
+    assert "update switches" in text and "insert into outbox" in text
+    audit = "copy audit" if store.is_postgres else "insert into audit"
+    assert audit in text
+    if store.is_postgres:
+        assert "copy afterword_switch_in" in text and "copy afterword_outbox_in" in text
+
+
 def migrate_to(store: Store, revision: str) -> None:
     """Downgrade (or upgrade) the schema to ``revision``, as Alembic's command line would."""
     import importlib.resources

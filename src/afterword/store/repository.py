@@ -109,11 +109,14 @@ ON CONFLICT (id) DO NOTHING
 
 @contextmanager
 def _driver(session: Session, what: str) -> Iterator[Any]:
-    """The psycopg connection under the session's, in its transaction; the driver's errors
-    come out as SQLAlchemy's would (``DBAPIError``, parameters hidden), and a connection
-    the error shows is dead is invalidated rather than pooled again."""
+    """The psycopg connection under the session's, in its transaction, to send ``what``;
+    the driver's errors come out as SQLAlchemy's would (``DBAPIError``, parameters hidden),
+    and a connection the error shows is dead is invalidated rather than pooled again."""
     connection = session.connection()
     driver: Any = connection.connection.driver_connection
+    # the engine's statement listeners hear of it as of any other (the benchmark's
+    # counter, the simulation's kill points)
+    connection.dispatch.before_cursor_execute(connection, None, what, None, None, False)
     try:
         yield driver
     except driver.Error as exc:
