@@ -292,7 +292,7 @@ def test_record_many_twice_in_one_transaction_writes_each_batch_once(store: Stor
                 batch.append(repo.Transition(rows[sid], states[sid], effects, [message]))
             repo.record_many(s, batch, now + n)
     with store.transaction() as s:
-        got = dict(list(s.execute(sa.select(OutboxRow.id, OutboxRow.body)).tuples()))
+        got = {i: body for i, body in s.execute(sa.select(OutboxRow.id, OutboxRow.body))}
         subjects = set(s.scalars(sa.select(OutboxRow.subject)))
         logs = {sid: repo.audit_entries(s, sid) for sid in rows}
         stored = {sid: repo.state_of(repo.get_switch(s, sid)) for sid in rows}
