@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,14 @@ import pytest
 
 from afterword.crypto.bundle import Custodian, SealResult, seal_bundle
 from afterword.crypto.keys import OwnerKey
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """SIGTERM stops a run as Ctrl-C does, fixtures torn down (the crash suite's servers
+    stopped, the simulation's totals printed): ``make soak`` runs its suites as background
+    jobs, which ignore SIGINT, and passes an interrupt on to them as SIGTERM."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
 
 PASSPHRASE = "correct horse battery staple"
 
