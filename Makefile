@@ -45,7 +45,8 @@ test-fast: $(STAMP) tools
 # the simulation a run averaged 4.5, as releases finish before the later kills, so the
 # defaults make about 215, in about 30 minutes), and the lifecycle simulation
 # (tests/simulation) over SIM_JOBS processes: 6.9 lifecycles a second beside the crash
-# suite and 10.6 after it on 2026-11-27, so SEEDS=1100 (26,400) fits the hour. The crash suite is mostly process start-ups and waits for real deadlines.
+# suite and 10.6 after it on 2026-11-27, so SEEDS=1100 (26,400) fits the hour. The crash
+# suite is mostly process start-ups and waits for real deadlines.
 # SEED=N replays a failing crash run. SEEDS is a count (N seeds from 1000), a range
 # (1-500) or a list (1,5,9); each seed plays SIM_LIFECYCLES switch lifecycles. A failing
 # seed is printed with the command that replays it (AFTERWORD_SIM_SEED=N). Ctrl-C stops

@@ -313,7 +313,7 @@ def rehearse(store: Any, population: Population) -> int:
     that ran past its first deadline would make the workers wait for the benchmark, and
     its rate and lags would count the wait: on 1,000,000 switches here it took 6 s, three
     times the old fixed lead of 2 s."""
-    later = int(time.time()) + 86_400
+    later = int(time.time()) + DAY
     seconds = rearm(store, population.due_ids, [later] * len(population.due_ids))
     lead = max(LEAD, math.ceil(2 * seconds))
     log(f"  re-arming {len(population.due_ids):,} switches took {seconds:.2f} s: lead {lead} s")

@@ -84,16 +84,21 @@ _INSERT_OUTBOX = {
 # form on both sides: the driver formats the rows in C, the server parses COPY's text
 # format with no JSON to decode (sending the rows as one JSON parameter cost the workers
 # a fifth of their time in json.dumps and PostgreSQL a quarter of its own parsing it).
-_STAGING = """
-CREATE TEMP TABLE IF NOT EXISTS afterword_switch_in (
-    id varchar(64), state text, phase varchar(16), next_event_at bigint,
-    updated_at bigint, audit_seq bigint, audit_head varchar(64)
-) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS afterword_outbox_in (
-    id varchar(200), switch_id varchar(64), "to" text, subject text, body text, data text,
-    created_at bigint, attempts integer, next_attempt_at bigint
-) ON COMMIT DELETE ROWS
-"""
+_STAGES = {
+    name: f"CREATE TEMP TABLE IF NOT EXISTS {name} ({columns}) ON COMMIT DELETE ROWS"
+    for name, columns in (
+        (
+            "afterword_switch_in",
+            "id varchar(64), state text, phase varchar(16), next_event_at bigint, "
+            "updated_at bigint, audit_seq bigint, audit_head varchar(64)",
+        ),
+        (
+            "afterword_outbox_in",
+            'id varchar(200), switch_id varchar(64), "to" text, subject text, body text, '
+            "data text, created_at bigint, attempts integer, next_attempt_at bigint",
+        ),
+    )
+}
 _COPY_UPDATE_STATE = f"""
 WITH moved AS (DELETE FROM afterword_switch_in RETURNING *)
 UPDATE switches SET {", ".join(f"{n} = moved.{n}" for n in _STATE_COLUMNS)}
@@ -140,9 +145,10 @@ def _copy(
 
 def _staged_write(session: Session, names: Sequence[str], rows: Sequence[dict[str, Any]],
                   stage: str, statement: str) -> None:  # fmt: skip
-    """COPY ``rows`` into a staging table, then run the ``statement`` that empties it."""
-    with _driver(session, _STAGING) as driver:
-        driver.execute(_STAGING)
+    """COPY ``rows`` into the staging table ``stage`` (made if this connection has none),
+    then run the ``statement`` that empties it."""
+    with _driver(session, _STAGES[stage]) as driver:
+        driver.execute(_STAGES[stage])
     _copy(session, stage, names, rows)
     with _driver(session, statement) as driver:
         driver.execute(statement)
