@@ -63,7 +63,7 @@ from afterword.engine.keys import ServerKeys
 from afterword.engine.messages import Contacts, check_address, render
 from afterword.engine.passwords import check_password, hash_password
 from afterword.errors import AfterwordError, FormatError, ShareError
-from afterword.store import Store
+from afterword.store import Store, sql
 from afterword.store import repository as repo
 from afterword.store.models import (
     AuditRow,
@@ -520,7 +520,7 @@ class Engine:
             "since": now - LOCKOUT_WINDOW,
             "network": f"%; {network}%",
         }
-        count, first = s.connection().execute(_LOCK_QUERIES[door], params).one()
+        count, first = sql.run(s.connection(), _LOCK_QUERIES[door], params).one()
         if count >= LOCKOUT[door]:
             minutes = max(1, (int(first) + LOCKOUT_WINDOW - now + 59) // 60)
             what = {

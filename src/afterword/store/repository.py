@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from typing import cast as typing_cast
@@ -31,11 +30,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, CursorResult
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, defer, make_transient_to_detached, with_expression
 
 from afterword.crypto.audit import GENESIS, entry_hash
+from afterword.store import sql
 from afterword.store.models import (
     DISARMED,
     AuditRow,
@@ -112,31 +111,13 @@ ON CONFLICT (id) DO NOTHING
 """
 
 
-@contextmanager
-def _driver(session: Session, what: str) -> Iterator[Any]:
-    """The psycopg connection under the session's, in its transaction, to send ``what``;
-    the driver's errors come out as SQLAlchemy's would (``DBAPIError``, parameters hidden),
-    and a connection the error shows is dead is invalidated rather than pooled again."""
-    connection = session.connection()
-    driver: Any = connection.connection.driver_connection
-    # the engine's statement listeners hear of it as of any other (the benchmark's
-    # counter, the simulation's kill points)
-    connection.dispatch.before_cursor_execute(connection, None, what, None, None, False)
-    try:
-        yield driver
-    except driver.Error as exc:
-        if connection.dialect.is_disconnect(exc, driver, None):
-            connection.invalidate(exc)
-        raise DBAPIError.instance(what, None, exc, driver.Error, hide_parameters=True) from exc
-
-
 def _copy(
     session: Session, table: str, names: Sequence[str], rows: Sequence[dict[str, Any]]
 ) -> None:
     """COPY ``rows`` (their ``names`` columns) into ``table``, in the session's transaction."""
     listed = ", ".join(f'"{n}"' for n in names)
     statement = f"COPY {table} ({listed}) FROM STDIN"
-    with _driver(session, statement) as driver:
+    with sql.driver(session.connection(), statement) as driver:
         cursor = driver.cursor()
         with cursor, cursor.copy(statement) as copy:
             for row in rows:
@@ -147,10 +128,11 @@ def _staged_write(session: Session, names: Sequence[str], rows: Sequence[dict[st
                   stage: str, statement: str) -> None:  # fmt: skip
     """COPY ``rows`` into the staging table ``stage`` (made if this connection has none),
     then run the ``statement`` that empties it."""
-    with _driver(session, _STAGES[stage]) as driver:
+    connection = session.connection()
+    with sql.driver(connection, _STAGES[stage]) as driver:
         driver.execute(_STAGES[stage])
     _copy(session, stage, names, rows)
-    with _driver(session, statement) as driver:
+    with sql.driver(connection, statement) as driver:
         driver.execute(statement)
 
 
@@ -293,14 +275,14 @@ def switch_fields(session: Session | Connection, switch_id: str, *, lock: bool =
     """The switch's columns but the manifest and notice, as a row (``row.state``, ...);
     ``lock``: held until the transaction ends (FOR UPDATE), as ``get_switch`` does."""
     params = {"switch_id": switch_id}
-    return _connection(session).execute(_GET_FIELDS_VARIANTS[lock], params).one_or_none()
+    return sql.run(_connection(session), _GET_FIELDS_VARIANTS[lock], params).one_or_none()
 
 
 def attach(session: Session, fields: Any) -> SwitchRow:
     """The ORM row for a row ``switch_fields`` read in this session's transaction, without
     reading it again: as if the session had loaded it (the documents left out are loaded
     when first read). For writing a switch that was read as a plain row."""
-    row = SwitchRow(**fields._mapping)
+    row = SwitchRow(**fields._asdict())
     make_transient_to_detached(row)
     session.add(row)
     return row
@@ -315,24 +297,23 @@ def spend_nonce(session: Session, switch_id: str, nonce: str, expires_at: int) -
     and then finds it."""
     params = {"b_nonce": nonce, "b_switch_id": switch_id, "b_expires_at": expires_at}
     statement = _SPEND_NONCE[session.get_bind().dialect.name]
-    return _connection(session).execute(statement, params).first() is not None
+    return sql.run(_connection(session), statement, params).first() is not None
 
 
 def client_known(session: Session, switch_id: str, digest: str) -> bool:
     """Whether the switch has seen this client (its digest) before."""
     params = {"b_switch_id": switch_id, "b_digest": digest}
-    return _connection(session).execute(_CLIENT_KNOWN, params).first() is not None
+    return sql.run(_connection(session), _CLIENT_KNOWN, params).first() is not None
 
 
 def add_client(session: Session, switch_id: str, digest: str, now: int) -> None:
     params = {"b_switch_id": switch_id, "b_digest": digest, "b_now": now}
-    _connection(session).execute(_ADD_CLIENT, params)
+    sql.run(_connection(session), _ADD_CLIENT, params)
 
 
 def purge_nonces(session: Session, now: int) -> int:
     """Forget spent challenges that have expired (they can no longer be replayed)."""
-    result = _connection(session).execute(_PURGE_NONCES, {"b_now": now})
-    return result.rowcount
+    return sql.run(_connection(session), _PURGE_NONCES, {"b_now": now}).rowcount
 
 
 def state_of(row: Any) -> SwitchState:
@@ -407,7 +388,7 @@ def record_many(session: Session, transitions: Sequence[Transition], now: int) -
         _staged_write(session, names, updates, "afterword_switch_in", _COPY_UPDATE_STATE)
     else:
         keyed = [{"b_id": u["id"], **{k: u[k] for k in _STATE_COLUMNS}} for u in updates]
-        session.execute(_UPDATE_STATE, keyed)
+        sql.run_many(session.connection(), _UPDATE_STATE, keyed)
     for t, u in zip(transitions, updates, strict=True):
         # what set_committed_value does, as nothing of these rows is pending (flushed
         # above), without its bookkeeping per attribute: a tenth of a scheduler
@@ -447,7 +428,8 @@ def _enqueue_many(session: Session, messages: Sequence[tuple[str, Outgoing]], no
         names = _OUTBOX_COLUMNS
         _staged_write(session, names, values, "afterword_outbox_in", _COPY_INSERT_OUTBOX)
     else:
-        session.execute(_INSERT_OUTBOX[session.get_bind().dialect.name], values)
+        connection = session.connection()
+        sql.run_many(connection, _INSERT_OUTBOX[connection.dialect.name], values)
 
 
 def _audit_rows(
@@ -486,7 +468,7 @@ def _insert_audit(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     if _bulk(session, rows):
         _copy(session, "audit", _AUDIT_COLUMNS, rows)
     else:
-        session.execute(_INSERT_AUDIT, rows)
+        sql.run_many(session.connection(), _INSERT_AUDIT, rows)
 
 
 _OWNER_LOG = (
@@ -501,12 +483,12 @@ _CANARY_LINK = select(
 
 def owner_log(session: Session | Connection, switch_id: str) -> list[Any]:
     """While a decoy stands: the owner's own log entries (``at``, ``kind``, ``detail``)."""
-    return list(_connection(session).execute(_OWNER_LOG, {"switch_id": switch_id}))
+    return sql.run(_connection(session), _OWNER_LOG, {"switch_id": switch_id})
 
 
 def canary_link(session: Session | Connection, digest: str) -> Any:
     """A protected person's link by its digest: ``switch_id``, ``name``, ``duress``."""
-    return _connection(session).execute(_CANARY_LINK, {"digest": digest}).one_or_none()
+    return sql.run(_connection(session), _CANARY_LINK, {"digest": digest}).one_or_none()
 
 
 _LAST_SEQ = select(func.max(_AUDIT.c.seq)).where(_AUDIT.c.switch_id == bindparam("switch_id"))
@@ -519,7 +501,7 @@ _AUDIT_ENTRIES = (
 
 def last_seq(session: Session, switch_id: str) -> int:
     """How many entries the switch's audit log has (its last ``seq``)."""
-    return int(_connection(session).scalar(_LAST_SEQ, {"switch_id": switch_id}) or 0)
+    return int(sql.run(_connection(session), _LAST_SEQ, {"switch_id": switch_id}).scalar() or 0)
 
 
 def audit_entries(session: Session | Connection, switch_id: str) -> list[dict[str, Any]]:
@@ -528,8 +510,8 @@ def audit_entries(session: Session | Connection, switch_id: str) -> list[dict[st
     return [
         {"switch": sid, "seq": seq, "at": at, "kind": kind, "detail": detail, "prev": prev,
          "hash": digest}
-        for sid, seq, at, kind, detail, prev, digest in _connection(session).execute(
-            _AUDIT_ENTRIES, {"switch_id": switch_id}
+        for sid, seq, at, kind, detail, prev, digest in sql.run(
+            _connection(session), _AUDIT_ENTRIES, {"switch_id": switch_id}
         )
     ]  # fmt: skip
 
@@ -560,7 +542,7 @@ _DISARMED_IDS = select(SwitchRow.id).where(text(DISARMED))  # (its own partial i
 
 def disarmed_ids(session: Session | Connection) -> list[str]:
     """The switches that are disarmed (their dossiers must be gone from disk)."""
-    return list(_connection(session).scalars(_DISARMED_IDS))
+    return sql.run(_connection(session), _DISARMED_IDS).scalars()
 
 
 def count_due(session: Session, now: int) -> int:
@@ -592,24 +574,25 @@ def lease_outbox(session: Session | Connection, now: int, limit: int, until: int
     """Due messages (``id, to, subject, body, data``), oldest due first, locked and
     leased until ``until``: their attempt counted, and left alone by other dispatchers
     until then."""
-    rows = list(session.execute(_DUE_MESSAGES, {"now": now, "limit": limit}))
+    connection = _connection(session)
+    rows = sql.run(connection, _DUE_MESSAGES, {"now": now, "limit": limit})
     if rows:
         params = {"ids": [r.id for r in rows], "until": until}
-        session.execute(_LEASE_MESSAGES, params)
+        sql.run(connection, _LEASE_MESSAGES, params)
     return rows
 
 
-def _settled(result: Any) -> None:
-    if typing_cast(CursorResult[Any], result).rowcount != 1:
+def _settled(rows: sql.Rows) -> None:
+    if rows.rowcount != 1:
         raise AssertionError("a leased message is no longer in the outbox")
 
 
 def outbox_delivered(session: Session | Connection, message_id: str, at: int) -> None:
-    _settled(session.execute(_DELIVERED, {"b_id": message_id, "b_at": at}))
+    _settled(sql.run(_connection(session), _DELIVERED, {"b_id": message_id, "b_at": at}))
 
 
 def outbox_given_up(session: Session | Connection, message_id: str, error: str) -> None:
-    _settled(session.execute(_GIVEN_UP, {"b_id": message_id, "b_error": error}))
+    _settled(sql.run(_connection(session), _GIVEN_UP, {"b_id": message_id, "b_error": error}))
 
 
 def outbox_retry(
@@ -626,4 +609,4 @@ def outbox_retry(
         )
         _RETRIES[tuple(delays)] = statement
     params = {"b_id": message_id, "b_now": now, "b_error": error}
-    _settled(session.execute(statement, params))
+    _settled(sql.run(_connection(session), statement, params))
