@@ -8,14 +8,16 @@ import time
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from afterword.crypto.bundle import Custodian, seal_bundle
 from afterword.crypto.keys import OwnerKey
 from afterword.delivery import Message
 from afterword.engine import Config, Contacts, Engine, ServerKeys
 from afterword.store import Store
+from afterword.store.models import SwitchRow
 from afterword.switch.policy import Policy
-from afterword.worker.loop import run
+from afterword.worker.loop import MIN_WAIT, idle_wait, run
 
 
 class FlakySender:
@@ -32,12 +34,10 @@ class FlakySender:
         self.sent.append(message)
 
 
-def test_worker_survives_a_failing_pass_and_stops(
-    tmp_path: Path, owner: OwnerKey, caplog: pytest.LogCaptureFixture
-) -> None:
+def armed_engine(tmp_path: Path, owner: OwnerKey, clock: list[int], policy: Policy) -> Engine:
+    """An engine on a virtual clock (``clock[0]``) with one switch armed at ``policy``."""
     store = Store(f"sqlite:///{tmp_path / 'db'}")
     store.migrate()
-    clock = [1_800_000_000]
     engine = Engine(
         store,
         ServerKeys.load_or_create(tmp_path / "srv"),
@@ -53,10 +53,19 @@ def test_worker_survives_a_failing_pass_and_stops(
             notice=json.loads((sealed.bundle / "notice.json").read_text()),
             custodians=json.loads((sealed.bundle / "custodians.json").read_text()),
             dossier=f,
-            policy=Policy(interval=2, grace=0, waiting=60, reminders=(1,)),
+            policy=policy,
             contacts=Contacts(["mailto:owner@example.org"], {}, []),
             server_envelopes={},
         )
+    return engine
+
+
+def test_worker_survives_a_failing_pass_and_stops(
+    tmp_path: Path, owner: OwnerKey, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = [1_800_000_000]
+    policy = Policy(interval=2, grace=0, waiting=60, reminders=(1,))
+    engine = armed_engine(tmp_path, owner, clock, policy)
     sender = FlakySender()
     stop = threading.Event()
     thread = threading.Thread(target=run, args=(engine, sender, stop, 0.2))
@@ -71,3 +80,38 @@ def test_worker_survives_a_failing_pass_and_stops(
     assert sender.sent and sender.sent[0].to == "mailto:owner@example.org"
     assert sender.calls >= 2  # the failed attempt was retried, not lost
     assert "failed unexpectedly" in caplog.text
+
+
+def test_an_idle_worker_wakes_when_the_next_deadline_falls_due(
+    tmp_path: Path, owner: OwnerKey
+) -> None:
+    """Not a fixed interval later: a deadline 3 s away is waited for 3 s less the part of
+    the current second gone (the engine's clock counts whole seconds), and never longer
+    than the interval; work already due is looked at again at once."""
+    clock = [1_800_000_000]
+    engine = armed_engine(tmp_path, owner, clock, Policy(interval=3, grace=0, waiting=60))
+    assert engine.next_due() == clock[0] + 3  # the switch's deadline (no reminders)
+    assert idle_wait(engine, 10.0, wall=lambda: 5.25) == pytest.approx(2.75)
+    assert idle_wait(engine, 1.0, wall=lambda: 5.25) == 1.0
+    clock[0] += 3
+    assert idle_wait(engine, 10.0) == MIN_WAIT
+    engine.tick()  # the switch goes overdue, and its owner is to be told: due now
+    assert engine.next_due() == clock[0]
+    engine.dispatch(FlakySender())  # the mail fails: tried again a minute on
+    due = engine.next_due()
+    assert due is not None and clock[0] < due <= clock[0] + 60
+
+
+def test_an_idle_worker_with_nothing_due_or_no_database_waits_the_interval(
+    tmp_path: Path, owner: OwnerKey
+) -> None:
+    clock = [1_800_000_000]
+    engine = armed_engine(tmp_path, owner, clock, Policy(interval=3, grace=0, waiting=60))
+    with engine.store.connection() as c:  # held by the breaker: the operator's to move
+        c.execute(sa.update(SwitchRow).values(held=True))
+    assert engine.next_due() is None
+    assert idle_wait(engine, 0.7) == 0.7
+    engine.store.close()
+    (tmp_path / "db").unlink()
+    (tmp_path / "db").mkdir()  # (a directory where the database was: it cannot open)
+    assert idle_wait(engine, 0.7) == 0.7

@@ -1144,6 +1144,11 @@ class Engine:
                 self._apply(s, row, Tick(), now)
             return len(rows)
 
+    def next_due(self) -> int | None:
+        """When the worker next has work (the engine's clock, whole seconds), if ever."""
+        with self.store.connection() as c:
+            return repo.next_due(c)
+
     # --- the outbox ---------------------------------------------------------------------
 
     def dispatch(self, sender: Sender, limit: int = 50) -> int:

@@ -545,6 +545,17 @@ def disarmed_ids(session: Session | Connection) -> list[str]:
     return sql.run(_connection(session), _DISARMED_IDS).scalars()
 
 
+_NEXT_SWITCH = select(func.min(_SWITCHES.c.next_event_at)).where(_SWITCHES.c.held.is_(False))
+_NEXT_MESSAGE = select(func.min(_OUTBOX.c.next_attempt_at))
+
+
+def next_due(connection: Session | Connection) -> int | None:
+    """The earliest instant the worker has work: a switch's next event (held switches
+    wait for the operator) or a message's next attempt. Both read the start of an index."""
+    times = [sql.run(_connection(connection), q).scalar() for q in (_NEXT_SWITCH, _NEXT_MESSAGE)]
+    return min((t for t in times if t is not None), default=None)
+
+
 def count_due(session: Session, now: int) -> int:
     query = select(func.count()).where(SwitchRow.next_event_at <= now)
     return int(session.scalar(query) or 0)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 
 from afterword.delivery import Sender
 from afterword.engine import Engine
@@ -25,15 +27,41 @@ def run_once(engine: Engine, sender: Sender) -> bool:
     return report.processed >= engine.config.batch or sent > 0
 
 
+MIN_WAIT = 0.05
+"""The shortest idle wait: work due now that a pass did not take (another worker holds
+it) is looked at again this soon, not in a busy loop."""
+
+
 def run(engine: Engine, sender: Sender, stop: threading.Event, interval: float = 1.0) -> None:
-    """Pass after pass; a busy pass is followed at once, an idle one after ``interval``."""
+    """Pass after pass; a busy pass is followed at once, an idle one when the next switch
+    or message falls due, or after ``interval`` at the latest."""
     log.info("worker started")
     while not stop.is_set():
-        busy = False
         try:
             busy = run_once(engine, sender)
         except Exception:
             log.exception("worker pass failed; retrying")
+            stop.wait(interval)  # (a lasting failure is logged once an interval, no faster)
+            continue
         if not busy:
-            stop.wait(interval)
+            stop.wait(idle_wait(engine, interval))
     log.info("worker stopped")
+
+
+def idle_wait(engine: Engine, interval: float, wall: Callable[[], float] = time.time) -> float:
+    """How long an idle worker sleeps: until the next due instant, at most ``interval``.
+
+    Sleeping a fixed ``interval`` made a deadline wait up to that long for the next pass
+    (with two workers in step, p99 lags of 1.07 s at a 1 s interval). The engine's clock
+    counts whole seconds (``int(time.time())``): a deadline at second T is due from the
+    wall-clock instant T, so the wait is T less the current wall-clock time."""
+    try:
+        due = engine.next_due()
+    except Exception:  # the database is away: the next pass will say so, and log it
+        return interval
+    if due is None:
+        return interval
+    now = engine.clock()
+    if due <= now:
+        return MIN_WAIT
+    return min(interval, max(MIN_WAIT, due - now - wall() % 1))
