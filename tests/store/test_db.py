@@ -62,20 +62,27 @@ def test_sqlite_keeps_a_few_idle_connections_and_close_closes_them(tmp_path: Pat
         store.close()
 
 
-def test_a_plain_row_becomes_the_orm_row_without_reading_again(store: Store) -> None:
+def test_a_switch_read_once_is_written_and_read_as_the_database_has_it(store: Store) -> None:
+    """One SELECT for a read-and-write request; the record follows its writes, so a
+    second transition in the same transaction chains on the first."""
     new_switch(store, "sw1")
     statements: list[str] = []
     sa.event.listen(store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
     with store.transaction() as s:
-        fields = repo.switch_fields(s, "sw1", lock=True)
-        row = repo.attach(s, fields)
-        assert (row.id, row.phase, row.audit_seq) == ("sw1", "armed", 1)
-        repo.record(s, row, repo.state_of(fields), [Audit("note", "x")], T0 + 1)
-        assert row.audit_seq == 2
+        row = repo.get_switch(s, "sw1", lock=True)
+        assert row is not None and (row.id, row.phase, row.audit_seq) == ("sw1", "armed", 1)
+        repo.record(s, row, repo.state_of(row), [Audit("note", "x")], T0 + 1)
+        assert row.audit_seq == 2 and row.updated_at == T0 + 1
+        repo.record(s, row, repo.state_of(row), [Audit("note", "y")], T0 + 2)
+        repo.update_switch(s, row, decoy_cut=7)
+        assert row.decoy_cut == 7
     assert sum(sql.lstrip().upper().startswith("SELECT") for sql in statements) == 1
     with store.transaction() as s:
         again = repo.get_switch(s, "sw1")
-        assert again is not None and again.audit_seq == 2 and again.manifest == "{}"
+        assert again is not None and (again.audit_seq, again.decoy_cut) == (3, 7)
+        assert repo.documents(s, "sw1") == ("{}", "{}")
+    with store.connection() as c:
+        assert [e["seq"] for e in repo.audit_entries(c, "sw1")] == [1, 2, 3]
 
 
 def test_postgresql_refuses_to_start_for_a_role_that_cannot_make_temporary_tables(

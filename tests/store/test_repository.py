@@ -79,16 +79,14 @@ def test_transitions_persist_with_a_verifiable_audit_chain(store: Store) -> None
 
 
 def test_a_recorded_row_holds_what_was_stored_and_records_again(store: Store) -> None:
-    """After record() the row's attributes are the stored values, committed (the session
-    has nothing left to write for it), so a second transition in the same transaction
-    chains on the first, as release_held's does."""
+    """After record() the record holds the stored values, so a second transition in the
+    same transaction chains on the first, as release_held's does."""
     new_switch(store, "sw2")
     with store.transaction() as s:
         row = repo.get_switch(s, "sw2", lock=True)
         assert row is not None
         state, effects = decide(repo.state_of(row), Tick(), T0 + 100)
         repo.record(s, row, state, effects, T0 + 100)
-        assert not sa.inspect(row).modified and row not in s.dirty
         assert row.phase == "overdue" and row.next_event_at == state.next_event_at
         assert row.audit_seq == 3 and repo.state_of(row) == state
         again, more = decide(repo.state_of(row), Tick(), T0 + 110)
@@ -123,7 +121,8 @@ def test_claim_due_in_deadline_order_and_skips_held(store: Store) -> None:
     with store.transaction() as s:
         held = repo.get_switch(s, "sw2")
         assert held is not None
-        held.held = True
+        repo.set_held(s, [held], True)
+        assert held.held is True
     with store.transaction() as s:
         due = repo.claim_due(s, T0 + 200, limit=10)  # first events: reminders at +50
         assert [r.id for r in due] == ["sw1", "sw0"]
@@ -318,7 +317,7 @@ def test_a_batch_that_breaks_a_log_fails_as_a_database_error_and_leaves_nothing(
         for row in rows:
             state, effects = decide(repo.state_of(row), Tick(), now)
             batch.append(repo.Transition(row, state, effects, []))
-        rows[0].__dict__["audit_seq"] = 0  # as if read before the "armed" entry was written
+        rows[0].audit_seq = 0  # as if read before the "armed" entry was written
         repo.record_many(s, batch, now)
     with store.transaction() as s:
         assert [len(repo.audit_entries(s, sid)) for sid in ("c1", "c2")] == [1, 1]

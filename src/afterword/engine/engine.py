@@ -333,7 +333,7 @@ class Engine:
                 with self.store.transaction() as s:
                     if repo.get_switch(s, switch_id) is not None:
                         raise Conflict(f"switch {switch_id} is already armed on this server")
-                    row = repo.create_switch(
+                    repo.create_switch(
                         s,
                         switch_id=switch_id,
                         owner_key=owner,
@@ -351,10 +351,12 @@ class Engine:
                         },
                         dossier_sha256=sha,
                         dossier_size=size,
+                        password_hash=password_hash,
+                        totp_secret=totp_secret,
+                        duress_key=duress_key,
+                        duress_password_hash=duress_hash,
+                        drill_of=drill_of,
                     )  # flushed: a concurrent arm of the same switch fails here, before the rename
-                    row.password_hash, row.totp_secret = password_hash, totp_secret
-                    row.duress_key, row.duress_password_hash = duress_key, duress_hash
-                    row.drill_of = drill_of
                     self._new_client(s, switch_id, client, now)
                     for label, blob in server_envelopes.items():
                         s.add(
@@ -416,7 +418,7 @@ class Engine:
         now = self.clock()
         try:
             with self.store.transaction() as s:
-                row = self._row(s, switch_id, lock=True, documents=False, client=client)
+                row = self._row(s, switch_id, lock=True, client=client)
                 duress = self._authorize(s, row, request, now)
                 outcome = self._act(s, row, duress, request, now, client, "signature")
         except Forbidden as refused:  # a forged or replayed request shows in the log
@@ -454,7 +456,7 @@ class Engine:
         now = self.clock()
         outcome: _Outcome | None = None
         with self.store.transaction() as s:
-            row = self._row(s, switch_id, lock=True, documents=False, client=client)
+            row = self._row(s, switch_id, lock=True, client=client)
             self._check_lock(s, row.id, "password", now, client)
             duress = self._check_password(row, password, code, now)
             if duress is None:  # logged, and committed
@@ -544,7 +546,7 @@ class Engine:
             )
 
     def _check_password(
-        self, row: SwitchRow, password: str, code: str | None, now: int
+        self, row: repo.Switch, password: str, code: str | None, now: int
     ) -> bool | None:
         """None if neither password matches; else whether it was the duress one. Both
         hashes are always computed, and the TOTP code checked, whatever matched."""
@@ -559,7 +561,7 @@ class Engine:
             return False
         return True if duress else None
 
-    def _authorize(self, s: Session, row: SwitchRow, request: Document, now: int) -> bool:
+    def _authorize(self, s: Session, row: repo.Switch, request: Document, now: int) -> bool:
         """Check a signed request and spend its nonce; True if the duress key signed it."""
         signature = request.get("signature")
         body = {k: v for k, v in request.items() if k != "signature"}
@@ -583,7 +585,7 @@ class Engine:
     def _act(
         self,
         s: Session,
-        row: SwitchRow,
+        row: repo.Switch,
         duress: bool,
         request: Document,
         now: int,
@@ -637,7 +639,7 @@ class Engine:
     def _owner_event(
         self,
         s: Session,
-        row: SwitchRow,
+        row: repo.Switch,
         action: object,
         request: Document,
         now: int,
@@ -677,22 +679,22 @@ class Engine:
             return simple[action]
         raise FormatError(f"unknown action {action!r}", f"use one of: {', '.join(OWNER_ACTIONS)}")
 
-    def _real_only(self, s: Session, row: SwitchRow, action: object, request: Document) -> None:
+    def _real_only(self, s: Session, row: repo.Switch, action: object, request: Document) -> None:
         """What only the real credentials may change: the duress credentials themselves.
         (A duress request to change them is answered alike and changes nothing.)"""
         if action != "set-duress":
             return
         key, password = request.get("duress_key"), request.get("duress_password")
         if key is not None:
-            row.duress_key = _duress_key(key, row.owner_key)
+            repo.update_switch(s, row, duress_key=_duress_key(key, row.owner_key))
         if password is not None:
             if not isinstance(password, str):
                 raise FormatError("duress_password must be text")
             if check_password(password, row.password_hash):
                 raise FormatError("the duress password must differ from the real password")
-            row.duress_password_hash = hash_password(password)
+            repo.update_switch(s, row, duress_password_hash=hash_password(password))
 
-    def _settings_event(self, row: SwitchRow, request: Document) -> ChangePolicy:
+    def _settings_event(self, row: repo.Switch, request: Document) -> ChangePolicy:
         """New check-in settings; what is not sent stays as the owner sees it now."""
         shown = owner_view(repo.state_of(row)).policy
         values: dict[str, Any] = {}
@@ -712,7 +714,7 @@ class Engine:
         return ChangePolicy(**values, reminders=tuple(reminders))
 
     def _change_recipients(
-        self, s: Session, row: SwitchRow, value: object, duress: bool, now: int
+        self, s: Session, row: repo.Switch, value: object, duress: bool, now: int
     ) -> None:
         """Who receives the release. Under duress only the owner's view changes (the
         real recipients still get the release), and only the owner's log says so."""
@@ -721,7 +723,7 @@ class Engine:
         recipients = [check_address(v, "recipients") for v in value]
         contacts = json.loads(row.contacts)
         contacts["decoy_recipients" if duress else "recipients"] = recipients
-        row.contacts = json.dumps(contacts)
+        repo.update_switch(s, row, contacts=json.dumps(contacts))
         detail = f"{len(recipients)} recipient(s)"
         if duress:
             s.add(OwnerLogRow(switch_id=row.id, at=now, kind="recipients", detail=detail))
@@ -735,7 +737,7 @@ class Engine:
         repo.add_client(s, switch_id, _client_digest(client), now)
         return True
 
-    def _knows_client(self, s: Session, row: SwitchRow, client: str) -> bool:
+    def _knows_client(self, s: Session, row: repo.Switch, client: str) -> bool:
         """Whether the switch has seen this client: as the row was loaded for it (one
         statement less on every check-in), or asked now."""
         if row.client_known is not None:
@@ -884,7 +886,7 @@ class Engine:
         refused: AfterwordError | None = None
         with self.store.transaction() as s:
             # read as a plain row: a status (most of these requests) writes nothing
-            fields = self._fields(s, switch_id, lock=True)
+            fields = self._row(s, switch_id, lock=True)
             self._check_lock(s, fields.id, "custodian", now, client)
             roster = json.loads(fields.custodians)["custodians"]
             label = next((c["label"] for c in roster if c.get("credential") == digest), None)
@@ -898,9 +900,9 @@ class Engine:
                 )
                 why = "unknown code" if label is None else f"{label} (revoked)"
                 refusal = Audit(f"custodian-{action}-refused", f"{why}; {client}"[:200])
-                repo.record(s, repo.attach(s, fields), state, [refusal], now)
+                repo.record(s, fields, state, [refusal], now)
             elif action != "status":
-                row = repo.attach(s, fields)
+                row = fields
                 try:
                     with s.begin_nested():
                         event = Vote(label) if action == "vote" else WithdrawVote(label)
@@ -922,7 +924,7 @@ class Engine:
     # --- the machine, and effects that are database writes ------------------------------
 
     def _apply(
-        self, s: Session, row: SwitchRow, event: Event, now: int, *, guarded: bool = False
+        self, s: Session, row: repo.Switch, event: Event, now: int, *, guarded: bool = False
     ) -> tuple[SwitchState, list[Effect]]:
         """Decide an event and store it. ``guarded``: the caller has no savepoint, so one
         is opened here if the effects can still be refused after writing (a server
@@ -936,7 +938,7 @@ class Engine:
             return self._carry_out(s, row, new, effects, now), effects
 
     def _carry_out(
-        self, s: Session, row: SwitchRow, new: SwitchState, effects: list[Effect], now: int
+        self, s: Session, row: repo.Switch, new: SwitchState, effects: list[Effect], now: int
     ) -> SwitchState:
         """Store a decided transition with the effects that are database writes."""
         transition = self._transition(s, row, new, effects, now)
@@ -944,7 +946,7 @@ class Engine:
         return transition.state
 
     def _transition(
-        self, s: Session, row: SwitchRow, new: SwitchState, effects: list[Effect], now: int
+        self, s: Session, row: repo.Switch, new: SwitchState, effects: list[Effect], now: int
     ) -> repo.Transition:
         """Carry out the effects that need this switch's own rows (the server's shares, the
         release, deleting copies, the owner's decoy log) and render its messages: what is
@@ -986,21 +988,21 @@ class Engine:
         return repo.Transition(row, new, effects, messages)
 
     def _keep_owner_log(
-        self, s: Session, row: SwitchRow, new: SwitchState, effects: list[Effect], now: int
+        self, s: Session, row: repo.Switch, new: SwitchState, effects: list[Effect], now: int
     ) -> None:
         """While a decoy stands, the owner is shown the real log up to where the decoy
         began, then the decoy's own entries (kept apart; the real log has the truth)."""
         if new.decoy is None:
             if row.decoy_cut is not None:
-                row.decoy_cut = None
+                repo.update_switch(s, row, decoy_cut=None)
                 s.execute(delete(OwnerLogRow).where(OwnerLogRow.switch_id == row.id))
                 contacts = json.loads(row.contacts)
                 if contacts.pop("decoy_recipients", None) is not None:
-                    row.contacts = json.dumps(contacts)
+                    repo.update_switch(s, row, contacts=json.dumps(contacts))
             return
         if row.decoy_cut is None:  # a decoy begins here
             s.execute(delete(OwnerLogRow).where(OwnerLogRow.switch_id == row.id))
-            row.decoy_cut = repo.last_seq(s, row.id)
+            repo.update_switch(s, row, decoy_cut=repo.last_seq(s, row.id))
         for effect in effects:
             if isinstance(effect, OwnerLog):
                 s.add(OwnerLogRow(switch_id=row.id, at=now, kind=effect.kind, detail=effect.detail))
@@ -1025,14 +1027,14 @@ class Engine:
             effects += more
         return state, effects
 
-    def _publish(self, s: Session, row: SwitchRow, state: SwitchState, now: int) -> None:
+    def _publish(self, s: Session, row: repo.Switch, state: SwitchState, now: int) -> None:
         """Rebuild the key, check it opens this dossier, sign the statement, publish."""
         if s.get(ReleaseRow, row.id) is not None:
             return
         shares = s.query(ShareRow).filter_by(switch_id=row.id).all()
         words = [self.keys.decrypt(r.sealed).decode() for r in shares]
         identity = age_identity_from_secret(combine_shares(words))
-        manifest = json.loads(row.manifest)
+        manifest = json.loads(repo.documents(s, row.id)[0])
         triggered_at = state.since if state.cause else now
         body = release_statement_body(
             switch=row.id,
@@ -1097,10 +1099,10 @@ class Engine:
             ]
             hold = len(would_trigger) > self.config.breaker_threshold
             held_ids = {row.id for row in would_trigger} if hold else set()
+            repo.set_held(s, [row for row in rows if row.id in held_ids], True)
             transitions = []
             for row, old, new, effects in planned:
                 if row.id in held_ids:
-                    row.held = True
                     why = f"{len(would_trigger)} switches would trigger at once"
                     transitions.append(repo.Transition(row, old, [Audit("held", why)]))
                     continue
@@ -1137,9 +1139,9 @@ class Engine:
         breaker (which would otherwise hold the same crowd again on the next tick)."""
         now = self.clock()
         with self.store.transaction() as s:
-            rows = s.query(SwitchRow).filter_by(held=True).with_for_update().all()
+            rows = repo.held_switches(s)
+            repo.set_held(s, rows, False)
             for row in rows:
-                row.held = False
                 repo.record(s, row, repo.state_of(row), [Audit("unheld", "by the operator")], now)
                 self._apply(s, row, Tick(), now)
             return len(rows)
@@ -1189,33 +1191,24 @@ class Engine:
 
     def _row(
         self,
-        s: Session,
+        s: Session | Connection,
         switch_id: str,
         *,
         lock: bool = False,
-        documents: bool = True,
         client: str | None = None,
-    ) -> SwitchRow:
-        """The switch's row; ``client``: an owner action's, asked about in the same
-        statement (see :meth:`_knows_client`)."""
+    ) -> repo.Switch:
+        """The switch (but its manifest and notice); ``client``: an owner action's, asked
+        about in the same statement (see :meth:`_knows_client`)."""
         digest = None if client is None else _client_digest(client)
-        row = repo.get_switch(s, switch_id, lock=lock, documents=documents, client=digest)
+        row = repo.get_switch(s, switch_id, lock=lock, client=digest)
         if row is None:
             raise NotFound(f"no switch {switch_id} on this server")
         return row
 
-    def _fields(self, s: Session | Connection, switch_id: str, *, lock: bool = False) -> Any:
-        """The switch's columns as a plain row (see ``repo.switch_fields``), for requests
-        that read it and write it rarely or never: a third of an ORM load's work."""
-        fields = repo.switch_fields(s, switch_id, lock=lock)
-        if fields is None:
-            raise NotFound(f"no switch {switch_id} on this server")
-        return fields
-
     def status(self, switch_id: str) -> dict[str, Any]:
         """The full view: state, times, shares, last check-ins and the audit log."""
         with self.store.connection() as c:  # reads only: rows, no ORM
-            fields = self._fields(c, switch_id)
+            fields = self._row(c, switch_id)
             return self._view(c, fields, repo.state_of(fields), detail=True)
 
     def session_view(self, session: OwnerSession) -> dict[str, Any]:
@@ -1234,7 +1227,6 @@ class Engine:
         owner: bool = False,
     ) -> dict[str, Any]:
         """What a switch looks like to its owner; ``detail`` adds the log (one more read).
-        ``row``: the switch's ORM row or its plain one (``_fields``).
 
         ``owner``: the view is for a duress credential, so the log is the one the owner is
         shown (see :meth:`_owner_entries`); ``state`` is then already the owner's view.
@@ -1288,12 +1280,15 @@ class Engine:
 
     def audit_export(self, switch_id: str, *, owner: bool = False) -> Document:
         with self.store.connection() as c:  # reads only: rows, no ORM
-            entries = self._owner_entries(c, self._fields(c, switch_id), owner)
+            entries = self._owner_entries(c, self._row(c, switch_id), owner)
         return export_log(switch_id, entries, self.keys.signing)
 
     def release(self, switch_id: str) -> tuple[ReleaseRow, SwitchRow]:
+        """A published release, with its switch's row (the manifest and notice with it)."""
         with self.store.transaction() as s:
-            row = self._row(s, switch_id)
+            row = s.get(SwitchRow, switch_id)
+            if row is None:
+                raise NotFound(f"no switch {switch_id} on this server")
             release = s.get(ReleaseRow, switch_id)
             if release is None:
                 raise NotFound(f"switch {switch_id} has not been released")
@@ -1439,7 +1434,7 @@ def _recipients(row: Any, owner: bool) -> list[str]:
     return list(shown if shown is not None else contacts.get("recipients", []))
 
 
-def _labels(row: SwitchRow) -> list[str]:
+def _labels(row: repo.Switch) -> list[str]:
     return [str(c["label"]) for c in json.loads(row.custodians)["custodians"]]
 
 

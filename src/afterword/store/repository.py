@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session, defer, make_transient_to_detached, with_expression
+from sqlalchemy.orm import Session
 
 from afterword.crypto.audit import GENESIS, entry_hash
 from afterword.store import sql
@@ -58,8 +58,6 @@ _NONCES = typing_cast(Table, NonceRow.__table__)
 _CLIENTS = typing_cast(Table, ClientRow.__table__)
 _OWNER_LOG_TABLE = typing_cast(Table, OwnerLogRow.__table__)
 _CANARY_TOKENS = typing_cast(Table, CanaryTokenRow.__table__)
-# the signed documents of a switch: a few KB, read by arming checks and releases only
-_NO_DOCUMENTS = (defer(SwitchRow.manifest), defer(SwitchRow.notice), defer(SwitchRow.custodians))
 _STATE_COLUMNS = ("state", "phase", "next_event_at", "updated_at", "audit_seq", "audit_head")
 _AUDIT_COLUMNS = ("switch_id", "seq", "at", "kind", "detail", "prev", "hash")
 _OUTBOX_COLUMNS = ("id", "switch_id", "to", "subject", "body", "data", "created_at", "attempts",
@@ -167,7 +165,11 @@ def create_switch(
     contacts: dict[str, Any],
     dossier_sha256: str,
     dossier_size: int,
-) -> SwitchRow:
+    **credentials: str | None,
+) -> None:
+    """Insert a new switch with its first audit entries. ``credentials``: the password
+    hashes, TOTP secret, duress key and drill's switch, when it has them. Flushed: a
+    second switch of the same id fails here (``IntegrityError``)."""
     entries, tails = _audit_rows([(switch_id, 0, GENESIS, effects)], now)
     seq, head = tails[switch_id]
     row = SwitchRow(
@@ -187,16 +189,111 @@ def create_switch(
         updated_at=now,
         audit_seq=seq,
         audit_head=head,
+        **credentials,
     )
     session.add(row)
     session.flush()
     _insert_audit(session, entries)
-    return row
 
 
-# Statements the request path runs on every check-in, built once: building a statement and
-# its cache key per call cost more than running it.
-_GET_SWITCH = select(SwitchRow).where(SwitchRow.id == bindparam("switch_id"))
+# A switch's columns but its two signed documents (the manifest and the notice, a few KB
+# that only arming and a release read), read as a plain record: an ORM object cost four
+# times the read itself to build, and a session's bookkeeping besides.
+_FIELDS = [c for c in _SWITCHES.c if c.name not in ("manifest", "notice")]
+_KNOWN = (
+    exists()
+    .where(_CLIENTS.c.switch_id == _SWITCHES.c.id, _CLIENTS.c.digest == bindparam("b_digest"))
+    .label("client_known")
+)
+_GET_SWITCH = {
+    (lock, client): (query.with_for_update(of=_SWITCHES) if lock else query)
+    for lock in (False, True)
+    for client in (False, True)
+    for query in [
+        select(*_FIELDS, *([_KNOWN] if client else [])).where(
+            _SWITCHES.c.id == bindparam("switch_id")
+        )
+    ]
+}
+_DOCUMENTS = select(_SWITCHES.c.manifest, _SWITCHES.c.notice).where(
+    _SWITCHES.c.id == bindparam("switch_id")
+)
+
+
+@dataclass(slots=True)
+class Switch:
+    """A switch as read in a transaction: its columns but the manifest and notice.
+
+    Plain data. A change is written by the repository (``record_many`` for a transition,
+    ``update_switch`` for anything else), which also sets it here, so the record keeps
+    saying what the database holds for the rest of the transaction. Setting an attribute
+    alone writes nothing."""
+
+    id: str
+    owner_key: str
+    phase: str
+    next_event_at: int | None
+    held: bool
+    state: str
+    custodians: str
+    contacts: str
+    dossier_sha256: str
+    dossier_size: int
+    created_at: int
+    updated_at: int
+    password_hash: str | None
+    totp_secret: str | None
+    duress_key: str | None
+    duress_password_hash: str | None
+    decoy_cut: int | None
+    drill_of: str | None
+    audit_seq: int
+    audit_head: str
+    client_known: bool | None = None  # asked with ``client=``: has the switch seen it?
+
+
+def _switch(row: Any) -> Switch:
+    return Switch(**row._asdict())
+
+
+_SWITCH_ID = {"switch_id"}  # (the parameter names, for ``_GET_SWITCH``)
+
+
+def get_switch(
+    session: Session | Connection,
+    switch_id: str,
+    *,
+    lock: bool = False,
+    client: str | None = None,
+) -> Switch | None:
+    """The switch; ``lock`` holds its row until the transaction ends (FOR UPDATE).
+
+    ``client`` (a client's digest): ``client_known`` says, from the same statement,
+    whether the switch has seen that client before."""
+    params = {"switch_id": switch_id} if client is None else {"switch_id": switch_id,
+                                                               "b_digest": client}  # fmt: skip
+    row = sql.run(_connection(session), _GET_SWITCH[lock, client is not None], params)
+    return _switch(row[0]) if row else None
+
+
+def documents(session: Session | Connection, switch_id: str) -> tuple[str, str]:
+    """The switch's signed manifest and notice (JSON text), read when needed."""
+    manifest, notice = sql.run(_connection(session), _DOCUMENTS, {"switch_id": switch_id}).one()
+    return manifest, notice
+
+
+def update_switch(session: Session | Connection, switch: Switch, **values: Any) -> None:
+    """Write ``values`` (columns) to the switch's row, and to ``switch``."""
+    sql.run(_connection(session), _UPDATE_STATE, {"b_id": switch.id, **values})
+    for name, value in values.items():
+        setattr(switch, name, value)
+
+
+def _connection(session: Session | Connection) -> Connection:
+    """Where a Core statement runs cheapest: a session's connection (its transaction)."""
+    return session.connection() if isinstance(session, Session) else session
+
+
 _SPEND_NONCE = {
     name: dialect.insert(_NONCES)
     .values(
@@ -218,74 +315,6 @@ _ADD_CLIENT = insert(_CLIENTS).values(
     first_seen=bindparam("b_now", type_=BigInteger()),
 )
 _PURGE_NONCES = delete(_NONCES).where(_NONCES.c.expires_at < bindparam("b_now"))
-
-
-def get_switch(
-    session: Session,
-    switch_id: str,
-    *,
-    lock: bool = False,
-    documents: bool = True,
-    client: str | None = None,
-) -> SwitchRow | None:
-    """The switch row; ``lock`` holds it until the transaction ends (FOR UPDATE).
-
-    ``documents=False`` leaves the signed manifest, notice and custodian roster (a few KB,
-    which most requests never read) to be loaded when first read, inside the session.
-    ``client`` (a client's digest): ``row.client_known`` says, from the same statement,
-    whether the switch has seen that client before.
-    """
-    query = _GET_SWITCH_VARIANTS[lock, documents, client is not None]
-    params = {"switch_id": switch_id, "b_digest": client}
-    return session.scalars(query, params).one_or_none()
-
-
-def _switch_query(lock: bool, documents: bool, client: bool) -> Any:
-    query = _GET_SWITCH if documents else _GET_SWITCH.options(*_NO_DOCUMENTS)
-    if client:
-        known = exists().where(
-            _CLIENTS.c.switch_id == SwitchRow.id, _CLIENTS.c.digest == bindparam("b_digest")
-        )
-        query = query.options(with_expression(SwitchRow.client_known, known))
-    return query.with_for_update(of=SwitchRow) if lock else query
-
-
-_GET_SWITCH_VARIANTS = {
-    (lock, documents, client): _switch_query(lock, documents, client)
-    for lock in (False, True)
-    for documents in (False, True)
-    for client in (False, True)
-}
-
-
-# A switch's columns as a plain row (no ORM object), for requests that mostly only read it:
-# everything but the two signed documents no request path reads (the custodian roster is
-# read by custodians' requests). ``attach`` makes an ORM row of it when one must be written.
-_FIELDS = [c for c in _SWITCHES.c if c.name not in ("manifest", "notice")]
-_GET_FIELDS = select(*_FIELDS).where(_SWITCHES.c.id == bindparam("switch_id"))
-_GET_FIELDS_VARIANTS = {False: _GET_FIELDS, True: _GET_FIELDS.with_for_update(of=_SWITCHES)}
-
-
-def _connection(session: Session | Connection) -> Connection:
-    """Where a Core statement runs cheapest: a session's connection (its transaction)."""
-    return session.connection() if isinstance(session, Session) else session
-
-
-def switch_fields(session: Session | Connection, switch_id: str, *, lock: bool = False) -> Any:
-    """The switch's columns but the manifest and notice, as a row (``row.state``, ...);
-    ``lock``: held until the transaction ends (FOR UPDATE), as ``get_switch`` does."""
-    params = {"switch_id": switch_id}
-    return sql.run(_connection(session), _GET_FIELDS_VARIANTS[lock], params).one_or_none()
-
-
-def attach(session: Session, fields: Any) -> SwitchRow:
-    """The ORM row for a row ``switch_fields`` read in this session's transaction, without
-    reading it again: as if the session had loaded it (the documents left out are loaded
-    when first read). For writing a switch that was read as a plain row."""
-    row = SwitchRow(**fields._asdict())
-    make_transient_to_detached(row)
-    session.add(row)
-    return row
 
 
 def spend_nonce(session: Session, switch_id: str, nonce: str, expires_at: int) -> bool:
@@ -334,7 +363,7 @@ class Transition:
     """One switch's decided change: its new state, the effects (audit entries among
     them) and the messages they cause."""
 
-    row: SwitchRow
+    row: Switch
     state: SwitchState
     effects: Sequence[Effect]
     messages: Sequence[Outgoing] = ()
@@ -342,7 +371,7 @@ class Transition:
 
 def record(
     session: Session,
-    row: SwitchRow,
+    row: Switch,
     state: SwitchState,
     effects: Sequence[Effect],
     now: int,
@@ -361,20 +390,21 @@ def record_many(session: Session, transitions: Sequence[Transition], now: int) -
 
     Each switch may appear once, and its row must be locked (it holds the chain's tail).
     Everything is computed before the first write, so the only errors after it are the
-    database's own (a stale tail would break the log's unique (switch, seq)). The rows'
-    attributes are set as the database now has them, as committed values, so the session
-    does not write them a second time.
+    database's own (a stale tail would break the log's unique (switch, seq)). The
+    records are set as the database now has them, so a second transition of the same
+    switch in this transaction chains on the first.
     """
     if not transitions:
         return
     entries, tails = _audit_rows(
         [(t.row.id, t.row.audit_seq, t.row.audit_head, t.effects) for t in transitions], now
     )
-    updates = []
+    updates, texts = [], []
     for t in transitions:
         seq, head = tails[t.row.id]
+        texts.append(json.dumps(state_to_json(t.state)))
         values = {
-            "state": json.dumps(state_to_json(t.state)),
+            "state": texts[-1],
             "phase": t.state.phase.value,
             "next_event_at": t.state.next_event_at,
             "updated_at": now,
@@ -382,18 +412,17 @@ def record_many(session: Session, transitions: Sequence[Transition], now: int) -
             "audit_head": head,
         }
         updates.append({"id": t.row.id, **values})
-    session.flush()  # anything else pending on these rows (held, ...) goes first
+    session.flush()  # the session's own pending rows (shares, a release...) go first
     if _bulk(session, updates):
         names = ("id", *_STATE_COLUMNS)
         _staged_write(session, names, updates, "afterword_switch_in", _COPY_UPDATE_STATE)
     else:
         keyed = [{"b_id": u["id"], **{k: u[k] for k in _STATE_COLUMNS}} for u in updates]
         sql.run_many(session.connection(), _UPDATE_STATE, keyed)
-    for t, u in zip(transitions, updates, strict=True):
-        # what set_committed_value does, as nothing of these rows is pending (flushed
-        # above), without its bookkeeping per attribute: a tenth of a scheduler
-        # transition's CPU, for six attributes
-        t.row.__dict__.update({name: u[name] for name in _STATE_COLUMNS})
+    for t, encoded in zip(transitions, texts, strict=True):
+        row, new = t.row, t.state
+        row.state, row.phase, row.next_event_at = encoded, new.phase.value, new.next_event_at
+        row.updated_at, (row.audit_seq, row.audit_head) = now, tails[row.id]
     _insert_audit(session, entries)
     _enqueue_many(session, [(t.row.id, m) for t in transitions for m in t.messages], now)
 
@@ -517,27 +546,40 @@ def audit_entries(session: Session | Connection, switch_id: str) -> list[dict[st
 
 
 _CLAIM_DUE = (
-    select(SwitchRow)
-    .options(*_NO_DOCUMENTS)
-    .where(SwitchRow.next_event_at <= bindparam("now"), SwitchRow.held.is_(False))
-    .order_by(SwitchRow.next_event_at)
+    select(*_FIELDS)
+    .where(_SWITCHES.c.next_event_at <= bindparam("now"), _SWITCHES.c.held.is_(False))
+    .order_by(_SWITCHES.c.next_event_at)
     .limit(bindparam("limit", type_=Integer()))
     .with_for_update(skip_locked=True)
 )
+_HELD = select(*_FIELDS).where(_SWITCHES.c.held.is_(True)).with_for_update()
 
 
-def claim_due(session: Session, now: int, limit: int) -> list[SwitchRow]:
+def claim_due(session: Session | Connection, now: int, limit: int) -> list[Switch]:
     """Switches whose next event is due, locked for this transaction.
 
     On PostgreSQL rows another worker holds are skipped (``SKIP LOCKED``), so any number
     of workers share the work without waiting on each other; on SQLite the transaction
-    itself is the only writer. The signed documents (a few KB a switch, needed only by a
-    release) are loaded when first read, not with the batch.
+    itself is the only writer.
     """
-    return list(session.scalars(_CLAIM_DUE, {"now": now, "limit": limit}))
+    rows = sql.run(_connection(session), _CLAIM_DUE, {"now": now, "limit": limit})
+    return [_switch(row) for row in rows]
 
 
-_DISARMED_IDS = select(SwitchRow.id).where(text(DISARMED))  # (its own partial index)
+def held_switches(session: Session | Connection) -> list[Switch]:
+    """The switches the mass-trigger breaker holds, locked for this transaction."""
+    return [_switch(row) for row in sql.run(_connection(session), _HELD)]
+
+
+def set_held(session: Session | Connection, switches: Sequence[Switch], held: bool) -> None:
+    """Hold switches for the operator (the breaker), or let them go, in one statement."""
+    params = [{"b_id": switch.id, "held": held} for switch in switches]
+    sql.run_many(_connection(session), _UPDATE_STATE, params)
+    for switch in switches:
+        switch.held = held
+
+
+_DISARMED_IDS = select(_SWITCHES.c.id).where(text(DISARMED))  # (its own partial index)
 
 
 def disarmed_ids(session: Session | Connection) -> list[str]:
@@ -557,7 +599,7 @@ def next_due(connection: Session | Connection) -> int | None:
 
 
 def count_due(session: Session, now: int) -> int:
-    query = select(func.count()).where(SwitchRow.next_event_at <= now)
+    query = select(func.count()).where(_SWITCHES.c.next_event_at <= now)
     return int(session.scalar(query) or 0)
 
 
