@@ -141,3 +141,14 @@ def test_a_column_left_to_its_python_default_is_refused_by_name(store: Store) ->
     del values["audit_seq"]
     with pytest.raises(ValueError, match="audit_seq"), store.engine.begin() as c:
         sql.run(c, INSERT_SWITCH, values)
+
+
+def test_a_missing_parameter_is_named_and_a_statements_own_values_are_sent(store: Store) -> None:
+    """The statement's literal values (``.like("%-x")``, ``.values(held=True)``) travel
+    with it; a parameter the caller must give and did not is refused by its name."""
+    with store.engine.begin() as c:
+        sql.run_many(c, INSERT_SWITCH, [switch(1), switch(2, phase="overdue")])
+        like = sa.select(SWITCHES.c.id).where(SWITCHES.c.phase.like("over%"))
+        assert sql.run(c, like).scalars() == ["s2"]
+        with pytest.raises(sa.exc.InvalidRequestError, match="'b_id'"):
+            sql.run(c, HOLD, {"id": "s1"})
