@@ -14,7 +14,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, query_expression
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from afterword.crypto.audit import GENESIS
 
@@ -71,9 +71,6 @@ class SwitchRow(Base):
     # extending the chain reads nothing more than the switch row the change locked anyway
     audit_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     audit_head: Mapped[str] = mapped_column(String(64), default=GENESIS, server_default=GENESIS)
-    # not a column: whether the client of the request that loaded the row has been seen
-    # before, asked in the same statement (``repository.get_switch(client=...)``)
-    client_known: Mapped[bool | None] = query_expression()
 
 
 class AuditRow(Base):

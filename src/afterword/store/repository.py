@@ -256,9 +256,6 @@ def _switch(row: Any) -> Switch:
     return Switch(**row._asdict())
 
 
-_SWITCH_ID = {"switch_id"}  # (the parameter names, for ``_GET_SWITCH``)
-
-
 def get_switch(
     session: Session | Connection,
     switch_id: str,
@@ -270,8 +267,9 @@ def get_switch(
 
     ``client`` (a client's digest): ``client_known`` says, from the same statement,
     whether the switch has seen that client before."""
-    params = {"switch_id": switch_id} if client is None else {"switch_id": switch_id,
-                                                               "b_digest": client}  # fmt: skip
+    params = {"switch_id": switch_id}
+    if client is not None:
+        params["b_digest"] = client
     row = sql.run(_connection(session), _GET_SWITCH[lock, client is not None], params)
     return _switch(row[0]) if row else None
 
