@@ -885,12 +885,11 @@ class Engine:
         now = self.clock()
         refused: AfterwordError | None = None
         with self.store.transaction() as s:
-            # read as a plain row: a status (most of these requests) writes nothing
-            fields = self._row(s, switch_id, lock=True)
-            self._check_lock(s, fields.id, "custodian", now, client)
-            roster = json.loads(fields.custodians)["custodians"]
+            row = self._row(s, switch_id, lock=True)
+            self._check_lock(s, row.id, "custodian", now, client)
+            roster = json.loads(row.custodians)["custodians"]
             label = next((c["label"] for c in roster if c.get("credential") == digest), None)
-            state = repo.state_of(fields)
+            state = repo.state_of(row)
             if label is None or label in state.revoked:
                 refused = Forbidden(
                     "this custodian code is not valid for this switch"
@@ -900,9 +899,8 @@ class Engine:
                 )
                 why = "unknown code" if label is None else f"{label} (revoked)"
                 refusal = Audit(f"custodian-{action}-refused", f"{why}; {client}"[:200])
-                repo.record(s, fields, state, [refusal], now)
+                repo.record(s, row, state, [refusal], now)
             elif action != "status":
-                row = fields
                 try:
                     with s.begin_nested():
                         event = Vote(label) if action == "vote" else WithdrawVote(label)
@@ -914,7 +912,7 @@ class Engine:
         if refused is not None:
             raise refused
         assert label is not None
-        return _custodian_view(fields.id, label, state)
+        return _custodian_view(row.id, label, state)
 
     def _store_share(self, s: Session, switch_id: str, label: str, words: str, now: int) -> None:
         if s.get(ShareRow, (switch_id, label)) is None:
@@ -1208,8 +1206,8 @@ class Engine:
     def status(self, switch_id: str) -> dict[str, Any]:
         """The full view: state, times, shares, last check-ins and the audit log."""
         with self.store.connection() as c:  # reads only: rows, no ORM
-            fields = self._row(c, switch_id)
-            return self._view(c, fields, repo.state_of(fields), detail=True)
+            row = self._row(c, switch_id)
+            return self._view(c, row, repo.state_of(row), detail=True)
 
     def session_view(self, session: OwnerSession) -> dict[str, Any]:
         """The full view for a signed-in web session: the decoy's, if duress opened it."""

@@ -135,6 +135,12 @@ def _driver_params(plan: _Plan, values: Mapping[str, Any], order: Sequence[str] 
     }
 
 
+def _bound(plan: _Plan, params: Params | None) -> Any:
+    """The driver's parameters for a statement whose SQL does not depend on them."""
+    values = plan.compiled.construct_params(params, escape_names=False)
+    return _driver_params(plan, values, plan.order, plan.binds)
+
+
 def run(connection: Connection, statement: Statement, params: Params | None = None) -> Rows:
     """Run ``statement`` once with ``params``; its rows (if it returns any)."""
     names = tuple(sorted(params)) if params and not isinstance(statement, Select) else None
@@ -145,9 +151,8 @@ def run(connection: Connection, statement: Statement, params: Params | None = No
         sql, values = expanded.statement, expanded.parameters
         order = tuple(expanded.positiontup) if expanded.positiontup is not None else None
         binds = {**binds, **expanded.processors}
-    else:
-        values = plan.compiled.construct_params(params, escape_names=False)
-    return _execute(connection, plan, sql, _driver_params(plan, values, order, binds), False)
+        return _execute(connection, plan, sql, _driver_params(plan, values, order, binds), False)
+    return _execute(connection, plan, sql, _bound(plan, params), False)
 
 
 def run_many(connection: Connection, statement: Insert | Update | Delete,
@@ -157,12 +162,7 @@ def run_many(connection: Connection, statement: Insert | Update | Delete,
     if not params:
         return 0
     plan = _plan(statement, connection, tuple(sorted(params[0])), len(params) > 1)
-    compiled = plan.compiled
-    batch = [
-        _driver_params(plan, compiled.construct_params(p, escape_names=False), plan.order,
-                       plan.binds)
-        for p in params
-    ]  # fmt: skip
+    batch = [_bound(plan, p) for p in params]
     if len(batch) == 1:
         return _execute(connection, plan, plan.sql, batch[0], False).rowcount
     return _execute(connection, plan, plan.sql, batch, True).rowcount
