@@ -124,9 +124,7 @@ class Store:
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision (Alembic), as every start does."""
-        config = Config()
-        location = importlib.resources.files("afterword.store") / "migrations"
-        config.set_main_option("script_location", str(location))
+        config = self.alembic_config()
         try:
             with self.engine.begin() as connection:
                 config.attributes["connection"] = connection
@@ -142,6 +140,15 @@ class Store:
                 f"cannot prepare the database: {exc.orig}",
                 "the role in --db / AFTERWORD_DATABASE_URL needs to create tables in its schema",
             ) from exc
+
+    @staticmethod
+    def alembic_config() -> Config:
+        """Alembic's configuration for afterword's migrations (the connection to run them
+        on goes in ``config.attributes["connection"]``)."""
+        config = Config()
+        location = importlib.resources.files("afterword.store") / "migrations"
+        config.set_main_option("script_location", str(location))
+        return config
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

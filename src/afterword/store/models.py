@@ -117,15 +117,13 @@ class OutboxRow(Base):
 
 class NonceRow(Base):
     """A spent check-in challenge, kept until well past its expiry so that a replay finds
-    it (challenges are not stored when issued: see afterword.engine.challenges). ``used``
-    is always true now; rows from before migration 0004 may hold unused ones."""
+    it (challenges are not stored when issued: see afterword.engine.challenges)."""
 
     __tablename__ = "nonces"
 
     nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
     switch_id: Mapped[str] = mapped_column(ForeignKey("switches.id"), index=True)
     expires_at: Mapped[int] = mapped_column(BigInteger)
-    used: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class ShareRow(Base):

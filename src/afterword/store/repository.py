@@ -298,7 +298,6 @@ _SPEND_NONCE = {
         nonce=bindparam("b_nonce", type_=String()),
         switch_id=bindparam("b_switch_id", type_=String()),
         expires_at=bindparam("b_expires_at", type_=BigInteger()),
-        used=True,
     )
     .on_conflict_do_nothing(index_elements=["nonce"])
     .returning(_NONCES.c.nonce)  # (an INSERT's rowcount is not reliable on every driver)
