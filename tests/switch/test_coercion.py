@@ -432,6 +432,69 @@ def test_a_canary_set_to_trigger_triggers_when_silent_or_under_duress() -> None:
     assert Alert("canary", "son: duress") in effects
 
 
+def test_a_silence_that_ran_out_counts_before_an_event_the_worker_did_not_tick_before() -> None:
+    """Found by the soak (seeds 2315, 3694): with the worker down, the silence of a
+    protected person ran out and no tick saw it; a late check-in of theirs then erased it,
+    and an owner's abort did not spend it (it triggered after the abort). Every event now
+    meets the switch as the missed tick would have left it."""
+    state, _ = arm(POLICY, 2, T0)
+    state, _ = decide(state, AddCanary("son", D, H, trigger=True), T0)
+    # the son checks in a day late; no tick since his silence ran out at T0 + D + H
+    late, effects = decide(state, CanaryCheckIn("son"), T0 + 2 * D)
+    assert (late.phase, late.cause) == (Phase.TRIGGERED, Cause.CANARY)
+    assert kinds(effects) == ["triggered", "canary-checkin"]
+    assert late.canaries[0].last_checkin == T0 + 2 * D  # and his check-in counts
+    # the same while disarming: the silence cancels the disarm into a release
+    disarming, _ = decide(state, Disarm(), T0 + 2 * H)
+    late, _ = decide(disarming, CanaryCheckIn("son"), T0 + 2 * D)
+    assert (late.phase, late.cause) == (Phase.TRIGGERED, Cause.CANARY)
+    assert decide(late, Tick(), T0 + 9 * D)[0].phase is not Phase.DISARMED
+    # an abort spends the causes before it, the unticked silence too
+    watched, _ = arm(POLICY, 2, T0)
+    watched, _ = decide(watched, AddCanary("son", D, H, trigger=True), T0 + 8 * D)
+    missed, _ = decide(watched, Tick(), T0 + 7 * D)  # the owner's deadline: overdue
+    missed, _ = decide(missed, Tick(), T0 + 9 * D)  # and grace
+    assert (missed.phase, missed.cause) == (Phase.TRIGGERED, Cause.MISSED)
+    # the son's silence runs out at T0 + 9 D + H, unticked; the owner aborts after it
+    aborted, effects = decide(missed, Abort(), T0 + 9 * D + 2 * H)
+    assert aborted.phase is Phase.ARMED and aborted.canaries[0].missed
+    assert Alert("canary", "son: missed") in effects
+    assert decide(aborted, Tick(), T0 + 9 * D + 3 * H)[0].phase is Phase.ARMED
+    # looking changes nothing: the tick raises the alarm
+    assert decide(state, Status(), T0 + 2 * D)[0] == state
+
+
+def test_a_duress_trigger_still_to_come_holds_a_disarm() -> None:
+    """Found by the soak (seeds 2867, 3584): a duress check-in during the cooling-off,
+    with a duress delay longer than what was left of it; the disarm completed first and
+    deleted the dossier, and the duress release was lost. The truth now waits for the
+    trigger; the owner, shown the decoy, sees the disarm complete on time."""
+    policy = Policy(interval=7 * D, grace=D, waiting=D, cooling_off=H, duress_delay=2 * D)
+    state, _ = arm(policy, 1, T0)
+    state, _ = decide(state, Disarm(), T0)
+    state, _ = decide(state, Duress(CheckIn("password")), T0 + H - 60)
+    assert state.duress_at == T0 + 2 * D + H - 60
+    assert state.next_event_at == T0 + H  # the decoy's cooling-off ends
+    held, effects = decide(state, Tick(), T0 + H)
+    assert held.phase is Phase.DISARMING and DeleteServerCopies() not in effects
+    assert owner_view(held).phase is Phase.DISARMED
+    assert held.next_event_at == held.duress_at  # the truth's cooling-off's end is not one
+    fired, _ = decide(held, Tick(), held.duress_at)
+    assert (fired.phase, fired.cause) == (Phase.TRIGGERED, Cause.DURESS)
+    assert owner_view(fired).phase is Phase.DISARMED
+    # a duress signal given before the disarm holds it the same way
+    early, _ = arm(policy, 1, T0)
+    early, _ = decide(early, Duress(CheckIn("password")), T0)
+    early, _ = decide(early, Disarm(), T0 + H)  # real credentials: the decoy ends
+    early, _ = decide(early, Tick(), T0 + 3 * H)
+    assert early.phase is Phase.DISARMING
+    assert decide(early, Tick(), T0 + 2 * D)[0].cause is Cause.DURESS
+    # without one, the cooling-off ends in the disarm as before
+    plain, _ = arm(policy, 1, T0)
+    plain, _ = decide(plain, Disarm(), T0)
+    assert decide(plain, Tick(), T0 + H)[0].phase is Phase.DISARMED
+
+
 def test_a_revoked_custodian_can_no_longer_vote() -> None:
     state, _ = arm(POLICY, 2, T0)
     state, _ = decide(state, Vote("a"), T0)

@@ -417,8 +417,8 @@ class SwitchState:
             return self.release_at
         if self.phase is Phase.PAUSED:
             return self.paused_until
-        if self.phase is Phase.DISARMING:
-            return min([*pending, self.deadline, self.disarm_ends])
+        if self.phase is Phase.DISARMING:  # (a pending duress trigger holds the disarm)
+            return min([*pending, self.deadline, *([] if self.duress_at else [self.disarm_ends])])
         return None
 
 
@@ -486,9 +486,29 @@ def decide(state: SwitchState, event: Event, now: int) -> tuple[SwitchState, lis
 
 
 def _decide(state: SwitchState, event: Event, now: int) -> tuple[SwitchState, list[Effect]]:
+    """``event`` on ``state``, after the silences of protected persons that ran out by
+    ``now`` (see :func:`_overdue_alarms`)."""
+    if isinstance(event, Tick):
+        return _tick(state, now)
+    if isinstance(event, Status):
+        return state, []  # looking changes nothing
+    state, alarms = _overdue_alarms(state, now)
+    new, effects = _act(state, event, now)
+    return new, [*alarms, *effects]
+
+
+def _overdue_alarms(state: SwitchState, now: int) -> tuple[SwitchState, list[Effect]]:
+    """A protected person's silence that has run out by ``now`` counts before any event.
+
+    The worker may not have ticked since it ran out (it was down, or busy elsewhere). A
+    check-in, an abort or a disarm that arrives first must meet the switch as that tick
+    would have left it: a late check-in of the protected person must not erase the silence
+    (it triggers, as it would have), and an owner's abort spends it (as it would have)."""
+    return _tick_canaries(state, now)
+
+
+def _act(state: SwitchState, event: Event, now: int) -> tuple[SwitchState, list[Effect]]:
     match event:
-        case Tick():
-            return _tick(state, now)
         case CheckIn():
             return _checkin(state, event, now)
         case Pause():
@@ -515,8 +535,6 @@ def _decide(state: SwitchState, event: Event, now: int) -> tuple[SwitchState, li
             return _add_canary(state, event, now)
         case Revoke():
             return _revoke(state, event)
-        case Status():
-            return state, []
         case ChangePolicy():
             return _change_policy(state, event)
     raise TypeError(f"not a switch event: {event!r}")  # pragma: no cover
@@ -550,8 +568,9 @@ def _duress(state: SwitchState, action: OwnerAction, now: int) -> tuple[SwitchSt
         decoy, decoy_effects = _decide(shown, action, now)
     except Rejected as refused:
         decoy, decoy_effects = shown, [RefuseOwner(str(refused))]
-    real = state
-    effects: list[Effect] = [Audit("duress", f"{type(action).__name__.lower()} under duress")]
+    # the truth too meets the silences that ran out (the decoy met its own in _decide)
+    real, effects = (state, []) if isinstance(action, Status) else _overdue_alarms(state, now)
+    effects.append(Audit("duress", f"{type(action).__name__.lower()} under duress"))
     if isinstance(action, AddCanary) and not isinstance(decoy_effects[0], RefuseOwner):
         # protection only grows: the person is really watched, whoever made the owner ask
         real, more = _add_canary(real, action, now)
@@ -806,14 +825,20 @@ def _tick_switch(state: SwitchState, now: int) -> tuple[SwitchState, list[Effect
 
 
 def _tick_disarming(state: SwitchState, now: int) -> tuple[SwitchState, list[Effect]]:
-    """Disarming still needs check-ins; a missed one cancels it into the normal path."""
+    """Disarming still needs check-ins; a missed one cancels it into the normal path.
+
+    A duress trigger still to come (a duress action with ``policy.duress_delay``, during
+    the cooling-off or before it) holds the disarm until it fires: disarming deletes the
+    server's shares and the dossier, and a release the owner signalled under coercion must
+    not be lost to a cooling-off that ended first. The owner, shown the decoy, sees the
+    disarm complete on time."""
     if now >= state.deadline:
         new = replace(state, phase=Phase.OVERDUE, since=now, reminded=frozenset(), disarm_ends=0)
         return new, [
             Audit("overdue", f"check-in was due at {state.deadline}; disarming cancelled"),
             NotifyCustodians("disarm-cancelled"),
         ]
-    if now >= state.disarm_ends:
+    if now >= state.disarm_ends and not state.duress_at:
         new = replace(state, phase=Phase.DISARMED, since=now)
         return new, [
             DeleteServerCopies(),
