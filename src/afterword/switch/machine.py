@@ -34,6 +34,12 @@ Time rules that keep a release from ever coming early:
 - each tick advances at most to ``triggered``: the waiting period always runs in full after
   the trigger was observed, so the owner and custodians always get it;
 - a ``now`` earlier than a recorded instant (a clock set back) changes nothing.
+
+And two that keep one from being lost:
+
+- a protected person's silence that has run out counts before any later event, ticked or
+  not: what the worker's downtime let pass unseen is not erased by a late check-in;
+- a duress trigger still to come holds a disarm until it fires.
 """
 
 from __future__ import annotations
