@@ -496,20 +496,21 @@ def _decide(state: SwitchState, event: Event, now: int) -> tuple[SwitchState, li
     ``now`` (see :func:`_overdue_alarms`)."""
     if isinstance(event, Tick):
         return _tick(state, now)
-    if isinstance(event, Status):
-        return state, []  # looking changes nothing
-    state, alarms = _overdue_alarms(state, now)
+    state, alarms = _overdue_alarms(state, event, now)
     new, effects = _act(state, event, now)
     return new, [*alarms, *effects]
 
 
-def _overdue_alarms(state: SwitchState, now: int) -> tuple[SwitchState, list[Effect]]:
-    """A protected person's silence that has run out by ``now`` counts before any event.
+def _overdue_alarms(state: SwitchState, event: Event, now: int) -> tuple[SwitchState, list[Effect]]:
+    """A protected person's silence that has run out by ``now`` counts before ``event``.
 
     The worker may not have ticked since it ran out (it was down, or busy elsewhere). A
     check-in, an abort or a disarm that arrives first must meet the switch as that tick
     would have left it: a late check-in of the protected person must not erase the silence
-    (it triggers, as it would have), and an owner's abort spends it (as it would have)."""
+    (it triggers, as it would have), and an owner's abort spends it (as it would have).
+    Looking (``Status``) changes nothing; the next tick raises the alarm."""
+    if isinstance(event, Tick | Status):
+        return state, []
     return _tick_canaries(state, now)
 
 
@@ -541,6 +542,8 @@ def _act(state: SwitchState, event: Event, now: int) -> tuple[SwitchState, list[
             return _add_canary(state, event, now)
         case Revoke():
             return _revoke(state, event)
+        case Status():
+            return state, []
         case ChangePolicy():
             return _change_policy(state, event)
     raise TypeError(f"not a switch event: {event!r}")  # pragma: no cover
@@ -575,7 +578,7 @@ def _duress(state: SwitchState, action: OwnerAction, now: int) -> tuple[SwitchSt
     except Rejected as refused:
         decoy, decoy_effects = shown, [RefuseOwner(str(refused))]
     # the truth too meets the silences that ran out (the decoy met its own in _decide)
-    real, effects = (state, []) if isinstance(action, Status) else _overdue_alarms(state, now)
+    real, effects = _overdue_alarms(state, action, now)
     effects.append(Audit("duress", f"{type(action).__name__.lower()} under duress"))
     if isinstance(action, AddCanary) and not isinstance(decoy_effects[0], RefuseOwner):
         # protection only grows: the person is really watched, whoever made the owner ask
