@@ -359,22 +359,36 @@ def serve(
     ] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Where the server keeps its files.")] = None,
     worker: Annotated[bool, typer.Option(help="Also run the scheduler and mail worker.")] = True,
+    trusted_proxy: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A reverse proxy (address or network) whose X-Forwarded-For is believed; "
+            "repeat for several. Without it no forwarded header is believed."
+        ),
+    ] = None,
 ) -> None:
     """Run the switch service: web API and (unless --no-worker) the worker."""
 
     def action() -> None:
         import uvicorn
 
-        from afterword.server import Settings, build_engine, start_worker
+        from afterword.server import Settings, build_engine, proxy_options, start_worker
         from afterword.web.app import create_app
 
+        os.umask(0o077)  # whatever the server writes (database, dossiers, keys) is its own
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
         settings = Settings.load(data_dir=data_dir, db=db, host=host, port=port)
         engine = build_engine(settings)
         stop = start_worker(engine, settings) if worker else None
         typer.echo(f"afterword serving on http://{host}:{port} (data in {settings.data_dir})")
         try:
-            uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
+            uvicorn.run(
+                create_app(engine),
+                host=host,
+                port=port,
+                log_level="warning",
+                **proxy_options(trusted_proxy or ()),
+            )
         finally:
             if stop is not None:
                 stop.set()

@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from afterword.delivery import Dispatcher, MailConfig, Mailer, WebhookSender
 from afterword.engine import Config, Engine, ServerKeys
@@ -69,6 +71,16 @@ def parse_size(text: str) -> int:
             f"cannot read the size {text!r}", "write bytes, or a number with K, M, G or T"
         )
     return int(number) * units[unit]
+
+
+def proxy_options(trusted_proxies: Sequence[str] = ()) -> dict[str, Any]:
+    """uvicorn's settings for X-Forwarded-For and X-Forwarded-Proto. By default no proxy is
+    trusted (uvicorn's own default trusts 127.0.0.1): lockouts count guesses per network,
+    and a client that could name its own address in a header would never be locked out.
+    Behind a reverse proxy, name it (``afterword serve --trusted-proxy ADDR``)."""
+    if not trusted_proxies:
+        return {"proxy_headers": False, "forwarded_allow_ips": ""}
+    return {"proxy_headers": True, "forwarded_allow_ips": list(trusted_proxies)}
 
 
 def build_engine(settings: Settings) -> Engine:

@@ -509,3 +509,19 @@ def test_a_new_client_is_announced_by_real_and_duress_check_ins_alike() -> None:
     _, real = decide(state, CheckIn("password", "10.0.0.0/24 curl", new_client=True), T0)
     _, forced = decide(state, Duress(CheckIn("password", "10.0.0.0/24 curl", True)), T0)
     assert new_client_alerts(real) == new_client_alerts(forced) != []
+
+
+def test_a_new_decoy_does_not_inherit_a_pending_duress_trigger() -> None:
+    """Issue 15, item 4: duress (delayed), real, duress. The second decoy starts from the
+    truth, which still carries the first duress trigger; the owner must never see it."""
+    policy = Policy(interval=7 * D, grace=2 * D, waiting=3 * D, reminders=(D,), duress_delay=H)
+    state, _ = arm(policy, 1, T0)
+    state, _ = decide(state, Duress(CheckIn("password")), T0 + 10)
+    state, _ = decide(state, CheckIn("password"), T0 + 20)
+    state, _ = decide(state, Duress(CheckIn("password")), T0 + 30)
+    assert state.duress_at == T0 + 10 + H  # the truth keeps its silent trigger
+    state, effects = decide(state, Tick(), T0 + 10 + H)
+    assert (state.phase, state.cause) == (Phase.TRIGGERED, Cause.DURESS)
+    shown = owner_view(state)
+    assert (shown.phase, shown.cause, shown.duress_at) == (Phase.ARMED, None, 0)
+    assert [e for e in effects if isinstance(e, OwnerLog)] == []

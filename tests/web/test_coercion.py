@@ -23,7 +23,7 @@ from afterword.crypto.keys import OwnerKey
 from afterword.crypto.shares import custodian_credential
 from afterword.crypto.signing import REQUEST_KIND
 from afterword.delivery import Dispatcher, MailConfig, Mailer, WebhookSender
-from afterword.store.models import ServerEnvelopeRow
+from afterword.store.models import ServerEnvelopeRow, SwitchRow
 from tests.delivery.servers import SmtpServer
 from tests.web.conftest import POLICY, Api, Bundle
 
@@ -252,17 +252,76 @@ def test_a_duress_signature_answers_like_the_real_one_in_time(
     assert_alike(times)
 
 
-def test_duress_credentials_cannot_change_the_duress_credentials(
+def test_a_duress_key_set_under_duress_signs_as_duress_and_changes_nothing_real(
     api: Api, duress_key: OwnerKey
 ) -> None:
+    """Item 5 of issue 15: a key the coercer sets as "duress key" must then be accepted, as
+    the real owner's new duress key would be (a 403 showed the coercer it changed nothing).
+    It signs as duress; the owner's own duress key stays as it was."""
     switch = arm(api, api.bundles.main, duress_key)
     other = OwnerKey.generate()
     answer = owner(api, switch, "set-duress", duress_key, duress_key=other.public_key)
     assert answer.status_code == 200
-    # the duress key still signs as duress; the new one is nothing to this switch
-    assert owner(api, switch, "status", other).status_code == 403
-    assert owner(api, switch, "set-duress", api.bundles.owner, duress_key=other.public_key)
     assert owner(api, switch, "status", other).status_code == 200
+    assert owner(api, switch, "status", other).json()["state"] == "armed"  # the decoy
+    assert owner(api, switch, "status", duress_key).json()["state"] == "armed"
+    # the truth, for the real key: triggered by duress, the owner's duress key unchanged
+    truth = owner(api, switch, "status", api.bundles.owner).json()
+    assert truth["state"] == "triggered" and truth["cause"] == "duress"
+    with api.engine.store.transaction() as s:
+        row = s.get(SwitchRow, switch)
+        assert row is not None
+        assert row.duress_key == duress_key.public_key
+        assert row.decoy_duress_key == other.public_key
+
+
+def test_a_duress_password_set_under_duress_signs_in_like_the_real_owners_would(
+    api: Api, duress_key: OwnerKey
+) -> None:
+    """Item 5: a duress password set under duress then fails to sign in (403), where the
+    one the real owner sets works. Now it works, as duress, for both kinds of request."""
+    real_switch = arm(api, api.bundles.main, duress_key)
+    forced_switch = arm(api, api.bundles.other, duress_key)
+    new = "a brand new duress password"
+    answers = [
+        owner(api, real_switch, "set-duress", api.bundles.owner, duress_password=new),
+        owner(api, forced_switch, "set-duress", duress_key, duress_password=new),
+    ]
+    assert [a.status_code for a in answers] == [200, 200]
+    signed_in = [
+        api.http.post(f"/switches/{s}/act", json={"password": new, "action": "status"})
+        for s in (real_switch, forced_switch)
+    ]
+    assert [a.status_code for a in signed_in] == [200, 200], signed_in[1].text
+    assert signed_in[1].json()["state"] == signed_in[0].json()["state"] == "armed"
+    # the coercer's own password still opens what it opened; the owner's is untouched
+    for password in (PASSWORD, DURESS_PASSWORD):
+        again = api.http.post(
+            f"/switches/{forced_switch}/act", json={"password": password, "action": "status"}
+        )
+        assert again.status_code == 200
+    assert custodian(api, api.bundles.other, "alice").json()["cause"] == "duress"
+
+
+@pytest.mark.parametrize("field", ["duress_password", "duress_key"])
+def test_a_duress_credential_equal_to_the_one_in_use_is_refused_alike_under_duress(
+    api: Api, duress_key: OwnerKey, field: str
+) -> None:
+    """Item 5: the real owner sending their own password (or key) as the duress one gets
+    400 "must differ"; a coercer sending the one they were given got 200. Now both 400,
+    with the same body. (The coercer's key shows the owner key as its own, as the
+    keyfile does, so "the owner key" is the same public key for both.)"""
+    real_switch = arm(api, api.bundles.main, duress_key)
+    forced_switch = arm(api, api.bundles.other, duress_key)
+    same = {
+        "duress_password": (PASSWORD, DURESS_PASSWORD),
+        "duress_key": (api.bundles.owner.public_key, api.bundles.owner.public_key),
+    }[field]
+    real = owner(api, real_switch, "set-duress", api.bundles.owner, **{field: same[0]})
+    forced = owner(api, forced_switch, "set-duress", duress_key, **{field: same[1]})
+    assert real.status_code == 400, real.text
+    assert "must differ" in real.json()["error"]
+    assert seen_by_owner(forced, forced_switch) == seen_by_owner(real, real_switch)
 
 
 # --- custodians -------------------------------------------------------------------------

@@ -6,13 +6,17 @@ the file). One slot holds the owner's real key. The other holds either a *duress
 (``afterword keygen --duress``), unlocked by a second passphrase, which signs requests the
 server answers exactly like the real ones while it triggers the release silently; or,
 when there is no duress key, a decoy slot of the same size under a random passphrase
-nobody knows. Every keyfile therefore looks the same, and the slots are in random order:
-the file does not reveal whether it has a duress slot, nor which slot is which.
+nobody knows. A third slot, a decoy too, is the *spare*: what a duress key writes its
+own new duress slot into, when it is told to add one (``keygen --duress`` unlocked with
+the duress passphrase must do what the real one does, and the real slot must survive it).
+Every keyfile therefore looks the same, and the slots are in random order: the file does
+not reveal whether it has a duress slot, nor which slot is which.
 
 A slot's plaintext is canonical JSON of one shape::
 
     {"afterword": "owner-key/2", "ed25519": <base64 seed>, "age": "AGE-SECRET-KEY-1...",
-     "owner": <the owner's public key>, "duress": <the duress public key>}
+     "owner": <the owner's public key>, "duress": <the duress public key>,
+     "spare": <SHA-256 of the slot this one may replace (hex)>}
 
 What a duress slot does not hide: its signing seed is not the owner's, so someone holding
 its plaintext who derives the public key from the seed and compares it with the owner key
@@ -22,6 +26,7 @@ duress passphrase never opens the owner's own copies.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -119,7 +124,7 @@ class OwnerKey(KeyPair):
     the server is told to treat as duress (a key nobody holds, if there is no duress slot).
     """
 
-    __slots__ = ("_owner", "duress_public_key")
+    __slots__ = ("_owner", "_spare", "duress_public_key")
 
     def __init__(
         self,
@@ -127,9 +132,11 @@ class OwnerKey(KeyPair):
         age_identity: str,
         owner: str | None = None,
         duress_public_key: str | None = None,
+        spare: str | None = None,
     ) -> None:
         super().__init__(signing, age_identity)
         self._owner = owner
+        self._spare = spare
         self.duress_public_key = duress_public_key
 
     @property
@@ -144,7 +151,7 @@ class OwnerKey(KeyPair):
     def sign(self, body: Document) -> Document:
         return sign_document(body, self.signing)
 
-    def _slot(self, owner: str, duress: str) -> bytes:
+    def _slot(self, owner: str, duress: str, spare: str) -> bytes:
         seed = self.seed()
         return canonical_json(
             {
@@ -153,6 +160,7 @@ class OwnerKey(KeyPair):
                 "age": self.age_identity,
                 "owner": owner,
                 "duress": duress,
+                "spare": spare,
             }
         )
 
@@ -171,33 +179,92 @@ class OwnerKey(KeyPair):
     def _slots(self, passphrase: str, duress_passphrase: str | None) -> bytes:
         other = KeyPair.generate()  # the duress key, or a decoy slot's key nobody will hold
         owner, duress = super().public_key, other.public_key
-        real_slot = self._slot(owner, duress)
-        other_slot = OwnerKey(other.signing, other.age_identity)._slot(owner, duress)
+        spare_slot = _spare_slot(owner, duress)
+        spare = _digest(spare_slot)
+        real_slot = self._slot(owner, duress, spare)
+        other_slot = OwnerKey(other.signing, other.age_identity)._slot(owner, duress, spare)
         second = duress_passphrase if duress_passphrase is not None else secrets.token_hex(32)
         slots = [
-            bytes(pyrage.passphrase.encrypt(real_slot, passphrase, armored=True)),
-            bytes(pyrage.passphrase.encrypt(other_slot, second, armored=True)),
+            _armored(real_slot, passphrase),
+            _armored(other_slot, second),
+            spare_slot,
         ]
-        if secrets.randbits(1):
-            slots.reverse()
+        secrets.SystemRandom().shuffle(slots)
         self.duress_public_key = duress
-        return b"".join(s if s.endswith(b"\n") else s + b"\n" for s in slots)
+        return b"".join(slots)
 
     def add_duress(self, path: Path, passphrase: str, duress_passphrase: str) -> None:
-        """Give an existing keyfile a (new) duress slot; the real key stays as it is."""
-        if not self.is_real:
-            raise KeyFileError(
-                f"{path} was unlocked with a passphrase that cannot change it",
-                "unlock it with the owner's real passphrase",
-            )
+        """Give an existing keyfile a (new) duress slot; the real key stays as it is.
+
+        Unlocked with the duress passphrase, this does what the real one does as far as
+        its holder can tell (the coercer sees the real owner's tools at work): the
+        unlocked slot keeps opening with its passphrase and now names a new duress key,
+        whose slot opens with the new passphrase. That slot takes the place of the spare
+        (or is added, in a keyfile from before spares); the real slot is left untouched."""
         if duress_passphrase == passphrase or not duress_passphrase:
             raise KeyFileError(
                 "the duress passphrase must be set and differ from the real one",
                 "choose a different one",
             )
+        if self.is_real:
+            blob = self._slots(passphrase, duress_passphrase)
+        else:
+            blob = self._add_decoy_duress(path, passphrase, duress_passphrase)
         partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
-        _write_new(partial, self._slots(passphrase, duress_passphrase))
+        _write_new(partial, blob)
         os.replace(partial, path)
+
+    def _add_decoy_duress(self, path: Path, passphrase: str, duress_passphrase: str) -> bytes:
+        owner = self.public_key
+        try:
+            slots = [
+                s if s.endswith(b"\n") else s + b"\n" for s in _ARMOR.findall(path.read_bytes())
+            ]
+        except OSError as exc:
+            raise KeyFileError(f"cannot read owner key {path}: {exc.strerror}") from exc
+        mine = next((i for i, s in enumerate(slots) if _opens(s, passphrase)), None)
+        if mine is None:
+            raise KeyFileError(f"{path} changed while it was open", "run the command again")
+        new = KeyPair.generate()
+        new_slot = _armored(
+            OwnerKey(new.signing, new.age_identity)._slot(
+                owner, new.public_key, secrets.token_hex(32)
+            ),
+            duress_passphrase,
+        )
+        spare = next((i for i, s in enumerate(slots) if _digest(s) == self._spare), None)
+        if spare is None or spare == mine:
+            slots.append(new_slot)
+        else:
+            slots[spare] = new_slot
+        slots[mine] = _armored(self._slot(owner, new.public_key, _digest(new_slot)), passphrase)
+        self.duress_public_key = new.public_key
+        self._spare = _digest(new_slot)
+        return b"".join(slots)
+
+
+def _armored(plaintext: bytes, passphrase: str) -> bytes:
+    slot = bytes(pyrage.passphrase.encrypt(plaintext, passphrase, armored=True))
+    return slot if slot.endswith(b"\n") else slot + b"\n"
+
+
+def _spare_slot(owner: str, duress: str) -> bytes:
+    """A decoy slot under a passphrase nobody knows, shaped like the others."""
+    key = KeyPair.generate()
+    plaintext = OwnerKey(key.signing, key.age_identity)._slot(owner, duress, secrets.token_hex(32))
+    return _armored(plaintext, secrets.token_hex(32))
+
+
+def _digest(slot: bytes) -> str:
+    return hashlib.sha256(slot.strip()).hexdigest()
+
+
+def _opens(slot: bytes, passphrase: str) -> bool:
+    try:
+        pyrage.passphrase.decrypt(slot, passphrase)
+    except pyrage.DecryptError:
+        return False
+    return True
 
 
 def _write_new(path: Path, blob: bytes) -> None:
@@ -250,6 +317,7 @@ def _from_slot(plaintext: bytes, source: Path) -> OwnerKey:
             str(data["age"]),
             owner=str(data["owner"]),
             duress_public_key=str(data["duress"]),
+            spare=str(data["spare"]) if "spare" in data else None,
         )
     except (ValueError, KeyError, TypeError, AttributeError, FormatError) as exc:
         raise KeyFileError(f"{source} unlocked but its contents are damaged") from exc

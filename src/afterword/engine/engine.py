@@ -11,8 +11,10 @@ from __future__ import annotations
 import dataclasses
 import gc
 import hashlib
+import ipaddress
 import json
 import logging
+import os
 import re
 import secrets
 import tempfile
@@ -24,9 +26,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import pyotp
+import shamir_mnemonic
 from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from afterword.crypto.audit import GENESIS, entry_hash, export_log
@@ -69,6 +72,7 @@ from afterword.store.models import (
     AuditRow,
     CanaryTokenRow,
     OwnerLogRow,
+    RefusalRow,
     ReleaseRow,
     ServerEnvelopeRow,
     ShareRow,
@@ -113,7 +117,8 @@ from afterword.switch.policy import MAX_DURATION, Policy
 log = logging.getLogger("afterword.engine")
 
 LOCKOUT_WINDOW = 900  # seconds over which wrong guesses at one switch are counted
-LOCKOUT = {"password": 10, "share": 20, "custodian": 20}  # wrong guesses that lock a door
+# wrong guesses (forged signed requests: "request") from one network that lock a door
+LOCKOUT = {"password": 10, "share": 20, "custodian": 20, "request": 20}
 WRONG_PASSWORD = "wrong password"
 LEASE = 300  # seconds a claimed outbox row is left alone while it is being sent
 MAX_BACKOFF = 6 * 3600
@@ -122,25 +127,16 @@ MAX_BACKOFF = 6 * 3600
 _BACKOFF = tuple(min(MAX_BACKOFF, 30 * 2**attempts) for attempts in range(11))
 
 
-def _lock_query(door: str) -> Any:
-    """Wrong guesses at one door of a switch, from one network, lately: their number and
-    the first one's time. Built once per door: building it per request cost more than
-    running it."""
-    query = select(func.count(), func.min(AuditRow.at)).where(
-        AuditRow.switch_id == bindparam("switch_id"),
-        AuditRow.at > bindparam("since"),
-        AuditRow.detail.like(bindparam("network")),
-    )
-    if door == "password":
-        return query.where(
-            AuditRow.kind.like("%-refused"), AuditRow.detail.like(f"{WRONG_PASSWORD};%")
-        )
-    if door == "share":
-        return query.where(AuditRow.kind == "share-refused")
-    return query.where(AuditRow.kind.like("custodian-%-refused"))
-
-
-_LOCK_QUERIES = {door: _lock_query(door) for door in LOCKOUT}
+_LOCK_QUERY: Any = select(func.count(), func.min(RefusalRow.at)).where(
+    RefusalRow.switch_id == bindparam("switch_id"),
+    RefusalRow.door == bindparam("door"),
+    RefusalRow.network == bindparam("network"),
+    RefusalRow.at > bindparam("since"),
+)
+"""Wrong guesses at one door of a switch, from one network, lately: their number and the
+first one's time. On typed columns only (see ``RefusalRow``): never on the audit log's
+text, which holds what callers sent. Built once: building it per request cost more than
+running it."""
 
 
 class NotFound(AfterwordError):
@@ -215,6 +211,7 @@ class TickReport:
     processed: int = 0
     triggered: int = 0
     held: list[str] = field(default_factory=list)
+    quarantined: list[str] = field(default_factory=list)  # failed on their own; taken out
 
 
 def now_seconds() -> int:
@@ -251,7 +248,10 @@ class Engine:
         self.challenges = Challenges(keys)
         self._swept = False
         self._purge_at = 0
-        (config.data_dir / "dossiers").mkdir(parents=True, exist_ok=True)
+        # the server's own folder, its key and the dossiers: for the server's user alone
+        (config.data_dir / "dossiers").mkdir(parents=True, mode=0o700, exist_ok=True)
+        config.data_dir.chmod(0o700)
+        (config.data_dir / "dossiers").chmod(0o700)
 
     # --- arming -------------------------------------------------------------------------
 
@@ -306,8 +306,11 @@ class Engine:
         for label in contacts.custodians:
             if label not in labels:
                 raise FormatError(f"no custodian is labelled {label!r} in custodians.json")
-        for label, blob in server_envelopes.items():
+        held_words = [
             self._check_server_envelope(switch_id, label, blob, labels)
+            for label, blob in server_envelopes.items()
+        ]
+        _check_server_shares(held_words, threshold, dossier_info["recipient"])
         path = self.dossier_path(switch_id)
         # a name of its own per upload: two arms of one bundle never touch each other's file
         partial = path.with_name(f".{switch_id}.{secrets.token_hex(8)}.partial")
@@ -377,7 +380,9 @@ class Engine:
 
     def _check_server_envelope(
         self, switch_id: str, label: str, blob: bytes, labels: dict[str, Any]
-    ) -> None:
+    ) -> str:
+        """The share the server is to hold for ``label``, checked against the roster;
+        returns its mnemonic."""
         if label not in labels:
             raise FormatError(f"no custodian is labelled {label!r} in custodians.json")
         try:
@@ -392,6 +397,7 @@ class Engine:
             or commitment(envelope.mnemonic) != labels[label]["commitment"]
         ):
             raise FormatError(f"the envelope for {label!r} is not {label}'s share of this switch")
+        return envelope.mnemonic
 
     # --- owner requests -----------------------------------------------------------------
     #
@@ -422,11 +428,18 @@ class Engine:
                 duress = self._authorize(s, row, request, now)
                 outcome = self._act(s, row, duress, request, now, client, "signature")
         except Forbidden as refused:  # a forged or replayed request shows in the log
+            # at most LOCKOUT["request"] per network in the window; past that, refused
+            # unlogged (a valid signature is checked first, so the owner is never locked
+            # out). The entry holds no text the caller wrote: a known action or "request",
+            # the engine's own reason, the network and a digest of the user agent
             with self.store.transaction() as s:
                 row = self._row(s, switch_id, lock=True)
-                action = str(request.get("action"))[:24]
-                detail = f"{refused.message}; {client}"[:200]
-                repo.record(s, row, repo.state_of(row), [Audit(f"{action}-refused", detail)], now)
+                self._check_lock(s, row.id, "request", now, client)
+                action = request.get("action")
+                kind = action if isinstance(action, str) and action in OWNER_ACTIONS else "request"
+                detail = f"{refused.message}; {_who(client)}"
+                self._record_refusal(s, row, Audit(f"{kind}-refused", detail), now)
+                self._refusal(s, row.id, "request", now, client)
             raise
         return self._answer(switch_id, request.get("action"), duress, outcome)
 
@@ -461,7 +474,8 @@ class Engine:
             duress = self._check_password(row, password, code, now)
             if duress is None:  # logged, and committed
                 detail = f"{WRONG_PASSWORD}; {client}"[:200]
-                repo.record(s, row, repo.state_of(row), [Audit(f"{action}-refused", detail)], now)
+                self._record_refusal(s, row, Audit(f"{action}-refused", detail), now)
+                self._refusal(s, row.id, "password", now, client)
             else:
                 method = "password+totp" if row.totp_secret else "password"
                 request = {**(params or {}), "action": action}
@@ -516,13 +530,13 @@ class Engine:
         elsewhere cannot lock out the people who belong, which would keep a password-only
         owner from checking in until the switch fired, custodians from voting, or a
         release from collecting its shares."""
-        network = client.split(" ", 1)[0].replace("%", "").replace("_", "")
         params = {
             "switch_id": switch_id,
+            "door": door,
+            "network": _network(client),
             "since": now - LOCKOUT_WINDOW,
-            "network": f"%; {network}%",
         }
-        count, first = sql.run(s.connection(), _LOCK_QUERIES[door], params).one()
+        count, first = sql.run(s.connection(), _LOCK_QUERY, params).one()
         if count >= LOCKOUT[door]:
             minutes = max(1, (int(first) + LOCKOUT_WINDOW - now + 59) // 60)
             what = {
@@ -539,19 +553,29 @@ class Engine:
                     "wrong custodian codes",
                     "copy the code from your card, or use afterword custodian with your envelope",
                 ),
+                "request": (
+                    "signed requests that did not verify",
+                    "sign with the owner key over a fresh challenge (afterword checkin does)",
+                ),
             }[door]
             raise Locked(
                 f"too many {what[0]} for this switch lately; try again in {minutes} minute(s)",
                 what[1],
             )
 
+    def _refusal(self, s: Session, switch_id: str, door: str, now: int, client: str) -> None:
+        """Count a wrong guess at ``door`` against the caller's network (see _check_lock)."""
+        s.add(RefusalRow(switch_id=switch_id, door=door, network=_network(client), at=now))
+
     def _check_password(
         self, row: repo.Switch, password: str, code: str | None, now: int
     ) -> bool | None:
-        """None if neither password matches; else whether it was the duress one. Both
+        """None if neither password matches; else whether it was a duress one. All three
         hashes are always computed, and the TOTP code checked, whatever matched."""
         real = check_password(password, row.password_hash)
         duress = check_password(password, row.duress_password_hash)
+        # the one a coerced owner set (see _set_duress): duress as well
+        duress = check_password(password, row.decoy_duress_password_hash) or duress
         if row.totp_secret is not None:
             good_code = code is not None and pyotp.TOTP(row.totp_secret).verify(
                 code, for_time=now, valid_window=1
@@ -573,7 +597,9 @@ class Engine:
         except Exception:
             raw = b""
         real = _verifies(row.owner_key, raw, message)
-        duress = _verifies(row.duress_key or _NOBODY, raw, message)  # always both
+        duress = _verifies(row.duress_key or _NOBODY, raw, message)  # always all three
+        # the one a coerced owner set (see _set_duress): duress as well
+        duress = _verifies(row.decoy_duress_key or _NOBODY, raw, message) or duress
         if not (real or duress):
             raise Forbidden("the request's signature does not verify with the owner key")
         nonce = body.get("nonce")
@@ -602,8 +628,7 @@ class Engine:
         try:
             with nullcontext() if lean else s.begin_nested():
                 event = self._owner_event(s, row, action, request, now, client, method)
-                if not duress:
-                    self._real_only(s, row, action, request)
+                self._set_duress(s, row, action, request, duress)
                 if isinstance(event, Status) and not duress:
                     state = repo.state_of(row)  # real looks change nothing
                 else:
@@ -679,20 +704,30 @@ class Engine:
             return simple[action]
         raise FormatError(f"unknown action {action!r}", f"use one of: {', '.join(OWNER_ACTIONS)}")
 
-    def _real_only(self, s: Session, row: repo.Switch, action: object, request: Document) -> None:
-        """What only the real credentials may change: the duress credentials themselves.
-        (A duress request to change them is answered alike and changes nothing.)"""
+    def _set_duress(
+        self, s: Session, row: repo.Switch, action: object, request: Document, duress: bool
+    ) -> None:
+        """The duress credentials themselves. A duress request to change them is checked,
+        answered and does the work exactly as the real one (the coercer's "real" password
+        is the duress one, so a duress password equal to it must differ alike), but what it
+        sets goes to the decoy's own columns: it never changes the owner's duress
+        credentials, and signs in and signs as duress, as the coercer expects it to."""
         if action != "set-duress":
             return
         key, password = request.get("duress_key"), request.get("duress_password")
+        prefix = "decoy_" if duress else ""
         if key is not None:
-            repo.update_switch(s, row, duress_key=_duress_key(key, row.owner_key))
+            repo.update_switch(s, row, **{f"{prefix}duress_key": _duress_key(key, row.owner_key)})
         if password is not None:
             if not isinstance(password, str):
                 raise FormatError("duress_password must be text")
-            if check_password(password, row.password_hash):
-                raise FormatError("the duress password must differ from the real password")
-            repo.update_switch(s, row, duress_password_hash=hash_password(password))
+            known = row.duress_password_hash if duress else row.password_hash
+            if check_password(password, known):
+                raise FormatError(
+                    "the duress password must differ from the real password",
+                    "choose another duress password",
+                )
+            repo.update_switch(s, row, **{f"{prefix}duress_password_hash": hash_password(password)})
 
     def _settings_event(self, row: repo.Switch, request: Document) -> ChangePolicy:
         """New check-in settings; what is not sent stays as the owner sees it now."""
@@ -857,7 +892,8 @@ class Engine:
             )
             if label is None:  # counted in the log (committed), the share itself not kept
                 refusal = Audit("share-refused", f"no match; {client}"[:200])
-                repo.record(s, row, repo.state_of(row), [refusal], now)
+                self._record_refusal(s, row, refusal, now)
+                self._refusal(s, row.id, "share", now, client)
             else:
                 self._store_share(s, switch_id, label, words, now)
                 self._apply(s, row, ShareAccepted(label), now)
@@ -899,20 +935,37 @@ class Engine:
                 )
                 why = "unknown code" if label is None else f"{label} (revoked)"
                 refusal = Audit(f"custodian-{action}-refused", f"{why}; {client}"[:200])
-                repo.record(s, row, state, [refusal], now)
-            elif action != "status":
-                try:
-                    with s.begin_nested():
-                        event = Vote(label) if action == "vote" else WithdrawVote(label)
-                        state, _ = self._apply(s, row, event, now)
-                except AfterwordError as exc:
-                    refused = exc
-                    refusal = Audit(f"custodian-{action}-refused", f"{label}; {client}"[:200])
-                    repo.record(s, row, state, [refusal], now)
+                self._record_refusal(s, row, refusal, now)
+                self._refusal(s, row.id, "custodian", now, client)
+            else:
+                if row.decoy_cut is not None and label in owner_view(state).revoked:
+                    # revoked in the owner's decoy only (a revoke under duress never binds
+                    # the truth): the owner's log shows the refusal the real revoke causes
+                    why = f"{label} (revoked); {client}"[:200]
+                    kind = f"custodian-{action}-refused"
+                    s.add(OwnerLogRow(switch_id=row.id, at=now, kind=kind, detail=why))
+                if action != "status":
+                    try:
+                        with s.begin_nested():
+                            event = Vote(label) if action == "vote" else WithdrawVote(label)
+                            state, _ = self._apply(s, row, event, now)
+                    except AfterwordError as exc:
+                        refused = exc
+                        detail = f"{label}; {client}"[:200]
+                        refusal = Audit(f"custodian-{action}-refused", detail)
+                        self._record_refusal(s, row, refusal, now)
         if refused is not None:
             raise refused
         assert label is not None
         return _custodian_view(row.id, label, state)
+
+    def _record_refusal(self, s: Session, row: repo.Switch, refusal: Audit, now: int) -> None:
+        """A refused attempt (a wrong password, a forged request, a share or code that does
+        not match) goes into the real log and, while a decoy stands, into the log the owner
+        is shown as well: the real world's log would hold it, so the decoy's must too."""
+        repo.record(s, row, repo.state_of(row), [refusal], now)
+        if row.decoy_cut is not None:
+            s.add(OwnerLogRow(switch_id=row.id, at=now, kind=refusal.kind, detail=refusal.detail))
 
     def _store_share(self, s: Session, switch_id: str, label: str, words: str, now: int) -> None:
         if s.get(ShareRow, (switch_id, label)) is None:
@@ -1033,7 +1086,13 @@ class Engine:
         words = [self.keys.decrypt(r.sealed).decode() for r in shares]
         identity = age_identity_from_secret(combine_shares(words))
         manifest = json.loads(repo.documents(s, row.id)[0])
-        triggered_at = state.since if state.cause else now
+        dossier_recipient = age_recipient_of(identity)
+        if dossier_recipient != manifest["dossier"]["recipient"]:
+            raise ShareError(
+                "the shares rebuild a key that does not open this dossier",
+                "the switch was armed with shares of another secret",
+            )
+        triggered_at = state.triggered_at or self._triggered_at(s, row.id, now)
         body = release_statement_body(
             switch=row.id,
             cause="drill" if row.drill_of else str(state.cause),
@@ -1041,7 +1100,7 @@ class Engine:
             released_at=now,
             custodians=sorted(state.shares),
             manifest=manifest,
-            dossier_recipient=age_recipient_of(identity),
+            dossier_recipient=dossier_recipient,
             server_url=self.config.public_url,
         )
         statement = sign_document(body, self.keys.signing, key_field=SERVER_KEY)
@@ -1056,6 +1115,16 @@ class Engine:
         # the shares did their job; the key is public now, the words need not stay
         for r in shares:
             s.delete(r)
+
+    def _triggered_at(self, s: Session, switch_id: str, now: int) -> int:
+        """When a state stored before it kept ``triggered_at`` triggered: the time of the
+        last ``triggered`` entry of its audit log (a typed column), else ``now``."""
+        at = s.scalar(
+            select(func.max(AuditRow.at)).where(
+                AuditRow.switch_id == switch_id, AuditRow.kind == "triggered"
+            )
+        )
+        return int(at) if at is not None else now
 
     # --- the scheduler ------------------------------------------------------------------
 
@@ -1080,6 +1149,7 @@ class Engine:
         if now >= self._purge_at:  # spent challenges, long expired (see SPENT_KEPT)
             with self.store.transaction() as s:
                 repo.purge_nonces(s, now - SPENT_KEPT)
+                s.execute(delete(RefusalRow).where(RefusalRow.at <= now - LOCKOUT_WINDOW))
             self._purge_at = now + NONCE_TTL
         report = TickReport()
         with _gc_paused(), self.store.transaction() as s:
@@ -1104,8 +1174,11 @@ class Engine:
                     why = f"{len(would_trigger)} switches would trigger at once"
                     transitions.append(repo.Transition(row, old, [Audit("held", why)]))
                     continue
-                transition = self._transition(s, row, new, effects, now)
+                transition = self._isolated_transition(s, row, old, new, effects, now)
                 transitions.append(transition)
+                if row.quarantined_at is not None:  # its own failure, nobody else's
+                    report.quarantined.append(row.id)
+                    continue
                 report.processed += 1
                 report.triggered += transition.state.phase is Phase.TRIGGERED
             # the whole batch in a few statements, in this one transaction
@@ -1131,6 +1204,80 @@ class Engine:
                         now,
                     )
         return report
+
+    def _isolated_transition(
+        self,
+        s: Session,
+        row: repo.Switch,
+        old: SwitchState,
+        new: SwitchState,
+        effects: list[Effect],
+        now: int,
+    ) -> repo.Transition:
+        """A switch's transition in the tick, so that its failure stays its own (issue 15,
+        item 1). The effects that read what the owner uploaded (the server's envelopes,
+        the shares, combining them into the key) run in a savepoint: if they raise, that
+        switch's writes are undone and it is quarantined, and the rest of the batch
+        commits as usual. Errors of the database itself are not the switch's fault: they
+        fail the pass, which is retried (the outbox is dispatched all the same)."""
+        if not any(isinstance(e, SubmitServerShares | PublishRelease) for e in effects):
+            return self._transition(s, row, new, effects, now)
+        try:
+            with s.begin_nested():
+                return self._transition(s, row, new, effects, now)
+        except DBAPIError:
+            raise
+        except Exception as exc:
+            log.error("switch %s failed to move on and is quarantined", row.id, exc_info=True)
+            return self._quarantine(s, row, old, exc, now)
+
+    def _quarantine(
+        self, s: Session, row: repo.Switch, old: SwitchState, exc: Exception, now: int
+    ) -> repo.Transition:
+        """Take a switch whose own transition fails out of the scheduler (the typed
+        ``quarantined_at``; its state stays as it was), and tell the operator and its
+        custodians. Stable message ids: a retried pass does not mail twice."""
+        repo.update_switch(s, row, quarantined_at=now)
+        what = type(exc).__name__
+        reason = str(exc.message) if isinstance(exc, AfterwordError) else what
+        contacts = json.loads(row.contacts)
+        custodians = [to for to in dict(contacts.get("custodians", {})).values() if to]
+        messages = [
+            repo.Outgoing(
+                f"quarantine-{row.id}-{row.audit_seq}-{hashlib.sha256(to.encode()).hexdigest()[:12]}",
+                to,
+                f"afterword: switch {row.id} is quarantined",
+                f"Switch {row.id} could not move on from {old.phase.value} at {now}: "
+                f"{reason}.\nIt is taken out of the scheduler so that it delays no other "
+                "switch; nothing was released. "
+                + (
+                    "Check its custodians.json and server shares against the bundle, then: "
+                    f"afterword operator unquarantine {row.id}"
+                    if to in self.config.operator
+                    else "Your share may still be needed: keep it, and ask the server's "
+                    f"operator or the owner. The custodian page: {self.config.public_url}"
+                    f"/s/{row.id}"
+                ),
+                {"switch": row.id, "quarantined": now, "error": what},
+            )
+            for to in [*self.config.operator, *custodians]
+        ]
+        return repo.Transition(row, old, [Audit("quarantined", reason)], messages)
+
+    def unquarantine(self, switch_id: str) -> bool:
+        """The operator has looked at a quarantined switch: it is scheduled again (and, if
+        it fails again, quarantined again). False if it was not quarantined."""
+        now = self.clock()
+        with self.store.transaction() as s:
+            row = repo.get_switch(s, switch_id, lock=True)
+            if row is None:
+                raise NotFound(f"no switch {switch_id} on this server")
+            if row.quarantined_at is None:
+                return False
+            repo.update_switch(s, row, quarantined_at=None)
+            undone = [Audit("unquarantined", "by the operator")]
+            repo.record(s, row, repo.state_of(row), undone, now)
+            return True
 
     def release_held(self) -> int:
         """The operator confirms the clock is right: held switches move on now, past the
@@ -1209,6 +1356,15 @@ class Engine:
             row = self._row(c, switch_id)
             return self._view(c, row, repo.state_of(row), detail=True)
 
+    def public_status(self, switch_id: str) -> dict[str, Any]:
+        """What anyone may see without a credential (the public custodian page): what the
+        owner is shown, the decoy after duress. Only a custodian's code shows the truth
+        (see :meth:`custodian`), so a coercer reading the public page learns nothing the
+        owner's own screens do not say."""
+        with self.store.connection() as c:  # reads only: rows, no ORM
+            row = self._row(c, switch_id)
+            return self._view(c, row, owner_view(repo.state_of(row)), detail=False, owner=True)
+
     def session_view(self, session: OwnerSession) -> dict[str, Any]:
         """The full view for a signed-in web session: the decoy's, if duress opened it."""
         if session.duress:
@@ -1266,11 +1422,16 @@ class Engine:
         entries = repo.audit_entries(s, row.id)
         if not owner or row.decoy_cut is None:
             return entries
-        shown = entries[: row.decoy_cut]
-        prev = shown[-1]["hash"] if shown else GENESIS
-        decoyed = repo.owner_log(s, row.id)
-        for seq, r in enumerate(decoyed, start=len(shown) + 1):
-            entry = {"switch": row.id, "seq": seq, "at": r.at, "kind": r.kind, "detail": r.detail}
+        # the real entries before the decoy, less the marks of an earlier duress episode
+        # (a real action ended that decoy; the real world never wrote them), then the
+        # decoy's own, all chained as the real world's log would be
+        kept = [(e["at"], e["kind"], e["detail"]) for e in entries[: row.decoy_cut]]
+        kept = [e for e in kept if e[1] != "duress"]
+        kept += [(r.at, r.kind, r.detail) for r in repo.owner_log(s, row.id)]
+        shown: list[dict[str, Any]] = []
+        prev = GENESIS
+        for seq, (at, kind, detail) in enumerate(kept, start=1):
+            entry = {"switch": row.id, "seq": seq, "at": at, "kind": kind, "detail": detail}
             digest = entry_hash(prev, entry)
             shown.append({**entry, "prev": prev, "hash": digest})
             prev = digest
@@ -1363,6 +1524,39 @@ def _check_roster(roster: Document) -> tuple[int, dict[str, dict[str, Any]]]:
     return threshold, labels
 
 
+def _check_server_shares(mnemonics: list[str], threshold: int, recipient: str) -> None:
+    """What arming can check of the shares the server is to hold (issue 15, item 1): each
+    is a one-group SLIP-39 share whose member threshold is the roster's, all of one
+    secret; if the server holds enough of them, they rebuild the key of this dossier. A
+    switch that passes cannot fail at release for any of these reasons."""
+    fix = "seal the bundle again with afterword, and arm it as it came out"
+    params = set()
+    for words in mnemonics:
+        try:
+            share = shamir_mnemonic.Share.from_mnemonic(normalize_mnemonic(words))
+        except (shamir_mnemonic.MnemonicError, ValueError, ShareError) as exc:
+            raise FormatError("a share for the server is not a SLIP-39 share", fix) from exc
+        if share.group_count != 1 or share.group_threshold != 1:
+            raise FormatError("a share for the server is not of a single SLIP-39 group", fix)
+        if share.member_threshold != threshold:
+            raise FormatError(
+                f"custodians.json says {threshold} shares release the dossier, but the "
+                f"server's shares need {share.member_threshold}",
+                fix,
+            )
+        params.add((share.identifier, share.extendable, share.iteration_exponent))
+    if len(params) > 1:
+        raise FormatError("the server's shares are not shares of one secret", fix)
+    if len(set(mnemonics)) < threshold:
+        return
+    try:
+        rebuilt = age_recipient_of(age_identity_from_secret(combine_shares(mnemonics)))
+    except ShareError as exc:
+        raise FormatError(f"the server's shares do not combine: {exc.message}", fix) from exc
+    if rebuilt != recipient:
+        raise FormatError("the server's shares rebuild a key that does not open this dossier", fix)
+
+
 def _message(row: Any) -> Message:
     """The message an outbox row (its id, to, subject, body and data) holds."""
     return Message(row.id, row.to, row.subject, row.body, json.loads(row.data))
@@ -1374,9 +1568,10 @@ def _receive(source: BinaryIO, target: Path, dossier: dict[str, Any]) -> tuple[s
     size = 0
     header_size = int(dossier["header_size"])
     head = b""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
     limit = int(dossier["size"])
-    with open(target, "wb") as out:
+    # 0600 from the start: the dossier is sealed, but who may read it is still the server's
+    with os.fdopen(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
         for chunk in _chunks(source):
             if size + len(chunk) > limit:  # more than the manifest says: stop writing now
                 return digest.hexdigest(), size + len(chunk), False
@@ -1396,6 +1591,24 @@ def _chunks(source: BinaryIO) -> Iterator[bytes]:
 
 _NOBODY = KeyPair.generate().public_key
 """Checked against when a switch has no duress key, so the work done never shows it."""
+
+
+def _network(client: str) -> str:
+    """The caller's network (an IPv4 /24 or IPv6 /48), as the web layer put it first in
+    ``client``; anything else (no address, or text in its place) is "unknown"."""
+    first = client.split(" ", 1)[0]
+    try:
+        return str(ipaddress.ip_network(first, strict=True))
+    except ValueError:
+        return "unknown"
+
+
+def _who(client: str) -> str:
+    """A caller as a refusal's log entry names them: the network, and a digest of the rest
+    (the user agent, which is the caller's own text and so never logged as such)."""
+    network = _network(client)
+    rest = client.removeprefix(network).strip() if network != "unknown" else client
+    return f"{network} agent {_client_digest(rest)[:12]}" if rest else network
 
 
 def _client_digest(client: str) -> str:

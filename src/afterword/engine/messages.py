@@ -24,6 +24,7 @@ from afterword.switch.machine import (
     Phase,
     RemindOwner,
     SwitchState,
+    owner_view,
 )
 
 
@@ -91,12 +92,16 @@ CUSTODIAN_TEXT = {
         "or paste the words from your card at {url}/s/{switch}. "
         "{threshold} share(s) are needed."
     ),
-    "aborted": "The owner stopped the pending release of switch {switch}. Nothing to do.",
+    "aborted": (
+        "The owner stopped the pending release of switch {switch}. Votes to release it that "
+        "stood until now were cleared: if you still believe the owner is missing or coerced, "
+        "vote again ({threshold} fresh votes trigger it again). Otherwise nothing to do."
+    ),
     "disarming": (
         "The owner of switch {switch} is retiring it. After a cooling-off period (until "
         "{disarm_ends}) the server deletes its share and the dossier. If you believe the owner "
         "is coerced, vote now: `afterword custodian vote YOUR-ENVELOPE.age --identity YOUR-KEY "
-        "--server {url}`, or with the code on your card at {url}/c/{switch}."
+        "--server {url}`, or with the code on your card at {url}/s/{switch}."
     ),
     "disarm-cancelled": "Switch {switch} is no longer being retired: a check-in was missed.",
     "disarmed": "Switch {switch} is retired: the server deleted its share and the dossier.",
@@ -154,41 +159,7 @@ def render(
     out: list[Outgoing] = []
     for effect in effects:
         if isinstance(effect, RemindOwner):
-            kind = "overdue" if effect.overdue else "due"
-            subject = (
-                f"afterword: check-in OVERDUE (was due {when(effect.deadline)})"
-                if effect.overdue
-                else f"afterword: check-in due by {when(effect.deadline)}"
-            )
-            body = (
-                f"Your switch {switch} needs a check-in. Check in with:\n\n"
-                f"  afterword checkin --server {public_url} --owner-key YOUR-KEY "
-                f"--switch {switch}\n"
-            )
-            if state.phase is Phase.TRIGGERED:
-                subject = f"afterword: your switch TRIGGERED; release at {when(state.release_at)}"
-                body += (
-                    f"\nIt triggered because the check-in due {when(effect.deadline)} never "
-                    f"came. A check-in or `afterword abort` before {when(state.release_at)} "
-                    "stops the release; your custodians have been told.\n"
-                )
-            elif effect.overdue:
-                body += f"\nIf you do not, the switch triggers at {when(state.grace_ends)}.\n"
-            latest = max(state.reminded, default=state.since)
-            for to in contacts.owner:
-                out.append(
-                    Outgoing(
-                        f"remind-{switch}-{effect.deadline}-{kind}-{latest}-{_tag(to)}",
-                        to,
-                        subject,
-                        body,
-                        {
-                            "switch": switch,
-                            "event": f"reminder-{kind}",
-                            "deadline": effect.deadline,
-                        },
-                    )
-                )
+            out += _remind(switch, owner_view(state), effect, contacts, public_url)
         elif isinstance(effect, NotifyCustodians):
             text = CUSTODIAN_TEXT[effect.what].format(
                 switch=switch,
@@ -226,4 +197,48 @@ def render(
                         {"switch": switch, "event": "released", "url": page},
                     )
                 )
+    return out
+
+
+def _remind(
+    switch: str, state: SwitchState, effect: RemindOwner, contacts: Contacts, public_url: str
+) -> list[Outgoing]:
+    """A reminder to the owner, rendered against what the owner is shown (``state`` is
+    the decoy after duress: the mail must read as the real action's would have)."""
+    out: list[Outgoing] = []
+    kind = "overdue" if effect.overdue else "due"
+    subject = (
+        f"afterword: check-in OVERDUE (was due {when(effect.deadline)})"
+        if effect.overdue
+        else f"afterword: check-in due by {when(effect.deadline)}"
+    )
+    body = (
+        f"Your switch {switch} needs a check-in. Check in with:\n\n"
+        f"  afterword checkin --server {public_url} --owner-key YOUR-KEY "
+        f"--switch {switch}\n"
+    )
+    if state.phase is Phase.TRIGGERED:
+        subject = f"afterword: your switch TRIGGERED; release at {when(state.release_at)}"
+        body += (
+            f"\nIt triggered because the check-in due {when(effect.deadline)} never "
+            f"came. A check-in or `afterword abort` before {when(state.release_at)} "
+            "stops the release; your custodians have been told.\n"
+        )
+    elif effect.overdue:
+        body += f"\nIf you do not, the switch triggers at {when(state.grace_ends)}.\n"
+    latest = max(state.reminded, default=state.since)
+    for to in contacts.owner:
+        out.append(
+            Outgoing(
+                f"remind-{switch}-{effect.deadline}-{kind}-{latest}-{_tag(to)}",
+                to,
+                subject,
+                body,
+                {
+                    "switch": switch,
+                    "event": f"reminder-{kind}",
+                    "deadline": effect.deadline,
+                },
+            )
+        )
     return out

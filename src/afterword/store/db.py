@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.resources
+import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -44,8 +46,8 @@ def default_database_url(data_dir: Path | None = None) -> str:
 
 def _sqlite_engine(url: str) -> Engine:
     path = url.removeprefix("sqlite:///")
-    if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if path and path != ":memory:" and not path.startswith("file:"):
+        _private_file(Path(path.split("?", 1)[0]))
     engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True, **POOL)
 
     @event.listens_for(engine, "connect")
@@ -72,6 +74,21 @@ def _sqlite_engine(url: str) -> Engine:
             ) from exc
 
     return engine
+
+
+def _private_file(path: Path) -> None:
+    """The database holds TOTP secrets, password hashes and duress flags: only its owner
+    may read it. A folder made for it is 0700 (one that was there is left as it is: it may
+    be anyone's, /tmp say); the file is made 0600 before SQLite opens it, and an older one
+    is tightened. SQLite gives its -wal, -shm and -journal files the database's own mode."""
+    folder = path.parent
+    if not folder.exists():
+        folder.mkdir(parents=True, mode=0o700, exist_ok=True)
+        folder.chmod(0o700)  # mkdir's mode passes through the umask
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for name in (path, *(path.with_name(path.name + end) for end in ("-wal", "-shm", "-journal"))):
+        with contextlib.suppress(FileNotFoundError):
+            name.chmod(0o600)
 
 
 def _check_temporary_tables(connection: Connection) -> None:

@@ -48,6 +48,9 @@ class SwitchRow(Base):
     # the scheduler's index: the earliest instant this switch needs attention
     next_event_at: Mapped[int | None] = mapped_column(BigInteger, index=True)
     held: Mapped[bool] = mapped_column(Boolean, default=False)  # mass-trigger breaker
+    # set when this switch's own transition failed in the scheduler (migration 0007): it is
+    # no longer claimed as due, so it cannot hold back any other switch
+    quarantined_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     state: Mapped[str] = mapped_column(Text)
     manifest: Mapped[str] = mapped_column(Text)
     notice: Mapped[str] = mapped_column(Text)
@@ -64,6 +67,10 @@ class SwitchRow(Base):
     # checked, so neither answer nor timing tells which one was used
     duress_key: Mapped[str | None] = mapped_column(String(80), nullable=True)
     duress_password_hash: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # the duress credentials a coerced owner set (``set-duress`` under duress): kept apart
+    # from the owner's own, so they change nothing real, and they act as duress too
+    decoy_duress_key: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    decoy_duress_password_hash: Mapped[str | None] = mapped_column(Text, nullable=True)
     # while a decoy stands: how many real log entries the owner is shown before its own
     decoy_cut: Mapped[int | None] = mapped_column(Integer, nullable=True)
     drill_of: Mapped[str | None] = mapped_column(String(64), nullable=True)  # a drill's switch
@@ -191,3 +198,20 @@ class OwnerLogRow(Base):
     at: Mapped[int] = mapped_column(BigInteger)
     kind: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(Text)
+
+
+class RefusalRow(Base):
+    """A wrong guess at one door of a switch (password, share, custodian code, signed
+    request), from one network: what lockouts count. Typed columns, written by the server
+    (the network is the caller's /24 or /48, never text the caller sent), so nothing a
+    caller writes (a User-Agent, say) can count against anyone else. Kept for the lockout
+    window only; the audit log keeps the owner's record of each refusal."""
+
+    __tablename__ = "refusals"
+    __table_args__ = (Index("ix_refusals_lookup", "switch_id", "door", "network", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    switch_id: Mapped[str] = mapped_column(String(64))
+    door: Mapped[str] = mapped_column(String(16))
+    network: Mapped[str] = mapped_column(String(64))
+    at: Mapped[int] = mapped_column(BigInteger, index=True)

@@ -178,6 +178,7 @@ def create_switch(
         phase=state.phase.value,
         next_event_at=state.next_event_at,
         held=False,
+        quarantined_at=None,
         state=json.dumps(state_to_json(state)),
         manifest=manifest,
         notice=notice,
@@ -234,6 +235,7 @@ class Switch:
     phase: str
     next_event_at: int | None
     held: bool
+    quarantined_at: int | None
     state: str
     custodians: str
     contacts: str
@@ -245,6 +247,8 @@ class Switch:
     totp_secret: str | None
     duress_key: str | None
     duress_password_hash: str | None
+    decoy_duress_key: str | None
+    decoy_duress_password_hash: str | None
     decoy_cut: int | None
     drill_of: str | None
     audit_seq: int
@@ -544,7 +548,11 @@ def audit_entries(session: Session | Connection, switch_id: str) -> list[dict[st
 
 _CLAIM_DUE = (
     select(*_FIELDS)
-    .where(_SWITCHES.c.next_event_at <= bindparam("now"), _SWITCHES.c.held.is_(False))
+    .where(
+        _SWITCHES.c.next_event_at <= bindparam("now"),
+        _SWITCHES.c.held.is_(False),
+        _SWITCHES.c.quarantined_at.is_(None),
+    )
     .order_by(_SWITCHES.c.next_event_at)
     .limit(bindparam("limit", type_=Integer()))
     .with_for_update(skip_locked=True)
@@ -584,7 +592,9 @@ def disarmed_ids(session: Session | Connection) -> list[str]:
     return sql.run(_connection(session), _DISARMED_IDS).scalars()
 
 
-_NEXT_SWITCH = select(func.min(_SWITCHES.c.next_event_at)).where(_SWITCHES.c.held.is_(False))
+_NEXT_SWITCH = select(func.min(_SWITCHES.c.next_event_at)).where(
+    _SWITCHES.c.held.is_(False), _SWITCHES.c.quarantined_at.is_(None)
+)
 _NEXT_MESSAGE = select(func.min(_OUTBOX.c.next_attempt_at))
 
 

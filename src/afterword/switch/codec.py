@@ -67,6 +67,7 @@ def state_to_json(state: SwitchState) -> dict[str, Any]:
         "reminded": sorted(state.reminded),
         "paused_until": state.paused_until,
         "cause": state.cause.value if state.cause else None,
+        "triggered_at": state.triggered_at,
         "shares": sorted(state.shares),
         "released_at": state.released_at,
         "last_checkin": state.last_checkin,
@@ -88,6 +89,8 @@ def state_from_json(data: dict[str, Any]) -> SwitchState:
             reminded=frozenset(int(t) for t in data["reminded"]),
             paused_until=int(data["paused_until"]),
             cause=Cause(data["cause"]) if data["cause"] is not None else None,
+            # states stored before it was kept: 0, the engine then reads the audit log's time
+            triggered_at=int(data.get("triggered_at", 0)),
             shares=frozenset(str(s) for s in data["shares"]),
             released_at=int(data["released_at"]),
             last_checkin=int(data["last_checkin"]),

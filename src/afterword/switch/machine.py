@@ -366,6 +366,7 @@ class SwitchState:
     reminded: frozenset[int] = frozenset()  # reminder instants already sent this period
     paused_until: int = 0
     cause: Cause | None = None
+    triggered_at: int = 0  # when the current trigger was observed (its cause's time)
     shares: frozenset[str] = frozenset()  # custodians whose valid share was accepted
     released_at: int = 0
     last_checkin: int = 0
@@ -561,6 +562,7 @@ def _trigger(
         phase=Phase.TRIGGERED,
         since=now,
         cause=cause,
+        triggered_at=now,
         reminded=frozenset(),
         duress_at=_pending_duress(state, now),
     )
@@ -571,8 +573,12 @@ def _trigger(
 
 
 def _duress(state: SwitchState, action: OwnerAction, now: int) -> tuple[SwitchState, list[Effect]]:
-    """Answer as ``action`` would have been answered; trigger silently; keep a decoy."""
-    shown = owner_view(state)
+    """Answer as ``action`` would have been answered; trigger silently; keep a decoy.
+
+    The decoy starts from what the owner is shown, less the truth's own pending duress
+    trigger: a real action between two duress ones ends the first decoy, and the new one
+    must not inherit (and one day show) the silent trigger the first one set."""
+    shown = replace(owner_view(state), duress_at=0)
     try:
         decoy, decoy_effects = _decide(shown, action, now)
     except Rejected as refused:
@@ -582,8 +588,11 @@ def _duress(state: SwitchState, action: OwnerAction, now: int) -> tuple[SwitchSt
     effects.append(Audit("duress", f"{type(action).__name__.lower()} under duress"))
     if isinstance(action, AddCanary) and not isinstance(decoy_effects[0], RefuseOwner):
         # protection only grows: the person is really watched, whoever made the owner ask
-        real, more = _add_canary(real, action, now)
-        effects += more
+        # (unless the truth protects no one any more: it is releasing, and the owner is
+        # answered as the decoy, which still protects, would answer)
+        with contextlib.suppress(Rejected):
+            real, more = _add_canary(real, action, now)
+            effects += more
     if real.phase in LIVE and real.duress_at == 0 and real.cause is not Cause.DURESS:
         if state.policy.duress_delay:
             real = replace(real, duress_at=now + state.policy.duress_delay)
@@ -622,7 +631,9 @@ def _with_decoy(state: SwitchState, event: Event, now: int) -> tuple[SwitchState
         return _decide(replace(state, decoy=None), event, now)
     truth, effects = _decide(replace(state, decoy=None), event, now)
     decoy, decoy_effects = state.decoy, list[Effect]()
-    if isinstance(event, Tick | CanaryCheckIn | CanaryAlarm):  # the decoy lives on too
+    # the decoy lives on too: time passes for it, protected people and custodians act on
+    # it as on the real switch, so its log (and its state) holds what the real one would
+    if isinstance(event, Tick | CanaryCheckIn | CanaryAlarm | Vote | WithdrawVote | ShareAccepted):
         with contextlib.suppress(Rejected):
             decoy, decoy_effects = _decide(state.decoy, event, now)
     return replace(truth, decoy=decoy), [
@@ -659,8 +670,12 @@ def _vote(
         return replace(state, votes=state.votes - {event.custodian}), [
             Audit("vote-withdrawn", event.custodian)
         ]
-    if event.custodian in state.votes:
-        return state, []
+    if event.custodian in state.votes and (
+        len(state.votes) < state.threshold or state.phase not in LIVE
+    ):
+        return state, []  # the same vote twice counts once
+    # (K votes standing in a live phase, as a state stored before votes were cleared on an
+    # abort can hold: a repeat vote is a vote again, and triggers)
     votes = state.votes | {event.custodian}
     state = replace(state, votes=votes)
     effects: list[Effect] = [
@@ -780,6 +795,7 @@ def _rearm(
         reminded=frozenset(),
         paused_until=0,
         cause=None,
+        triggered_at=0,
     )
     return new, [Audit(kind, f"{detail}; next check-in due at {deadline}")]
 
@@ -804,7 +820,12 @@ def _tick_switch(state: SwitchState, now: int) -> tuple[SwitchState, list[Effect
         effects.append(Audit("overdue", f"check-in was due at {state.deadline}"))
     if state.phase is Phase.OVERDUE and now >= state.grace_ends:
         state = replace(
-            state, phase=Phase.TRIGGERED, since=now, cause=Cause.MISSED, reminded=frozenset()
+            state,
+            phase=Phase.TRIGGERED,
+            since=now,
+            cause=Cause.MISSED,
+            triggered_at=now,
+            reminded=frozenset(),
         )
         effects += [
             Audit("triggered", f"cause {Cause.MISSED}; release at {state.release_at}"),
@@ -885,8 +906,21 @@ def _checkin(state: SwitchState, event: CheckIn, now: int) -> tuple[SwitchState,
     new, effects = _rearm(state, now, "checked-in", f"by {event.method} {event.client}".strip())
     new = replace(new, last_checkin=now, checkins=state.checkins + 1)
     if was is Phase.TRIGGERED:
-        effects.append(NotifyCustodians("aborted"))
+        new, cleared = _clear_votes(new)
+        effects += [*cleared, NotifyCustodians("aborted")]
     return new, effects + _new_client(event)
+
+
+def _clear_votes(state: SwitchState) -> tuple[SwitchState, list[Effect]]:
+    """A release the owner stopped (abort, or a late check-in) spends the votes standing
+    then: they were cast before the owner acted, and left standing they could never
+    trigger again (a repeat vote counts once). Custodians are told (``aborted``) that
+    their votes were cleared, so those who still believe the owner is missing or
+    coerced vote again, and K fresh votes trigger anew."""
+    if not state.votes:
+        return state, []
+    cleared = ", ".join(sorted(state.votes))
+    return replace(state, votes=frozenset()), [Audit("votes-cleared", cleared)]
 
 
 def _new_client(event: CheckIn) -> list[Effect]:
@@ -925,13 +959,14 @@ def _abort(state: SwitchState, now: int) -> tuple[SwitchState, list[Effect]]:
         raise Rejected(f"the switch is {state.phase}; only a pending release can be aborted")
     state = replace(state, duress_at=_pending_duress(state, now))
     new, effects = _rearm(state, now, "aborted", f"the owner stopped the {state.cause} release")
-    return new, [*effects, NotifyCustodians("aborted")]
+    new, cleared = _clear_votes(new)
+    return new, [*effects, *cleared, NotifyCustodians("aborted")]
 
 
 def _release_now(state: SwitchState, now: int) -> tuple[SwitchState, list[Effect]]:
     if state.phase in (Phase.RELEASING, Phase.RELEASED, Phase.DISARMED):
         raise Rejected(f"the switch is {state.phase}; it cannot be released again")
-    new = replace(state, phase=Phase.RELEASING, since=now, cause=Cause.DELIBERATE)
+    new = replace(state, phase=Phase.RELEASING, since=now, cause=Cause.DELIBERATE, triggered_at=now)
     return new, [
         Audit("triggered", f"cause {Cause.DELIBERATE}: the owner released on purpose"),
         Audit("releasing", f"{state.threshold} share(s) needed"),

@@ -196,7 +196,16 @@ def _check_switch_id(manifest: Any) -> None:
 def create_app(engine: Engine) -> FastAPI:
     # no request body but an upload's is ever large: anything else is refused at the door,
     # before it is read (413), so nobody can fill the server's disk or memory
-    app = FastAPI(title="afterword", version=__version__, max_body_size=MAX_REQUEST)
+    # no /docs or /redoc: FastAPI loads them from a CDN, which the pages' CSP blocks and
+    # which would break the promise that nothing is loaded from other sites; the API is
+    # described at /openapi.json
+    app = FastAPI(
+        title="afterword",
+        version=__version__,
+        max_body_size=MAX_REQUEST,
+        docs_url=None,
+        redoc_url=None,
+    )
 
     @app.exception_handler(AfterwordError)
     async def afterword_error(_: Request, exc: AfterwordError) -> JSONResponse:

@@ -948,15 +948,20 @@ def add_pages(app: FastAPI, engine: Engine, security: Security | None = None) ->
         request: Request, switch_id: str, status_code: int = 200, **context: Any
     ) -> Response:
         try:
-            status = engine.status(check_id(switch_id))
+            # without a custodian's code, the page shows what the owner is shown (the
+            # decoy after duress); a signed-in custodian sees the truth
+            status = engine.public_status(check_id(switch_id))
         except AfterwordError as exc:
             return failed(request, exc)
-        title, text, level, collecting = custodian_state(status)
         code = custodian_code(request, switch_id)
-        if code is not None and "me" not in context:
+        if code is not None:
             # revoked since, or no longer valid: the page asks for the code again
             with contextlib.suppress(AfterwordError):
-                context["me"] = custodian_truth(engine.custodian(switch_id, code, "status"))
+                truth = engine.custodian(switch_id, code, "status")
+                status = {**status, **truth}
+                if "me" not in context:
+                    context["me"] = custodian_truth(truth)
+        title, text, level, collecting = custodian_state(status)
         return render(
             request,
             "custodian.html",

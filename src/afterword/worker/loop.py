@@ -19,10 +19,23 @@ log = logging.getLogger("afterword.worker")
 
 
 def run_once(engine: Engine, sender: Sender) -> bool:
-    """One pass; True if there may be more due work right away (a full batch)."""
-    report = engine.tick()
-    if report.processed or report.held:
-        log.info("ticked %d switch(es), %d held", report.processed, len(report.held))
+    """One pass; True if there may be more due work right away (a full batch).
+
+    The outbox is dispatched even when the tick fails (issue 15, item 1): a failing tick
+    (the database away, or a bug) never keeps the mail that is already due from leaving;
+    the tick's error is raised after, for the loop to log and retry."""
+    try:
+        report = engine.tick()
+    except Exception:
+        engine.dispatch(sender)
+        raise
+    if report.processed or report.held or report.quarantined:
+        log.info(
+            "ticked %d switch(es), %d held, %d quarantined",
+            report.processed,
+            len(report.held),
+            len(report.quarantined),
+        )
     sent = engine.dispatch(sender)
     return report.processed >= engine.config.batch or sent > 0
 
