@@ -88,6 +88,26 @@ def test_a_mistyped_word_is_caught_by_the_checksum() -> None:
         normalize_mnemonic("12345 ...")
 
 
+def test_share_errors_name_a_position_never_a_word() -> None:
+    """The message (which reaches logs and HTTP answers) quotes no word of the share, nor
+    the library's error, whose text starts with the share's first four words."""
+    m = split_secret(os.urandom(32), 2, 3)[0].split()
+    at = next(i for i, w in enumerate(m) if i >= 4 and len(w) >= 5)
+    swapped = [*m]
+    swapped[9] = "academic" if m[9] != "academic" else "acid"
+    cases = {
+        f"word {at + 1} is not a SLIP-39 share word": [*m[:at], m[at][:-1], *m[at + 1 :]],
+        "checksum does not match": swapped,
+        "32 words": m[:-1],
+    }
+    for expected, words in cases.items():
+        with pytest.raises(ShareError, match=expected) as caught:
+            normalize_mnemonic(" ".join(words))
+        said = f"{caught.value} {caught.value.hint}".lower().split()
+        assert not {w.strip("().,:;") for w in said} & {*m, *words}, said
+        assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
 def test_card_round_trip_and_content() -> None:
     m = split_secret(os.urandom(32), 3, 5)[2]
     env = ShareEnvelope(m, "abc123", "aunt-mary", 3, 5, "https://switch.example")

@@ -7,6 +7,7 @@ server's disk or database in the clear.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import socket
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from shamir_mnemonic.wordlist import WORD_INDEX_MAP, WORDLIST
 
 from afterword.crypto.encoding import b64encode, canonical_json
 from afterword.crypto.keys import OwnerKey
@@ -24,8 +26,9 @@ from afterword.engine import Config, Engine, ServerKeys
 from afterword.engine.engine import LOCKOUT, LOCKOUT_WINDOW
 from afterword.errors import ShareError
 from afterword.store import Store
-from afterword.store.models import Base
+from afterword.store.models import AuditRow, Base, OutboxRow
 from afterword.web.app import create_app
+from afterword.web.pages import check_share_words
 from tests.web.conftest import Api, Bundles, Clock, leaks, start_server
 
 PASSWORD = "a long check-in password"
@@ -232,3 +235,91 @@ def test_no_share_key_or_document_is_ever_stored_in_the_clear(api: Api) -> None:
     for sample in samples:
         assert sample.decode("latin-1") not in stored
     assert json.loads(api.http.get(f"/r/{switch}/statement.json").text)["cause"] == "missed"
+
+
+# --- nothing of a submitted share in a log, the audit log, mail or an answer -------------
+
+SERVER_VOCABULARY = {  # words the server says on its own: seeing one proves nothing
+    word
+    for path in Path(create_app.__code__.co_filename).parents[1].rglob("*")
+    if path.suffix in (".py", ".html", ".txt")
+    for word in re.findall(r"[a-z]+", path.read_text().lower())
+}
+
+
+def drop_third_letter(word: str) -> str:
+    return word[:2] + word[3:]
+
+
+def everything_said(api: Api, caplog: pytest.LogCaptureFixture, answers: list[str]) -> str:
+    """Every log record (tracebacks included), audit row, message in the outbox, and answer."""
+    with api.engine.store.transaction() as s:
+        audit = [f"{r.kind} {r.detail}" for r in s.query(AuditRow).all()]
+        outbox = [
+            f"{r.to} {r.subject} {r.body} {r.data} {r.last_error}" for r in s.query(OutboxRow)
+        ]
+    logged = [caplog.handler.format(r) for r in caplog.records]
+    return "\n".join([*logged, *audit, *outbox, *answers])
+
+
+def test_no_word_of_a_submitted_share_leaves_the_parser(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A share of another switch, one with a misspelled word, one with a wrong checksum and
+    malformed bodies, over the API and the custodian page: no single word of any of them
+    (nor the misspelling) reaches a log at DEBUG (uvicorn's too), the audit log, the mail,
+    or an API answer. Errors name a position, never a word."""
+    switch = armed(api)
+    release = signed(api, switch, "release", api.bundles.owner)
+    assert api.http.post(f"/switches/{switch}/owner", json=release).status_code == 200
+    for logger in ("", "uvicorn", "uvicorn.error", "uvicorn.access", "afterword"):
+        caplog.set_level(logging.DEBUG, logger=logger or None)
+    url = f"/switches/{switch}/shares"
+    answers = [api.http.post(url, json={"mnemonic": "hello world"}).text]
+    baseline = set(re.findall(r"[a-z]+", everything_said(api, caplog, answers).lower()))
+
+    other = api.bundles.other.mnemonics["carol"]  # (a) valid, of another switch
+    words = api.bundles.main.mnemonics["carol"].split()  # this switch's own
+    at = next(
+        i
+        for i, w in enumerate(words)
+        if i >= 4 and len(w) >= 5 and drop_third_letter(w) not in WORD_INDEX_MAP
+    )
+    typo = drop_third_letter(words[at])  # (b) one letter dropped: no SLIP-39 word
+    misspelled = " ".join([*words[:at], typo, *words[at + 1 :]])
+    wrong = words[20] if words[20] != words[21] else WORDLIST[WORD_INDEX_MAP[words[20]] ^ 1]
+    wrong_sum = " ".join([*words[:21], wrong, *words[22:]])  # (c) a valid word, wrong one
+    assert check_share_words(wrong_sum).title.startswith("The words do not add up")
+    bodies: list[dict[str, Any]] = [
+        {"json": {"mnemonic": other}},
+        {"json": {"mnemonic": misspelled}},
+        {"json": {"mnemonic": wrong_sum}},
+        {"content": other.encode()},  # (d) malformed: not JSON, not an object, half JSON
+        {"content": ('{"mnemonic": "' + misspelled).encode()},
+        {"json": {"mnemonic": other.split()}},
+        {"json": [other]},
+        {"data": {"mnemonic": other}},
+    ]
+    for body in bodies:
+        response = api.http.post(url, **body)
+        assert response.status_code == 400, response.text
+        answers.append(response.text)
+    # the custodian's page: its answer shows the words back to the one who typed them,
+    # but nothing of them may reach a log, the audit log or the mail
+    page = api.http.get(f"/s/{switch}", headers={"accept": "text/html"})
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token is not None, page.text
+    for text in (other, misspelled, wrong_sum):
+        form = {"csrf": token.group(1), "words": text}
+        response = api.http.post(f"/s/{switch}/share", data=form, headers={"accept": "text/html"})
+        assert response.status_code == 400, response.text
+    api.engine.tick()  # whatever the refusals set off is rendered into the outbox
+
+    said = everything_said(api, caplog, answers)
+    assert "share-refused" in said and "HTTP/1.1" in said  # the audit and access logs
+    secret = {w for w in (*other.split(), *words, typo) if len(w) >= 4} - baseline
+    secret -= SERVER_VOCABULARY
+    assert len(secret) > 20 and set(words[:4]) & secret  # there is something to find
+    found = sorted(w for w in secret if re.search(rf"\b{w}\b", said, re.IGNORECASE))
+    assert not found, found
+    assert f"word {at + 1} " in answers[2]  # the position of the misspelling, not the word

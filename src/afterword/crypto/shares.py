@@ -21,6 +21,7 @@ import segno
 import shamir_mnemonic
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from shamir_mnemonic.wordlist import WORD_INDEX_MAP
 
 from afterword.crypto.encoding import canonical_json
 from afterword.errors import FormatError, ShareError
@@ -57,19 +58,40 @@ def split_secret(secret: bytes, threshold: int, count: int) -> list[str]:
 
 
 def normalize_mnemonic(text: str) -> str:
-    """Lower-case words separated by single spaces; checks every word and the checksum."""
-    words = re.findall(r"[A-Za-z]+", text)
-    mnemonic = " ".join(w.lower() for w in words)
+    """Lower-case words separated by single spaces; checks every word and the checksum.
+
+    No word of the share leaves this function: its errors (which reach logs, the audit
+    log and HTTP answers) name a position, never a word, and do not chain the library's
+    error, whose text quotes the mnemonic's first words.
+    """
+    words = [w.lower() for w in re.findall(r"[A-Za-z]+", text)]
     if not words:
         raise ShareError("no share words found", "paste the words from the card")
-    try:
-        shamir_mnemonic.Share.from_mnemonic(mnemonic)
-    except shamir_mnemonic.MnemonicError as exc:
-        raise ShareError(
-            f"this share is damaged or mistyped ({exc})",
-            "compare every word with the card; one wrong word is enough to break it",
-        ) from exc
-    return mnemonic
+    mnemonic = " ".join(words)
+    unknown = next((n for n, w in enumerate(words, 1) if w not in WORD_INDEX_MAP), None)
+    if unknown is not None:
+        problem = f"word {unknown} is not a SLIP-39 share word"
+    else:
+        try:
+            shamir_mnemonic.Share.from_mnemonic(mnemonic)
+            return mnemonic
+        except shamir_mnemonic.MnemonicError as exc:
+            problem = _mnemonic_problem(str(exc), len(words))
+    raise ShareError(
+        f"this share is damaged or mistyped ({problem})",
+        "compare every word with the card; one wrong word is enough to break it",
+    ) from None
+
+
+def _mnemonic_problem(library_text: str, count: int) -> str:
+    """What the library found wrong, in words of our own (its text quotes the share)."""
+    if "length" in library_text:
+        return f"{count} words; a share has 20 or 33, so one is missing or doubled"
+    if "checksum" in library_text:
+        return "its checksum does not match: a word is wrong, or two are swapped"
+    if "padding" in library_text:
+        return "its padding is wrong: a word is wrong"
+    return "its words do not make a valid SLIP-39 share"
 
 
 def commitment(mnemonic: str) -> str:
@@ -127,13 +149,13 @@ def combine_shares(mnemonics: Iterable[str]) -> bytes:
             raise ShareError(
                 f"not enough shares: {len(unique)} distinct given, {need} needed",
                 "collect more custodians' shares",
-            ) from exc
+            ) from None
         if "identifier" in text or "don't match" in text or "Invalid set" in text:
             raise ShareError(
                 "these shares do not belong together (they come from different switches)",
                 "use only shares made for this dossier",
-            ) from exc
-        raise ShareError(f"the shares cannot be combined: {text}") from exc
+            ) from None
+        raise ShareError("the shares cannot be combined (SLIP-39 refuses this set)") from None
 
 
 @dataclass(frozen=True)

@@ -377,7 +377,8 @@ def check_share_words(text: str) -> ShareCheck:
                 "built-in check does not match)."
             )
         else:
-            check.problems.append(f"The share is damaged ({exc}).")
+            # not the library's text: it quotes the share's first words
+            check.problems.append("The words do not make a valid share card; one may be wrong.")
     return check
 
 
