@@ -143,6 +143,26 @@ def test_open_refusals_are_one_line_and_leave_nothing(walkthrough: dict[str, obj
     assert not any(p.name.startswith((".o", "o")) and p.name != "owner.key" for p in d.iterdir())
 
 
+def test_open_hostile_dossier_is_a_one_line_refusal(walkthrough: dict[str, object]) -> None:
+    """Issue 15 item 18: a sparse member and a deeply nested manifest, each refused with
+    what went wrong, nothing written; before the fix the first wrote 32 MiB of zeros and
+    the second ended in a RecursionError traceback."""
+    from afterword.crypto.keys import load_owner_key
+    from tests.crypto import hostile
+
+    d = walkthrough["dir"]
+    assert isinstance(d, Path) and isinstance(walkthrough["lawyer"], AgeKey)
+    args = ["open", "bundle/dossier.age", "--share", "bundle/shares/lawyer.age",
+            "--share", "bundle/shares/friend.txt", "--identity", walkthrough["lawyer"].path,
+            "-o", "o"]  # fmt: skip
+    owner = load_owner_key(d / "owner.key", PASSPHRASE)
+    hostile.plant(d / "bundle", owner, hostile.gnu_sparse("documents/evidence/z") + hostile.end())
+    refused(run(*args, cwd=d), "'documents/evidence/z', which is a GNU sparse file")
+    (d / "bundle" / "manifest.json").write_bytes(b"[" * 50_000 + b"]" * 50_000)
+    refused(run(*args, cwd=d), "manifest.json nests deeper than 64 levels")
+    assert not any(p.name.startswith((".o", "o")) and p.name != "owner.key" for p in d.iterdir())
+
+
 def test_seal_refusals(tmp_path: Path) -> None:
     ok(run("keygen", "owner.key", cwd=tmp_path))
     (tmp_path / "doc.txt").write_text("x")

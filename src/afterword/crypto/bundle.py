@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
-import json
 import re
 import secrets
 import shutil
@@ -40,15 +39,16 @@ from afterword.crypto.encoding import (
     age_identity_from_secret,
     age_recipient_of,
     check_age_recipient,
+    parse_json,
     pretty_json,
 )
 from afterword.crypto.keys import OwnerKey
 from afterword.crypto.manifest import (
     DocumentEntry,
     check_public_manifest,
-    parse_private_manifest,
     private_manifest_chunks,
     public_manifest_body,
+    read_private_manifest,
 )
 from afterword.crypto.notice import notice_body, render_text
 from afterword.crypto.shares import (
@@ -64,7 +64,7 @@ from afterword.crypto.shares import (
 from afterword.crypto.signing import Document, verify_document
 from afterword.crypto.streams import Progress
 from afterword.crypto.teaser import MAX_TEASER_BYTES, teaser_body
-from afterword.errors import AfterwordError, FormatError, KeyFileError, ShareError
+from afterword.errors import AfterwordError, KeyFileError, ShareError
 
 PAPER = "paper"
 CUSTODIANS_KIND = "custodians/1"
@@ -222,15 +222,18 @@ def seal_bundle(
     return SealResult(bundle, switch, len(sealed.entries), sealed.size, manifest, notice)
 
 
+JSON_MAX_DEPTH = 64
+"""Deeper than any file afterword writes (manifests, notices, statements, audit logs)."""
+
+
 def load_json(path: Path, what: str) -> Any:
     try:
-        return json.loads(path.read_bytes())
+        raw = path.read_bytes()
     except FileNotFoundError as exc:
         raise AfterwordError(f"{what} {path} not found", "check the path") from exc
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise FormatError(
-            f"{path} is not valid JSON", "the file is damaged or not afterword's"
-        ) from exc
+    except OSError as exc:
+        raise AfterwordError(f"cannot read {what} {path}: {exc.strerror}") from exc
+    return parse_json(raw, str(path), max_depth=JSON_MAX_DEPTH)
 
 
 def load_manifest(path: Path) -> Document:
@@ -315,7 +318,7 @@ def load_owner_copy(bundle: Path, owner: OwnerKey) -> tuple[str, list[DocumentEn
             "this owner key cannot open the owner's copy",
             "use the keyfile that sealed this bundle",
         ) from exc
-    return parse_private_manifest(json.loads(plaintext))
+    return read_private_manifest(plaintext, f"the owner's copy {bundle / 'owner.age'}")
 
 
 def make_teaser(bundle: Path, document: Path, owner: OwnerKey) -> Document:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import json
 import os
 import re
 import secrets
@@ -35,10 +34,11 @@ import pyrage
 from afterword.crypto.agestream import AgeWriter
 from afterword.crypto.encoding import age_identity_from_secret, age_recipient_of
 from afterword.crypto.manifest import (
+    PRIVATE_MAX_BYTES,
     DocumentEntry,
     match_entries,
-    parse_private_manifest,
     private_manifest_chunks,
+    read_private_manifest,
 )
 from afterword.crypto.streams import (
     BLOCK,
@@ -249,9 +249,39 @@ class _PipeDecryptor:
         return self.error
 
 
+_MEMBER_KINDS = {
+    tarfile.SYMTYPE: "a symbolic link",
+    tarfile.LNKTYPE: "a hard link",
+    tarfile.DIRTYPE: "a folder",
+    tarfile.CHRTYPE: "a character device",
+    tarfile.BLKTYPE: "a block device",
+    tarfile.FIFOTYPE: "a named pipe",
+    tarfile.CONTTYPE: "a contiguous file",
+    tarfile.GNUTYPE_SPARSE: "a GNU sparse file",
+}
+_HOSTILE = (
+    "afterword never seals one, so the dossier was crafted or altered: nothing of it was "
+    "kept; do not unpack it with other tools, and ask for the sealed original"
+)
+
+
 def _member_path(member: tarfile.TarInfo) -> PurePosixPath | None:
-    """The safe relative path of a document member; None for the manifest; else refuse."""
+    """The safe relative path of a document member; None for the manifest; else refuse.
+
+    afterword writes regular files only, so everything else is refused before a byte of
+    it is written: links (which could point outside the output folder), devices, pipes,
+    and sparse files, GNU or PAX (whose map can expand a few bytes into gigabytes).
+    """
     name = member.name
+    if member.type not in (tarfile.REGTYPE, tarfile.AREGTYPE):
+        kind = _MEMBER_KINDS.get(member.type, f"an entry of tar type {member.type!r}")
+        raise IntegrityError(
+            f"the dossier holds {name!r}, which is {kind}, not a regular file", _HOSTILE
+        )
+    if member.sparse is not None or any(k.startswith("GNU.sparse.") for k in member.pax_headers):
+        raise IntegrityError(
+            f"the dossier holds {name!r}, which is a sparse file, not a regular file", _HOSTILE
+        )
     if name == MANIFEST_MEMBER:
         return None
     path = PurePosixPath(name)
@@ -260,10 +290,11 @@ def _member_path(member: tarfile.TarInfo) -> PurePosixPath | None:
         or ".." in path.parts
         or len(path.parts) < 2
         or path.parts[0] != DOCUMENTS_DIR
-        or not (member.isfile() or member.isdir())
     ):
         raise IntegrityError(
-            f"the dossier holds an unexpected entry {name!r}", "it was not made by afterword"
+            f"the dossier holds an unexpected entry {name!r} (absolute, with '..' or outside "
+            "documents/)",
+            _HOSTILE,
         )
     return PurePosixPath(*path.parts[1:])
 
@@ -293,6 +324,31 @@ def check_output_folder(out: Path) -> None:
         raise AfterwordError(f"{out} already exists and is not empty", "choose a new folder")
 
 
+def _write_member(source: IO[bytes], target: Path, size: int, progress: Progress | None) -> bytes:
+    """Copy exactly ``size`` bytes to a new file ``target``; return their SHA-256."""
+    digest = hashlib.sha256()
+    left = size
+    with open(target, "xb") as f:
+        while left and (chunk := source.read(min(BLOCK, left))):
+            left -= len(chunk)
+            digest.update(chunk)
+            f.write(chunk)
+            if progress:
+                progress(len(chunk))
+    if left:
+        raise IntegrityError(
+            f"the dossier ends inside {target.name!r}", "it is truncated; get an intact copy"
+        )
+    return digest.digest()
+
+
+def _payload_budget(dossier: Path, manifest: dict[str, Any]) -> int:
+    """The most the documents can add up to: the plaintext is smaller than the file."""
+    signed = (manifest.get("dossier") or {}).get("size")
+    actual = dossier.stat().st_size
+    return min(actual, signed) if isinstance(signed, int) else actual
+
+
 def extract_dossier(
     dossier: Path,
     identity: str,
@@ -303,11 +359,18 @@ def extract_dossier(
     """Decrypt ``dossier`` with ``identity`` into ``out``, checking it against ``manifest``.
 
     ``manifest`` is a public manifest whose signature the caller has already checked.
+    Every member is checked before a byte of it is written: a regular file, under
+    ``documents/``, no larger than what is left of the dossier's signed size, and no more
+    documents than the manifest counts. The private manifest comes last in the tar, so
+    each document's hash (taken as it is written) is compared with it at the end; any
+    refusal removes everything written so far.
     """
     check_output_folder(out)
     switch = str(manifest["switch"])
+    count = manifest.get("count")
+    budget = _payload_budget(dossier, manifest)
     extracted: dict[str, tuple[bytes, int]] = {}
-    private: Any = None
+    private: tuple[str, list[DocumentEntry]] | None = None
     with _scratch_dir(out) as scratch:
         decryptor = _PipeDecryptor(dossier, identity)
         failure: BaseException | None = None
@@ -315,29 +378,44 @@ def extract_dossier(
             with tarfile.open(fileobj=decryptor.reader, mode="r|") as tar:
                 for member in tar:
                     rel = _member_path(member)
-                    source = tar.extractfile(member) if member.isfile() else None
+                    if private is not None:
+                        raise IntegrityError(
+                            f"the dossier holds {member.name!r} after its private manifest",
+                            _HOSTILE,
+                        )
+                    if member.size > budget:
+                        raise IntegrityError(
+                            f"the dossier's entry {member.name!r} claims {member.size} bytes, "
+                            f"more than the {budget} left of the dossier's signed size",
+                            _HOSTILE,
+                        )
+                    budget -= member.size
+                    source = tar.extractfile(member)
+                    if source is None:  # pragma: no cover - a regular member always has one
+                        raise IntegrityError(f"cannot read {member.name!r} in the dossier")
                     if rel is None:
-                        if source is None or member.size > 64 * 1024 * 1024:
-                            raise IntegrityError("the dossier's private manifest is malformed")
-                        private = json.loads(source.read())
+                        raw = source.read(PRIVATE_MAX_BYTES + 1)
+                        private = read_private_manifest(raw, "the dossier's private manifest")
                         continue
+                    if isinstance(count, int) and len(extracted) >= count:
+                        raise IntegrityError(
+                            f"the dossier holds more documents than the {count} its signed "
+                            "manifest lists",
+                            _HOSTILE,
+                        )
+                    if str(rel) in extracted:
+                        raise IntegrityError(
+                            f"the dossier holds {member.name!r} twice", "the dossier was altered"
+                        )
                     target = scratch.joinpath(*rel.parts)
-                    if source is None:
-                        target.mkdir(parents=True, exist_ok=True)
-                        continue
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    digest = hashlib.sha256()
-                    with open(target, "xb") as f:
-                        while chunk := source.read(BLOCK):
-                            digest.update(chunk)
-                            f.write(chunk)
-                            if progress:
-                                progress(len(chunk))
-                    extracted[str(rel)] = (digest.digest(), member.size)
-        except (tarfile.TarError, OSError, ValueError, AfterwordError) as exc:
+                    digest = _write_member(source, target, member.size, progress)
+                    extracted[str(rel)] = (digest, member.size)
+        except Exception as exc:  # hostile input: every failure becomes a refusal below
             failure = exc
         error = decryptor.close()
-        if error is not None:
+        # a refusal stops reading: the worker's broken pipe is its echo, not the cause
+        if error is not None and not (failure and isinstance(error, BrokenPipeError)):
             raise IntegrityError(
                 f"the dossier cannot be decrypted: {error}",
                 "it is truncated or was tampered with; get an intact copy",
@@ -352,7 +430,7 @@ def extract_dossier(
             raise IntegrityError(
                 "the dossier has no private manifest", "it was not made by afterword"
             )
-        private_switch, entries = parse_private_manifest(private)
+        private_switch, entries = private
         if private_switch != switch:
             raise IntegrityError("the dossier belongs to another switch than its manifest")
         match_entries(manifest, entries)

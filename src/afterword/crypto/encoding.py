@@ -151,3 +151,41 @@ def check_age_recipient(recipient: str) -> str:
             "an age public key starts with age1 and is 62 characters (age-keygen -y KEYFILE)",
         ) from exc
     return text
+
+
+# a JSON string, unrolled so a long one costs no backtracking; escapes stay inside it
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_EMPTY_PAIR = re.compile(rb"\[\]|\{\}")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def parse_json(raw: bytes, what: str, *, max_depth: int, max_bytes: int | None = None) -> Any:
+    """JSON from untrusted bytes, refused with a :class:`FormatError` when it is larger
+    than ``max_bytes``, nests arrays and objects deeper than ``max_depth``, or is not JSON.
+
+    The depth is measured before parsing, so a hostile file (``[[[[...``) cannot make the
+    parser recurse until Python's stack runs out: with strings blanked out and only
+    brackets kept, each pass removes the innermost empty pairs, and whatever is left after
+    ``max_depth`` passes is nested too deeply (or unbalanced, which is no JSON either).
+    """
+    if max_bytes is not None and len(raw) > max_bytes:
+        raise FormatError(
+            f"{what} is {len(raw)} bytes, more than the {max_bytes} afterword allows",
+            "the file is damaged or hostile; do not use it",
+        )
+    brackets = _JSON_STRING.sub(b'""', raw).translate(None, _NOT_BRACKETS)
+    for _ in range(max_depth):
+        if not brackets:
+            break
+        brackets = _EMPTY_PAIR.sub(b"", brackets)
+    if brackets:
+        raise FormatError(
+            f"{what} nests deeper than {max_depth} levels or is not valid JSON",
+            "the file is damaged or hostile; do not use it",
+        )
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise FormatError(
+            f"{what} is not valid JSON", "the file is damaged or not afterword's"
+        ) from exc

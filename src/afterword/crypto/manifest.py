@@ -20,13 +20,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from afterword.crypto import merkle
-from afterword.crypto.encoding import hex_to_bytes
+from afterword.crypto.encoding import hex_to_bytes, parse_json
 from afterword.crypto.signing import Document
 from afterword.errors import FormatError, IntegrityError
 
 PUBLIC_KIND = "manifest/1"
 PRIVATE_KIND = "private-manifest/1"
 TREE_ALGORITHM = "rfc9162-sha256"
+PRIVATE_MAX_BYTES = 64 * 1024 * 1024
+"""The largest private manifest opened: some 300,000 documents with long paths."""
+PRIVATE_MAX_DEPTH = 4
+"""An object, its list of documents, an entry object: three levels, and one to spare."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +100,15 @@ def private_manifest_chunks(switch: str, entries: Sequence[DocumentEntry]) -> It
             f'"sha256":"{e.sha256.hex()}","size":{e.size}}}'
         ).encode()
     yield b"]}"
+
+
+def read_private_manifest(raw: bytes, what: str) -> tuple[str, list[DocumentEntry]]:
+    """Entries of a private manifest from its untrusted bytes (inside a dossier, or the
+    owner's copy): bounded in size and depth, so no hostile file makes parsing run out
+    of memory or stack, and every refusal is a :class:`FormatError` or IntegrityError."""
+    return parse_private_manifest(
+        parse_json(raw, what, max_depth=PRIVATE_MAX_DEPTH, max_bytes=PRIVATE_MAX_BYTES)
+    )
 
 
 def parse_private_manifest(data: object) -> tuple[str, list[DocumentEntry]]:
