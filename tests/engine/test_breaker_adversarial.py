@@ -23,6 +23,7 @@ from afterword.store import Store
 from afterword.store.models import OutboxRow, SwitchRow
 from afterword.switch.policy import Policy
 from afterword.worker.loop import run_once
+from tests.conftest import seal_throwaways
 from tests.delivery.servers import SmtpServer
 
 T0 = 1_800_000_000
@@ -86,13 +87,7 @@ def seal_victim(engine: Engine, tmp_path: Path, owner: OwnerKey, name: str) -> S
 @pytest.fixture(scope="module")
 def crowd(tmp_path_factory: pytest.TempPathFactory, owner: OwnerKey) -> list[SealResult]:
     """The attacker's throwaway 1-of-1 bundles, sealed once for both databases."""
-    folder = tmp_path_factory.mktemp("crowd")
-    doc = folder / "nothing.txt"
-    doc.write_text("nothing")
-    return [
-        seal_bundle([doc], folder / f"h{i}", owner, [Custodian("carol", "paper")], 1)
-        for i in range(CROWD)
-    ]
+    return seal_throwaways(tmp_path_factory.mktemp("crowd"), owner, CROWD)
 
 
 def phases(store: Store) -> dict[str, tuple[str, bool]]:

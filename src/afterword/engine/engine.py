@@ -69,6 +69,7 @@ from afterword.errors import AfterwordError, FormatError, ShareError
 from afterword.store import Store, sql
 from afterword.store import repository as repo
 from afterword.store.models import (
+    ArmRow,
     AuditRow,
     CanaryTokenRow,
     OwnerLogRow,
@@ -121,6 +122,8 @@ LOCKOUT_WINDOW = 900  # seconds over which wrong guesses at one switch are count
 LOCKOUT = {"password": 10, "share": 20, "custodian": 20, "request": 20}
 WRONG_PASSWORD = "wrong password"
 JUMP_KEPT = 86400  # seconds a clock jump's span is held against (see Engine._clock_check)
+ARM_QUOTA = 10  # switches one network may arm in ARM_WINDOW
+ARM_WINDOW = 3600
 LEASE = 300  # seconds a claimed outbox row is left alone while it is being sent
 MAX_BACKOFF = 6 * 3600
 # a failed message is tried again after 30 s, doubling with each attempt up to MAX_BACKOFF
@@ -138,6 +141,12 @@ _LOCK_QUERY: Any = select(func.count(), func.min(RefusalRow.at)).where(
 first one's time. On typed columns only (see ``RefusalRow``): never on the audit log's
 text, which holds what callers sent. Built once: building it per request cost more than
 running it."""
+
+
+_ARM_QUERY: Any = select(func.count(), func.min(ArmRow.at)).where(
+    ArmRow.network == bindparam("network"), ArmRow.at > bindparam("since")
+)
+"""Switches armed from one network lately: their number and the first one's time."""
 
 
 class NotFound(AfterwordError):
@@ -175,6 +184,7 @@ class Config:
     max_upload: int = 8 << 30  # the largest dossier a switch may upload (bytes)
     operator: Sequence[str] = ()  # where breaker alerts go
     batch: int = 500
+    arm_quota: int = ARM_QUOTA  # switches one network may arm in ARM_WINDOW; 0: no quota
 
 
 OWNER_ACTIONS = (
@@ -306,8 +316,14 @@ class Engine:
 
         ``duress_key`` / ``duress_password``: the owner's duress credentials (the keyfile
         names a duress key whether or not it has a duress slot). ``client`` is remembered
-        as a known client: check-ins from elsewhere are announced.
+        as a known client: check-ins from elsewhere are announced. An arm from a known
+        network (the web's) counts against that network's quota (``Config.arm_quota``).
         """
+        network = _network(client)  # arms from a known network count against its quota
+        quota = self.config.arm_quota if network != "unknown" else 0
+        if quota:
+            with self.store.connection() as c:  # before any work: a refused arm costs little
+                _check_arm_quota(c, network, quota, self.clock())
         if totp and password is None:
             raise FormatError("TOTP needs a check-in password", "set a password too")
         if duress_password is not None and (password is None or duress_password == password):
@@ -362,6 +378,9 @@ class Engine:
                 with self.store.transaction() as s:
                     if repo.get_switch(s, switch_id) is not None:
                         raise Conflict(f"switch {switch_id} is already armed on this server")
+                    if quota:  # counted where the switch is made: no concurrent arm slips by
+                        _check_arm_quota(s.connection(), network, quota, now)
+                        s.add(ArmRow(network=network, at=now))
                     repo.create_switch(
                         s,
                         switch_id=switch_id,
@@ -1187,6 +1206,7 @@ class Engine:
             with self.store.transaction() as s:
                 repo.purge_nonces(s, now - SPENT_KEPT)
                 s.execute(delete(RefusalRow).where(RefusalRow.at <= now - LOCKOUT_WINDOW))
+                s.execute(delete(ArmRow).where(ArmRow.at <= now - ARM_WINDOW))
             self._purge_at = now + NONCE_TTL
         report = TickReport()
         with _gc_paused(), self.store.transaction() as s:
@@ -1608,6 +1628,21 @@ def _check_roster(roster: Document) -> tuple[int, dict[str, dict[str, Any]]]:
         )
     assert isinstance(threshold, int)
     return threshold, labels
+
+
+def _check_arm_quota(c: Connection, network: str, quota: int, now: int) -> None:
+    """Refuse an arm (429) once the caller's network armed ``quota`` switches in the last
+    ARM_WINDOW: a crowd of throwaway switches costs many networks, not one script."""
+    params = {"network": network, "since": now - ARM_WINDOW}
+    count, first = sql.run(c, _ARM_QUERY, params).one()
+    if count >= quota:
+        minutes = max(1, (int(first) + ARM_WINDOW - now + 59) // 60)
+        raise Locked(
+            f"{count} switches were armed from your network in the last "
+            f"{ARM_WINDOW // 60} minutes, the most this server takes; try again in "
+            f"{minutes} minute(s)",
+            "wait, or ask the operator (AFTERWORD_ARM_QUOTA sets the quota)",
+        )
 
 
 def _digest(to: str) -> str:
