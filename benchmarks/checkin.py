@@ -263,7 +263,12 @@ def start_afterword(url: str, data_dir: Path, run_dir: Path) -> Server:
     argv = [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port)]
     argv += ["--db", url, "--data-dir", str(data_dir)]
     log_path = run_dir / "afterword-serve.log"
-    env = {**os.environ, "AFTERWORD_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+    # the run arms all its switches from loopback: no arming quota
+    env = {
+        **os.environ,
+        "AFTERWORD_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "AFTERWORD_ARM_QUOTA": "0",
+    }
     env.pop("AFTERWORD_SMTP_URL", None)
     with open(log_path, "ab") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)

@@ -114,3 +114,13 @@ def sealed(tmp_path: Path, owner: OwnerKey, make_age_key: Callable[[str], AgeKey
         conditions="If I stop checking in, publish.",
     )
     return Sealed(result, corpus, source, keys)
+
+
+def seal_throwaways(folder: Path, owner: OwnerKey, count: int) -> list[SealResult]:
+    """An attacker's throwaway bundles: 1 of 1, one paper custodian (carol), one document."""
+    doc = folder / "nothing.txt"
+    doc.write_text("nothing")
+    return [
+        seal_bundle([doc], folder / f"t{i}", owner, [Custodian("carol", "paper")], 1)
+        for i in range(count)
+    ]

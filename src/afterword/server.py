@@ -2,8 +2,8 @@
 
 Settings come from arguments or the environment (``AFTERWORD_DATABASE_URL``,
 ``AFTERWORD_PUBLIC_URL``, ``AFTERWORD_SMTP_URL``, ``AFTERWORD_MIN_DURATION``,
-``AFTERWORD_OPERATOR``, ``AFTERWORD_MAX_UPLOAD``), with the embedded default: SQLite in
-the user's data directory.
+``AFTERWORD_OPERATOR``, ``AFTERWORD_MAX_UPLOAD``, ``AFTERWORD_ARM_QUOTA``), with the
+embedded default: SQLite in the user's data directory.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 
 from afterword.delivery import Dispatcher, MailConfig, Mailer, WebhookSender
 from afterword.engine import Config, Engine, ServerKeys
+from afterword.engine.engine import ARM_QUOTA
 from afterword.errors import AfterwordError
 from afterword.store import Store
 from afterword.store.db import default_data_dir, default_database_url
@@ -35,6 +36,7 @@ class Settings:
     min_duration: int
     operator: tuple[str, ...]
     max_upload: int = 8 << 30
+    arm_quota: int = ARM_QUOTA  # switches one network may arm an hour (0: no quota)
 
     @classmethod
     def load(
@@ -57,7 +59,18 @@ class Settings:
             min_duration=parse_duration(os.environ.get("AFTERWORD_MIN_DURATION", "1h")),
             operator=tuple(x for x in operator.split(",") if x),
             max_upload=parse_size(os.environ.get("AFTERWORD_MAX_UPLOAD", "8G")),
+            arm_quota=parse_count(os.environ.get("AFTERWORD_ARM_QUOTA", str(ARM_QUOTA))),
         )
+
+
+def parse_count(text: str) -> int:
+    """A whole number of at least 0 (AFTERWORD_ARM_QUOTA)."""
+    if not text.strip().isdigit():
+        raise AfterwordError(
+            f"AFTERWORD_ARM_QUOTA is {text!r}, not a whole number",
+            "set it to how many switches one network may arm an hour (0 for no quota)",
+        )
+    return int(text)
 
 
 def parse_size(text: str) -> int:
@@ -93,6 +106,7 @@ def build_engine(settings: Settings) -> Engine:
         min_duration=settings.min_duration,
         operator=settings.operator,
         max_upload=settings.max_upload,
+        arm_quota=settings.arm_quota,
     )
     return Engine(store, keys, config)
 

@@ -69,6 +69,7 @@ from afterword.errors import AfterwordError, FormatError, ShareError
 from afterword.store import Store, sql
 from afterword.store import repository as repo
 from afterword.store.models import (
+    ArmRow,
     AuditRow,
     CanaryTokenRow,
     OwnerLogRow,
@@ -120,6 +121,9 @@ LOCKOUT_WINDOW = 900  # seconds over which wrong guesses at one switch are count
 # wrong guesses (forged signed requests: "request") from one network that lock a door
 LOCKOUT = {"password": 10, "share": 20, "custodian": 20, "request": 20}
 WRONG_PASSWORD = "wrong password"
+JUMP_KEPT = 86400  # seconds a clock jump's span is held against (see Engine._clock_check)
+ARM_QUOTA = 10  # switches one network may arm in ARM_WINDOW
+ARM_WINDOW = 3600
 LEASE = 300  # seconds a claimed outbox row is left alone while it is being sent
 MAX_BACKOFF = 6 * 3600
 # a failed message is tried again after 30 s, doubling with each attempt up to MAX_BACKOFF
@@ -137,6 +141,12 @@ _LOCK_QUERY: Any = select(func.count(), func.min(RefusalRow.at)).where(
 first one's time. On typed columns only (see ``RefusalRow``): never on the audit log's
 text, which holds what callers sent. Built once: building it per request cost more than
 running it."""
+
+
+_ARM_QUERY: Any = select(func.count(), func.min(ArmRow.at)).where(
+    ArmRow.network == bindparam("network"), ArmRow.at > bindparam("since")
+)
+"""Switches armed from one network lately: their number and the first one's time."""
 
 
 class NotFound(AfterwordError):
@@ -165,10 +175,16 @@ class Config:
     data_dir: Path
     public_url: str = "http://127.0.0.1:8000"
     min_duration: int = 3600
-    breaker_threshold: int = 100  # more triggers than this in one tick are held
+    # a worker's first pass has no earlier reading of the monotonic clock to tell a clock
+    # jump by: there, more triggers than this in the pass are held (see ``Engine.tick``)
+    breaker_threshold: int = 100
+    # how far the wall clock may run ahead of the monotonic clock between two passes
+    # before the breaker calls it a jump and holds what the jump made due
+    clock_slack: int = 60
     max_upload: int = 8 << 30  # the largest dossier a switch may upload (bytes)
     operator: Sequence[str] = ()  # where breaker alerts go
     batch: int = 500
+    arm_quota: int = ARM_QUOTA  # switches one network may arm in ARM_WINDOW; 0: no quota
 
 
 OWNER_ACTIONS = (
@@ -218,6 +234,14 @@ def now_seconds() -> int:
     return int(time.time())
 
 
+def boot_seconds() -> float:
+    """A clock nobody outside the machine can move: seconds since boot, suspend included
+    (``CLOCK_BOOTTIME``, so a laptop's sleep is not a jump), else the monotonic clock."""
+    if hasattr(time, "CLOCK_BOOTTIME"):
+        return time.clock_gettime(time.CLOCK_BOOTTIME)
+    return time.monotonic()
+
+
 @contextmanager
 def _gc_paused() -> Iterator[None]:
     """No cyclic garbage collection while a tick holds its batch: every object a tick makes
@@ -240,11 +264,23 @@ class Engine:
         keys: ServerKeys,
         config: Config,
         clock: Callable[[], int] = now_seconds,
+        monotonic: Callable[[], float] | None = None,
     ) -> None:
+        """``monotonic``: the clock the breaker checks ``clock`` against (issue 15, item
+        2). By default the boot clock when ``clock`` is the wall clock; an engine given
+        a clock of its own and no ``monotonic`` takes ``clock`` as its own reference, so
+        it sees no jump (a virtual clock moves as time does)."""
         self.store = store
         self.keys = keys
         self.config = config
         self.clock = clock
+        if monotonic is None:
+            monotonic = boot_seconds if clock is now_seconds else clock
+        self.monotonic = monotonic
+        self._last_pass: tuple[int, float] | None = None  # (wall, monotonic) of the last
+        # wall-clock spans a forward jump skipped: (from, to], kept until the operator
+        # answers (release_held), so the jump's crowd is held over however many passes
+        self._jumps: list[tuple[int, int]] = []
         self.challenges = Challenges(keys)
         self._swept = False
         self._purge_at = 0
@@ -280,8 +316,14 @@ class Engine:
 
         ``duress_key`` / ``duress_password``: the owner's duress credentials (the keyfile
         names a duress key whether or not it has a duress slot). ``client`` is remembered
-        as a known client: check-ins from elsewhere are announced.
+        as a known client: check-ins from elsewhere are announced. An arm from a known
+        network (the web's) counts against that network's quota (``Config.arm_quota``).
         """
+        network = _network(client)  # arms from a known network count against its quota
+        quota = self.config.arm_quota if network != "unknown" else 0
+        if quota:
+            with self.store.connection() as c:  # before any work: a refused arm costs little
+                _check_arm_quota(c, network, quota, self.clock())
         if totp and password is None:
             raise FormatError("TOTP needs a check-in password", "set a password too")
         if duress_password is not None and (password is None or duress_password == password):
@@ -336,6 +378,9 @@ class Engine:
                 with self.store.transaction() as s:
                     if repo.get_switch(s, switch_id) is not None:
                         raise Conflict(f"switch {switch_id} is already armed on this server")
+                    if quota:  # counted where the switch is made: no concurrent arm slips by
+                        _check_arm_quota(s.connection(), network, quota, now)
+                        s.add(ArmRow(network=network, at=now))
                     repo.create_switch(
                         s,
                         switch_id=switch_id,
@@ -1142,14 +1187,26 @@ class Engine:
         return len(left)
 
     def tick(self) -> TickReport:
-        """One scheduler pass over due switches, with the mass-trigger breaker."""
+        """One scheduler pass over due switches, with the mass-trigger breaker.
+
+        The breaker keys on what no outsider can manufacture (issue 15, item 2): a jump of
+        this server's own wall clock, seen against the boot clock between two passes. A
+        switch is held when the jump is what makes it trigger: it triggers at the jumped
+        time but not at the time the boot clock says it is. A crowd of switches armed to
+        fall due in one minute is no jump, and holds nobody. Only a worker's first pass,
+        which has no earlier reading to compare with, falls back to counting: more
+        triggers than ``breaker_threshold`` in that pass are held, as a jump while no
+        worker ran would make them. Held switches are told to their custodians and the
+        operator."""
         if not self._swept:
             self.sweep()
         now = self.clock()
+        first = self._clock_check(now)
         if now >= self._purge_at:  # spent challenges, long expired (see SPENT_KEPT)
             with self.store.transaction() as s:
                 repo.purge_nonces(s, now - SPENT_KEPT)
                 s.execute(delete(RefusalRow).where(RefusalRow.at <= now - LOCKOUT_WINDOW))
+                s.execute(delete(ArmRow).where(ArmRow.at <= now - ARM_WINDOW))
             self._purge_at = now + NONCE_TTL
         report = TickReport()
         with _gc_paused(), self.store.transaction() as s:
@@ -1161,18 +1218,27 @@ class Engine:
                 old = repo.state_of(row)
                 planned.append((row, old, *decide(old, Tick(), now)))
             would_trigger = [
-                row
-                for row, old, new, _ in planned
-                if new.phase in (Phase.TRIGGERED, Phase.RELEASING) and old.phase is not new.phase
+                (row, old) for row, old, new, _ in planned if _triggers(old, new.phase)
             ]
-            hold = len(would_trigger) > self.config.breaker_threshold
-            held_ids = {row.id for row in would_trigger} if hold else set()
-            repo.set_held(s, [row for row in rows if row.id in held_ids], True)
+            if first and len(would_trigger) > self.config.breaker_threshold:
+                why = (
+                    f"{len(would_trigger)} switches would trigger in the first pass of a "
+                    "worker, which cannot tell a clock jump while no worker ran"
+                )
+                held_ids = {row.id for row, _ in would_trigger}
+            else:
+                why = "the server's wall clock jumped forward"
+                held_ids = {row.id for row, old in would_trigger if self._jump_made(old, now)}
+            held_rows = [row for row in rows if row.id in held_ids]
+            repo.set_held(s, held_rows, True)
             transitions = []
             for row, old, new, effects in planned:
                 if row.id in held_ids:
-                    why = f"{len(would_trigger)} switches would trigger at once"
-                    transitions.append(repo.Transition(row, old, [Audit("held", why)]))
+                    transitions.append(
+                        repo.Transition(
+                            row, old, [Audit("held", why)], self._held_notices(row, why, now)
+                        )
+                    )
                     continue
                 transition = self._isolated_transition(s, row, old, new, effects, now)
                 transitions.append(transition)
@@ -1183,27 +1249,66 @@ class Engine:
                 report.triggered += transition.state.phase is Phase.TRIGGERED
             # the whole batch in a few statements, in this one transaction
             repo.record_many(s, transitions, now)
-            if hold:
+            if held_ids:
                 report.held = sorted(held_ids)
-                log.error(
-                    "breaker: %d switches would trigger at once; held for the operator",
-                    len(held_ids),
-                )
+                log.error("breaker: %d switches held for the operator: %s", len(held_ids), why)
                 for to in self.config.operator:
                     repo.enqueue(
                         s,
-                        rows[0].id,
+                        held_rows[0].id,
                         repo.Outgoing(
-                            f"breaker-{now}-{hashlib.sha256(to.encode()).hexdigest()[:12]}",
+                            f"breaker-{now}-{_digest(to)}",
                             to,
                             "afterword: mass trigger held",
-                            f"{len(held_ids)} switches would have triggered at {now}. They are "
-                            "held. Check the clock, then: afterword operator release-held",
+                            f"{len(held_ids)} switches would have triggered at {now}: {why}. "
+                            "They are held, and their custodians told. Check the clock, "
+                            "then: afterword operator release-held",
                             {"held": report.held},
                         ),
                         now,
                     )
         return report
+
+    def _clock_check(self, now: int) -> bool:
+        """Read the boot clock beside the wall clock's ``now``; remember a forward jump
+        between the last pass and this one. True on this engine's first pass."""
+        mono = self.monotonic()
+        last, self._last_pass = self._last_pass, (now, mono)
+        if last is None:
+            return True
+        expected = last[0] + int(mono - last[1])  # where the wall clock should be
+        if now - expected > self.config.clock_slack:
+            log.error("the wall clock jumped %d s forward since the last pass", now - expected)
+            self._jumps.append((expected, now))
+        # a jump's crowd is due at once: a day on, every pass has long claimed it (and the
+        # operator running release-held in a process of its own clears nothing here)
+        self._jumps = [(start, end) for start, end in self._jumps if end > now - JUMP_KEPT]
+        return False
+
+    def _jump_made(self, old: SwitchState, now: int) -> bool:
+        """Whether a jump is what makes this switch trigger: it would at the far end of a
+        jump (or now, if sooner), and would not at its near end."""
+        return any(
+            start < now
+            and not _triggers(old, decide(old, Tick(), start)[0].phase)
+            and _triggers(old, decide(old, Tick(), min(now, end))[0].phase)
+            for start, end in self._jumps
+        )
+
+    def _held_notices(self, row: repo.Switch, why: str, now: int) -> list[repo.Outgoing]:
+        """Mail to a held switch's custodians: what happened, and that their share may
+        still be needed (the operator has the summary of the whole pass)."""
+        return _custodian_mail(
+            row,
+            "held",
+            f"afterword: switch {row.id} is held",
+            f"Switch {row.id} would have triggered at {now}, but it is held: {why}, and a "
+            "jumped clock must not release anything early. Nothing was released. The "
+            "operator is asked to check the clock and let it go on "
+            "(afterword operator release-held). Keep your share: it may still be needed. "
+            f"The custodian page: {self.config.public_url}/s/{row.id}",
+            {"switch": row.id, "held": now},
+        )
 
     def _isolated_transition(
         self,
@@ -1240,28 +1345,28 @@ class Engine:
         repo.update_switch(s, row, quarantined_at=now)
         what = type(exc).__name__
         reason = str(exc.message) if isinstance(exc, AfterwordError) else what
-        contacts = json.loads(row.contacts)
-        custodians = [to for to in dict(contacts.get("custodians", {})).values() if to]
+        tail = (
+            "Your share may still be needed: keep it, and ask the server's operator or the "
+            f"owner. The custodian page: {self.config.public_url}/s/{row.id}"
+        )
+        subject = f"afterword: switch {row.id} is quarantined"
+        body = (
+            f"Switch {row.id} could not move on from {old.phase.value} at {now}: "
+            f"{reason}.\nIt is taken out of the scheduler so that it delays no other "
+            "switch; nothing was released. "
+        )
+        data = {"switch": row.id, "quarantined": now, "error": what}
+        operator = "Check its custodians.json and server shares against the bundle, then: "
         messages = [
             repo.Outgoing(
-                f"quarantine-{row.id}-{row.audit_seq}-{hashlib.sha256(to.encode()).hexdigest()[:12]}",
+                f"quarantine-{row.id}-{row.audit_seq}-{_digest(to)}",
                 to,
-                f"afterword: switch {row.id} is quarantined",
-                f"Switch {row.id} could not move on from {old.phase.value} at {now}: "
-                f"{reason}.\nIt is taken out of the scheduler so that it delays no other "
-                "switch; nothing was released. "
-                + (
-                    "Check its custodians.json and server shares against the bundle, then: "
-                    f"afterword operator unquarantine {row.id}"
-                    if to in self.config.operator
-                    else "Your share may still be needed: keep it, and ask the server's "
-                    f"operator or the owner. The custodian page: {self.config.public_url}"
-                    f"/s/{row.id}"
-                ),
-                {"switch": row.id, "quarantined": now, "error": what},
+                subject,
+                body + f"{operator}afterword operator unquarantine {row.id}",
+                data,
             )
-            for to in [*self.config.operator, *custodians]
-        ]
+            for to in self.config.operator
+        ] + _custodian_mail(row, "quarantine", subject, body + tail, data, self.config.operator)
         return repo.Transition(row, old, [Audit("quarantined", reason)], messages)
 
     def unquarantine(self, switch_id: str) -> bool:
@@ -1286,6 +1391,7 @@ class Engine:
         with self.store.transaction() as s:
             rows = repo.held_switches(s)
             repo.set_held(s, rows, False)
+            self._jumps.clear()  # the clock is confirmed: what it skipped is time that passed
             for row in rows:
                 repo.record(s, row, repo.state_of(row), [Audit("unheld", "by the operator")], now)
                 self._apply(s, row, Tick(), now)
@@ -1522,6 +1628,51 @@ def _check_roster(roster: Document) -> tuple[int, dict[str, dict[str, Any]]]:
         )
     assert isinstance(threshold, int)
     return threshold, labels
+
+
+def _check_arm_quota(c: Connection, network: str, quota: int, now: int) -> None:
+    """Refuse an arm (429) once the caller's network armed ``quota`` switches in the last
+    ARM_WINDOW: a crowd of throwaway switches costs many networks, not one script."""
+    params = {"network": network, "since": now - ARM_WINDOW}
+    count, first = sql.run(c, _ARM_QUERY, params).one()
+    if count >= quota:
+        minutes = max(1, (int(first) + ARM_WINDOW - now + 59) // 60)
+        raise Locked(
+            f"{count} switches were armed from your network in the last "
+            f"{ARM_WINDOW // 60} minutes, the most this server takes; try again in "
+            f"{minutes} minute(s)",
+            "wait, or ask the operator (AFTERWORD_ARM_QUOTA sets the quota)",
+        )
+
+
+def _digest(to: str) -> str:
+    """A short stable tag of an address, for the ids of messages to it."""
+    return hashlib.sha256(to.encode()).hexdigest()[:12]
+
+
+def _triggers(old: SwitchState, new: Phase) -> bool:
+    """Whether a decision moves a switch into triggered or releasing: what the breaker
+    may hold."""
+    return new in (Phase.TRIGGERED, Phase.RELEASING) and old.phase is not new
+
+
+def _custodian_mail(
+    row: repo.Switch,
+    kind: str,
+    subject: str,
+    body: str,
+    data: dict[str, Any],
+    skip: Sequence[str] = (),
+) -> list[repo.Outgoing]:
+    """One message to each custodian of a switch with an address (but those in ``skip``,
+    told otherwise), ids stable for this switch's audit position: a retried pass does
+    not mail twice."""
+    custodians = dict(json.loads(row.contacts).get("custodians", {}))
+    return [
+        repo.Outgoing(f"{kind}-{row.id}-{row.audit_seq}-{_digest(to)}", to, subject, body, data)
+        for to in custodians.values()
+        if to and to not in skip
+    ]
 
 
 def _check_server_shares(mnemonics: list[str], threshold: int, recipient: str) -> None:

@@ -200,6 +200,19 @@ class OwnerLogRow(Base):
     detail: Mapped[str] = mapped_column(Text)
 
 
+class ArmRow(Base):
+    """A switch armed over the network, from one network (the caller's /24 or /48, set by
+    the server): what the arming quota counts (issue 15, item 21). Typed columns, kept
+    for the quota's window only."""
+
+    __tablename__ = "arms"
+    __table_args__ = (Index("ix_arms_lookup", "network", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    network: Mapped[str] = mapped_column(String(64))
+    at: Mapped[int] = mapped_column(BigInteger)
+
+
 class RefusalRow(Base):
     """A wrong guess at one door of a switch (password, share, custodian code, signed
     request), from one network: what lockouts count. Typed columns, written by the server
