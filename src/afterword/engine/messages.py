@@ -169,10 +169,13 @@ def render(
                 threshold=state.threshold,
                 why=WHY[state.cause] if state.cause is not None else "",
             )
+            # a revoke leaves the phase as it was: its count tells one revoke from the next
+            # (the id is the outbox's idempotency key; a second revoke must not collide)
+            what = f"revoked{len(state.revoked)}" if effect.what == "revoked" else effect.what
             for label, to in sorted(contacts.custodians.items()):
                 out.append(
                     Outgoing(
-                        f"custodians-{effect.what}-{switch}-{state.since}-{label}",
+                        f"custodians-{what}-{switch}-{state.since}-{label}",
                         to,
                         f"afterword: switch {switch} {effect.what}",
                         f"Dear {label},\n\n{text}\n",
