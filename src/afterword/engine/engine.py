@@ -1271,7 +1271,11 @@ class Engine:
         with self.store.transaction() as s:
             row = repo.get_switch(s, switch_id, lock=True)
             if row is None:
-                raise NotFound(f"no switch {switch_id} on this server")
+                raise NotFound(
+                    f"no switch {switch_id} on this server",
+                    "copy the switch id from the quarantine mail, and check the data "
+                    "directory or database is this server's",
+                )
             if row.quarantined_at is None:
                 return False
             repo.update_switch(s, row, quarantined_at=None)
