@@ -747,6 +747,28 @@ def operator_release_held(
     _run(action)
 
 
+@operator_app.command("unquarantine")
+def operator_unquarantine(
+    switch: Annotated[str, typer.Argument(help="The quarantined switch (its id).")],
+    db: Annotated[str | None, typer.Option(help="Database URL.")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Where the server keeps its files.")] = None,
+) -> None:
+    """After a quarantine: the cause is fixed, schedule the switch again (if it fails
+    again, it is quarantined again, alone)."""
+
+    def action() -> None:
+        from afterword.server import Settings, build_engine
+
+        if not build_engine(Settings.load(data_dir=data_dir, db=db)).unquarantine(switch):
+            raise AfterwordError(
+                f"switch {switch} is not quarantined: it is scheduled as usual",
+                "nothing to do; a quarantined switch is named in the operator's mail",
+            )
+        typer.echo(f"Switch {switch} is scheduled again.")
+
+    _run(action)
+
+
 custodian_app = typer.Typer(help="Commands for custodians.", no_args_is_help=True)
 app.add_typer(custodian_app, name="custodian")
 

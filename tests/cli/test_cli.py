@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from afterword.crypto.keys import OwnerKey
 from tests.conftest import PASSPHRASE, AgeKey, write_corpus
 
 AFTERWORD = str(Path(sys.executable).parent / "afterword")
@@ -204,3 +205,37 @@ def test_operator_release_held_names_what_it_did(tmp_path: Path) -> None:
     out = ok(run("operator", "release-held", "--data-dir", tmp_path / "srv", cwd=tmp_path))
     assert out.strip() == "Released the hold on 0 switch(es)."
     assert (tmp_path / "srv" / "afterword.db").is_file()  # migrated on the way
+
+
+def test_operator_unquarantine_puts_the_switch_back_on_the_schedule(
+    tmp_path: Path, owner: OwnerKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command the quarantine mail tells the operator to run exists, schedules the
+    switch again, and says plainly when there is nothing to put back."""
+    import sqlalchemy as sa
+
+    from afterword.server import Settings, build_engine
+    from afterword.store.models import SwitchRow
+    from tests.engine.test_isolation import arm, seal
+
+    srv = tmp_path / "srv"
+    monkeypatch.setenv("AFTERWORD_MIN_DURATION", "1s")  # the helper's policy waits 60 s
+    engine = build_engine(Settings.load(data_dir=srv))
+    switch = arm(engine, seal(engine, tmp_path, owner, "doc"))
+    due = engine.next_due()
+    assert due is not None
+    with engine.store.connection() as c:  # as Engine._quarantine leaves it: the typed column
+        c.execute(sa.update(SwitchRow).where(SwitchRow.id == switch).values(quarantined_at=1))
+    assert engine.next_due() is None  # out of the scheduler
+
+    out = ok(run("operator", "unquarantine", switch, "--data-dir", srv, cwd=tmp_path))
+    assert out.strip() == f"Switch {switch} is scheduled again."
+    assert engine.next_due() == due  # due again, at the instant it was due before
+    audit = engine.status(switch)["audit"]
+    assert (audit[-1]["kind"], audit[-1]["detail"]) == ("unquarantined", "by the operator")
+
+    again = run("operator", "unquarantine", switch, "--data-dir", srv, cwd=tmp_path)
+    refused(again, f"switch {switch} is not quarantined", "nothing to do")
+    unknown = run("operator", "unquarantine", "nosuchswitch", "--data-dir", srv, cwd=tmp_path)
+    refused(unknown, "no switch nosuchswitch on this server", "copy the switch id")
+    engine.store.close()

@@ -351,8 +351,9 @@ def test_a_checkin_refused_by_the_switch_spends_its_nonce_and_remembers_nothing(
     webhook_server: WebhookServer,
 ) -> None:
     """A check-in runs without a savepoint (it writes nothing before the machine can
-    refuse it): a refused one still spends its nonce, writes no log entry, and a new
-    client it came from is not remembered."""
+    refuse it): a refused one still spends its nonce, writes no entry of its own, and a
+    new client it came from is not remembered. (The signature did verify: the network it
+    came from, never seen, is logged as such; item 20 of issue 15.)"""
     engine, _, sealed, _ = setup
     switch = arm_it(engine, sealed, smtp_server, webhook_server)
     engine.owner_request(switch, signed(owner, engine, switch, "release"))
@@ -365,7 +366,9 @@ def test_a_checkin_refused_by_the_switch_spends_its_nonce_and_remembers_nothing(
     request = signed(owner, engine, switch, "checkin")
     with pytest.raises(Conflict, match="can no longer stop it"):
         engine.owner_request(switch, request, client="198.51.100.0/24 stranger")
-    assert engine.status(switch)["audit"] == before
+    after = engine.status(switch)["audit"]
+    assert after[:-1] == before
+    assert (after[-1]["kind"], after[-1]["detail"]) == ("new-network", "198.51.100.0/24, checkin")
     assert clients() == known
     with pytest.raises(Forbidden, match="used or expired"):
         engine.owner_request(switch, request, client="198.51.100.0/24 stranger")

@@ -116,7 +116,12 @@ class World:
     tokens: dict[tuple[str, bool], str] = field(default_factory=dict)
 
 
-def make_world(fx: Fixture, owner: OwnerKey, delay: int) -> World:
+CUSTODIAN_MAIL = {"carol": "mailto:carol@example.org"}
+
+
+def make_world(
+    fx: Fixture, owner: OwnerKey, delay: int, custodians: dict[str, str] | None = None
+) -> World:
     fx.count += 1
     folder = fx.root / f"w{fx.count}"
     folder.mkdir()
@@ -143,7 +148,7 @@ def make_world(fx: Fixture, owner: OwnerKey, delay: int) -> World:
             policy=policy,
             contacts=Contacts(
                 owner=[OWNER_MAIL],
-                custodians={"carol": "mailto:carol@example.org"},
+                custodians=CUSTODIAN_MAIL if custodians is None else custodians,
                 recipients=["mailto:press@example.org"],
             ),
             server_envelopes={"server": (b / "shares" / "server.age").read_bytes()},

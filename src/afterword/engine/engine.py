@@ -82,6 +82,7 @@ from afterword.store.models import (
 from afterword.switch.machine import (
     Abort,
     AddCanary,
+    Alert,
     Audit,
     Canary,
     CanaryCheckIn,
@@ -220,6 +221,7 @@ class _Outcome:
     view: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     refused: AfterwordError | None = None
+    new_client: bool = False  # the action sent its own new-client alert (see _seen_from)
 
 
 @dataclass
@@ -406,6 +408,7 @@ class Engine:
                         drill_of=drill_of,
                     )  # flushed: a concurrent arm of the same switch fails here, before the rename
                     self._new_client(s, switch_id, client, now)
+                    repo.see_network(s, switch_id, _network(client), now)
                     for label, blob in server_envelopes.items():
                         s.add(
                             ServerEnvelopeRow(switch_id=switch_id, custodian=label, envelope=blob)
@@ -472,6 +475,7 @@ class Engine:
                 row = self._row(s, switch_id, lock=True, client=client)
                 duress = self._authorize(s, row, request, now)
                 outcome = self._act(s, row, duress, request, now, client, "signature")
+                self._seen_from(s, row, client, request.get("action"), outcome, now)
         except Forbidden as refused:  # a forged or replayed request shows in the log
             # at most LOCKOUT["request"] per network in the window; past that, refused
             # unlogged (a valid signature is checked first, so the owner is never locked
@@ -525,6 +529,7 @@ class Engine:
                 method = "password+totp" if row.totp_secret else "password"
                 request = {**(params or {}), "action": action}
                 outcome = self._act(s, row, duress, request, now, client, method)
+                self._seen_from(s, row, client, action, outcome, now)
         if outcome is None or duress is None:
             raise Forbidden("wrong password or code", f"{action} refused; it was logged")
         return duress, outcome
@@ -681,6 +686,9 @@ class Engine:
                     state, effects = self._apply(s, row, owned, now, guarded=lean)
                     if isinstance(event, CheckIn) and event.new_client:
                         repo.add_client(s, row.id, _client_digest(client), now)
+                    outcome.new_client = any(
+                        isinstance(e, Alert) and e.what == "new-client" for e in effects
+                    )
                     refusal = [e.message for e in effects if isinstance(e, RefuseOwner)]
                     if refusal:  # stored all the same: the duress trigger stands
                         outcome.refused = Conflict(refusal[0])
@@ -693,7 +701,27 @@ class Engine:
                 outcome.view = self._view(s, row, shown, detail=action == "status", owner=duress)
         except AfterwordError as exc:
             outcome.refused = exc
+            outcome.new_client = False  # undone with the action
         return outcome
+
+    def _seen_from(
+        self, s: Session, row: repo.Switch, client: str, action: object, outcome: _Outcome, now: int
+    ) -> None:
+        """The owner authenticated (a password or a signature; what the action did after is
+        another matter): from a network this switch has never seen, that goes in the log
+        and, unless the action's own new-client alert already told them, to the owner's
+        channels. Alike for the duress credentials: the real ones would do the same."""
+        network = _network(client)
+        if not repo.see_network(s, row.id, network, now):
+            return
+        known = (*OWNER_ACTIONS, "sign-in")  # never text the caller made up
+        what = action if isinstance(action, str) and action in known else "request"
+        detail = f"{network}, {what}"
+        alert = [] if outcome.new_client else [Alert("new-network", detail)]
+        messages = render(
+            row.id, repo.state_of(row), alert, _contacts(row), self.config.public_url, now
+        )
+        self._record_aside(s, row, Audit("new-network", detail), now, messages)
 
     def _answer(
         self, switch_id: str, action: object, duress: bool, outcome: _Outcome
@@ -1006,11 +1034,23 @@ class Engine:
 
     def _record_refusal(self, s: Session, row: repo.Switch, refusal: Audit, now: int) -> None:
         """A refused attempt (a wrong password, a forged request, a share or code that does
-        not match) goes into the real log and, while a decoy stands, into the log the owner
-        is shown as well: the real world's log would hold it, so the decoy's must too."""
-        repo.record(s, row, repo.state_of(row), [refusal], now)
+        not match): see :meth:`_record_aside`."""
+        self._record_aside(s, row, refusal, now)
+
+    def _record_aside(
+        self,
+        s: Session,
+        row: repo.Switch,
+        entry: Audit,
+        now: int,
+        messages: Sequence[repo.Outgoing] = (),
+    ) -> None:
+        """An entry the machine does not decide (a refusal, a new network) goes into the
+        real log and, while a decoy stands, into the log the owner is shown as well: the
+        real world's log would hold it, so the decoy's must too."""
+        repo.record(s, row, repo.state_of(row), [entry], now, messages)
         if row.decoy_cut is not None:
-            s.add(OwnerLogRow(switch_id=row.id, at=now, kind=refusal.kind, detail=refusal.detail))
+            s.add(OwnerLogRow(switch_id=row.id, at=now, kind=entry.kind, detail=entry.detail))
 
     def _store_share(self, s: Session, switch_id: str, label: str, words: str, now: int) -> None:
         if s.get(ShareRow, (switch_id, label)) is None:
@@ -1057,20 +1097,7 @@ class Engine:
         if any(isinstance(e, DeleteServerCopies) for e in effects):
             self._delete_server_copies(s, row.id)
         self._keep_owner_log(s, row, new, effects, now)
-        contacts = json.loads(row.contacts)
-        messages = render(
-            row.id,
-            new,
-            effects,
-            Contacts(
-                contacts.get("owner", []),
-                contacts.get("custodians", {}),
-                contacts.get("recipients", []),
-                bool(contacts.get("alert_custodians", False)),
-            ),
-            self.config.public_url,
-            now,
-        )
+        messages = render(row.id, new, effects, _contacts(row), self.config.public_url, now)
         if row.drill_of is not None:  # a drill's mail says so, first thing
             messages = [
                 dataclasses.replace(
@@ -1376,7 +1403,11 @@ class Engine:
         with self.store.transaction() as s:
             row = repo.get_switch(s, switch_id, lock=True)
             if row is None:
-                raise NotFound(f"no switch {switch_id} on this server")
+                raise NotFound(
+                    f"no switch {switch_id} on this server",
+                    "copy the switch id from the quarantine mail, and check the data "
+                    "directory or database is this server's",
+                )
             if row.quarantined_at is None:
                 return False
             repo.update_switch(s, row, quarantined_at=None)
@@ -1742,6 +1773,17 @@ def _chunks(source: BinaryIO) -> Iterator[bytes]:
 
 _NOBODY = KeyPair.generate().public_key
 """Checked against when a switch has no duress key, so the work done never shows it."""
+
+
+def _contacts(row: repo.Switch) -> Contacts:
+    """Where the switch's messages go, as the owner set them at arming (or since)."""
+    contacts = json.loads(row.contacts)
+    return Contacts(
+        contacts.get("owner", []),
+        contacts.get("custodians", {}),
+        contacts.get("recipients", []),
+        bool(contacts.get("alert_custodians", False)),
+    )
 
 
 def _network(client: str) -> str:

@@ -116,6 +116,10 @@ WHY = {
     Cause.CANARY: "a person the owner protects fell silent or signalled duress",
     Cause.DELIBERATE: "the owner released it on purpose",
 }
+_STOLEN = (
+    "If this was not you, your password or key is in someone else's hands: change it, and "
+    "tell your custodians."
+)
 ALERT_TEXT = {
     "canary": (
         "Protected person {detail} on switch {switch}. They fell silent past their grace, "
@@ -123,24 +127,29 @@ ALERT_TEXT = {
     ),
     "new-client": (
         "Someone checked in to switch {switch} from a client this switch has never seen: "
-        "{detail}. If this was not you, your password or key is in someone else's hands: "
-        "change it, and tell your custodians."
+        f"{{detail}}. {_STOLEN}"
+    ),
+    "new-network": (
+        "Someone signed in to switch {switch} from a network this switch has never seen: "
+        f"{{detail}}. {_STOLEN}"
     ),
 }
+ALERT_SUBJECT = {"new-network": "afterword: sign-in to switch {switch} from a new network"}
 
 
 def _alert(switch: str, alert: Alert, contacts: Contacts, now: int) -> list[Outgoing]:
-    """Canary alarms reach the owner and the custodians; new-client alerts the owner's
-    channels, and the custodians if the owner asked for that."""
+    """Canary alarms reach the owner and the custodians; new-client and new-network alerts
+    the owner's channels, and the custodians if the owner asked for that."""
     to = list(contacts.owner)
     if alert.what == "canary" or contacts.alert_custodians:
         to += [address for _, address in sorted(contacts.custodians.items())]
     text = ALERT_TEXT.get(alert.what, "{detail}").format(switch=switch, detail=alert.detail)
+    subject = ALERT_SUBJECT.get(alert.what, "afterword: {what} alert on switch {switch}")
     return [
         Outgoing(
             f"alert-{alert.what}-{switch}-{now}-{_tag(alert.detail)}-{_tag(address)}",
             address,
-            f"afterword: {alert.what} alert on switch {switch}",
+            subject.format(what=alert.what, switch=switch),
             text + "\n",
             {"switch": switch, "event": f"alert-{alert.what}"},
         )
@@ -169,10 +178,13 @@ def render(
                 threshold=state.threshold,
                 why=WHY[state.cause] if state.cause is not None else "",
             )
+            # a revoke leaves the phase as it was: its count tells one revoke from the next
+            # (the id is the outbox's idempotency key; a second revoke must not collide)
+            what = f"revoked{len(state.revoked)}" if effect.what == "revoked" else effect.what
             for label, to in sorted(contacts.custodians.items()):
                 out.append(
                     Outgoing(
-                        f"custodians-{effect.what}-{switch}-{state.since}-{label}",
+                        f"custodians-{what}-{switch}-{state.since}-{label}",
                         to,
                         f"afterword: switch {switch} {effect.what}",
                         f"Dear {label},\n\n{text}\n",

@@ -187,6 +187,18 @@ class ClientRow(Base):
     first_seen: Mapped[int] = mapped_column(BigInteger)
 
 
+class NetworkRow(Base):
+    """A network (the caller's IPv4 /24 or IPv6 /48, as the server computed it from the
+    connection, never text the caller sent) an owner has authenticated from: a sign-in
+    from one not here is logged and mailed to the owner (a stolen credential in use)."""
+
+    __tablename__ = "networks"
+
+    switch_id: Mapped[str] = mapped_column(ForeignKey("switches.id"), primary_key=True)
+    network: Mapped[str] = mapped_column(String(64), primary_key=True)
+    first_seen: Mapped[int] = mapped_column(BigInteger)
+
+
 class OwnerLogRow(Base):
     """While a decoy stands in for the truth (after duress), the entries the owner is shown
     after the real log's first ``switches.decoy_cut`` entries. Not part of the real log."""

@@ -40,6 +40,7 @@ from afterword.store.models import (
     AuditRow,
     CanaryTokenRow,
     ClientRow,
+    NetworkRow,
     NonceRow,
     OutboxRow,
     OwnerLogRow,
@@ -56,6 +57,7 @@ _AUDIT = typing_cast(Table, AuditRow.__table__)
 _OUTBOX = typing_cast(Table, OutboxRow.__table__)
 _NONCES = typing_cast(Table, NonceRow.__table__)
 _CLIENTS = typing_cast(Table, ClientRow.__table__)
+_NETWORKS = typing_cast(Table, NetworkRow.__table__)
 _OWNER_LOG_TABLE = typing_cast(Table, OwnerLogRow.__table__)
 _CANARY_TOKENS = typing_cast(Table, CanaryTokenRow.__table__)
 _STATE_COLUMNS = ("state", "phase", "next_event_at", "updated_at", "audit_seq", "audit_head")
@@ -315,6 +317,17 @@ _ADD_CLIENT = insert(_CLIENTS).values(
     digest=bindparam("b_digest", type_=String()),
     first_seen=bindparam("b_now", type_=BigInteger()),
 )
+_SEE_NETWORK = {
+    name: dialect.insert(_NETWORKS)
+    .values(
+        switch_id=bindparam("b_switch_id", type_=String()),
+        network=bindparam("b_network", type_=String()),
+        first_seen=bindparam("b_now", type_=BigInteger()),
+    )
+    .on_conflict_do_nothing(index_elements=["switch_id", "network"])
+    .returning(_NETWORKS.c.network)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
 _PURGE_NONCES = delete(_NONCES).where(_NONCES.c.expires_at < bindparam("b_now"))
 
 
@@ -339,6 +352,14 @@ def client_known(session: Session, switch_id: str, digest: str) -> bool:
 def add_client(session: Session, switch_id: str, digest: str, now: int) -> None:
     params = {"b_switch_id": switch_id, "b_digest": digest, "b_now": now}
     sql.run(_connection(session), _ADD_CLIENT, params)
+
+
+def see_network(session: Session, switch_id: str, network: str, now: int) -> bool:
+    """Remember that the owner authenticated from ``network``, in one statement; True if
+    the switch had never seen it (two concurrent first sign-ins: one of them is first)."""
+    params = {"b_switch_id": switch_id, "b_network": network, "b_now": now}
+    statement = _SEE_NETWORK[session.get_bind().dialect.name]
+    return sql.run(_connection(session), statement, params).first() is not None
 
 
 def purge_nonces(session: Session, now: int) -> int:
