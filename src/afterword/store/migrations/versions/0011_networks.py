@@ -3,15 +3,15 @@ or /48 of the caller): a sign-in from a new one is logged and mailed to the owne
 used to leave no trace at all. Networks before this revision are not known (the clients
 table holds digests only), so each one's first sign-in after it is reported once.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
