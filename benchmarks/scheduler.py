@@ -189,7 +189,6 @@ def insert_population(
     import sqlalchemy as sa
 
     from afterword.crypto.audit import GENESIS, entry_hash
-    from afterword.crypto.dossier import new_switch_id
     from afterword.store.models import AuditRow, OutboxRow, SwitchRow
 
     states = StateCache()
@@ -204,7 +203,7 @@ def insert_population(
         t_build = time.perf_counter()
         rows, entries, messages = [], [], []
         for i in range(start, min(n, start + INSERT_BATCH)):
-            sid = new_switch_id()
+            sid = secrets.token_hex(16)  # rows only: no bundle, so no derived id
             if i % stride == 0 and len(pop.due_ids) < due:
                 pop.due_ids.append(sid)
             deadline = first + (i * DAY) // n

@@ -24,12 +24,16 @@ from afterword.crypto.audit import (
     export_log,
     verify_log,
 )
+from afterword.crypto.dossier import switch_id_for
 from afterword.crypto.encoding import pretty_json
+from afterword.crypto.keys import OwnerKey
 from afterword.crypto.signing import public_key_text, sign_document
 from afterword.crypto.verify import verify_any
 from afterword.errors import AfterwordError, FormatError, IntegrityError, SignatureError
 
-SWITCH = "mzxw6ytboi4dsnzqgezdgnbvgy"
+NOTICE_OWNER = OwnerKey.generate()
+DOSSIER_RECIPIENT = OwnerKey.generate().age_recipient
+SWITCH = switch_id_for(NOTICE_OWNER.public_key, DOSSIER_RECIPIENT)
 SERVER = Ed25519PrivateKey.generate()
 SERVER_KEY = public_key_text(SERVER.public_key())
 AFTERWORD = str(Path(sys.executable).parent / "afterword")
@@ -211,16 +215,20 @@ def test_other_refusals_and_notes() -> None:
     with pytest.raises(FormatError, match="the server key to check against"):
         verify_log(doc, "ed25519:short")
     with pytest.raises(IntegrityError, match="does not belong to that notice"):
-        verify_any(doc, _notice_of("another-switch"))
-    assert verify_any(doc, _notice_of(SWITCH))[1][-1] == "It is the log of the notice's switch."
+        verify_any(doc, _notice_of(OwnerKey.generate()))
+    assert (
+        verify_any(doc, _notice_of(NOTICE_OWNER))[1][-1] == "It is the log of the notice's switch."
+    )
     empty = export_log(SWITCH, [], SERVER)
     assert empty["head"] == GENESIS and "It holds no entries." in verify_log(empty)
 
 
-def _notice_of(switch: str) -> dict[str, Any]:
-    from afterword.crypto.keys import OwnerKey
-
-    return OwnerKey.generate().sign({"afterword": "notice/1", "switch": switch})
+def _notice_of(owner: OwnerKey) -> dict[str, Any]:
+    """A notice of ``owner``'s switch (of the dossier DOSSIER_RECIPIENT), its id bound."""
+    switch = switch_id_for(owner.public_key, DOSSIER_RECIPIENT)
+    return owner.sign(
+        {"afterword": "notice/1", "switch": switch, "dossier_recipient": DOSSIER_RECIPIENT}
+    )
 
 
 def test_cli_verifies_an_audit_log(tmp_path: Path) -> None:

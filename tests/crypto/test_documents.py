@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from afterword.crypto import merkle
 from afterword.crypto.bundle import make_teaser
+from afterword.crypto.dossier import switch_id_for
 from afterword.crypto.keys import OwnerKey
 from afterword.crypto.manifest import DocumentEntry, public_manifest_body
 from afterword.crypto.notice import render_text
@@ -114,9 +115,10 @@ def test_every_teaser_verifies_against_its_manifest_and_notice(
     entries[index] = DocumentEntry(
         entries[index].path, entries[index].salt, hashlib.sha256(content).digest(), len(content)
     )
+    switch = switch_id_for(owner.public_key, "age1x")
     manifest = owner.sign(
         public_manifest_body(
-            switch="sw",
+            switch=switch,
             entries=entries,
             titles=False,
             dossier_recipient="age1x",
@@ -127,9 +129,15 @@ def test_every_teaser_verifies_against_its_manifest_and_notice(
         )
     )
     notice = owner.sign(
-        {"afterword": "notice/1", "switch": "sw", "root": manifest["root"], "count": len(entries)}
+        {
+            "afterword": "notice/1",
+            "switch": switch,
+            "dossier_recipient": "age1x",
+            "root": manifest["root"],
+            "count": len(entries),
+        }
     )
-    teaser = owner.sign(teaser_body("sw", entries, index, content))
+    teaser = owner.sign(teaser_body(switch, entries, index, content))
     kind, said = verify_any(teaser, notice)
     assert kind == "teaser" and "announced" in said[-1]
     assert verify_any(manifest, notice)[0] == "manifest"
@@ -165,7 +173,8 @@ def test_teaser_end_to_end_and_every_forgery(sealed: Sealed, owner: OwnerKey) ->
     assert verify_any(lone)[0] == "teaser"
     with pytest.raises(IntegrityError, match="Merkle root differs"):
         verify_any(lone, notice)
-    with pytest.raises(IntegrityError, match="owner key differs"):
+    # the notice re-signed by someone else: its id is not theirs, so it is refused itself
+    with pytest.raises(SignatureError, match="the notice names switch"):
         verify_any(teaser, _resign(OwnerKey.generate(), notice))
     stranger = OwnerKey.generate()
     with pytest.raises(IntegrityError, match="owner key differs"):
@@ -204,7 +213,11 @@ def test_notice_text_rendering(sealed: Sealed) -> None:
     assert "1. evidence/ledger.csv" in text
     assert "If I stop checking in, publish." in text
     kind, said = verify_any(json.loads((sealed.bundle / "notice.json").read_text()))
-    assert kind == "notice" and "any 2 can open" in said[2]
+    assert kind == "notice" and "any 2 can open" in said[3]
+    assert said[1] == (
+        f"Its switch id {notice['switch']} is the one derived from that key and the dossier: "
+        "nobody else can arm it."
+    )
 
 
 @settings(max_examples=50, deadline=None)

@@ -164,7 +164,8 @@ def _two_keys(release: Release, other: Release) -> None:
 
 
 def _key_of_another_dossier(release: Release, other: Release) -> None:
-    shutil.copyfile(other.folder / "key", release.folder / "key")
+    for name in ("key", "dossier.age"):  # the squatter's own dossier and its key
+        shutil.copyfile(other.folder / name, release.folder / name)
 
 
 def _truncated_dossier(release: Release, other: Release) -> None:
@@ -303,6 +304,39 @@ def test_statement_alone(release: Release, other: Release) -> None:
     with pytest.raises(AfterwordError, match="--open needs a release folder"):
         verify_path(release.folder / "statement.json", open_to=release.folder / "out")
     assert verify_path(release.folder)[0] == "release bundle"
+
+
+def test_a_release_under_someone_elses_switch_id_is_refused(
+    release: Release, other: Release
+) -> None:
+    """A server that let a squatter arm the victim's id (its owner key and dossier are the
+    squatter's) cannot pass the squatter's release off as the victim's switch's."""
+    victim = release.statement["switch"]
+    squatted = {**other.statement, "switch": victim}
+    squatted = sign_document(squatted, other.server, key_field="server_key")
+    with pytest.raises(SignatureError, match=f"the release statement names switch {victim}"):
+        verify_any(squatted)
+    # the whole folder of such a release: statement and manifest agree, and both lie
+    manifest = other.read("manifest.json")
+    owner = OwnerKey.generate()
+    forged = owner.sign(
+        {k: v for k, v in manifest.items() if k not in ("signature", "owner_key")}
+        | {"switch": victim}
+    )
+    release.write("manifest.json", forged)
+    release.write(
+        "statement.json",
+        sign_document(
+            {**other.statement, "switch": victim, "owner_key": forged["owner_key"]},
+            release.server,
+            key_field="server_key",
+        ),
+    )
+    for name in ("key", "dossier.age"):  # the squatter's own dossier and its key
+        shutil.copyfile(other.folder / name, release.folder / name)
+    (release.folder / "notice.json").unlink()
+    with pytest.raises(SignatureError, match=f"the release statement names switch {victim}"):
+        verify_release_folder(release.folder)
 
 
 def test_statement_body_refuses_what_verify_would(release: Release, other: Release) -> None:

@@ -251,6 +251,29 @@ def test_arm_refuses_a_switch_id_unsafe_as_a_file_name(api: Api, switch_id: str)
     assert not list(api.data_dir.parent.glob("*.age")) and not list(api.data_dir.glob("*.age"))
 
 
+def test_a_squatter_cannot_arm_the_id_a_notice_names(api: Api) -> None:
+    """Issue 15, item 15: whoever sees the victim's notice learns its switch id. Signing
+    the bundle's documents with their own key (here even with the victim's own dossier and
+    the server's envelope, the strongest squatter) does not let them arm that id first."""
+    main, squatter = api.bundles.main, OwnerKey.generate()
+    victim = main.switch
+    squatted = {
+        name: resign(main.doc(name), squatter) for name in ("manifest", "notice", "custodians")
+    }
+    body = refused(api.arm(replace=squatted), 400, f"the manifest names switch {victim}")
+    assert "arm the bundle that afterword sealed with your own key" in body["hint"]
+    nothing_kept(api)
+    # the owner's own manifest beside a notice naming another dossier: the server would
+    # publish a notice that verify refuses
+    other = api.bundles.other.doc("notice")["dossier_recipient"]
+    moved = resign(main.doc("notice"), api.bundles.owner, dossier_recipient=other)
+    refused(api.arm(replace={"notice": moved}), 400, "notice names another dossier recipient")
+    nothing_kept(api)
+    # the victim still arms their switch, under the id the notice named
+    assert armed(api) == victim
+    nothing_kept(api, (victim,))
+
+
 # --- owner requests ----------------------------------------------------------------------
 
 

@@ -32,7 +32,7 @@ from afterword.crypto.dossier import (
     check_output_folder,
     collect_documents,
     extract_dossier,
-    new_switch_id,
+    switch_id_for,
     write_dossier,
 )
 from afterword.crypto.encoding import (
@@ -61,7 +61,7 @@ from afterword.crypto.shares import (
     read_share,
     split_secret,
 )
-from afterword.crypto.signing import Document, verify_document
+from afterword.crypto.signing import Document, public_key_text, verify_document
 from afterword.crypto.streams import Progress
 from afterword.crypto.teaser import MAX_TEASER_BYTES, teaser_body
 from afterword.errors import AfterwordError, KeyFileError, ShareError
@@ -143,9 +143,16 @@ def seal_bundle(
     scratch = bundle.parent / f".{bundle.name}.partial-{secrets.token_hex(4)}"
     scratch.mkdir(mode=0o700)
     try:
-        switch = new_switch_id()
+        dossier_key = secrets.token_bytes(32)
+        # bound to the key that signs the documents below (under a duress passphrase that
+        # is the duress key, which the documents name too), so the server arms it
+        signer = public_key_text(owner.signing.public_key())
+        switch = switch_id_for(signer, age_recipient_of(age_identity_from_secret(dossier_key)))
         with open(scratch / "dossier.age", "wb") as out:
-            sealed = write_dossier(documents, out, switch=switch, progress=progress)
+            sealed = write_dossier(
+                documents, out, switch=switch, dossier_key=dossier_key, progress=progress
+            )
+        del dossier_key  # the shares are made from sealed.dossier_key
         del documents  # tens of thousands of paths need not outlive the stream
         created = _now()
         manifest = owner.sign(

@@ -32,7 +32,7 @@ from typing import IO, Any, BinaryIO
 import pyrage
 
 from afterword.crypto.agestream import AgeWriter
-from afterword.crypto.encoding import age_identity_from_secret, age_recipient_of
+from afterword.crypto.encoding import age_identity_from_secret, age_recipient_of, canonical_json
 from afterword.crypto.manifest import (
     PRIVATE_MAX_BYTES,
     DocumentEntry,
@@ -47,7 +47,7 @@ from afterword.crypto.streams import (
     DocumentStart,
     Progress,
 )
-from afterword.errors import AfterwordError, FormatError, IntegrityError
+from afterword.errors import AfterwordError, FormatError, IntegrityError, SignatureError
 
 DOCUMENTS_DIR = "documents"
 MANIFEST_MEMBER = "afterword-manifest.json"
@@ -152,10 +152,47 @@ class SealedDossier:
 SWITCH_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 """What a switch id may look like: it names files and URL paths."""
 
+SWITCH_ID_KIND = "switch-id/1"
+"""The domain tag hashed into every switch id, so the hash means nothing else."""
 
-def new_switch_id() -> str:
-    """A random 128-bit id, base32 lowercase: safe in URLs, file names and speech."""
-    return base64.b32encode(secrets.token_bytes(16)).decode("ascii").rstrip("=").lower()
+
+def switch_id_for(owner_key: str, dossier_recipient: str) -> str:
+    """The switch id bound to an owner key and a dossier: 160 bits of SHA-256 over the
+    RFC 8785 canonical JSON ``{"afterword": "switch-id/1", "owner_key": ...,
+    "dossier_recipient": ...}``, base32 lowercase (32 letters and digits, no padding).
+
+    Whoever sees a notice learns its id, but cannot arm that id first with a key of their
+    own: the server arms an id only for the key (and dossier) it is derived from. The
+    dossier key is fresh for every seal, so one owner's switches still differ.
+    """
+    body = {
+        "afterword": SWITCH_ID_KIND,
+        "owner_key": owner_key,
+        "dossier_recipient": dossier_recipient,
+    }
+    digest = hashlib.sha256(canonical_json(body)).digest()[:20]
+    return base64.b32encode(digest).decode("ascii").lower()
+
+
+def check_switch_binding(
+    switch: object, owner_key: object, dossier_recipient: object, *, what: str, hint: str
+) -> None:
+    """Refuse ``what`` (e.g. "the notice") unless its switch id is the one derived from its
+    owner key and dossier recipient; ``hint`` says what the reader should do instead."""
+    if not isinstance(owner_key, str) or not isinstance(dossier_recipient, str):
+        raise FormatError(
+            f"{what} does not name its owner key and dossier recipient, so its switch id "
+            "cannot be checked against them",
+            hint,
+        )
+    expected = switch_id_for(owner_key, dossier_recipient)
+    if switch != expected:
+        raise SignatureError(
+            f"{what} names switch {switch}, but the switch of its owner key and dossier is "
+            f"{expected}: the id belongs to someone else's notice, or was made by an "
+            "afterword older than switch ids bound to their owner",
+            hint,
+        )
 
 
 def write_dossier(
@@ -163,10 +200,12 @@ def write_dossier(
     out: BinaryIO,
     *,
     switch: str,
+    dossier_key: bytes,
     progress: Progress | None = None,
 ) -> SealedDossier:
-    """Encrypt ``documents`` and the private manifest into ``out`` as one age file."""
-    dossier_key = secrets.token_bytes(32)
+    """Encrypt ``documents`` and the private manifest into ``out`` as one age file, to the
+    recipient of ``dossier_key`` (32 fresh random bytes: the caller derives the switch id
+    from its recipient before sealing, since the private manifest names the switch)."""
     recipient = age_recipient_of(age_identity_from_secret(dossier_key))
     sink = CountingWriter(out)
     salts = secrets.token_bytes(32 * len(documents))  # one syscall, not one per document

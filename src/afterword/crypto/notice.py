@@ -2,8 +2,9 @@
 
 It names the Merkle root and document count (and titles if the owner opts in), the
 K-of-N custodian split, the check-in policy, the conditions in the owner's words, the
-owner's public key and where releases appear. ``render_text`` is its readable form;
-only the JSON is signed.
+owner's public key, the dossier's age recipient (the switch id is derived from those two,
+see :func:`afterword.crypto.dossier.switch_id_for`) and where releases appear.
+``render_text`` is its readable form; only the JSON is signed.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ def notice_body(
     body: dict[str, Any] = {
         "afterword": NOTICE_KIND,
         "switch": manifest["switch"],
+        # the switch id is derived from the owner key and this recipient: naming it lets
+        # anyone check that the id is the owner's, not one squatted by whoever saw it first
+        "dossier_recipient": manifest["dossier"]["recipient"],
         "created": created,
         "tree": manifest["tree"],
         "root": manifest["root"],

@@ -24,7 +24,12 @@ from typing import Any
 
 from afterword.crypto.audit import is_unix_time, utc_text
 from afterword.crypto.bundle import load_json, load_manifest
-from afterword.crypto.dossier import check_dossier_file, check_output_folder, extract_dossier
+from afterword.crypto.dossier import (
+    check_dossier_file,
+    check_output_folder,
+    check_switch_binding,
+    extract_dossier,
+)
 from afterword.crypto.encoding import age_recipient_of, check_age_recipient
 from afterword.crypto.manifest import check_public_manifest
 from afterword.crypto.signing import (
@@ -35,7 +40,7 @@ from afterword.crypto.signing import (
     parse_public_key,
     verify_document,
 )
-from afterword.crypto.verify import check_against_notice
+from afterword.crypto.verify import check_against_notice, load_notice
 from afterword.errors import AfterwordError, FormatError, IntegrityError
 
 RELEASE_KIND = "release/1"
@@ -172,6 +177,19 @@ def load_statement(doc: Any, server_key: str | None = None) -> Document:
     return statement
 
 
+def _check_statement_switch(statement: Document) -> None:
+    """The released switch must be the one its owner key and dossier derive: a server that
+    let someone else arm the id it names (or an older one, whose ids were random) cannot
+    pass their release off as the owner's."""
+    check_switch_binding(
+        statement["switch"],
+        statement["owner_key"],
+        statement["dossier"]["recipient"],
+        what="the release statement",
+        hint="it is not the release of that owner's switch; " + _FROM_SERVER,
+    )
+
+
 def _describe_statement(statement: Document, pinned: bool) -> list[str]:
     cause = str(statement["cause"])
     said = [
@@ -201,6 +219,7 @@ def verify_statement(
     the dossier the owner sealed.
     """
     statement = load_statement(doc, server_key)
+    _check_statement_switch(statement)
     said = _describe_statement(statement, server_key is not None)
     if notice is not None:
         check_against_notice(statement, notice, "count", subject="this release statement")
@@ -290,6 +309,7 @@ def verify_release_folder(
 
     manifest = load_manifest(folder / MANIFEST_FILE)
     _statement_matches_manifest(statement, manifest)
+    _check_statement_switch(statement)  # the manifest's too, now that the two agree
     said.append(
         f"The manifest is signed by owner key {fingerprint(manifest['owner_key'])}; its "
         f"{manifest['count']} leaf hashes add up to Merkle root {manifest['root']}, the "
@@ -322,7 +342,7 @@ def verify_release_folder(
     if notice_path is not None and all(notice_path.resolve() != p.resolve() for p in notices):
         notices.append(notice_path)
     for path in notices:
-        notice = verify_document(load_json(path, "notice"), "notice")
+        notice = load_notice(load_json(path, "notice"))
         check_against_notice(manifest, notice, "count", subject="this release")
         said.append(
             f"It matches the notice {path}: same dossier, root, count and owner key. The "

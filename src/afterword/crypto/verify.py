@@ -13,6 +13,7 @@ from typing import Any
 
 from afterword.crypto.audit import AUDIT_KIND, verify_log
 from afterword.crypto.bundle import load_json
+from afterword.crypto.dossier import check_switch_binding
 from afterword.crypto.manifest import check_public_manifest
 from afterword.crypto.signing import Document, document_kind, fingerprint, verify_document
 from afterword.crypto.teaser import check_teaser
@@ -43,6 +44,35 @@ def check_against_notice(
 
 def _is_count(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+NOT_THE_OWNERS = (
+    "do not trust that this switch is the owner's; ask the owner for the {} afterword made"
+)
+
+
+def check_notice_switch(notice: Document) -> None:
+    """A notice's switch id must be the one derived from its owner key and dossier
+    recipient: else whoever saw the id first could have armed it with a key of theirs."""
+    _check_owners_switch(notice, notice.get("dossier_recipient"), "notice")
+
+
+def _check_owners_switch(doc: Document, recipient: object, kind: str) -> None:
+    """``doc`` (a notice or manifest) names the switch of its owner key and ``recipient``."""
+    check_switch_binding(
+        doc.get("switch"),
+        doc.get("owner_key"),
+        recipient,
+        what=f"the {kind}",
+        hint=NOT_THE_OWNERS.format(kind),
+    )
+
+
+def load_notice(doc: Any) -> Document:
+    """A notice, checked: its signature, and that its switch id is its owner's."""
+    notice = verify_document(doc, "notice")
+    check_notice_switch(notice)
+    return notice
 
 
 def _check_notice_fields(notice: Document) -> None:
@@ -77,10 +107,12 @@ def _check_dossier_fields(manifest: Document) -> dict[str, Any]:
 
 
 def verify_notice(doc: Any) -> list[str]:
-    notice = verify_document(doc, "notice")
+    notice = load_notice(doc)
     _check_notice_fields(notice)
     said = [
         f"The notice is signed by owner key {fingerprint(notice['owner_key'])}.",
+        f"Its switch id {notice['switch']} is the one derived from that key and the "
+        "dossier: nobody else can arm it.",
         f"It commits to {notice['count']} document(s) under Merkle root {notice['root']}.",
         f"{notice['shares']} custodians hold key shares; any {notice['threshold']} can open "
         "the dossier.",
@@ -94,6 +126,7 @@ def verify_manifest(doc: Any, notice: Document | None) -> list[str]:
     manifest = verify_document(doc, "manifest")
     check_public_manifest(manifest)
     dossier = _check_dossier_fields(manifest)
+    _check_owners_switch(manifest, dossier.get("recipient"), "manifest")
     said = [
         f"The manifest is signed by owner key {fingerprint(manifest['owner_key'])}.",
         f"Its {manifest['count']} leaf hashes add up to Merkle root {manifest['root']}.",
@@ -146,7 +179,7 @@ def verify_any(
     """
     from afterword.crypto.release import RELEASE_KIND, verify_statement  # builds on this module
 
-    notice = verify_document(notice_doc, "notice") if notice_doc is not None else None
+    notice = load_notice(notice_doc) if notice_doc is not None else None
     tag = document_kind(doc)
     if tag == AUDIT_KIND:
         return "audit log", verify_audit(doc, notice, server_key)

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from afterword.crypto.audit import GENESIS, entry_hash, export_log
 from afterword.crypto.bundle import CUSTODIANS_KIND, LABEL, Custodian, seal_bundle
-from afterword.crypto.dossier import SWITCH_ID
+from afterword.crypto.dossier import SWITCH_ID, check_switch_binding
 from afterword.crypto.encoding import (
     age_identity_from_secret,
     age_recipient_of,
@@ -355,6 +355,7 @@ class Engine:
             for label, blob in server_envelopes.items()
         ]
         _check_server_shares(held_words, threshold, dossier_info["recipient"])
+        _check_bound_switch(switch_id, owner, dossier_info["recipient"], notice)
         path = self.dossier_path(switch_id)
         # a name of its own per upload: two arms of one bundle never touch each other's file
         partial = path.with_name(f".{switch_id}.{secrets.token_hex(8)}.partial")
@@ -1607,6 +1608,24 @@ def _check_switch_id(value: object) -> str:
             "seal the bundle again with afterword",
         )
     return value
+
+
+def _check_bound_switch(switch_id: str, owner: str, recipient: str, notice: Document) -> None:
+    """Arm an id only for the key it is derived from: the notice shown to the adversary
+    names the id, and whoever saw it must not be able to arm it first with a key of theirs
+    (the owner could then never arm it). The notice must name the same binding, or the
+    server would publish a notice that ``afterword verify`` refuses."""
+    hint = (
+        "a switch id is derived from the owner key and the dossier: arm the bundle that "
+        "afterword sealed with your own key, as it is (seal it again if an older afterword "
+        "made it)"
+    )
+    check_switch_binding(switch_id, owner, recipient, what="the manifest", hint=hint)
+    if notice.get("dossier_recipient") != recipient:
+        raise FormatError(
+            "the notice names another dossier recipient than the manifest",
+            "upload the notice and the manifest of the same bundle",
+        )
 
 
 def _is_count(value: object) -> bool:
