@@ -4,22 +4,25 @@ for, and again when they take effect or are dropped (issue 15, item 14)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
+
+import pytest
 
 from afterword.crypto.keys import OwnerKey
 from afterword.crypto.shares import custodian_credential
 from afterword.delivery import Dispatcher, MailConfig, Mailer, WebhookSender
 from afterword.engine import Engine
+from afterword.store import Store
 from afterword.switch.policy import Policy
 from tests.delivery.servers import SmtpServer, WebhookServer
-from tests.engine.test_engine import (  # noqa: F401 (setup: the fixture)
+from tests.engine.test_engine import (
     Clock,
-    SealResult,
     arm_it,
     card_words,
     run_until,
-    setup,
+    setup,  # noqa: F401 (a fixture, asked for by name)
     signed,
 )
 
@@ -40,15 +43,34 @@ def settings(engine: Engine, owner: OwnerKey, switch: str, **values: Any) -> dic
     return engine.owner_request(switch, signed(owner, engine, switch, "settings", **values))
 
 
-def test_a_day_between_check_ins_waits_out_the_cooling_off_and_custodians_are_mailed(
-    setup: tuple[Engine, Clock, SealResult, dict[str, bytes]],
-    owner: OwnerKey,
+@dataclass
+class World:
+    engine: Engine
+    clock: Clock
+    sender: Dispatcher
+    switch: str
+    carol: str  # her custodian code
+
+
+@pytest.fixture
+def world(
+    request: pytest.FixtureRequest,
+    store: Store,  # parametrized (SQLite, PostgreSQL): named here so that ``setup`` gets it
     smtp_server: SmtpServer,
     webhook_server: WebhookServer,
-) -> None:
-    engine, clock, sealed, _ = setup
+) -> World:
+    """A switch armed with POLICY; carol, a custodian, is mailed at the real SMTP server."""
+    engine, clock, sealed, _ = request.getfixturevalue("setup")
     sender = Dispatcher(Mailer(MailConfig.from_url(smtp_server.url)), WebhookSender())
     switch = arm_it(engine, sealed, smtp_server, webhook_server, POLICY)
+    carol = custodian_credential(card_words(sealed.bundle, "carol"), switch, "carol")
+    return World(engine, clock, sender, switch, carol)
+
+
+def test_a_day_between_check_ins_waits_out_the_cooling_off_and_custodians_are_mailed(
+    world: World, owner: OwnerKey, smtp_server: SmtpServer
+) -> None:
+    engine, clock, sender, switch = world.engine, world.clock, world.sender, world.switch
     asked = clock.now
     answer = settings(engine, owner, switch, interval=DAY)
     assert answer["policy"]["interval"] == 3600  # not yet
@@ -59,8 +81,7 @@ def test_a_day_between_check_ins_waits_out_the_cooling_off_and_custodians_are_ma
     assert pending["Subject"] == f"afterword: switch {switch} settings-pending"
     text = pending.get_content()
     assert "a check-in every 1 day" in text and "vote now" in text
-    code = custodian_credential(card_words(sealed.bundle, "carol"), switch, "carol")
-    assert engine.custodian(switch, code)["settings_at"] == asked + 7200
+    assert engine.custodian(switch, world.carol)["settings_at"] == asked + 7200
     # the old interval still counts: a check-in within the hour keeps the switch armed
     run_until(engine, clock, asked + 3000, sender)
     checked = engine.owner_request(switch, signed(owner, engine, switch, "checkin"))
@@ -83,14 +104,9 @@ def test_a_day_between_check_ins_waits_out_the_cooling_off_and_custodians_are_ma
 
 
 def test_a_missed_check_in_drops_longer_settings_and_the_switch_triggers_on_the_old_ones(
-    setup: tuple[Engine, Clock, SealResult, dict[str, bytes]],
-    owner: OwnerKey,
-    smtp_server: SmtpServer,
-    webhook_server: WebhookServer,
+    world: World, owner: OwnerKey, smtp_server: SmtpServer
 ) -> None:
-    engine, clock, sealed, _ = setup
-    sender = Dispatcher(Mailer(MailConfig.from_url(smtp_server.url)), WebhookSender())
-    switch = arm_it(engine, sealed, smtp_server, webhook_server, POLICY)
+    engine, clock, sender, switch = world.engine, world.clock, world.sender, world.switch
     armed = clock.now
     settings(engine, owner, switch, interval=DAY, grace=DAY, waiting=DAY)
     run_until(engine, clock, armed + 3600 + 600 + 120, sender)  # silent: overdue, triggered
@@ -105,14 +121,9 @@ def test_a_missed_check_in_drops_longer_settings_and_the_switch_triggers_on_the_
 
 
 def test_shorter_settings_change_at_once_and_tell_no_one(
-    setup: tuple[Engine, Clock, SealResult, dict[str, bytes]],
-    owner: OwnerKey,
-    smtp_server: SmtpServer,
-    webhook_server: WebhookServer,
+    world: World, owner: OwnerKey, smtp_server: SmtpServer
 ) -> None:
-    engine, clock, sealed, _ = setup
-    sender = Dispatcher(Mailer(MailConfig.from_url(smtp_server.url)), WebhookSender())
-    switch = arm_it(engine, sealed, smtp_server, webhook_server, POLICY)
+    engine, sender, switch = world.engine, world.sender, world.switch
     answer = settings(engine, owner, switch, interval=1800, waiting=3000)  # +1800s in all
     assert answer["policy"]["interval"] == 1800 and answer["settings_pending"] is None
     engine.dispatch(sender)
