@@ -334,6 +334,7 @@ def _print_status(status: dict[str, Any], as_json: bool) -> None:
         ("grace_ends", "Grace ends"),
         ("release_at", "Release begins"),
         ("paused_until", "Paused until"),
+        ("settings_at", "Longer settings take effect"),
     ):
         if status.get(key):
             typer.echo(f"  {label}: {_when(status[key])}")

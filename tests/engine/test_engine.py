@@ -75,7 +75,13 @@ def setup(
     return engine, clock, sealed, corpus
 
 
-def arm_it(engine: Engine, sealed: SealResult, smtp: SmtpServer, hook: WebhookServer) -> str:
+def arm_it(
+    engine: Engine,
+    sealed: SealResult,
+    smtp: SmtpServer,
+    hook: WebhookServer,
+    policy: Policy = POLICY,
+) -> str:
     b = sealed.bundle
     with open(b / "dossier.age", "rb") as dossier:
         status = engine.arm(
@@ -83,7 +89,7 @@ def arm_it(engine: Engine, sealed: SealResult, smtp: SmtpServer, hook: WebhookSe
             notice=json.loads((b / "notice.json").read_text()),
             custodians=json.loads((b / "custodians.json").read_text()),
             dossier=dossier,
-            policy=POLICY,
+            policy=policy,
             contacts=Contacts(
                 owner=["mailto:owner@example.org"],
                 custodians={"carol": "mailto:carol@example.org"},

@@ -202,6 +202,8 @@ OWNER_ACTIONS: list[tuple[str, dict[str, Any]]] = [
     ("canary-add", {"name": "mother", "interval": 2400, "grace": 300, "on_miss": "trigger"}),
     ("canary-add", {"name": "sister", "interval": 1800, "grace": 0, "on_miss": "alert"}),
     ("revoke", {"custodian": "alice"}),
+    # a day between check-ins: past max_pause, so pending for the cooling-off (item 14)
+    ("settings", {"interval": 86400}),
 ]
 
 owner_step = st.tuples(
@@ -376,6 +378,16 @@ def play(fx: Fixture, owner: OwnerKey, steps: list[Any], delay: int, coerced: bo
         ("wait", 900),
         ("owner", ("checkin", {}), "password", True),
         ("share", "carol"),
+    ],
+    delay=0,
+)
+@example(  # item 14: longer settings pending, then in force after the cooling-off
+    steps=[
+        ("owner", ("settings", {"interval": 86400}), "password", True),
+        ("wait", 900),
+        ("owner", ("checkin", {}), "signed", True),
+        ("wait", 900),
+        ("owner", ("status", {}), "password", True),
     ],
     delay=0,
 )

@@ -13,6 +13,7 @@ disarmed, or waiting for shares that are lost).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import heapq
 import io
@@ -220,6 +221,7 @@ class Actor:
     wrong_tried: set[str] = field(default_factory=set)
     told_submit: set[str] = field(default_factory=set)
     withdrawn: set[str] = field(default_factory=set)
+    voted_seen: dict[str, bool] = field(default_factory=dict)  # their own view says
     turns: int = 0
     # "standing": a duress action landed, no real action since: the owner sees the decoy;
     # "unknown": a real action ended it, or a request's fate is unknown: not checked
@@ -412,6 +414,7 @@ class Simulation:
                 "aborter": 1,
                 "releaser": 1,
                 "disarmer": 2,
+                "tuner": 2,
             },
         )
         turns = rng.randint(2, 20) if persona != "forgetful" else rng.randint(0, 4)
@@ -593,15 +596,19 @@ class Simulation:
             action = "release"
         elif actor.persona == "disarmer" and roll < 0.2 and not actor.model.disarms:
             action = "disarm"
+        elif (actor.persona == "tuner" and roll < 0.3) or roll > 0.97:
+            action, extra = "settings", self.new_settings(actor)
         elif roll < 0.05:
             action = "status"
         elif roll < 0.07:
             action = "revoke"
             extra["custodian"] = rng.choice(list(actor.custodians))
         elif duress and roll < 0.3:
-            action = rng.choice(["pause", "abort", "disarm", "release"])
+            action = rng.choice(["pause", "abort", "disarm", "release", "settings"])
             if action == "pause":
                 extra["until"] = self.now + p.max_pause // 2 + 1
+            if action == "settings":
+                extra = self.new_settings(actor)
         self.owner_act(actor, action, extra, duress)
         # the owner's rhythm
         if actor.persona == "late" and rng.random() < 0.6:
@@ -627,6 +634,15 @@ class Simulation:
         outcome, answer = self.call(f"owner-{action}{'-duress' if duress else ''}", fn)
         if isinstance(answer, dict) and answer.get("deadline"):
             actor.deadline = int(answer["deadline"])
+        if isinstance(answer, dict) and isinstance(answer.get("policy"), dict):
+            shown = answer["policy"]  # what the owner believes in force: their rhythm
+            actor.policy = dataclasses.replace(
+                actor.policy,
+                interval=shown["interval"],
+                grace=shown["grace"],
+                waiting=shown["waiting"],
+                reminders=tuple(shown["reminders"]),
+            )
         if duress:
             if outcome != "refused" or isinstance(answer, Conflict):  # a refusal still triggers
                 model.duress.append(now)
@@ -652,8 +668,9 @@ class Simulation:
                 model.alive_maybe.append(int(extra["until"]))
             actor.pause_pending = int(extra["until"])
         elif action == "abort":
-            (model.aborts if certain else model.aborts_maybe).append(now)
-            (model.alive if certain else model.alive_maybe).append(now)
+            model.abort(now, certain)
+        elif action == "settings":
+            self.settings_taken(actor, extra, answer if certain else None)
         elif action == "release":
             model.deliberate.append(now)
         elif action == "disarm":
@@ -661,6 +678,48 @@ class Simulation:
         elif action == "revoke" and certain:
             model.revoked.add(extra["custodian"])
             model.votes.discard(extra["custodian"])
+
+    def new_settings(self, actor: Actor) -> dict[str, int]:
+        """Settings an owner might ask for: shorter, a little longer, much longer (past
+        max_pause: pending for the cooling-off), or back to those armed with."""
+        p, armed = actor.policy, actor.model.policy
+        kind = self.rng.choice(["shorter", "longer", "much-longer", "much-longer", "armed"])
+        if kind == "shorter":
+            values = (max(HOUR, p.interval // 2), p.grace // 2, p.waiting // 2)
+        elif kind == "longer":  # within max_pause of what the custodians were told
+            values = (p.interval + p.max_pause // 3, p.grace, p.waiting)
+        elif kind == "much-longer":
+            more = 2 * p.max_pause
+            values = self.rng.choice(
+                [(p.interval + more, p.grace, p.waiting), (p.interval, p.grace, p.waiting + more)]
+            )
+        else:
+            values = (armed.interval, armed.grace, armed.waiting)
+        return dict(zip(("interval", "grace", "waiting"), values, strict=True))
+
+    def settings_taken(self, actor: Actor, extra: dict[str, int], answer: Any) -> None:
+        """A real settings change landed (``answer``) or may have (None). In force at once
+        only if within max_pause of what the custodians may have been told."""
+        model, now = actor.model, self.now
+        policy = dataclasses.replace(model.policy, reminders=actor.policy.reminders, **extra)
+        if answer is None:
+            model.change_settings(now, policy, "maybe")
+            return
+        if answer.get("settings_pending") is not None:
+            model.change_settings(now, policy, "pending")
+            return
+        span, waiting = model.told_spans(now)
+        if (
+            policy.interval + policy.grace + policy.waiting > span + policy.max_pause
+            or policy.waiting > waiting + policy.max_pause
+        ):
+            self.violation(
+                actor,
+                f"settings {extra} took effect at once, more than max_pause "
+                f"({policy.max_pause}s) beyond what the custodians were told (span {span}s, "
+                f"waiting {waiting}s)",
+            )
+        model.change_settings(now, policy, "now")
 
     def duress_used(self, actor: Actor, outcome: str) -> None:
         if actor.decoy is None:
@@ -747,12 +806,16 @@ class Simulation:
             and self.now >= actor.vote_at[label]
             and not self.quiet
         ):
-            if label not in model.votes and label not in actor.withdrawn:
+            # a vote the model says an abort spent, or their own view says is gone (a late
+            # check-in cleared it): told so by mail, they vote again
+            voted = label in model.votes and actor.voted_seen.get(label, True)
+            if not voted and label not in actor.withdrawn:
                 outcome, _ = self.call(
                     "custodian-vote", lambda: engine.custodian(actor.switch, code, "vote")
                 )
                 if outcome != "refused":
                     model.vote(label, self.now, outcome == "ok")
+                    actor.voted_seen[label] = True
             elif persona == "withdrawer" and label in model.votes:
                 outcome, _ = self.call(
                     "custodian-withdraw", lambda: engine.custodian(actor.switch, code, "withdraw")
@@ -762,6 +825,8 @@ class Simulation:
                     actor.withdrawn.add(label)
         outcome, view = self.call("custodian-status", lambda: engine.custodian(actor.switch, code))
         state = view.get("state") if isinstance(view, dict) else None
+        if isinstance(view, dict):  # an abort cleared it: told so, they vote again
+            actor.voted_seen[label] = bool(view["voted"])
         if persona == "lost" or label in actor.submitted:
             return
         if persona == "wrong-first" and label not in actor.wrong_tried:
@@ -966,8 +1031,8 @@ class Simulation:
             actor.pause_pending = 0
 
     def check_disarmed(self, actor: Actor, at: int) -> None:
-        model, p = actor.model, actor.policy
-        due = model.missed_from(lenient=False) - p.grace
+        model, p = actor.model, actor.model.policy  # (the cooling-off never changes)
+        due = model.next_due(lenient=False)
         ok = [
             d
             for d in model.disarms
@@ -995,13 +1060,9 @@ class Simulation:
             + 2 * MAX_BACKOFF
             + 3 * DAY
             + max(
-                a.policy.interval
-                + a.policy.grace
-                + a.policy.waiting
-                + a.policy.max_pause
-                + a.policy.cooling_off
-                + a.policy.duress_delay
+                p.interval + p.grace + p.waiting + p.max_pause + p.cooling_off + p.duress_delay
                 for a in self.actors
+                for p in a.model.every_policy()
             )
         )
         last: list[str] = []
@@ -1036,7 +1097,7 @@ class Simulation:
 
     def final(self, actor: Actor, mail: list[Delivered]) -> None:
         """The end of a lifecycle; ``mail``: the release messages its switch caused."""
-        model, p, engine = actor.model, actor.policy, self.server.engine
+        model, engine = actor.model, self.server.engine
         self.stats.switch_seconds += self.now - model.armed_at
         phase = actor.seen
         self.stats.outcomes[f"{phase}:{actor.seen_cause or '-'}"] += 1
@@ -1047,7 +1108,8 @@ class Simulation:
             assert release is not None
             if not engine.dossier_path(actor.switch).exists():
                 self.violation(actor, "released, but the dossier is gone from the release page")
-            bound = max(self.quiet_at + p.grace, model.missed_from(lenient=False)) + p.waiting
+            grace, waiting = model.grace(lenient=False), model.waiting(lenient=False)
+            bound = max(self.quiet_at + grace, model.missed_from(lenient=False)) + waiting
             bound += 10 * JITTER
             if release.published_at > bound:
                 self.violation(actor, f"released at {release.published_at}, later than {bound}")

@@ -54,3 +54,37 @@ def test_a_protected_person_silent_once_is_a_cause_even_after_checking_in_again(
     m = model(alive=[10 * H], canaries=[c])
     assert m.justified_trigger(16 * H - 1) == []
     assert m.justified_trigger(16 * H) == ["canary"]
+
+
+def test_a_certain_abort_spends_the_votes_standing_and_k_fresh_ones_are_a_cause() -> None:
+    m = model()
+    m.vote("alice", H, certain=True)
+    m.abort(2 * H, certain=True)
+    m.vote("bob", 3 * H, certain=True)
+    assert m.vote_causes == []  # alice's vote was spent by the abort
+    m.vote("alice", 4 * H, certain=True)
+    assert m.vote_causes == [4 * H]
+    maybe = model()
+    maybe.vote("alice", H, certain=True)
+    maybe.abort(2 * H, certain=False)  # may not have landed: alice's vote may still stand
+    maybe.vote("bob", 3 * H, certain=True)
+    assert maybe.vote_causes == [3 * H]
+
+
+def test_settings_count_from_when_they_may_be_in_force() -> None:
+    longer = Policy(interval=100 * H, grace=2 * H, waiting=5 * H, duress_delay=H)
+    shorter = Policy(interval=2 * H, grace=H, waiting=H, duress_delay=H)
+    m = model(alive=[4 * H, 30 * H])
+    m.change_settings(3 * H, longer, "pending")  # in force, if at all, from 3h + 7 days
+    assert m.missed_from(lenient=True) == 30 * H + 10 * H + 2 * H
+    assert m.missed_from(lenient=False) == 30 * H + 10 * H + 2 * H
+    m.alive.append(POLICY.cooling_off + 4 * H)  # a check-in once it may be in force
+    assert m.next_due(lenient=True) == POLICY.cooling_off + 14 * H
+    assert m.next_due(lenient=False) == POLICY.cooling_off + 104 * H
+    m.change_settings(POLICY.cooling_off + 5 * H, shorter, "now")  # certain: only this
+    m.alive.append(POLICY.cooling_off + 6 * H)
+    assert m.next_due(lenient=False) == POLICY.cooling_off + 104 * H  # the earlier one stands
+    assert m.interval_at(POLICY.cooling_off + 6 * H, lenient=False) == 2 * H
+    assert (m.grace(lenient=True), m.grace(lenient=False)) == (H, 2 * H)
+    assert m.told_spans(POLICY.cooling_off + 3 * H) == (107 * H, 5 * H)
+    assert m.told_spans(POLICY.cooling_off + 2 * H) == (17 * H, 5 * H)

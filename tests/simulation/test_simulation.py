@@ -146,6 +146,24 @@ def test_a_service_that_forgets_the_disarm_cooling_off_is_caught(
         simulate(14, pool, server_dir, world, 96, broken=True, faults=False)
 
 
+def test_a_service_that_lengthens_settings_at_once_is_caught(
+    monkeypatch: pytest.MonkeyPatch, pool: list[PoolBundle], server_dir: Path, world: Path
+) -> None:
+    """Item 14: settings past max_pause that skip the cooling-off are a quiet stop."""
+
+    def quiet(real: Any, state: Any, event: Any, now: int) -> Any:
+        new, effects = real(state, event, now)
+        if isinstance(event, machine.ChangePolicy) and new.settings_pending is not None:
+            new = dataclasses.replace(
+                new, policy=new.settings_pending, settings_pending=None, settings_at=0
+            )
+        return new, effects
+
+    _break_decide(monkeypatch, quiet)
+    with pytest.raises(Violation, match="took effect at once"):
+        simulate(15, pool, server_dir, world, 64, broken=True, faults=False)
+
+
 def test_lifecycles_on_postgresql_keep_every_promise(
     pg_url: str, pool: list[PoolBundle], server_dir: Path, world: Path
 ) -> None:

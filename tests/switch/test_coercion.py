@@ -210,7 +210,7 @@ owner_actions: st.SearchStrategy[OwnerAction] = st.one_of(
     st.builds(AddCanary, st.sampled_from(["mother", "son"]), st.just(D), st.just(H), st.booleans()),
     st.builds(
         ChangePolicy,
-        st.sampled_from([H, D, 3 * D]),
+        st.sampled_from([H, D, 3 * D, 40 * D]),  # 40 days: past max_pause, cooling off
         st.sampled_from([0, H]),
         st.sampled_from([0, H, D]),
         st.lists(st.sampled_from([H, 2 * H]), max_size=2).map(tuple),

@@ -79,6 +79,7 @@ from afterword.store.models import (
     ShareRow,
     SwitchRow,
 )
+from afterword.switch.codec import policy_to_json
 from afterword.switch.machine import (
     Abort,
     AddCanary,
@@ -1538,12 +1539,12 @@ class Engine:
             "canaries": [_canary_view(c) for c in state.canaries],
             "revoked": sorted(state.revoked),
             "recipients": _recipients(row, owner),
-            "policy": {
-                "interval": state.policy.interval,
-                "grace": state.policy.grace,
-                "waiting": state.policy.waiting,
-                "reminders": list(state.policy.reminders),
-            },
+            "policy": _policy_view(state.policy),
+            # longer settings waiting out their cooling-off (the custodians were told)
+            "settings_pending": _policy_view(state.settings_pending)
+            if state.settings_pending is not None
+            else None,
+            "settings_at": state.settings_at or None,
         }
         if detail:
             audit = self._owner_entries(s, row, owner)
@@ -1899,6 +1900,12 @@ def _canary_view(canary: Canary) -> dict[str, Any]:
     }
 
 
+def _policy_view(policy: Policy) -> dict[str, Any]:
+    """The settings the owner can change (the stored form, less the server's own)."""
+    stored = policy_to_json(policy)
+    return {name: stored[name] for name in ("interval", "grace", "waiting", "reminders")}
+
+
 def _custodian_view(switch_id: str, label: str, state: SwitchState) -> dict[str, Any]:
     """What a custodian sees: the truth (after duress too), and what they can do."""
     return {
@@ -1909,6 +1916,7 @@ def _custodian_view(switch_id: str, label: str, state: SwitchState) -> dict[str,
         "deadline": state.deadline if state.phase in (Phase.ARMED, Phase.OVERDUE) else None,
         "release_at": state.release_at if state.phase is Phase.TRIGGERED else None,
         "disarm_ends": state.disarm_ends if state.phase is Phase.DISARMING else None,
+        "settings_at": state.settings_at or None,  # longer settings pending until then
         "threshold": state.threshold,
         "votes": len(state.votes),
         "voted": label in state.votes,

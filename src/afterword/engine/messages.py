@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+from afterword.crypto.notice import describe_duration
 from afterword.errors import AfterwordError
 from afterword.store.repository import Outgoing
 from afterword.switch.machine import (
@@ -26,6 +27,7 @@ from afterword.switch.machine import (
     SwitchState,
     owner_view,
 )
+from afterword.switch.policy import Policy
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,26 @@ CUSTODIAN_TEXT = {
         "--server {url}`, or with the code on your card at {url}/s/{switch}."
     ),
     "disarm-cancelled": "Switch {switch} is no longer being retired: a check-in was missed.",
+    "settings-pending": (
+        "The owner of switch {switch} asked for settings that let it stay silent longer "
+        "before a release: {settings}. They take effect at {settings_at}, after a cooling-off "
+        "period; until then the settings in force stand. If you believe the owner is coerced "
+        "(a long enough wait is as good as stopping the switch), vote now: `afterword "
+        "custodian vote YOUR-ENVELOPE.age --identity YOUR-KEY --server {url}`, or with the "
+        "code on your card at {url}/s/{switch}."
+    ),
+    "settings-changed": (
+        "The longer settings of switch {switch} are now in force, the cooling-off being over: "
+        "{settings}."
+    ),
+    "settings-withdrawn": (
+        "The owner of switch {switch} withdrew the longer settings pending; the settings in "
+        "force are now: {settings}."
+    ),
+    "settings-cancelled": (
+        "The longer settings pending on switch {switch} will not take effect: a check-in was "
+        "missed."
+    ),
     "disarmed": "Switch {switch} is retired: the server deleted its share and the dossier.",
     "released": "Switch {switch} has been released: {url}/r/{switch}",
 }
@@ -174,17 +196,21 @@ def render(
                 switch=switch,
                 release_at=when(state.release_at),
                 disarm_ends=when(state.disarm_ends),
+                settings=_settings(state.settings_pending or state.policy),
+                settings_at=when(state.settings_at),
                 url=public_url,
                 threshold=state.threshold,
                 why=WHY[state.cause] if state.cause is not None else "",
             )
+            # one a phase, which its start names; settings change within one: their instant;
             # a revoke leaves the phase as it was: its count tells one revoke from the next
             # (the id is the outbox's idempotency key; a second revoke must not collide)
+            stamp = now if effect.what.startswith("settings") else state.since
             what = f"revoked{len(state.revoked)}" if effect.what == "revoked" else effect.what
             for label, to in sorted(contacts.custodians.items()):
                 out.append(
                     Outgoing(
-                        f"custodians-{what}-{switch}-{state.since}-{label}",
+                        f"custodians-{what}-{switch}-{stamp}-{label}",
                         to,
                         f"afterword: switch {switch} {effect.what}",
                         f"Dear {label},\n\n{text}\n",
@@ -210,6 +236,14 @@ def render(
                     )
                 )
     return out
+
+
+def _settings(policy: Policy) -> str:
+    return (
+        f"a check-in every {describe_duration(policy.interval)}, then "
+        f"{describe_duration(policy.grace)} of grace and a waiting period of "
+        f"{describe_duration(policy.waiting)} before the release"
+    )
 
 
 def _remind(

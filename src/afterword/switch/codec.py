@@ -58,6 +58,9 @@ def state_to_json(state: SwitchState) -> dict[str, Any]:
         ],
         "duress_at": state.duress_at,
         "disarm_ends": state.disarm_ends,
+        "settings_pending": _policy_or_none(state.settings_pending),
+        "settings_at": state.settings_at,
+        "told": _policy_or_none(state.told),
         "v": VERSION,
         "policy": policy_to_json(state.policy),
         "threshold": state.threshold,
@@ -103,9 +106,22 @@ def state_from_json(data: dict[str, Any]) -> SwitchState:
             duress_at=int(data.get("duress_at", 0)),
             disarm_ends=int(data.get("disarm_ends", 0)),
             decoy=state_from_json(data["decoy"]) if data.get("decoy") else None,
+            # states stored before settings could be pending: none pending, and the
+            # custodians' last word the settings in force (the best that can be known)
+            settings_pending=_policy_from(data.get("settings_pending")),
+            settings_at=int(data.get("settings_at", 0)),
+            told=_policy_from(data.get("told")),
         )
     except (KeyError, TypeError) as exc:
         raise ValueError(f"stored switch state is incomplete: {exc}") from exc
+
+
+def _policy_or_none(policy: Policy | None) -> dict[str, Any] | None:
+    return None if policy is None else policy_to_json(policy)
+
+
+def _policy_from(data: dict[str, Any] | None) -> Policy | None:
+    return None if data is None else policy_from_json(data)
 
 
 def _canary(data: dict[str, Any]) -> Canary:

@@ -17,6 +17,8 @@ in milliseconds.
     any live phase --duress action--> triggered (silently, maybe delayed); owner sees a decoy
     armed --disarm--> disarming (cooling-off; check-ins still due) --> disarmed
                           `--missed check-in--> overdue;  K votes --> triggered
+    settings that lengthen the wait past max_pause: pending (the same cooling-off,
+        custodians told) --> in force;  a miss, a trigger or a disarm drops them
 
 After a duress action the state carries a *decoy*: the state the real action would have
 produced, which keeps its own schedule. Owner-facing answers and owner mail come from the
@@ -39,7 +41,10 @@ And two that keep one from being lost:
 
 - a protected person's silence that has run out counts before any later event, ticked or
   not: what the worker's downtime let pass unseen is not erased by a late check-in;
-- a duress trigger still to come holds a disarm until it fires.
+- a duress trigger still to come holds a disarm until it fires;
+- settings that would lengthen the time to a release by more than ``max_pause`` beyond
+  what the custodians were last told take the disarm's cooling-off, told to the custodians
+  (see :func:`_change_policy`): a long enough lengthening is a quiet stop.
 """
 
 from __future__ import annotations
@@ -156,7 +161,9 @@ class Revoke:
 @dataclass(frozen=True)
 class ChangePolicy:
     """The owner changes how often they check in and what follows a miss. The current
-    deadline stands; the new interval counts from the next check-in."""
+    deadline stands; the new interval counts from the next check-in. A change that
+    lengthens the wait for a release too far waits out the cooling-off first (see
+    :func:`_change_policy`)."""
 
     interval: int
     grace: int
@@ -259,7 +266,7 @@ class RemindOwner:
 @dataclass(frozen=True)
 class NotifyCustodians:
     """Tell custodians what happened and what to do: ``triggered``, ``submit``,
-    ``aborted`` or ``released``."""
+    ``aborted``, ``released``, ``disarming``, ``settings-pending``, ..."""
 
     what: str
 
@@ -378,6 +385,11 @@ class SwitchState:
     revoked: frozenset[str] = frozenset()  # custodians who may no longer vote or look
     canaries: tuple[Canary, ...] = ()  # protected people, each with their own schedule
     decoy: SwitchState | None = None  # after duress: what the owner is shown
+    # settings that lengthen the wait for a release, pending until their cooling-off ends
+    settings_pending: Policy | None = None
+    settings_at: int = 0  # when the pending settings take effect (held by pending duress)
+    # the longest settings the custodians were told of (None: the ones in force, as armed)
+    told: Policy | None = None
 
     @property
     def grace_ends(self) -> int:
@@ -409,6 +421,8 @@ class SwitchState:
         if self.duress_at and self.phase in LIVE:
             times.append(self.duress_at)
         times.append(self._own_next_event())
+        if self.settings_pending is not None:
+            times += self.cooling_off_ends(self.settings_at)
         if self.phase in WATCHED:
             times += [c.alarm_at for c in self.canaries if not c.missed]
         due = [t for t in times if t is not None]
@@ -425,8 +439,13 @@ class SwitchState:
         if self.phase is Phase.PAUSED:
             return self.paused_until
         if self.phase is Phase.DISARMING:  # (a pending duress trigger holds the disarm)
-            return min([*pending, self.deadline, *([] if self.duress_at else [self.disarm_ends])])
+            return min([*pending, self.deadline, *self.cooling_off_ends(self.disarm_ends)])
         return None
+
+    def cooling_off_ends(self, ends: int) -> list[int]:
+        """When a cooling-off that ends at ``ends`` needs a tick: then, unless a duress
+        trigger still to come holds it (its own instant is on the schedule already)."""
+        return [] if self.duress_at else [ends]
 
 
 _Frozen = TypeVar("_Frozen", SwitchState, Canary)
@@ -496,10 +515,13 @@ def _decide(state: SwitchState, event: Event, now: int) -> tuple[SwitchState, li
     """``event`` on ``state``, after the silences of protected persons that ran out by
     ``now`` (see :func:`_overdue_alarms`)."""
     if isinstance(event, Tick):
-        return _tick(state, now)
-    state, alarms = _overdue_alarms(state, event, now)
-    new, effects = _act(state, event, now)
-    return new, [*alarms, *effects]
+        new, effects = _tick(state, now)
+    else:
+        state, alarms = _overdue_alarms(state, event, now)
+        new, effects = _act(state, event, now)
+        effects = [*alarms, *effects]
+    new, settled = _settle_settings(new, now)
+    return new, [*effects, *settled]
 
 
 def _overdue_alarms(state: SwitchState, event: Event, now: int) -> tuple[SwitchState, list[Effect]]:
@@ -546,7 +568,7 @@ def _act(state: SwitchState, event: Event, now: int) -> tuple[SwitchState, list[
         case Status():
             return state, []
         case ChangePolicy():
-            return _change_policy(state, event)
+            return _change_policy(state, event, now)
     raise TypeError(f"not a switch event: {event!r}")  # pragma: no cover
 
 
@@ -599,8 +621,9 @@ def _duress(state: SwitchState, action: OwnerAction, now: int) -> tuple[SwitchSt
         else:
             real, more = _trigger(real, Cause.DURESS, now, "the owner acted under duress")
             effects += more
+    real, settled = _settle_settings(real, now)
     real = replace(real, decoy=replace(decoy, decoy=None))
-    return real, [*effects, *_for_owner(decoy_effects)]
+    return real, [*effects, *settled, *_for_owner(decoy_effects)]
 
 
 def _for_owner(decoy_effects: list[Effect]) -> list[Effect]:
@@ -695,7 +718,24 @@ def _canary(state: SwitchState, event: CanaryAlarm, now: int) -> tuple[SwitchSta
     return state, [Audit("canary", detail), Alert("canary", detail)]
 
 
-def _change_policy(state: SwitchState, event: ChangePolicy) -> tuple[SwitchState, list[Effect]]:
+def _change_policy(
+    state: SwitchState, event: ChangePolicy, now: int
+) -> tuple[SwitchState, list[Effect]]:
+    """New settings: in force at once, unless they lengthen the wait for a release too far.
+
+    A release comes at most interval + grace + waiting after the owner falls silent, and
+    a waiting period after any other trigger. The rule, against the settings the
+    custodians were last told of (``told``: those the switch was armed with, or the last
+    that took effect after a cooling-off): a change whose interval + grace + waiting, or
+    whose waiting alone, exceeds theirs by more than ``max_pause`` silences the switch for
+    longer than a pause may, and a long enough one (10 years) is a quiet stop. It takes
+    the disarm's way: it is pending for the cooling-off, the custodians are told (and can
+    vote), and it takes effect when the cooling-off ends; a missed check-in, a trigger or
+    a disarm completing drops it, and a duress trigger still to come holds it until it
+    fires (see :func:`_settle_settings`). Everything else (shorter settings, or longer by
+    at most ``max_pause``) is in force at once and withdraws a change still pending.
+    Measuring from ``told``, not from the settings in force, keeps many small
+    lengthenings from adding up to a long one unseen."""
     if state.phase not in LIVE:
         raise Rejected(f"the switch is {state.phase}; its settings can no longer change")
     try:  # Policy refuses what cannot work (a zero interval, negative durations), in the
@@ -709,11 +749,83 @@ def _change_policy(state: SwitchState, event: ChangePolicy) -> tuple[SwitchState
         )
     except AfterwordError as exc:
         raise Rejected(exc.message) from exc
-    detail = (
+    told = state.told or state.policy
+    detail = _settings_detail(policy)
+    if not _lengthens(told, policy):
+        new = replace(state, policy=policy, told=told, settings_pending=None, settings_at=0)
+        effects: list[Effect] = [Audit("settings", detail)]
+        if state.settings_pending is not None:
+            effects += [
+                Audit("settings-withdrawn", "the longer settings pending will not take effect"),
+                NotifyCustodians("settings-withdrawn"),
+            ]
+        return new, effects
+    if state.phase is Phase.OVERDUE:
+        raise Rejected(
+            "the switch is overdue: check in first; settings that lengthen the wait for a "
+            "release take effect only after the cooling-off, and a missed check-in drops them"
+        )
+    ends = now + state.policy.cooling_off
+    new = replace(state, told=told, settings_pending=policy, settings_at=ends)
+    return new, [
+        Audit("settings-pending", f"{detail}; in force at {ends}, after the cooling-off"),
+        NotifyCustodians("settings-pending"),
+    ]
+
+
+def _lengthens(told: Policy, policy: Policy) -> bool:
+    """``policy`` lets a release wait longer than ``told`` by more than a pause may."""
+    span = policy.interval + policy.grace + policy.waiting
+    told_span = told.interval + told.grace + told.waiting
+    return span > told_span + told.max_pause or policy.waiting > told.waiting + told.max_pause
+
+
+def _settings_detail(policy: Policy) -> str:
+    return (
         f"interval {policy.interval}s, grace {policy.grace}s, waiting {policy.waiting}s, "
         f"reminders {', '.join(f'{r}s' for r in policy.reminders) or 'none'}"
     )
-    return replace(state, policy=policy), [Audit("settings", detail)]
+
+
+SETTLED = (Phase.ARMED, Phase.PAUSED, Phase.DISARMING)
+"""Phases in which pending settings still wait for their cooling-off."""
+
+
+def _settle_settings(state: SwitchState, now: int) -> tuple[SwitchState, list[Effect]]:
+    """Pending settings take effect once their cooling-off is over (:func:`_cooled_off`,
+    as a disarm completes). A missed check-in drops them and the custodians are told, as
+    it cancels a disarm; so do a trigger and the switch's end (the custodians hear of
+    those anyway). Run after every decision, so no path leaves them pending past one."""
+    pending = state.settings_pending
+    if pending is None:
+        return state, []
+    if state.phase not in SETTLED:
+        new = replace(state, settings_pending=None, settings_at=0)
+        effects: list[Effect] = [
+            Audit(
+                "settings-cancelled",
+                f"the switch is {state.phase}; the longer settings pending will not take effect",
+            )
+        ]
+        if state.phase is Phase.OVERDUE:
+            effects.append(NotifyCustodians("settings-cancelled"))
+        return new, effects
+    if not _cooled_off(state, state.settings_at, now):
+        return state, []
+    new = replace(state, policy=pending, told=pending, settings_pending=None, settings_at=0)
+    return new, [
+        Audit("settings", f"{_settings_detail(pending)}; the cooling-off is over"),
+        NotifyCustodians("settings-changed"),
+    ]
+
+
+def _cooled_off(state: SwitchState, ends: int, now: int) -> bool:
+    """A cooling-off (a disarm's, or longer settings') that ends at ``ends`` is over.
+
+    A duress trigger still to come holds it until it fires (see :func:`_tick_disarming`):
+    neither deleting the server's copies nor a longer wait may outrun a release the owner
+    signalled under coercion."""
+    return now >= ends and not state.duress_at
 
 
 def _revoke(state: SwitchState, event: Revoke) -> tuple[SwitchState, list[Effect]]:
@@ -868,7 +980,7 @@ def _tick_disarming(state: SwitchState, now: int) -> tuple[SwitchState, list[Eff
             Audit("overdue", f"check-in was due at {state.deadline}; disarming cancelled"),
             NotifyCustodians("disarm-cancelled"),
         ]
-    if now >= state.disarm_ends and not state.duress_at:
+    if _cooled_off(state, state.disarm_ends, now):
         new = replace(state, phase=Phase.DISARMED, since=now)
         return new, [
             DeleteServerCopies(),

@@ -779,6 +779,12 @@ def add_pages(app: FastAPI, engine: Engine, security: Security | None = None) ->
         revoked = set(status.get("revoked", []))
         state = owner_state(status)
         flash = "Settings saved." if done == "settings" else ""
+        if done == "settings" and status.get("settings_at"):
+            flash = (
+                "Settings saved. They let the switch wait longer before a release, so they "
+                f"take effect at {when(status['settings_at'])}, after the cooling-off; your "
+                "custodians have been told."
+            )
         if done == "checkin":
             flash = "Checked in. " + (
                 f"Your next check-in is due by {when(status['deadline'])}."
