@@ -56,8 +56,8 @@ SEEDS ?= 4200
 SIM_LIFECYCLES ?= 24
 SIM_JOBS ?= 2
 TWO_WORLDS_EXAMPLES ?= 2000
-# over HTTP each script costs two servers, two SMTP servers and ~40 requests: ~4 s a script
-TWO_WORLDS_HTTP_EXAMPLES ?= 300
+# over HTTP each script costs two servers, two SMTP servers and ~40 requests: ~2.5 s a script
+TWO_WORLDS_HTTP_EXAMPLES ?= 500
 soak: $(STAMP) tools
 	@status=0; \
 	AFTERWORD_CRASH_RUNS=$(SOAK_RUNS) AFTERWORD_CRASH_KILLS=$(SOAK_KILLS) \

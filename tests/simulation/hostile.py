@@ -32,7 +32,7 @@ from afterword.crypto.encoding import b64encode, canonical_json
 from afterword.crypto.keys import OwnerKey
 from afterword.crypto.signing import REQUEST_KIND
 from afterword.engine import Contacts
-from afterword.store.models import ServerEnvelopeRow
+from afterword.store.models import ServerEnvelopeRow, SwitchRow
 from afterword.switch.policy import Policy
 from tests.simulation.world import PoolBundle
 
@@ -97,6 +97,20 @@ class Neighbours:
             chosen = index == victim or sim.rng.random() < 0.3
             if chosen:
                 sim.schedule(sim.now + sim.rng.randrange(HOUR, DAY), "flood", index)
+
+    def move_out(self) -> None:
+        """At a batch's end: count what became of the attacker's switches (the poisoned one
+        must have been quarantined, if its release ran)."""
+        with self.sim.server.store.connection() as c:
+            rows = c.execute(
+                sa.select(SwitchRow.id, SwitchRow.phase, SwitchRow.quarantined_at).where(
+                    SwitchRow.id.in_(sorted(self.switches))
+                )
+            ).all()
+        for sid, phase, quarantined in rows:
+            what = "quarantined" if quarantined is not None else phase
+            role = "poisoned" if sid == self.poisoned.switch else "crowd"
+            self.sim.stats.actions[f"hostile-{role}-{what}"] += 1
 
     def arm(self, b: PoolBundle, due: int, roster: dict[str, Any] | None = None) -> tuple[str, Any]:
         """Arm ``b`` to trigger at ``due`` and release at once; a crash is retried as the

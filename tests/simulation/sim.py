@@ -386,6 +386,8 @@ class Simulation:
             self.stats.steps += 1
             self.observe()
         self.quiet_phase()
+        if self.hostile is not None:
+            self.hostile.move_out()
         released: dict[Any, list[Delivered]] = {}  # the release mail, by switch, in order
         for m in self.sender.received:
             if m.data.get("event") == "released":

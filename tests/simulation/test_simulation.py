@@ -184,6 +184,8 @@ def test_lifecycles_among_hostile_neighbours_keep_every_promise(
     assert stats.lifecycles >= lifecycles_per_seed()
     # the attacker was there: every batch lied, and floods struck
     assert stats.actions["hostile-roster-lie"] == stats.batches
+    # the poisoned switch's release ran and failed alone, every batch
+    assert stats.actions["hostile-poisoned-quarantined"] == stats.batches, stats.actions
     assert sum(n for k, n in stats.actions.items() if k.startswith("flood-")) > 0
     assert sum(n for k, n in stats.outcomes.items() if k.startswith("released")) > 0
 
