@@ -56,12 +56,16 @@ SEEDS ?= 4200
 SIM_LIFECYCLES ?= 24
 SIM_JOBS ?= 2
 TWO_WORLDS_EXAMPLES ?= 2000
+# over HTTP each script costs two servers, two SMTP servers and ~40 requests: ~2.5 s a script
+TWO_WORLDS_HTTP_EXAMPLES ?= 500
 soak: $(STAMP) tools
 	@status=0; \
 	AFTERWORD_CRASH_RUNS=$(SOAK_RUNS) AFTERWORD_CRASH_KILLS=$(SOAK_KILLS) \
 	  AFTERWORD_SEED="$(SEED)" $(BIN)/pytest tests/crash -q -p no:cacheprovider & pids="$$!"; \
 	AFTERWORD_TWO_WORLDS_EXAMPLES=$(TWO_WORLDS_EXAMPLES) $(BIN)/pytest tests/engine/test_two_worlds.py \
 	  -q -p no:cacheprovider & pids="$$pids $$!"; \
+	AFTERWORD_TWO_WORLDS_EXAMPLES=$(TWO_WORLDS_HTTP_EXAMPLES) $(BIN)/pytest \
+	  tests/web/test_two_worlds_http.py -q -p no:cacheprovider & pids="$$pids $$!"; \
 	for i in $$(seq 0 $$(($(SIM_JOBS) - 1))); do \
 	  AFTERWORD_SEEDS="$(SEEDS)" AFTERWORD_SIM_LIFECYCLES=$(SIM_LIFECYCLES) \
 	    AFTERWORD_SIM_SHARD=$$i/$(SIM_JOBS) $(BIN)/pytest tests/simulation -q -p no:cacheprovider \

@@ -87,6 +87,18 @@ def arm(
     return sealed.switch
 
 
+def poison(engine: Engine, store: Store, tmp_path: Path, owner: OwnerKey, switch: str) -> None:
+    """A switch armed before arming checked its shares (or one no check at arm can catch):
+    its server's share becomes one of a 2-of-2 split, where the roster promised 1 of 1."""
+    other = seal(engine, tmp_path, owner, f"other-{switch}", threshold=2)
+    with store.connection() as c:
+        c.execute(
+            sa.update(ServerEnvelopeRow)
+            .where(ServerEnvelopeRow.switch_id == switch)
+            .values(envelope=(other.bundle / "shares" / "server.age").read_bytes())
+        )
+
+
 def test_a_failing_switch_is_quarantined_alone_and_the_victim_releases_on_time(
     store: Store, tmp_path: Path, owner: OwnerKey
 ) -> None:
@@ -95,15 +107,7 @@ def test_a_failing_switch_is_quarantined_alone_and_the_victim_releases_on_time(
     poisoned = arm(engine, seal(engine, tmp_path, owner, "poisoned"))
     clock.now += 1  # the victim falls due a second later: the poisoned row sorts first
     victim = arm(engine, seal(engine, tmp_path, owner, "victim"))
-    # A switch armed before arming checked its shares (or one no check at arm can catch):
-    # the server's share is one of a 2-of-2 split, where the roster promised 1 of 1.
-    other = seal(engine, tmp_path, owner, "other", threshold=2)
-    with store.connection() as c:
-        c.execute(
-            sa.update(ServerEnvelopeRow)
-            .where(ServerEnvelopeRow.switch_id == poisoned)
-            .values(envelope=(other.bundle / "shares" / "server.age").read_bytes())
-        )
+    poison(engine, store, tmp_path, owner, poisoned)
     sender = Recorder()
     deadline = T0 + 1 + POLICY.interval + POLICY.waiting
     while clock.now <= deadline + 1:
@@ -191,3 +195,34 @@ def test_arm_refuses_server_shares_of_another_secret(
     with pytest.raises(FormatError, match="rebuild a key that does not open this dossier"):
         arm(engine, sealed, roster=roster, envelope=envelope)
     assert engine.next_due() is None
+
+
+def test_the_operator_releases_a_victim_held_with_a_poisoned_switch(
+    store: Store, tmp_path: Path, owner: OwnerKey
+) -> None:
+    """Found by the simulation's hostile neighbours: the breaker holds a crowd, a hostile
+    switch among it whose release raises. Releasing the held switches must quarantine that
+    one alone and move the others on; its error rolled the operator's whole release back
+    (every switch stayed held, for ever: a lost release)."""
+    clock = Clock()
+    keys = ServerKeys.load_or_create(tmp_path / "server")
+    config = Config(tmp_path / "server", min_duration=1, operator=[OPERATOR], breaker_threshold=1)
+    engine = Engine(store, keys, config, clock)
+    poisoned = arm(engine, seal(engine, tmp_path, owner, "poisoned"))
+    victim = arm(engine, seal(engine, tmp_path, owner, "victim"))
+    poison(engine, store, tmp_path, owner, poisoned)
+    clock.now += POLICY.interval
+    assert sorted(engine.tick().held) == sorted([poisoned, victim])  # the breaker holds both
+    clock.now += 600  # the operator looks
+    assert engine.release_held() == 2
+    assert engine.status(victim)["state"] == "triggered"  # its waiting period from now
+    clock.now += POLICY.waiting
+    # both would start releasing at once: held again, and the operator releases them again;
+    # the poisoned one's release raises now
+    assert sorted(engine.tick().held) == sorted([poisoned, victim])
+    assert engine.release_held() == 2
+    assert engine.status(victim)["state"] == "released"
+    with store.connection() as c:
+        row = c.execute(sa.select(SwitchRow).where(SwitchRow.id == poisoned)).one()
+    assert row.quarantined_at is not None and not row.held
+    assert engine.status(poisoned)["audit"][-1]["kind"] == "quarantined"

@@ -92,3 +92,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     report = os.environ.get("AFTERWORD_SIM_REPORT")
     if report:
         Path(report).write_text(json.dumps(summary, indent=1) + "\n")
+
+
+@pytest.fixture(scope="session")
+def hostile_pool(server_dir: Path) -> list[PoolBundle]:
+    """The attacker's own bundles, sealed for the same server (see hostile.py)."""
+    keys = ServerKeys.load_or_create(server_dir / "keys")
+    return seal_pool(server_dir / "hostile-pool", keys, 8, random.Random(1))

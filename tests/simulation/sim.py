@@ -34,7 +34,7 @@ from afterword.crypto.encoding import age_recipient_of, b64encode, canonical_jso
 from afterword.crypto.keys import OwnerKey
 from afterword.crypto.shares import custodian_credential
 from afterword.crypto.signing import REQUEST_KIND, public_key_text
-from afterword.engine import Conflict, Contacts, Engine, ServerKeys
+from afterword.engine import Conflict, Contacts, Engine, Locked, ServerKeys
 from afterword.engine.engine import MAX_BACKOFF
 from afterword.errors import AfterwordError
 from afterword.store import repository as repo
@@ -47,6 +47,7 @@ from afterword.store.models import (
     SwitchRow,
 )
 from afterword.switch.policy import Policy
+from tests.simulation.hostile import Neighbours
 from tests.simulation.model import CanaryModel, SwitchModel
 from tests.simulation.world import (
     YEAR,
@@ -247,6 +248,7 @@ class Simulation:
         *,
         faults: bool = True,
         mail_failing: float | None = None,
+        hostile: list[PoolBundle] | None = None,
     ) -> None:
         self.seed = seed
         self.rng = random.Random(seed)
@@ -282,6 +284,9 @@ class Simulation:
         self.audit_id = 0  # the last audit row read (ids only grow until a wipe)
         self.checked: Look | None = None  # the read observe() last checked
         self.observer: Any = None  # look()'s connection (the driver's), kept between reads
+        # attacker-armed switches on the same server (see hostile.py): not actors, no
+        # promise is checked for them; the honest actors' promises stay exactly as strict
+        self.hostile = Neighbours(self, hostile) if hostile else None
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -370,6 +375,8 @@ class Simulation:
             for label in actor.custodians:
                 self.schedule(self.now + self.rng.randrange(DAY), "custodian", i, label)
         self.schedule(self.now, "worker")
+        if self.hostile is not None:
+            self.hostile.move_in()
         quiet_at = max(a.active_until for a in self.actors)
         if self.faulty:
             self.schedule(self.now + self.rng.randrange(30 * DAY), "fault")
@@ -381,6 +388,8 @@ class Simulation:
             self.stats.steps += 1
             self.observe()
         self.quiet_phase()
+        if self.hostile is not None:
+            self.hostile.move_out()
         released: dict[Any, list[Delivered]] = {}  # the release mail, by switch, in order
         for m in self.sender.received:
             if m.data.get("event") == "released":
@@ -516,6 +525,8 @@ class Simulation:
             self.custodian_acts(self.actors[index], who)
         elif kind == "canary":
             self.canary_turn(index, who)
+        elif kind == "flood" and self.hostile is not None:
+            self.hostile.flood(index)
 
     def worker(self) -> None:
         if self.now >= self.worker_down_until:
@@ -534,7 +545,12 @@ class Simulation:
     def due(self) -> tuple[int | None, int | None]:
         """The earliest instant a switch (not held), and a message, need the worker."""
         look = self.look()
-        times = [t for _, held, _, t in look.switches.values() if not held and t is not None]
+        hostile = self.hostile.switches if self.hostile is not None else set()
+        times = [
+            t
+            for sid, (_, held, _, t) in look.switches.items()
+            if not held and t is not None and sid not in hostile  # a quarantined one stays due
+        ]
         return min(times, default=None), look.outbox_due
 
     def next_due(self) -> int | None:
@@ -632,6 +648,8 @@ class Simulation:
             key = actor.bundle.duress if duress else actor.bundle.owner
             fn = lambda: self.signed(actor, key, action, **extra)  # noqa: E731
         outcome, answer = self.call(f"owner-{action}{'-duress' if duress else ''}", fn)
+        if isinstance(answer, Locked):  # others' wrong guesses never lock the owner out
+            self.violation(actor, f"the owner's {action} was locked out: {answer}")
         if isinstance(answer, dict) and answer.get("deadline"):
             actor.deadline = int(answer["deadline"])
         if isinstance(answer, dict) and isinstance(answer.get("policy"), dict):

@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from afterword.crypto.signing import public_key_text
-from afterword.engine import Contacts, ServerKeys
+from afterword.engine import ServerKeys
 from afterword.store.models import ServerEnvelopeRow, ShareRow
 from afterword.switch.policy import Policy
 from tests.simulation.sim import Simulation, signed_request
-from tests.simulation.world import Clock, Crash, Faults, PoolBundle, Server
+from tests.simulation.world import Clock, Crash, Faults, PoolBundle, Server, arm_bundle
 
 HOUR = 3600
-
-
-def _arm(server: Server, bundle: PoolBundle, policy: Policy) -> None:
-    server.engine.arm(
-        manifest=bundle.manifest,
-        notice=bundle.notice,
-        custodians=bundle.custodians,
-        dossier=io.BytesIO(bundle.dossier),
-        policy=policy,
-        contacts=Contacts(["mailto:owner@example.org"], {}, ["mailto:press@example.org"]),
-        server_envelopes={"server": bundle.server_envelope},
-        duress_key=public_key_text(bundle.duress.signing.public_key()),
-    )
 
 
 def test_a_kill_right_after_disarming_still_leaves_no_dossier(
@@ -43,7 +28,7 @@ def test_a_kill_right_after_disarming_still_leaves_no_dossier(
     keys = ServerKeys.load_or_create(server_dir / "keys")
     server = Server(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "data", keys, clock, faults)
     try:
-        _arm(server, bundle, Policy(interval=48 * HOUR, cooling_off=HOUR))
+        arm_bundle(server, bundle, Policy(interval=48 * HOUR, cooling_off=HOUR))
         signed_request(server.engine, bundle.switch, bundle.owner, "disarm")
         clock.now += 2 * HOUR
         faults.at = "after-commit"

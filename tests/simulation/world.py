@@ -8,6 +8,7 @@ simulation break things around it.
 
 from __future__ import annotations
 
+import io
 import json
 import random
 import secrets
@@ -25,10 +26,12 @@ from sqlalchemy.orm import Session
 
 from afterword.crypto.bundle import Custodian, seal_bundle
 from afterword.crypto.keys import OwnerKey
+from afterword.crypto.signing import public_key_text
 from afterword.delivery import Message, PermanentError, TransientError
-from afterword.engine import Config, Engine, ServerKeys
+from afterword.engine import Config, Contacts, Engine, ServerKeys
 from afterword.store import Store
 from afterword.store.models import Base
+from afterword.switch.policy import Policy
 
 T0 = 1_800_000_000
 YEAR = 365 * 86400
@@ -308,3 +311,24 @@ class Server:
 
     def close(self) -> None:
         self.store.close()
+
+
+def arm_bundle(
+    server: Server,
+    bundle: PoolBundle,
+    policy: Policy,
+    owner: str = "mailto:owner@example.org",
+    recipients: tuple[str, ...] = ("mailto:press@example.org",),
+) -> None:
+    """Arm a pool bundle directly on the engine, with the server's share, for a test that
+    sets its own scene (no model, no faults)."""
+    server.engine.arm(
+        manifest=bundle.manifest,
+        notice=bundle.notice,
+        custodians=bundle.custodians,
+        dossier=io.BytesIO(bundle.dossier),
+        policy=policy,
+        contacts=Contacts([owner], {}, list(recipients)),
+        server_envelopes={"server": bundle.server_envelope},
+        duress_key=public_key_text(bundle.duress.signing.public_key()),
+    )

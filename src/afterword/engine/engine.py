@@ -1419,15 +1419,23 @@ class Engine:
 
     def release_held(self) -> int:
         """The operator confirms the clock is right: held switches move on now, past the
-        breaker (which would otherwise hold the same crowd again on the next tick)."""
+        breaker (which would otherwise hold the same crowd again on the next tick).
+
+        Each switch moves on as in the tick, isolated: one whose release raises (a hostile
+        switch held in the same crowd) is quarantined alone, and the others still move on;
+        before, its error rolled the whole transaction back, every switch stayed held, and
+        the operator could never release an honest victim held with it."""
         now = self.clock()
         with self.store.transaction() as s:
             rows = repo.held_switches(s)
             repo.set_held(s, rows, False)
             self._jumps.clear()  # the clock is confirmed: what it skipped is time that passed
             for row in rows:
-                repo.record(s, row, repo.state_of(row), [Audit("unheld", "by the operator")], now)
-                self._apply(s, row, Tick(), now)
+                old = repo.state_of(row)
+                repo.record(s, row, old, [Audit("unheld", "by the operator")], now)
+                new, effects = decide(old, Tick(), now)
+                transition = self._isolated_transition(s, row, old, new, effects, now)
+                repo.record_many(s, [transition], now)
             return len(rows)
 
     def next_due(self) -> int | None:
