@@ -250,18 +250,14 @@ def test_a_crowd_timed_to_a_victims_deadline_releases_nothing_early(
         sender = RecordingSender(random.Random(0))
         run_crowd_until(server, due - 120, sender)
         assert server.engine.status(victim)["state"] in ("armed", "overdue", "triggered")
-        assert not [m for m in sender.received if m.data.get("event") == "released"]
-        # the crowd did strike: the breaker saw it and told the operator
-        assert any("breaker" in m.id for m in sender.received), [m.id for m in sender.received]
+        # the crowd's own switches release (they are the attacker's); the victim does not
+        early = [m for m in sender.received if m.data.get("event") == "released"]
+        assert not [m for m in early if victim in m.id], [m.id for m in early]
+        assert early, "the crowd did not strike: the test proves nothing"
     finally:
         server.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the mass-trigger breaker holds the victim with the crowd; another branch is "
-    "changing the breaker so that a crowd does not hold honest switches",
-)
 def test_a_crowd_timed_to_a_victims_deadline_does_not_hold_the_victim(
     pool: list[PoolBundle], hostile_pool: list[PoolBundle], server_dir: Path, world: Path
 ) -> None:
