@@ -189,8 +189,7 @@ OWNER_ACTIONS: list[tuple[str, dict[str, Any]]] = [
     ("pause", {"in": 3000}),
     ("resume", {}),
     ("abort", {}),
-    # ("release", {}) is left out: a decoy's release does not count the server's own share
-    # (shares 0 where the real release shows 1); a finding of its own, not yet fixed
+    ("release", {}),
     ("disarm", {}),
     ("settings", {"interval": 5400, "grace": 900}),
     ("settings", {"waiting": 1200}),
@@ -353,7 +352,7 @@ def play(fx: Fixture, owner: OwnerKey, steps: list[Any], delay: int, coerced: bo
     steps=[
         ("owner", ("checkin", {}), "password", True),
         ("wait", 900),
-        ("owner", ("canary-add", OWNER_ACTIONS[9][1]), "password", True),
+        ("owner", ("canary-add", OWNER_ACTIONS[10][1]), "password", True),
     ],
     delay=0,
 )
@@ -371,6 +370,18 @@ def play(fx: Fixture, owner: OwnerKey, steps: list[Any], delay: int, coerced: bo
         ("wait", 900),
         ("owner", ("checkin", {}), "password", True),
         ("share", "carol"),
+    ],
+    delay=0,
+)
+@example(  # a decoy's release counts the server's own share (it showed 0, the real one 1)
+    steps=[("owner", ("release", {}), "signed", True)], delay=LONG
+)
+@example(  # ... and so does the decoy's release once its waiting period is over
+    steps=[
+        ("vote", "alice"),
+        ("vote", "carol"),
+        ("owner", ("status", {}), "password", True),
+        ("wait", 900),
     ],
     delay=0,
 )

@@ -965,10 +965,14 @@ class Engine:
         # the switch's next owner action clears it (see _keep_owner_log)
         repo.write_owner_log(s, row.id, [(now, refusal.kind, refusal.detail)], clear=False)
 
-    def _store_share(self, s: Session, switch_id: str, label: str, words: str, now: int) -> None:
+    def _store_share(
+        self, s: Session, switch_id: str, label: str, words: str, now: int, *, keep: bool = True
+    ) -> None:
+        """Keep a share, sealed to the server, unless it has it. ``keep``: False for a
+        decoy's, which does the same work and keeps nothing (see ``repo.add_share``)."""
         if s.get(ShareRow, (switch_id, label)) is None:
             sealed = self.keys.encrypt(words.encode())
-            s.add(ShareRow(switch_id=switch_id, custodian=label, sealed=sealed, submitted_at=now))
+            repo.add_share(s, switch_id, label, sealed, now, keep=keep)
 
     # --- the machine, and effects that are database writes ------------------------------
 
@@ -1031,6 +1035,13 @@ class Engine:
             if isinstance(effect, SubmitServerShares):
                 new, more = self._submit_server_shares(s, row.id, new, now)
                 effects += more
+        if new.decoy is not None and _decoy_enters_releasing(row, new.decoy):
+            # the decoy counts the server's own shares as the real release does, with the
+            # same work (read, open, seal again), but keeps none of them: its entries are
+            # the owner's
+            decoy, more = self._submit_server_shares(s, row.id, new.decoy, now, keep=False)
+            new = dataclasses.replace(new, decoy=decoy)
+            effects += [OwnerLog(e.kind, e.detail) for e in more if isinstance(e, Audit)]
         if any(isinstance(e, PublishRelease) for e in effects):
             self._publish(s, row, new, now)
         if any(isinstance(e, DeleteServerCopies) for e in effects):
@@ -1107,14 +1118,21 @@ class Engine:
         self.store.after_commit(s, lambda: path.unlink(missing_ok=True))
 
     def _submit_server_shares(
-        self, s: Session, switch_id: str, state: SwitchState, now: int
+        self, s: Session, switch_id: str, state: SwitchState, now: int, *, keep: bool = True
     ) -> tuple[SwitchState, list[Effect]]:
+        """The server's own shares, accepted into ``state``; ``keep``: stored (not for a
+        decoy, whose release is shown, never real)."""
         effects: list[Effect] = []
         envelopes = s.query(ServerEnvelopeRow).filter_by(switch_id=switch_id).all()
         for row in envelopes:
             envelope = ShareEnvelope.from_json(json.loads(self.keys.decrypt(row.envelope)))
-            self._store_share(s, switch_id, row.custodian, envelope.mnemonic, now)
-            state, more = decide(state, ShareAccepted(row.custodian), now)
+            self._store_share(s, switch_id, row.custodian, envelope.mnemonic, now, keep=keep)
+            try:
+                state, more = decide(state, ShareAccepted(row.custodian), now)
+            except Rejected:
+                if keep:
+                    raise
+                continue  # a decoy's release that is over
             effects += more
         return state, effects
 
@@ -1495,6 +1513,13 @@ class Engine:
             if release is None:
                 raise NotFound(f"switch {switch_id} has not been released")
             return release, row
+
+
+def _decoy_enters_releasing(row: repo.Switch, decoy: SwitchState) -> bool:
+    """Whether the decoy just began releasing (from what the owner was shown before)."""
+    return decoy.phase is Phase.RELEASING and owner_view(repo.state_of(row)).phase is not (
+        Phase.RELEASING
+    )
 
 
 def _chained(switch_id: str, kept: list[tuple[int, str, str]]) -> list[dict[str, Any]]:

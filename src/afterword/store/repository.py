@@ -46,6 +46,7 @@ from afterword.store.models import (
     NonceRow,
     OutboxRow,
     OwnerLogRow,
+    ShareRow,
     SwitchRow,
 )
 from afterword.switch.codec import state_from_json, state_to_json
@@ -563,6 +564,25 @@ _CANARY_LINK = select(
 def owner_log(session: Session | Connection, switch_id: str) -> list[Any]:
     """While a decoy stands: the owner's own log entries (``at``, ``kind``, ``detail``)."""
     return sql.run(_connection(session), _OWNER_LOG, {"switch_id": switch_id})
+
+
+_SHARES = typing_cast(Table, ShareRow.__table__)
+_SHARE_COLUMNS = ("switch_id", "custodian", "sealed", "submitted_at")
+_INSERT_SHARE = insert(_SHARES)
+_NO_SHARE = _nothing(_SHARES, _SHARE_COLUMNS)
+
+
+def add_share(
+    session: Session, switch_id: str, custodian: str, sealed: bytes, now: int, *, keep: bool = True
+) -> None:
+    """Keep a custodian's share (sealed to the server). ``keep`` False: the same INSERT,
+    inserting nothing (a decoy's release counts the server's shares, and keeps none)."""
+    params = {"switch_id": switch_id, "custodian": custodian, "sealed": sealed,
+              "submitted_at": now}  # fmt: skip
+    if keep:
+        sql.run(_connection(session), _INSERT_SHARE, params)
+    else:
+        sql.run(_connection(session), _NO_SHARE, {f"b_{k}": v for k, v in params.items()})
 
 
 _OWNER_LOG_COLUMNS = ("switch_id", "at", "kind", "detail")
