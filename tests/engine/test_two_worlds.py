@@ -385,6 +385,14 @@ def play(fx: Fixture, owner: OwnerKey, steps: list[Any], delay: int, coerced: bo
     ],
     delay=0,
 )
+@example(  # a vote the decoy refuses (it is releasing) is refused in the owner's log
+    steps=[
+        ("owner", ("checkin", {}), "password", True),
+        ("owner", ("release", {}), "password", True),
+        ("vote", "alice"),
+    ],
+    delay=0,
+)
 def test_the_owner_cannot_tell_the_duress_world_from_the_real_one(
     fixture: Fixture, owner: OwnerKey, steps: list[Any], delay: int
 ) -> None:

@@ -941,10 +941,21 @@ class Engine:
                     kind = f"custodian-{action}-refused"
                     repo.write_owner_log(s, row.id, [(now, kind, why)], clear=False)
                 if action != "status":
+                    event = Vote(label) if action == "vote" else WithdrawVote(label)
+                    shown = owner_view(state)
                     try:
                         with s.begin_nested():
-                            event = Vote(label) if action == "vote" else WithdrawVote(label)
                             state, _ = self._apply(s, row, event, now)
+                        if (
+                            row.decoy_cut is not None
+                            and label not in shown.revoked  # (said above)
+                            and _refuses(shown, event, now)
+                        ):
+                            # the truth took it, the decoy would not (it is releasing, say):
+                            # the owner's log shows the refusal the real world logs
+                            why = f"{label}; {client}"[:200]
+                            kind = f"custodian-{action}-refused"
+                            repo.write_owner_log(s, row.id, [(now, kind, why)], clear=False)
                     except AfterwordError as exc:
                         refused = exc
                         detail = f"{label}; {client}"[:200]
@@ -1480,14 +1491,16 @@ class Engine:
 
         Both are read and chained for every reader (the truth's chain is checked so), so
         that a duress look costs what a real one does (issue 15, item 10)."""
-        entries = repo.audit_entries(s, row.id)
-        logged = repo.owner_log(s, row.id)
         decoy = owner and row.decoy_cut is not None
+        # under duress, only the entries shown: the real log grows by a duress mark at
+        # every duress action (a look too), which the real world's log does not
+        entries = repo.audit_entries(s, row.id, upto=row.decoy_cut if decoy else None)
+        logged = repo.owner_log(s, row.id)
         if decoy:
             # the real entries before the decoy, less the marks of an earlier duress
             # episode (a real action ended that decoy; the real world never wrote them),
             # then the decoy's own, all chained as the real world's log would be
-            kept = [(e["at"], e["kind"], e["detail"]) for e in entries[: row.decoy_cut]]
+            kept = [(e["at"], e["kind"], e["detail"]) for e in entries]
             kept = [e for e in kept if e[1] != "duress"]
             kept += [(r.at, r.kind, r.detail) for r in logged]
         else:
@@ -1513,6 +1526,15 @@ class Engine:
             if release is None:
                 raise NotFound(f"switch {switch_id} has not been released")
             return release, row
+
+
+def _refuses(state: SwitchState, event: Event, now: int) -> bool:
+    """Whether the machine refuses ``event`` in ``state`` (it is pure: nothing is kept)."""
+    try:
+        decide(state, event, now)
+    except Rejected:
+        return True
+    return False
 
 
 def _decoy_enters_releasing(row: repo.Switch, decoy: SwitchState) -> bool:

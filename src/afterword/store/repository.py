@@ -628,9 +628,10 @@ def canary_link(session: Session | Connection, digest: str) -> Any:
 _LAST_SEQ = select(func.max(_AUDIT.c.seq)).where(_AUDIT.c.switch_id == bindparam("switch_id"))
 _AUDIT_ENTRIES = (
     select(*[_AUDIT.c[name] for name in _AUDIT_COLUMNS])
-    .where(_AUDIT.c.switch_id == bindparam("switch_id"))
+    .where(_AUDIT.c.switch_id == bindparam("switch_id"), _AUDIT.c.seq <= bindparam("upto"))
     .order_by(_AUDIT.c.seq)
 )
+_ALL = 2**62  # a seq past any log's end
 
 
 def last_seq(session: Session, switch_id: str) -> int:
@@ -638,14 +639,18 @@ def last_seq(session: Session, switch_id: str) -> int:
     return int(sql.run(_connection(session), _LAST_SEQ, {"switch_id": switch_id}).scalar() or 0)
 
 
-def audit_entries(session: Session | Connection, switch_id: str) -> list[dict[str, Any]]:
+def audit_entries(
+    session: Session | Connection, switch_id: str, upto: int | None = None
+) -> list[dict[str, Any]]:
     """The switch's audit log, in order, as plain entries (read as rows, not objects:
-    a status or an export reads the whole log)."""
+    a status or an export reads the whole log); ``upto``: its first entries only, to that
+    seq (in the same statement as the whole log's)."""
+    params = {"switch_id": switch_id, "upto": _ALL if upto is None else upto}
     return [
         {"switch": sid, "seq": seq, "at": at, "kind": kind, "detail": detail, "prev": prev,
          "hash": digest}
         for sid, seq, at, kind, detail, prev, digest in sql.run(
-            _connection(session), _AUDIT_ENTRIES, {"switch_id": switch_id}
+            _connection(session), _AUDIT_ENTRIES, params
         )
     ]  # fmt: skip
 
