@@ -631,7 +631,7 @@ _AUDIT_ENTRIES = (
     .where(_AUDIT.c.switch_id == bindparam("switch_id"), _AUDIT.c.seq <= bindparam("upto"))
     .order_by(_AUDIT.c.seq)
 )
-_ALL = 2**62  # a seq past any log's end
+_ALL = 2**31 - 1  # a seq past any log's end (the column is a 32-bit integer)
 
 
 def last_seq(session: Session, switch_id: str) -> int:
