@@ -19,10 +19,10 @@ from tests.engine.test_two_worlds import (
     Fixture,
     Player,
     answer,
-    difference,
     fixture,  # noqa: F401  (the module's sealed bundle and migrated template)
     make_world,
 )
+from tests.two_worlds import difference
 
 HOME = "192.0.2.0/24 Mozilla/5.0 (X11; Linux x86_64)"  # as client_of() puts a caller
 AWAY = "2001:db8:7::/48 Mozilla/5.0 (Android 14)"

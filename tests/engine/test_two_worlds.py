@@ -325,6 +325,26 @@ def play(fx: Fixture, owner: OwnerKey, steps: list[Any], delay: int, coerced: bo
     ],
     delay=0,
 )
+@example(  # a decoy's release counts the server's own share (it showed 0, the real one 1)
+    steps=[("owner", ("release", {}), "signed", True)], delay=LONG
+)
+@example(  # ... and so does the decoy's release once its waiting period is over
+    steps=[
+        ("vote", "alice"),
+        ("vote", "carol"),
+        ("owner", ("status", {}), "password", True),
+        ("wait", 900),
+    ],
+    delay=0,
+)
+@example(  # a vote the decoy refuses (it is releasing) is refused in the owner's log
+    steps=[
+        ("owner", ("checkin", {}), "password", True),
+        ("owner", ("release", {}), "password", True),
+        ("vote", "alice"),
+    ],
+    delay=0,
+)
 def test_the_owner_cannot_tell_the_duress_world_from_the_real_one(
     fixture: Fixture, owner: OwnerKey, steps: list[Any], delay: int
 ) -> None:

@@ -72,7 +72,6 @@ from afterword.store.models import (
     ArmRow,
     AuditRow,
     CanaryTokenRow,
-    OwnerLogRow,
     RefusalRow,
     ReleaseRow,
     ServerEnvelopeRow,
@@ -681,22 +680,21 @@ class Engine:
             with nullcontext() if lean else s.begin_nested():
                 event = self._owner_event(s, row, action, request, now, client, method)
                 self._set_duress(s, row, action, request, duress)
-                if isinstance(event, Status) and not duress:
-                    state = repo.state_of(row)  # real looks change nothing
-                else:
-                    owned = Duress(event) if duress else event
-                    state, effects = self._apply(s, row, owned, now, guarded=lean)
-                    if isinstance(event, CheckIn) and event.new_client:
-                        repo.add_client(s, row.id, _client_digest(client), now)
-                    outcome.new_client = any(
-                        isinstance(e, Alert) and e.what == "new-client" for e in effects
-                    )
-                    refusal = [e.message for e in effects if isinstance(e, RefuseOwner)]
-                    if refusal:  # stored all the same: the duress trigger stands
-                        outcome.refused = Conflict(refusal[0])
-                        return outcome
-                    if isinstance(event, AddCanary):
-                        outcome.extra = self._canary_links(s, row.id, event.name)
+                # a real look too is decided and stored (the machine changes nothing for
+                # it): the work is the duress look's, which triggers (issue 15, item 10)
+                owned = Duress(event) if duress else event
+                state, effects = self._apply(s, row, owned, now, guarded=lean, pad=True)
+                outcome.new_client = any(
+                    isinstance(e, Alert) and e.what == "new-client" for e in effects
+                )
+                refusal = [e.message for e in effects if isinstance(e, RefuseOwner)]
+                if refusal:  # stored all the same: the duress trigger stands
+                    outcome.refused = Conflict(refusal[0])
+                    return outcome
+                if isinstance(event, CheckIn) and event.new_client:  # once it is taken
+                    repo.add_client(s, row.id, _client_digest(client), now)
+                if isinstance(event, AddCanary):
+                    outcome.extra = self._canary_links(s, row.id, event.name)
                 if action == "settings" and "recipients" in request:
                     self._change_recipients(s, row, request["recipients"], duress, now)
                 shown = owner_view(state) if duress else state
@@ -835,10 +833,8 @@ class Engine:
         contacts["decoy_recipients" if duress else "recipients"] = recipients
         repo.update_switch(s, row, contacts=json.dumps(contacts))
         detail = f"{len(recipients)} recipient(s)"
-        if duress:
-            s.add(OwnerLogRow(switch_id=row.id, at=now, kind="recipients", detail=detail))
-        else:
-            repo.record(s, row, repo.state_of(row), [Audit("recipients", detail)], now)
+        entry: Effect = OwnerLog("recipients", detail) if duress else Audit("recipients", detail)
+        self._carry_out(s, row, repo.state_of(row), [entry], now, pad=True)
 
     def _new_client(self, s: Session, switch_id: str, client: str, now: int) -> bool:
         """Remember a client (hashed); True if this switch has never seen it before."""
@@ -1018,12 +1014,23 @@ class Engine:
                     # the truth): the owner's log shows the refusal the real revoke causes
                     why = f"{label} (revoked); {client}"[:200]
                     kind = f"custodian-{action}-refused"
-                    s.add(OwnerLogRow(switch_id=row.id, at=now, kind=kind, detail=why))
+                    repo.write_owner_log(s, row.id, [(now, kind, why)], clear=False)
                 if action != "status":
+                    event = Vote(label) if action == "vote" else WithdrawVote(label)
+                    shown = owner_view(state)
                     try:
                         with s.begin_nested():
-                            event = Vote(label) if action == "vote" else WithdrawVote(label)
                             state, _ = self._apply(s, row, event, now)
+                        if (
+                            row.decoy_cut is not None
+                            and label not in shown.revoked  # (said above)
+                            and _refuses(shown, event, now)
+                        ):
+                            # the truth took it, the decoy would not (it is releasing, say):
+                            # the owner's log shows the refusal the real world logs
+                            why = f"{label}; {client}"[:200]
+                            kind = f"custodian-{action}-refused"
+                            repo.write_owner_log(s, row.id, [(now, kind, why)], clear=False)
                     except AfterwordError as exc:
                         refused = exc
                         detail = f"{label}; {client}"[:200]
@@ -1051,40 +1058,72 @@ class Engine:
         real log and, while a decoy stands, into the log the owner is shown as well: the
         real world's log would hold it, so the decoy's must too."""
         repo.record(s, row, repo.state_of(row), [entry], now, messages)
-        if row.decoy_cut is not None:
-            s.add(OwnerLogRow(switch_id=row.id, at=now, kind=entry.kind, detail=entry.detail))
+        # written whether or not a decoy stands, so a refusal costs the same either way (a
+        # coercer can time a wrong password): without a decoy the entry is never read, and
+        # the switch's next owner action clears it (see _keep_owner_log)
+        repo.write_owner_log(s, row.id, [(now, entry.kind, entry.detail)], clear=False)
 
-    def _store_share(self, s: Session, switch_id: str, label: str, words: str, now: int) -> None:
+    def _store_share(
+        self, s: Session, switch_id: str, label: str, words: str, now: int, *, keep: bool = True
+    ) -> None:
+        """Keep a share, sealed to the server, unless it has it. ``keep``: False for a
+        decoy's, which does the same work and keeps nothing (see ``repo.add_share``)."""
         if s.get(ShareRow, (switch_id, label)) is None:
             sealed = self.keys.encrypt(words.encode())
-            s.add(ShareRow(switch_id=switch_id, custodian=label, sealed=sealed, submitted_at=now))
+            repo.add_share(s, switch_id, label, sealed, now, keep=keep)
 
     # --- the machine, and effects that are database writes ------------------------------
 
     def _apply(
-        self, s: Session, row: repo.Switch, event: Event, now: int, *, guarded: bool = False
+        self,
+        s: Session,
+        row: repo.Switch,
+        event: Event,
+        now: int,
+        *,
+        guarded: bool = False,
+        pad: bool = False,
     ) -> tuple[SwitchState, list[Effect]]:
         """Decide an event and store it. ``guarded``: the caller has no savepoint, so one
         is opened here if the effects can still be refused after writing (a server
-        envelope or share that does not open)."""
+        envelope or share that does not open). ``pad``: an owner action's, stored in the
+        same statements whatever it writes (see ``repo.record_many``)."""
         try:
             new, effects = decide(repo.state_of(row), event, now)
         except Rejected as exc:
-            raise Conflict(str(exc)) from exc
+            if not pad:
+                raise Conflict(str(exc)) from exc
+            # refused, and stored unchanged in the statements of a duress action's refusal,
+            # which is stored (its trigger stands) and then answered alike
+            new, effects = repo.state_of(row), [RefuseOwner(str(exc))]
         risky = guarded and any(isinstance(e, SubmitServerShares | PublishRelease) for e in effects)
         with s.begin_nested() if risky else nullcontext():
-            return self._carry_out(s, row, new, effects, now), effects
+            return self._carry_out(s, row, new, effects, now, pad=pad), effects
 
     def _carry_out(
-        self, s: Session, row: repo.Switch, new: SwitchState, effects: list[Effect], now: int
+        self,
+        s: Session,
+        row: repo.Switch,
+        new: SwitchState,
+        effects: list[Effect],
+        now: int,
+        *,
+        pad: bool = False,
     ) -> SwitchState:
         """Store a decided transition with the effects that are database writes."""
-        transition = self._transition(s, row, new, effects, now)
-        repo.record_many(s, [transition], now)
+        transition = self._transition(s, row, new, effects, now, pad=pad)
+        repo.record_many(s, [transition], now, pad=pad)
         return transition.state
 
     def _transition(
-        self, s: Session, row: repo.Switch, new: SwitchState, effects: list[Effect], now: int
+        self,
+        s: Session,
+        row: repo.Switch,
+        new: SwitchState,
+        effects: list[Effect],
+        now: int,
+        *,
+        pad: bool = False,
     ) -> repo.Transition:
         """Carry out the effects that need this switch's own rows (the server's shares, the
         release, deleting copies, the owner's decoy log) and render its messages: what is
@@ -1094,11 +1133,18 @@ class Engine:
             if isinstance(effect, SubmitServerShares):
                 new, more = self._submit_server_shares(s, row.id, new, now)
                 effects += more
+        if new.decoy is not None and _decoy_enters_releasing(row, new.decoy):
+            # the decoy counts the server's own shares as the real release does, with the
+            # same work (read, open, seal again), but keeps none of them: its entries are
+            # the owner's
+            decoy, more = self._submit_server_shares(s, row.id, new.decoy, now, keep=False)
+            new = dataclasses.replace(new, decoy=decoy)
+            effects += [OwnerLog(e.kind, e.detail) for e in more if isinstance(e, Audit)]
         if any(isinstance(e, PublishRelease) for e in effects):
             self._publish(s, row, new, now)
         if any(isinstance(e, DeleteServerCopies) for e in effects):
             self._delete_server_copies(s, row.id)
-        self._keep_owner_log(s, row, new, effects, now)
+        self._keep_owner_log(s, row, new, effects, now, pad=pad)
         messages = render(row.id, new, effects, _contacts(row), self.config.public_url, now)
         if row.drill_of is not None:  # a drill's mail says so, first thing
             messages = [
@@ -1113,24 +1159,40 @@ class Engine:
         return repo.Transition(row, new, effects, messages)
 
     def _keep_owner_log(
-        self, s: Session, row: repo.Switch, new: SwitchState, effects: list[Effect], now: int
+        self,
+        s: Session,
+        row: repo.Switch,
+        new: SwitchState,
+        effects: list[Effect],
+        now: int,
+        *,
+        pad: bool = False,
     ) -> None:
         """While a decoy stands, the owner is shown the real log up to where the decoy
-        began, then the decoy's own entries (kept apart; the real log has the truth)."""
+        began (``decoy_cut``, written with the state), then the decoy's own entries (kept
+        apart; the real log has the truth).
+
+        ``pad``: an owner action's. Its work must not tell a duress action from a real one
+        (issue 15, item 10), so every owner action writes the owner's log alike: the same
+        DELETE (told by a parameter whether to delete) and an INSERT of the entries the
+        owner is shown, the decoy's under duress, the real ones otherwise. Without a
+        decoy those are never read; the next owner action clears them."""
+        had = row.decoy_cut is not None
         if new.decoy is None:
-            if row.decoy_cut is not None:
-                repo.update_switch(s, row, decoy_cut=None)
-                s.execute(delete(OwnerLogRow).where(OwnerLogRow.switch_id == row.id))
+            shown = [(e.kind, e.detail) for e in effects if isinstance(e, Audit)] if pad else []
+            if had:  # a real action ended the decoy
+                row.decoy_cut = None
                 contacts = json.loads(row.contacts)
                 if contacts.pop("decoy_recipients", None) is not None:
                     repo.update_switch(s, row, contacts=json.dumps(contacts))
-            return
-        if row.decoy_cut is None:  # a decoy begins here
-            s.execute(delete(OwnerLogRow).where(OwnerLogRow.switch_id == row.id))
-            repo.update_switch(s, row, decoy_cut=repo.last_seq(s, row.id))
-        for effect in effects:
-            if isinstance(effect, OwnerLog):
-                s.add(OwnerLogRow(switch_id=row.id, at=now, kind=effect.kind, detail=effect.detail))
+        else:
+            shown = [(e.kind, e.detail) for e in effects if isinstance(e, OwnerLog)]
+            if not had:  # a decoy begins here, after the log as it stands
+                row.decoy_cut = row.audit_seq
+        standing = had and new.decoy is not None
+        clear = not standing and (pad or had or new.decoy is not None)
+        entries = [(now, kind, detail) for kind, detail in shown]
+        repo.write_owner_log(s, row.id, entries, clear=clear, pad=pad)
 
     def _delete_server_copies(self, s: Session, switch_id: str) -> None:
         """Disarmed: the server's shares and the dossier go, irreversibly. The file goes
@@ -1141,14 +1203,21 @@ class Engine:
         self.store.after_commit(s, lambda: path.unlink(missing_ok=True))
 
     def _submit_server_shares(
-        self, s: Session, switch_id: str, state: SwitchState, now: int
+        self, s: Session, switch_id: str, state: SwitchState, now: int, *, keep: bool = True
     ) -> tuple[SwitchState, list[Effect]]:
+        """The server's own shares, accepted into ``state``; ``keep``: stored (not for a
+        decoy, whose release is shown, never real)."""
         effects: list[Effect] = []
         envelopes = s.query(ServerEnvelopeRow).filter_by(switch_id=switch_id).all()
         for row in envelopes:
             envelope = ShareEnvelope.from_json(json.loads(self.keys.decrypt(row.envelope)))
-            self._store_share(s, switch_id, row.custodian, envelope.mnemonic, now)
-            state, more = decide(state, ShareAccepted(row.custodian), now)
+            self._store_share(s, switch_id, row.custodian, envelope.mnemonic, now, keep=keep)
+            try:
+                state, more = decide(state, ShareAccepted(row.custodian), now)
+            except Rejected:
+                if keep:
+                    raise
+                continue  # a decoy's release that is over
             effects += more
         return state, effects
 
@@ -1565,23 +1634,28 @@ class Engine:
     ) -> list[dict[str, Any]]:
         """The audit log as its reader may see it. The truth, except for a duress
         credential while a decoy stands: then the real entries up to where the decoy began,
-        followed by the decoy's own, chained on as the real ones would have been."""
-        entries = repo.audit_entries(s, row.id)
-        if not owner or row.decoy_cut is None:
+        followed by the decoy's own, chained on as the real ones would have been.
+
+        Both are read and chained for every reader (the truth's chain is checked so), so
+        that a duress look costs what a real one does (issue 15, item 10)."""
+        decoy = owner and row.decoy_cut is not None
+        # under duress, only the entries shown: the real log grows by a duress mark at
+        # every duress action (a look too), which the real world's log does not
+        entries = repo.audit_entries(s, row.id, upto=row.decoy_cut if decoy else None)
+        logged = repo.owner_log(s, row.id)
+        if decoy:
+            # the real entries before the decoy, less the marks of an earlier duress
+            # episode (a real action ended that decoy; the real world never wrote them),
+            # then the decoy's own, all chained as the real world's log would be
+            kept = [(e["at"], e["kind"], e["detail"]) for e in entries]
+            kept = [e for e in kept if e[1] != "duress"]
+            kept += [(r.at, r.kind, r.detail) for r in logged]
+        else:
+            kept = [(e["at"], e["kind"], e["detail"]) for e in entries]
+        shown = _chained(row.id, kept)
+        if not decoy and shown != entries:  # the stored chain does not hold: show it as it is
+            log.error("the audit log of switch %s does not chain as it was written", row.id)
             return entries
-        # the real entries before the decoy, less the marks of an earlier duress episode
-        # (a real action ended that decoy; the real world never wrote them), then the
-        # decoy's own, all chained as the real world's log would be
-        kept = [(e["at"], e["kind"], e["detail"]) for e in entries[: row.decoy_cut]]
-        kept = [e for e in kept if e[1] != "duress"]
-        kept += [(r.at, r.kind, r.detail) for r in repo.owner_log(s, row.id)]
-        shown: list[dict[str, Any]] = []
-        prev = GENESIS
-        for seq, (at, kind, detail) in enumerate(kept, start=1):
-            entry = {"switch": row.id, "seq": seq, "at": at, "kind": kind, "detail": detail}
-            digest = entry_hash(prev, entry)
-            shown.append({**entry, "prev": prev, "hash": digest})
-            prev = digest
         return shown
 
     def audit_export(self, switch_id: str, *, owner: bool = False) -> Document:
@@ -1599,6 +1673,34 @@ class Engine:
             if release is None:
                 raise NotFound(f"switch {switch_id} has not been released")
             return release, row
+
+
+def _refuses(state: SwitchState, event: Event, now: int) -> bool:
+    """Whether the machine refuses ``event`` in ``state`` (it is pure: nothing is kept)."""
+    try:
+        decide(state, event, now)
+    except Rejected:
+        return True
+    return False
+
+
+def _decoy_enters_releasing(row: repo.Switch, decoy: SwitchState) -> bool:
+    """Whether the decoy just began releasing (from what the owner was shown before)."""
+    return decoy.phase is Phase.RELEASING and owner_view(repo.state_of(row)).phase is not (
+        Phase.RELEASING
+    )
+
+
+def _chained(switch_id: str, kept: list[tuple[int, str, str]]) -> list[dict[str, Any]]:
+    """Log entries (``at``, ``kind``, ``detail``) numbered and hash-chained from the start."""
+    shown: list[dict[str, Any]] = []
+    prev = GENESIS
+    for seq, (at, kind, detail) in enumerate(kept, start=1):
+        entry = {"switch": switch_id, "seq": seq, "at": at, "kind": kind, "detail": detail}
+        digest = entry_hash(prev, entry)
+        shown.append({**entry, "prev": prev, "hash": digest})
+        prev = digest
+    return shown
 
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")

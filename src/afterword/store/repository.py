@@ -16,6 +16,8 @@ from typing import cast as typing_cast
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
+    Insert,
     Integer,
     String,
     Table,
@@ -23,6 +25,7 @@ from sqlalchemy import (
     case,
     delete,
     exists,
+    false,
     func,
     insert,
     select,
@@ -44,6 +47,7 @@ from afterword.store.models import (
     NonceRow,
     OutboxRow,
     OwnerLogRow,
+    ShareRow,
     SwitchRow,
 )
 from afterword.switch.codec import state_from_json, state_to_json
@@ -60,7 +64,8 @@ _CLIENTS = typing_cast(Table, ClientRow.__table__)
 _NETWORKS = typing_cast(Table, NetworkRow.__table__)
 _OWNER_LOG_TABLE = typing_cast(Table, OwnerLogRow.__table__)
 _CANARY_TOKENS = typing_cast(Table, CanaryTokenRow.__table__)
-_STATE_COLUMNS = ("state", "phase", "next_event_at", "updated_at", "audit_seq", "audit_head")
+_STATE_COLUMNS = ("state", "phase", "next_event_at", "updated_at", "audit_seq", "audit_head",
+                  "decoy_cut")  # fmt: skip
 _AUDIT_COLUMNS = ("switch_id", "seq", "at", "kind", "detail", "prev", "hash")
 _OUTBOX_COLUMNS = ("id", "switch_id", "to", "subject", "body", "data", "created_at", "attempts",
                    "next_attempt_at")  # fmt: skip
@@ -89,7 +94,7 @@ _STAGES = {
         (
             "afterword_switch_in",
             "id varchar(64), state text, phase varchar(16), next_event_at bigint, "
-            "updated_at bigint, audit_seq bigint, audit_head varchar(64)",
+            "updated_at bigint, audit_seq bigint, audit_head varchar(64), decoy_cut bigint",
         ),
         (
             "afterword_outbox_in",
@@ -136,10 +141,26 @@ def _staged_write(session: Session, names: Sequence[str], rows: Sequence[dict[st
         driver.execute(statement)
 
 
+_COPY_FROM = 8
+"""Rows from which PostgreSQL gets them by COPY. An owner action writes fewer to each
+table, so a duress action (a few rows more than the real one: its ``duress`` entry, the
+custodians' notices) is sent the way the real one is, not as a COPY where the real one
+sends an INSERT (issue 15, item 10)."""
+
+
 def _bulk(session: Session, rows: Sequence[dict[str, Any]]) -> bool:
-    """Whether to write ``rows`` by COPY (PostgreSQL, several rows) rather than as an
-    executemany (SQLite runs in this process: a statement there costs no round trip)."""
-    return len(rows) > 1 and session.get_bind().dialect.name == "postgresql"
+    """Whether to write ``rows`` by COPY (PostgreSQL, many rows: the scheduler's batches)
+    rather than as an executemany (SQLite runs in this process: a statement there costs
+    no round trip)."""
+    return len(rows) >= _COPY_FROM and session.get_bind().dialect.name == "postgresql"
+
+
+def _nothing(table: Table, names: Sequence[str]) -> Insert:
+    """An INSERT into ``table`` of one row's parameters (``names``) that inserts nothing
+    (``SELECT ... WHERE false``): what an owner action sends where it has no row to write,
+    so that its statements are those of one that has (see ``record_many``'s ``pad``)."""
+    values = select(*[bindparam(f"b_{n}", type_=table.c[n].type) for n in names])
+    return insert(table).from_select(list(names), values.where(false()))
 
 
 @dataclass(frozen=True)
@@ -403,7 +424,9 @@ def record(
     record_many(session, [Transition(row, state, effects, messages)], now)
 
 
-def record_many(session: Session, transitions: Sequence[Transition], now: int) -> None:
+def record_many(
+    session: Session, transitions: Sequence[Transition], now: int, *, pad: bool = False
+) -> None:
     """Store many switches' transitions in the caller's transaction, in a few statements
     whatever their number: one UPDATE of the switches (executemany by primary key, with
     their audit chains' new tails), the audit entries chained on the tails the locked rows
@@ -414,7 +437,12 @@ def record_many(session: Session, transitions: Sequence[Transition], now: int) -
     Everything is computed before the first write, so the only errors after it are the
     database's own (a stale tail would break the log's unique (switch, seq)). The
     records are set as the database now has them, so a second transition of the same
-    switch in this transaction chains on the first.
+    switch in this transaction chains on the first. ``decoy_cut`` is written with the
+    state, as the record holds it.
+
+    ``pad``: an owner action's, whose statements must not depend on what it writes (a
+    duress action writes other rows than the real one): the audit log and the outbox get
+    one INSERT each even with nothing to add (one that inserts nothing).
     """
     if not transitions:
         return
@@ -432,6 +460,7 @@ def record_many(session: Session, transitions: Sequence[Transition], now: int) -
             "updated_at": now,
             "audit_seq": seq,
             "audit_head": head,
+            "decoy_cut": t.row.decoy_cut,
         }
         updates.append({"id": t.row.id, **values})
     session.flush()  # the session's own pending rows (shares, a release...) go first
@@ -445,8 +474,9 @@ def record_many(session: Session, transitions: Sequence[Transition], now: int) -
         row, new = t.row, t.state
         row.state, row.phase, row.next_event_at = encoded, new.phase.value, new.next_event_at
         row.updated_at, (row.audit_seq, row.audit_head) = now, tails[row.id]
-    _insert_audit(session, entries)
-    _enqueue_many(session, [(t.row.id, m) for t in transitions for m in t.messages], now)
+    _insert_audit(session, entries, pad=pad)
+    messages = [(t.row.id, m) for t in transitions for m in t.messages]
+    _enqueue_many(session, messages, now, pad=pad)
 
 
 def enqueue(session: Session, switch_id: str, message: Outgoing, now: int) -> None:
@@ -454,9 +484,12 @@ def enqueue(session: Session, switch_id: str, message: Outgoing, now: int) -> No
     _enqueue_many(session, [(switch_id, message)], now)
 
 
-def _enqueue_many(session: Session, messages: Sequence[tuple[str, Outgoing]], now: int) -> None:
+def _enqueue_many(
+    session: Session, messages: Sequence[tuple[str, Outgoing]], now: int, *, pad: bool = False
+) -> None:
     """Insert messages in one statement; an id already in the outbox (or earlier in
-    ``messages``) is skipped, so the first message written for an event is the one sent."""
+    ``messages``) is skipped, so the first message written for an event is the one sent.
+    ``pad``: one statement even without a message (see ``record_many``)."""
     rows: dict[str, dict[str, Any]] = {}
     for switch_id, message in messages:
         if message.id in rows:
@@ -473,6 +506,8 @@ def _enqueue_many(session: Session, messages: Sequence[tuple[str, Outgoing]], no
             "next_attempt_at": now,
         }
     if not rows:
+        if pad:
+            _insert_nothing(session, _NO_OUTBOX, _OUTBOX_COLUMNS)
         return
     values = list(rows.values())
     if _bulk(session, values):
@@ -512,9 +547,24 @@ def _audit_rows(
     return rows, tails
 
 
-def _insert_audit(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """All the audit rows in one statement."""
+_NO_OUTBOX = _nothing(_OUTBOX, _OUTBOX_COLUMNS)
+_NO_AUDIT = _nothing(_AUDIT, _AUDIT_COLUMNS)
+
+
+def _insert_nothing(session: Session | Connection, statement: Insert, names: Sequence[str]) -> None:
+    """Run a ``_nothing`` statement, with values of the row it does not insert."""
+    params = {f"b_{n}": 0 if n in _NUMERIC else "" for n in names}
+    sql.run(_connection(session), statement, params)
+
+
+_NUMERIC = frozenset({"seq", "at", "created_at", "attempts", "next_attempt_at"})
+
+
+def _insert_audit(session: Session, rows: Sequence[dict[str, Any]], *, pad: bool = False) -> None:
+    """All the audit rows in one statement (``pad``: even with none, see ``record_many``)."""
     if not rows:
+        if pad:
+            _insert_nothing(session, _NO_AUDIT, _AUDIT_COLUMNS)
         return
     if _bulk(session, rows):
         _copy(session, "audit", _AUDIT_COLUMNS, rows)
@@ -537,6 +587,60 @@ def owner_log(session: Session | Connection, switch_id: str) -> list[Any]:
     return sql.run(_connection(session), _OWNER_LOG, {"switch_id": switch_id})
 
 
+_SHARES = typing_cast(Table, ShareRow.__table__)
+_SHARE_COLUMNS = ("switch_id", "custodian", "sealed", "submitted_at")
+_INSERT_SHARE = insert(_SHARES)
+_NO_SHARE = _nothing(_SHARES, _SHARE_COLUMNS)
+
+
+def add_share(
+    session: Session, switch_id: str, custodian: str, sealed: bytes, now: int, *, keep: bool = True
+) -> None:
+    """Keep a custodian's share (sealed to the server). ``keep`` False: the same INSERT,
+    inserting nothing (a decoy's release counts the server's shares, and keeps none)."""
+    params = {"switch_id": switch_id, "custodian": custodian, "sealed": sealed,
+              "submitted_at": now}  # fmt: skip
+    if keep:
+        sql.run(_connection(session), _INSERT_SHARE, params)
+    else:
+        sql.run(_connection(session), _NO_SHARE, {f"b_{k}": v for k, v in params.items()})
+
+
+_OWNER_LOG_COLUMNS = ("switch_id", "at", "kind", "detail")
+_CLEAR_OWNER_LOG = delete(_OWNER_LOG_TABLE).where(
+    _OWNER_LOG_TABLE.c.switch_id == bindparam("b_switch_id"),
+    bindparam("b_clear", type_=Boolean()),
+)
+_INSERT_OWNER_LOG = insert(_OWNER_LOG_TABLE)
+_NO_OWNER_LOG = _nothing(_OWNER_LOG_TABLE, _OWNER_LOG_COLUMNS)
+
+
+def write_owner_log(
+    session: Session | Connection,
+    switch_id: str,
+    entries: Sequence[tuple[int, str, str]],
+    *,
+    clear: bool,
+    pad: bool = False,
+) -> None:
+    """Add ``entries`` (``at``, ``kind``, ``detail``) to the owner's log, after deleting
+    what it held if ``clear``. ``pad``: an owner action's, so the same two statements
+    whatever it has to do (the DELETE is told by a parameter whether to delete, and the
+    INSERT may insert nothing): a duress action's work on this table and a real one's
+    look alike (issue 15, item 10)."""
+    connection = _connection(session)
+    if clear or pad:
+        sql.run(connection, _CLEAR_OWNER_LOG, {"b_switch_id": switch_id, "b_clear": clear})
+    rows = [
+        {"switch_id": switch_id, "at": at, "kind": kind, "detail": detail}
+        for at, kind, detail in entries
+    ]
+    if rows:
+        sql.run_many(connection, _INSERT_OWNER_LOG, rows)
+    elif pad:
+        _insert_nothing(connection, _NO_OWNER_LOG, _OWNER_LOG_COLUMNS)
+
+
 def canary_link(session: Session | Connection, digest: str) -> Any:
     """A protected person's link by its digest: ``switch_id``, ``name``, ``duress``."""
     return sql.run(_connection(session), _CANARY_LINK, {"digest": digest}).one_or_none()
@@ -545,9 +649,10 @@ def canary_link(session: Session | Connection, digest: str) -> Any:
 _LAST_SEQ = select(func.max(_AUDIT.c.seq)).where(_AUDIT.c.switch_id == bindparam("switch_id"))
 _AUDIT_ENTRIES = (
     select(*[_AUDIT.c[name] for name in _AUDIT_COLUMNS])
-    .where(_AUDIT.c.switch_id == bindparam("switch_id"))
+    .where(_AUDIT.c.switch_id == bindparam("switch_id"), _AUDIT.c.seq <= bindparam("upto"))
     .order_by(_AUDIT.c.seq)
 )
+_ALL = 2**31 - 1  # a seq past any log's end (the column is a 32-bit integer)
 
 
 def last_seq(session: Session, switch_id: str) -> int:
@@ -555,14 +660,18 @@ def last_seq(session: Session, switch_id: str) -> int:
     return int(sql.run(_connection(session), _LAST_SEQ, {"switch_id": switch_id}).scalar() or 0)
 
 
-def audit_entries(session: Session | Connection, switch_id: str) -> list[dict[str, Any]]:
+def audit_entries(
+    session: Session | Connection, switch_id: str, upto: int | None = None
+) -> list[dict[str, Any]]:
     """The switch's audit log, in order, as plain entries (read as rows, not objects:
-    a status or an export reads the whole log)."""
+    a status or an export reads the whole log); ``upto``: its first entries only, to that
+    seq (in the same statement as the whole log's)."""
+    params = {"switch_id": switch_id, "upto": _ALL if upto is None else upto}
     return [
         {"switch": sid, "seq": seq, "at": at, "kind": kind, "detail": detail, "prev": prev,
          "hash": digest}
         for sid, seq, at, kind, detail, prev, digest in sql.run(
-            _connection(session), _AUDIT_ENTRIES, {"switch_id": switch_id}
+            _connection(session), _AUDIT_ENTRIES, params
         )
     ]  # fmt: skip
 
