@@ -288,3 +288,74 @@ def test_forged_requests_are_limited_per_network_and_log_no_caller_text(api: Api
         headers=agent,
     )
     assert good.status_code == 200, good.text
+
+
+def test_wrong_passwords_shares_and_codes_log_no_caller_text(api: Api) -> None:
+    """Found by an attack on the merged fixes: only the signed-request door named callers
+    by a digest; a wrong password, share or custodian code wrote the User-Agent verbatim
+    into the owner's log, and a wrong password's entry took the caller's own action name
+    (any length) as its kind."""
+    switch = armed(api)
+    agent = {"User-Agent": "STOP CHECKING IN OR SHE DIES -- your handler"}
+    answers = [
+        api.http.post(f"/switches/{switch}/checkin", json={"password": "guess"}, headers=agent),
+        api.http.post(
+            f"/switches/{switch}/act",
+            json={"password": "guess", "action": "MEET-AT-THE-DOCKS-" * 30},
+            headers=agent,
+        ),
+        api.http.post(
+            f"/switches/{switch}/shares",
+            json={"mnemonic": api.bundles.other.mnemonics["alice"]},
+            headers=agent,
+        ),
+        api.http.post(
+            f"/switches/{switch}/custodian",
+            json={"code": "a" * 32, "action": "vote"},
+            headers=agent,
+        ),
+    ]
+    assert [r.status_code for r in answers] == [403, 403, 400, 403], [r.text for r in answers]
+    assert "DOCKS" not in answers[1].text  # nor echoed back
+    log = api.engine.status(switch)["audit"]
+    refused = [e for e in log if e["kind"].endswith("-refused")]
+    assert [e["kind"] for e in refused] == [
+        "checkin-refused",
+        "request-refused",
+        "share-refused",
+        "custodian-vote-refused",
+    ]
+    for word in ("STOP", "DIES", "handler", "DOCKS"):
+        assert word not in str(log), word
+    assert all("127.0.0.0/24 agent " in e["detail"] for e in refused), refused
+
+
+@pytest.mark.parametrize(
+    ("forwarded", "network"),
+    [
+        ("::ffff:203.0.113.5", "203.0.113.0/24"),
+        ("::ffff:198.51.100.7", "198.51.100.0/24"),
+        ("2001:db8:1::5", "2001:db8:1::/48"),
+    ],
+)
+def test_a_dual_stack_proxys_ipv4_clients_are_each_their_own_network(
+    api: Api, forwarded: str, network: str
+) -> None:
+    """Found by an attack: behind a dual-stack proxy, which names IPv4 clients as
+    ``::ffff:a.b.c.d``, every IPv4 client was the network ``::/48``, so one outsider's
+    wrong guesses locked out every IPv4 owner and custodian of a switch."""
+    switch = armed(api)
+    server, thread, url = _serve(create_app(api.engine), ("127.0.0.1",))
+    try:
+        with httpx.Client(base_url=url, timeout=30) as http:
+            response = http.post(
+                f"/switches/{switch}/checkin",
+                json={"password": "guess"},
+                headers={"X-Forwarded-For": forwarded},
+            )
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert response.status_code == 403
+    refused = [e for e in api.engine.status(switch)["audit"] if e["kind"] == "checkin-refused"]
+    assert [e["detail"].split("; ")[1].split(" ")[0] for e in refused] == [network]

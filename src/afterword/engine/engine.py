@@ -485,8 +485,7 @@ class Engine:
             with self.store.transaction() as s:
                 row = self._row(s, switch_id, lock=True)
                 self._check_lock(s, row.id, "request", now, client)
-                action = request.get("action")
-                kind = action if isinstance(action, str) and action in OWNER_ACTIONS else "request"
+                kind = _action_kind(request.get("action"))
                 detail = f"{refused.message}; {_who(client)}"
                 self._record_refusal(s, row, Audit(f"{kind}-refused", detail), now)
                 self._refusal(s, row.id, "request", now, client)
@@ -523,8 +522,9 @@ class Engine:
             self._check_lock(s, row.id, "password", now, client)
             duress = self._check_password(row, password, code, now)
             if duress is None:  # logged, and committed
-                detail = f"{WRONG_PASSWORD}; {client}"[:200]
-                self._record_refusal(s, row, Audit(f"{action}-refused", detail), now)
+                detail = f"{WRONG_PASSWORD}; {_who(client)}"
+                kind = _action_kind(action)
+                self._record_refusal(s, row, Audit(f"{kind}-refused", detail), now)
                 self._refusal(s, row.id, "password", now, client)
             else:
                 method = "password+totp" if row.totp_secret else "password"
@@ -532,7 +532,9 @@ class Engine:
                 outcome = self._act(s, row, duress, request, now, client, method)
                 self._seen_from(s, row, client, action, outcome, now)
         if outcome is None or duress is None:
-            raise Forbidden("wrong password or code", f"{action} refused; it was logged")
+            raise Forbidden(
+                "wrong password or code", f"{_action_kind(action)} refused; it was logged"
+            )
         return duress, outcome
 
     def checkin_password(
@@ -714,9 +716,7 @@ class Engine:
         network = _network(client)
         if not repo.see_network(s, row.id, network, now):
             return
-        known = (*OWNER_ACTIONS, "sign-in")  # never text the caller made up
-        what = action if isinstance(action, str) and action in known else "request"
-        detail = f"{network}, {what}"
+        detail = f"{network}, {_action_kind(action)}"
         alert = [] if outcome.new_client else [Alert("new-network", detail)]
         messages = render(
             row.id, repo.state_of(row), alert, _contacts(row), self.config.public_url, now
@@ -962,7 +962,7 @@ class Engine:
                 (c["label"] for c in roster["custodians"] if c["commitment"] == digest), None
             )
             if label is None:  # counted in the log (committed), the share itself not kept
-                refusal = Audit("share-refused", f"no match; {client}"[:200])
+                refusal = Audit("share-refused", f"no match; {_who(client)}")
                 self._record_refusal(s, row, refusal, now)
                 self._refusal(s, row.id, "share", now, client)
             else:
@@ -1005,14 +1005,14 @@ class Engine:
                     "use the code from your own card or envelope for this switch",
                 )
                 why = "unknown code" if label is None else f"{label} (revoked)"
-                refusal = Audit(f"custodian-{action}-refused", f"{why}; {client}"[:200])
+                refusal = Audit(f"custodian-{action}-refused", f"{why}; {_who(client)}")
                 self._record_refusal(s, row, refusal, now)
                 self._refusal(s, row.id, "custodian", now, client)
             else:
                 if row.decoy_cut is not None and label in owner_view(state).revoked:
                     # revoked in the owner's decoy only (a revoke under duress never binds
                     # the truth): the owner's log shows the refusal the real revoke causes
-                    why = f"{label} (revoked); {client}"[:200]
+                    why = f"{label} (revoked); {_who(client)}"
                     kind = f"custodian-{action}-refused"
                     repo.write_owner_log(s, row.id, [(now, kind, why)], clear=False)
                 if action != "status":
@@ -1028,12 +1028,12 @@ class Engine:
                         ):
                             # the truth took it, the decoy would not (it is releasing, say):
                             # the owner's log shows the refusal the real world logs
-                            why = f"{label}; {client}"[:200]
+                            why = f"{label}; {_who(client)}"
                             kind = f"custodian-{action}-refused"
                             repo.write_owner_log(s, row.id, [(now, kind, why)], clear=False)
                     except AfterwordError as exc:
                         refused = exc
-                        detail = f"{label}; {client}"[:200]
+                        detail = f"{label}; {_who(client)}"
                         refusal = Audit(f"custodian-{action}-refused", detail)
                         self._record_refusal(s, row, refusal, now)
         if refused is not None:
@@ -1924,6 +1924,13 @@ def _network(client: str) -> str:
         return str(ipaddress.ip_network(first, strict=True))
     except ValueError:
         return "unknown"
+
+
+def _action_kind(action: object) -> str:
+    """An owner action as the log names it: a known one, or "request" (never text the
+    caller made up: the log is the owner's, and outsiders may knock)."""
+    known = (*OWNER_ACTIONS, "sign-in")
+    return action if isinstance(action, str) and action in known else "request"
 
 
 def _who(client: str) -> str:

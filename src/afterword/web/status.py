@@ -34,6 +34,10 @@ def client_of(request: Request) -> str:
     host = request.client.host if request.client else ""
     try:
         address = ipaddress.ip_address(host)
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            # a dual-stack proxy names IPv4 clients ::ffff:a.b.c.d: as a /48 they would all
+            # be one network, and one outsider's guesses would lock every IPv4 owner out
+            address = address.ipv4_mapped
         prefix = 24 if address.version == 4 else 48
         network = str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
     except ValueError:
