@@ -29,10 +29,7 @@ OWNER_ACTIONS: list[tuple[str, dict[str, Any]]] = [
     ("pause", {"in": 3000}),
     ("resume", {}),
     ("abort", {}),
-    # ("release", {}) is left out of the random scripts, kept in the engine's examples: the
-    # decoy's release now counts the server's share, but a custodian's share after a
-    # duress release-now is refused by the truth (it is only triggered: waiting), so the
-    # decoy never completes the release the real world completes; not yet fixed
+    ("release", {}),
     ("disarm", {}),
     ("settings", {"interval": 5400, "grace": 900}),
     ("settings", {"waiting": 1200}),

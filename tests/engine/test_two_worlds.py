@@ -294,7 +294,7 @@ def play(fx: Fixture, owner: OwnerKey, steps: list[Any], delay: int, coerced: bo
     steps=[
         ("owner", ("checkin", {}), "password", True),
         ("wait", 900),
-        ("owner", ("canary-add", OWNER_ACTIONS[9][1]), "password", True),
+        ("owner", ("canary-add", OWNER_ACTIONS[10][1]), "password", True),
     ],
     delay=0,
 )
@@ -342,6 +342,23 @@ def play(fx: Fixture, owner: OwnerKey, steps: list[Any], delay: int, coerced: bo
         ("owner", ("checkin", {}), "password", True),
         ("owner", ("release", {}), "password", True),
         ("vote", "alice"),
+    ],
+    delay=0,
+)
+@example(  # a share after a duress release-now: the truth (triggered) refuses it, the
+    # decoy (releasing, as the real world) counts it and shows the release complete
+    steps=[("owner", ("release", {}), "password", True), ("share", "carol")],
+    delay=0,
+)
+@example(  # ... and so with the silent trigger still to come (the truth armed)
+    steps=[("owner", ("release", {}), "signed", True), ("share", "carol")], delay=LONG
+)
+@example(  # votes the truth refuses (it is releasing) reach the decoy, which triggers
+    steps=[
+        ("owner", ("checkin", {}), "password", True),
+        ("wait", 900),
+        ("vote", "alice"),
+        ("vote", "carol"),
     ],
     delay=0,
 )

@@ -98,6 +98,7 @@ from afterword.switch.machine import (
     Pause,
     Phase,
     PublishRelease,
+    RefuseOther,
     RefuseOwner,
     Rejected,
     ReleaseNow,
@@ -943,9 +944,12 @@ class Engine:
         with self.store.transaction() as s:
             link = self._canary_token(s, token)
             row = self._row(s, link.switch_id, lock=True)
-            state, _ = self._apply(s, row, CanaryCheckIn(link.name, link.duress), now)
-            canary = _find_canary(state, link.name)
-            return {"name": link.name, "checked_in_at": now, "next_due": canary.deadline}
+            state, effects = self._apply(s, row, CanaryCheckIn(link.name, link.duress), now)
+            refused = _refused_other(effects)
+        if refused is not None:  # the truth refused it, the owner's decoy took it
+            raise refused
+        canary = _find_canary(state, link.name)
+        return {"name": link.name, "checked_in_at": now, "next_due": canary.deadline}
 
     # --- custodians ---------------------------------------------------------------------
 
@@ -954,6 +958,7 @@ class Engine:
         words = normalize_mnemonic(mnemonic)
         digest = commitment(words)
         now = self.clock()
+        refused: AfterwordError | None = None
         with self.store.transaction() as s:
             row = self._row(s, switch_id, lock=True)
             self._check_lock(s, row.id, "share", now, client)
@@ -966,13 +971,19 @@ class Engine:
                 self._record_refusal(s, row, refusal, now)
                 self._refusal(s, row.id, "share", now, client)
             else:
-                self._store_share(s, switch_id, label, words, now)
-                self._apply(s, row, ShareAccepted(label), now)
+                event = ShareAccepted(label)
+                # kept if the truth takes it; one only the owner's decoy takes (a duress
+                # release-now: the truth is only triggered) is counted there, not kept
+                kept = not _refuses(dataclasses.replace(repo.state_of(row), decoy=None), event, now)
+                self._store_share(s, switch_id, label, words, now, keep=kept)
+                refused = _refused_other(self._apply(s, row, event, now)[1])
         if label is None:
             raise ShareError(
                 "this share is not one of this switch's shares",
                 "check that it is your share for this switch",
             )
+        if refused is not None:  # the custodian sees the truth: it refused their share
+            raise refused
         return self.status(switch_id)
 
     def custodian(
@@ -1020,8 +1031,15 @@ class Engine:
                     shown = owner_view(state)
                     try:
                         with s.begin_nested():
-                            state, _ = self._apply(s, row, event, now)
-                        if (
+                            state, effects = self._apply(s, row, event, now)
+                        if (refused := _refused_other(effects)) is not None:
+                            # the truth refused it, the decoy took it (the truth is
+                            # releasing, say): the refusal goes in the real log only, the
+                            # owner's log shows what the decoy took, as the real world's
+                            detail = f"{label}; {client}"[:200]
+                            refusal = Audit(f"custodian-{action}-refused", detail)
+                            repo.record(s, row, repo.state_of(row), [refusal], now)
+                        elif (
                             row.decoy_cut is not None
                             and label not in shown.revoked  # (said above)
                             and _refuses(shown, event, now)
@@ -1682,6 +1700,12 @@ def _refuses(state: SwitchState, event: Event, now: int) -> bool:
     except Rejected:
         return True
     return False
+
+
+def _refused_other(effects: list[Effect]) -> Conflict | None:
+    """The refusal owed to a custodian or protected person whose event only the owner's
+    decoy took (see ``machine.RefuseOther``), if any."""
+    return next((Conflict(e.message) for e in effects if isinstance(e, RefuseOther)), None)
 
 
 def _decoy_enters_releasing(row: repo.Switch, decoy: SwitchState) -> bool:
