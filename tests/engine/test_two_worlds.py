@@ -368,3 +368,39 @@ def test_the_owner_cannot_tell_the_duress_world_from_the_real_one(
     steps = stay_coerced(steps)
     real = play(fixture, owner, steps, delay, coerced=False)
     assert_alike(steps, delay, real, play(fixture, owner, steps, delay, coerced=True))
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        [
+            ("owner", ("checkin", {}), "password", True),
+            ("wait", 60),
+            ("owner", ("checkin", {}), "signed", False),
+            ("wait", 60),
+            ("owner", ("status", {}), "password", True),
+        ],
+        [
+            ("owner", ("checkin", {}), "signed", True),
+            ("wrong-password", "status"),
+            ("owner", ("checkin", {}), "password", False),
+            ("owner", ("checkin", {}), "password", True),
+            ("wait", 300),
+            ("owner", ("checkin", {}), "signed", False),
+            ("owner", ("audit", {}), "signed", True),
+        ],
+    ],
+)
+def test_a_real_action_between_duress_ones_keeps_the_first_decoys_log(
+    fixture: Fixture, owner: OwnerKey, steps: list[Any]
+) -> None:
+    """Item 4: duress, then real, then duress again. The owner saw the first decoy's
+    entries (a real owner would still see their own); the second decoy's log holds them.
+
+    Not in the random scripts (``stay_coerced``): a real action shows the truth, which
+    differs from the real world by design wherever a duress action did not bind it (a
+    trigger, a revoke, settings), and the next decoy starts from that truth. Here the
+    silent trigger is still to come and the duress actions are check-ins, so the truth
+    the real check-in meets is the real world's but for the log."""
+    real = play(fixture, owner, steps, LONG, coerced=False)
+    assert_alike(steps, LONG, real, play(fixture, owner, steps, LONG, coerced=True))

@@ -1198,7 +1198,8 @@ class Engine:
         had = row.decoy_cut is not None
         if new.decoy is None:
             shown = [(e.kind, e.detail) for e in effects if isinstance(e, Audit)] if pad else []
-            if had:  # a real action ended the decoy
+            if had:  # a real action ended the decoy: what it showed is kept, closed here
+                shown.insert(0, (repo.DECOY_ENDED, f"{row.decoy_cut} {row.audit_seq}"))
                 row.decoy_cut = None
                 contacts = json.loads(row.contacts)
                 if contacts.pop("decoy_recipients", None) is not None:
@@ -1207,8 +1208,7 @@ class Engine:
             shown = [(e.kind, e.detail) for e in effects if isinstance(e, OwnerLog)]
             if not had:  # a decoy begins here, after the log as it stands
                 row.decoy_cut = row.audit_seq
-        standing = had and new.decoy is not None
-        clear = not standing and (pad or had or new.decoy is not None)
+        clear = not had and (pad or new.decoy is not None)
         entries = [(now, kind, detail) for kind, detail in shown]
         repo.write_owner_log(s, row.id, entries, clear=clear, pad=pad)
 
@@ -1662,12 +1662,21 @@ class Engine:
         entries = repo.audit_entries(s, row.id, upto=row.decoy_cut if decoy else None)
         logged = repo.owner_log(s, row.id)
         if decoy:
-            # the real entries before the decoy, less the marks of an earlier duress
-            # episode (a real action ended that decoy; the real world never wrote them),
-            # then the decoy's own, all chained as the real world's log would be
-            kept = [(e["at"], e["kind"], e["detail"]) for e in entries]
-            kept = [e for e in kept if e[1] != "duress"]
-            kept += [(r.at, r.kind, r.detail) for r in logged]
+            # the real entries, but where a decoy stood: there what it showed (an earlier
+            # decoy a real action ended, closed by a DECOY_ENDED row, then this one), all
+            # chained as the real world's log would be
+            kept, start, episode = [], 0, []
+            for r in [*logged, None]:
+                if r is not None and r.kind != repo.DECOY_ENDED:
+                    episode.append((r.at, r.kind, r.detail))
+                    continue
+                cut, end = (row.decoy_cut, 0) if r is None else map(int, r.detail.split())
+                kept += [
+                    (e["at"], e["kind"], e["detail"])
+                    for e in entries
+                    if start < e["seq"] <= cut and e["kind"] != "duress"
+                ]
+                kept, start, episode = kept + episode, end, []
         else:
             kept = [(e["at"], e["kind"], e["detail"]) for e in entries]
         shown = _chained(row.id, kept)
