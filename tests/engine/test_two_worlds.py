@@ -362,6 +362,11 @@ def play(fx: Fixture, owner: OwnerKey, steps: list[Any], delay: int, coerced: bo
     ],
     delay=0,
 )
+@example(  # a withdrawal by a custodian revoked under duress, which the truth refuses
+    # too (no vote to withdraw): refused once in the owner's log, as revoked
+    steps=[("owner", ("revoke", {"custodian": "alice"}), "password", True), ("withdraw", "alice")],
+    delay=0,
+)
 def test_the_owner_cannot_tell_the_duress_world_from_the_real_one(
     fixture: Fixture, owner: OwnerKey, steps: list[Any], delay: int
 ) -> None:

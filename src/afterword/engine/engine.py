@@ -1020,7 +1020,8 @@ class Engine:
                 self._record_refusal(s, row, refusal, now)
                 self._refusal(s, row.id, "custodian", now, client)
             else:
-                if row.decoy_cut is not None and label in owner_view(state).revoked:
+                decoy_revoked = row.decoy_cut is not None and label in owner_view(state).revoked
+                if decoy_revoked:
                     # revoked in the owner's decoy only (a revoke under duress never binds
                     # the truth): the owner's log shows the refusal the real revoke causes
                     why = f"{label} (revoked); {client}"[:200]
@@ -1053,7 +1054,10 @@ class Engine:
                         refused = exc
                         detail = f"{label}; {client}"[:200]
                         refusal = Audit(f"custodian-{action}-refused", detail)
-                        self._record_refusal(s, row, refusal, now)
+                        if decoy_revoked:  # the owner's log has its refusal (said above)
+                            repo.record(s, row, repo.state_of(row), [refusal], now)
+                        else:
+                            self._record_refusal(s, row, refusal, now)
         if refused is not None:
             raise refused
         assert label is not None
