@@ -29,10 +29,7 @@ OWNER_ACTIONS: list[tuple[str, dict[str, Any]]] = [
     ("pause", {"in": 3000}),
     ("resume", {}),
     ("abort", {}),
-    # ("release", {}) is left out of the random scripts, kept in the engine's examples: the
-    # decoy's release now counts the server's share, but a custodian's share after a
-    # duress release-now is refused by the truth (it is only triggered: waiting), so the
-    # decoy never completes the release the real world completes; not yet fixed
+    ("release", {}),
     ("disarm", {}),
     ("settings", {"interval": 5400, "grace": 900}),
     ("settings", {"waiting": 1200}),
@@ -72,10 +69,11 @@ def stay_coerced(steps: list[Any]) -> list[Any]:
     """From the first duress action on, every owner step is under duress.
 
     A release under way is truth the coercer must not see; the owner's real credentials
-    would show it, so once coerced, the script stays coerced. (A real action between two
-    duress ones ends the first decoy, and the second one's log still lacks the first one's
-    entries: left for later, item 4's machine rule is pinned in
-    tests/switch/test_coercion.py)"""
+    would show it, so once coerced, the script stays coerced: a real action shows the
+    truth, which differs from the real world wherever a duress action did not bind it (a
+    trigger, a revoke, settings), and the next decoy starts from that truth. (The owner's
+    log across duress, real, duress is pinned where the truth met is the real world's:
+    tests/engine/test_two_worlds.py::test_a_real_action_between_duress_ones_keeps_the_first_decoys_log)"""
     first = next((i for i, s in enumerate(steps) if s[0] == "owner" and s[3]), None)
     if first is None:
         return steps

@@ -294,7 +294,7 @@ def play(fx: Fixture, owner: OwnerKey, steps: list[Any], delay: int, coerced: bo
     steps=[
         ("owner", ("checkin", {}), "password", True),
         ("wait", 900),
-        ("owner", ("canary-add", OWNER_ACTIONS[9][1]), "password", True),
+        ("owner", ("canary-add", OWNER_ACTIONS[10][1]), "password", True),
     ],
     delay=0,
 )
@@ -345,9 +345,67 @@ def play(fx: Fixture, owner: OwnerKey, steps: list[Any], delay: int, coerced: bo
     ],
     delay=0,
 )
+@example(  # a share after a duress release-now: the truth (triggered) refuses it, the
+    # decoy (releasing, as the real world) counts it and shows the release complete
+    steps=[("owner", ("release", {}), "password", True), ("share", "carol")],
+    delay=0,
+)
+@example(  # ... and so with the silent trigger still to come (the truth armed)
+    steps=[("owner", ("release", {}), "signed", True), ("share", "carol")], delay=LONG
+)
+@example(  # votes the truth refuses (it is releasing) reach the decoy, which triggers
+    steps=[
+        ("owner", ("checkin", {}), "password", True),
+        ("wait", 900),
+        ("vote", "alice"),
+        ("vote", "carol"),
+    ],
+    delay=0,
+)
+@example(  # a withdrawal by a custodian revoked under duress, which the truth refuses
+    # too (no vote to withdraw): refused once in the owner's log, as revoked
+    steps=[("owner", ("revoke", {"custodian": "alice"}), "password", True), ("withdraw", "alice")],
+    delay=0,
+)
 def test_the_owner_cannot_tell_the_duress_world_from_the_real_one(
     fixture: Fixture, owner: OwnerKey, steps: list[Any], delay: int
 ) -> None:
     steps = stay_coerced(steps)
     real = play(fixture, owner, steps, delay, coerced=False)
     assert_alike(steps, delay, real, play(fixture, owner, steps, delay, coerced=True))
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        [
+            ("owner", ("checkin", {}), "password", True),
+            ("wait", 60),
+            ("owner", ("checkin", {}), "signed", False),
+            ("wait", 60),
+            ("owner", ("status", {}), "password", True),
+        ],
+        [
+            ("owner", ("checkin", {}), "signed", True),
+            ("wrong-password", "status"),
+            ("owner", ("checkin", {}), "password", False),
+            ("owner", ("checkin", {}), "password", True),
+            ("wait", 300),
+            ("owner", ("checkin", {}), "signed", False),
+            ("owner", ("audit", {}), "signed", True),
+        ],
+    ],
+)
+def test_a_real_action_between_duress_ones_keeps_the_first_decoys_log(
+    fixture: Fixture, owner: OwnerKey, steps: list[Any]
+) -> None:
+    """Item 4: duress, then real, then duress again. The owner saw the first decoy's
+    entries (a real owner would still see their own); the second decoy's log holds them.
+
+    Not in the random scripts (``stay_coerced``): a real action shows the truth, which
+    differs from the real world by design wherever a duress action did not bind it (a
+    trigger, a revoke, settings), and the next decoy starts from that truth. Here the
+    silent trigger is still to come and the duress actions are check-ins, so the truth
+    the real check-in meets is the real world's but for the log."""
+    real = play(fixture, owner, steps, LONG, coerced=False)
+    assert_alike(steps, LONG, real, play(fixture, owner, steps, LONG, coerced=True))

@@ -409,7 +409,7 @@ http_steps = script(
 @example(  # settings and a protected person from the dashboard, votes, time passing
     steps=[
         ("owner", ("settings", {"interval": 5400, "grace": 900}), "page", True),
-        ("owner", ("canary-add", OWNER_ACTIONS[9][1]), "page", True),
+        ("owner", ("canary-add", OWNER_ACTIONS[10][1]), "page", True),
         ("vote", "alice"),
         ("wait", 2400),
         ("canary", "mother", True),

@@ -98,6 +98,7 @@ from afterword.switch.machine import (
     Pause,
     Phase,
     PublishRelease,
+    RefuseOther,
     RefuseOwner,
     Rejected,
     ReleaseNow,
@@ -943,9 +944,12 @@ class Engine:
         with self.store.transaction() as s:
             link = self._canary_token(s, token)
             row = self._row(s, link.switch_id, lock=True)
-            state, _ = self._apply(s, row, CanaryCheckIn(link.name, link.duress), now)
-            canary = _find_canary(state, link.name)
-            return {"name": link.name, "checked_in_at": now, "next_due": canary.deadline}
+            state, effects = self._apply(s, row, CanaryCheckIn(link.name, link.duress), now)
+            refused = _refused_other(effects)
+        if refused is not None:  # the truth refused it, the owner's decoy took it
+            raise refused
+        canary = _find_canary(state, link.name)
+        return {"name": link.name, "checked_in_at": now, "next_due": canary.deadline}
 
     # --- custodians ---------------------------------------------------------------------
 
@@ -954,6 +958,7 @@ class Engine:
         words = normalize_mnemonic(mnemonic)
         digest = commitment(words)
         now = self.clock()
+        refused: AfterwordError | None = None
         with self.store.transaction() as s:
             row = self._row(s, switch_id, lock=True)
             self._check_lock(s, row.id, "share", now, client)
@@ -966,13 +971,19 @@ class Engine:
                 self._record_refusal(s, row, refusal, now)
                 self._refusal(s, row.id, "share", now, client)
             else:
-                self._store_share(s, switch_id, label, words, now)
-                self._apply(s, row, ShareAccepted(label), now)
+                event = ShareAccepted(label)
+                # kept if the truth takes it; one only the owner's decoy takes (a duress
+                # release-now: the truth is only triggered) is counted there, not kept
+                kept = not _refuses(dataclasses.replace(repo.state_of(row), decoy=None), event, now)
+                self._store_share(s, switch_id, label, words, now, keep=kept)
+                refused = _refused_other(self._apply(s, row, event, now)[1])
         if label is None:
             raise ShareError(
                 "this share is not one of this switch's shares",
                 "check that it is your share for this switch",
             )
+        if refused is not None:  # the custodian sees the truth: it refused their share
+            raise refused
         return self.status(switch_id)
 
     def custodian(
@@ -1009,7 +1020,8 @@ class Engine:
                 self._record_refusal(s, row, refusal, now)
                 self._refusal(s, row.id, "custodian", now, client)
             else:
-                if row.decoy_cut is not None and label in owner_view(state).revoked:
+                decoy_revoked = row.decoy_cut is not None and label in owner_view(state).revoked
+                if decoy_revoked:
                     # revoked in the owner's decoy only (a revoke under duress never binds
                     # the truth): the owner's log shows the refusal the real revoke causes
                     why = f"{label} (revoked); {_who(client)}"
@@ -1020,8 +1032,15 @@ class Engine:
                     shown = owner_view(state)
                     try:
                         with s.begin_nested():
-                            state, _ = self._apply(s, row, event, now)
-                        if (
+                            state, effects = self._apply(s, row, event, now)
+                        if (refused := _refused_other(effects)) is not None:
+                            # the truth refused it, the decoy took it (the truth is
+                            # releasing, say): the refusal goes in the real log only, the
+                            # owner's log shows what the decoy took, as the real world's
+                            detail = f"{label}; {client}"[:200]
+                            refusal = Audit(f"custodian-{action}-refused", detail)
+                            repo.record(s, row, repo.state_of(row), [refusal], now)
+                        elif (
                             row.decoy_cut is not None
                             and label not in shown.revoked  # (said above)
                             and _refuses(shown, event, now)
@@ -1035,7 +1054,10 @@ class Engine:
                         refused = exc
                         detail = f"{label}; {_who(client)}"
                         refusal = Audit(f"custodian-{action}-refused", detail)
-                        self._record_refusal(s, row, refusal, now)
+                        if decoy_revoked:  # the owner's log has its refusal (said above)
+                            repo.record(s, row, repo.state_of(row), [refusal], now)
+                        else:
+                            self._record_refusal(s, row, refusal, now)
         if refused is not None:
             raise refused
         assert label is not None
@@ -1180,7 +1202,8 @@ class Engine:
         had = row.decoy_cut is not None
         if new.decoy is None:
             shown = [(e.kind, e.detail) for e in effects if isinstance(e, Audit)] if pad else []
-            if had:  # a real action ended the decoy
+            if had:  # a real action ended the decoy: what it showed is kept, closed here
+                shown.insert(0, (repo.DECOY_ENDED, f"{row.decoy_cut} {row.audit_seq}"))
                 row.decoy_cut = None
                 contacts = json.loads(row.contacts)
                 if contacts.pop("decoy_recipients", None) is not None:
@@ -1189,8 +1212,7 @@ class Engine:
             shown = [(e.kind, e.detail) for e in effects if isinstance(e, OwnerLog)]
             if not had:  # a decoy begins here, after the log as it stands
                 row.decoy_cut = row.audit_seq
-        standing = had and new.decoy is not None
-        clear = not standing and (pad or had or new.decoy is not None)
+        clear = not had and (pad or new.decoy is not None)
         entries = [(now, kind, detail) for kind, detail in shown]
         repo.write_owner_log(s, row.id, entries, clear=clear, pad=pad)
 
@@ -1644,12 +1666,21 @@ class Engine:
         entries = repo.audit_entries(s, row.id, upto=row.decoy_cut if decoy else None)
         logged = repo.owner_log(s, row.id)
         if decoy:
-            # the real entries before the decoy, less the marks of an earlier duress
-            # episode (a real action ended that decoy; the real world never wrote them),
-            # then the decoy's own, all chained as the real world's log would be
-            kept = [(e["at"], e["kind"], e["detail"]) for e in entries]
-            kept = [e for e in kept if e[1] != "duress"]
-            kept += [(r.at, r.kind, r.detail) for r in logged]
+            # the real entries, but where a decoy stood: there what it showed (an earlier
+            # decoy a real action ended, closed by a DECOY_ENDED row, then this one), all
+            # chained as the real world's log would be
+            kept, start, episode = [], 0, []
+            for r in [*logged, None]:
+                if r is not None and r.kind != repo.DECOY_ENDED:
+                    episode.append((r.at, r.kind, r.detail))
+                    continue
+                cut, end = (row.decoy_cut, 0) if r is None else map(int, r.detail.split())
+                kept += [
+                    (e["at"], e["kind"], e["detail"])
+                    for e in entries
+                    if start < e["seq"] <= cut and e["kind"] != "duress"
+                ]
+                kept, start, episode = kept + episode, end, []
         else:
             kept = [(e["at"], e["kind"], e["detail"]) for e in entries]
         shown = _chained(row.id, kept)
@@ -1682,6 +1713,12 @@ def _refuses(state: SwitchState, event: Event, now: int) -> bool:
     except Rejected:
         return True
     return False
+
+
+def _refused_other(effects: list[Effect]) -> Conflict | None:
+    """The refusal owed to a custodian or protected person whose event only the owner's
+    decoy took (see ``machine.RefuseOther``), if any."""
+    return next((Conflict(e.message) for e in effects if isinstance(e, RefuseOther)), None)
 
 
 def _decoy_enters_releasing(row: repo.Switch, decoy: SwitchState) -> bool:

@@ -318,6 +318,16 @@ class OwnerLog:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class RefuseOther:
+    """Answer whoever sent the event (a custodian, a protected person) as refused, though
+    the state changed: the truth refused it, the owner's decoy took it, as the real
+    switch the decoy stands for would have. They see the truth, so they are refused;
+    the owner is shown what the real world would show (their log, their state)."""
+
+    message: str
+
+
 Effect = (
     Audit
     | OwnerLog
@@ -329,6 +339,7 @@ Effect = (
     | Alert
     | DeleteServerCopies
     | RefuseOwner
+    | RefuseOther
 )
 OWNER_EFFECTS = (RemindOwner, RefuseOwner, OwnerLog)
 """Effects addressed to the owner: under duress these come from the decoy only."""
@@ -652,11 +663,26 @@ def _with_decoy(state: SwitchState, event: Event, now: int) -> tuple[SwitchState
         return state, []  # looking is not acting: the decoy stays
     if isinstance(event, OwnerAction):
         return _decide(replace(state, decoy=None), event, now)
-    truth, effects = _decide(replace(state, decoy=None), event, now)
     decoy, decoy_effects = state.decoy, list[Effect]()
     # the decoy lives on too: time passes for it, protected people and custodians act on
     # it as on the real switch, so its log (and its state) holds what the real one would
-    if isinstance(event, Tick | CanaryCheckIn | CanaryAlarm | Vote | WithdrawVote | ShareAccepted):
+    lives = isinstance(
+        event, Tick | CanaryCheckIn | CanaryAlarm | Vote | WithdrawVote | ShareAccepted
+    )
+    try:
+        truth, effects = _decide(replace(state, decoy=None), event, now)
+    except Rejected as refused:
+        # the truth refuses what the decoy takes (a share after a duress release-now: the
+        # truth only triggered, the decoy releasing as the real world would): the sender
+        # is refused, as the truth says; the decoy moves on, as the real switch would
+        if not lives:
+            raise
+        try:
+            decoy, decoy_effects = _decide(state.decoy, event, now)
+        except Rejected:
+            raise refused from None
+        return replace(state, decoy=decoy), [RefuseOther(str(refused)), *_for_owner(decoy_effects)]
+    if lives:
         with contextlib.suppress(Rejected):
             decoy, decoy_effects = _decide(state.decoy, event, now)
     return replace(truth, decoy=decoy), [
