@@ -1507,10 +1507,11 @@ class Engine:
                 repo.record_many(s, [transition], now)
             return len(rows)
 
-    def next_due(self) -> int | None:
-        """When the worker next has work (the engine's clock, whole seconds), if ever."""
+    def next_due(self, switches: bool = True, messages: bool = True) -> int | None:
+        """When the worker next has work (the engine's clock, whole seconds), if ever: a
+        switch to tick or a message to send, or only the one asked for."""
         with self.store.connection() as c:
-            return repo.next_due(c)
+            return repo.next_due(c, switches, messages)
 
     # --- the outbox ---------------------------------------------------------------------
 

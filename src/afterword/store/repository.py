@@ -728,10 +728,14 @@ _NEXT_SWITCH = select(func.min(_SWITCHES.c.next_event_at)).where(
 _NEXT_MESSAGE = select(func.min(_OUTBOX.c.next_attempt_at))
 
 
-def next_due(connection: Session | Connection) -> int | None:
+def next_due(
+    connection: Session | Connection, switches: bool = True, messages: bool = True
+) -> int | None:
     """The earliest instant the worker has work: a switch's next event (held switches
-    wait for the operator) or a message's next attempt. Both read the start of an index."""
-    times = [sql.run(_connection(connection), q).scalar() for q in (_NEXT_SWITCH, _NEXT_MESSAGE)]
+    wait for the operator) or a message's next attempt (either alone if the other is
+    False). Both read the start of an index."""
+    queries = [q for q, wanted in ((_NEXT_SWITCH, switches), (_NEXT_MESSAGE, messages)) if wanted]
+    times = [sql.run(_connection(connection), q).scalar() for q in queries]
     return min((t for t in times if t is not None), default=None)
 
 
