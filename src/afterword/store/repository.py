@@ -747,7 +747,14 @@ def count_due(session: Session, now: int) -> int:
 # The dispatcher: lease due messages in two statements whatever their number (the rows'
 # fields as tuples, no objects), and settle each message's attempt in one UPDATE.
 _DUE_MESSAGES = (
-    select(_OUTBOX.c.id, _OUTBOX.c.to, _OUTBOX.c.subject, _OUTBOX.c.body, _OUTBOX.c.data)
+    select(
+        _OUTBOX.c.id,
+        _OUTBOX.c.switch_id,
+        _OUTBOX.c.to,
+        _OUTBOX.c.subject,
+        _OUTBOX.c.body,
+        _OUTBOX.c.data,
+    )
     .where(_OUTBOX.c.next_attempt_at <= bindparam("now"))
     .order_by(_OUTBOX.c.next_attempt_at)
     .limit(bindparam("limit", type_=Integer()))
@@ -765,7 +772,7 @@ _RETRIES: dict[tuple[int, ...], Any] = {}
 
 
 def lease_outbox(session: Session | Connection, now: int, limit: int, until: int) -> list[Any]:
-    """Due messages (``id, to, subject, body, data``), oldest due first, locked and
+    """Due messages (``id, switch_id, to, subject, body, data``), oldest due first, locked and
     leased until ``until``: their attempt counted, and left alone by other dispatchers
     until then."""
     connection = _connection(session)

@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from afterword.delivery import Sender
 from afterword.engine import Engine
@@ -50,6 +51,12 @@ MIN_WAIT = 0.05
 """The shortest idle wait: work due now that a pass did not take (another worker holds
 it) is looked at again this soon, not in a busy loop."""
 
+
+DELIVERY_THREADS = 8
+"""Messages one worker sends at a time: a pass of ``Engine.dispatch``'s 50 ends within
+7 webhook deadlines (3.5 min, inside the 5 min lease), and a switch's message waits for
+no other switch's hanging recipients while fewer than 8 switches are ahead of it in the
+pass (see :meth:`Engine.dispatch`)."""
 
 DELIVERY_JOIN = 60.0
 """How long a stopping worker waits for the delivery thread to finish the send in flight
@@ -104,19 +111,21 @@ def deliver(
 ) -> None:
     """Send the outbox until ``stop``: a full pass is followed at once, an idle one when the
     next message falls due, when ``wake`` is set, or after ``interval`` at the latest. A
-    failing pass is logged and retried an interval on."""
+    failing pass is logged and retried an interval on. Sends go :data:`DELIVERY_THREADS`
+    at a time."""
     wake = wake if wake is not None else threading.Event()
-    while not stop.is_set():
-        try:
-            sent = engine.dispatch(sender)
-        except Exception:
-            log.exception("delivery pass failed; retrying")
-            stop.wait(interval)
-            continue
-        if sent:
-            continue
-        wake.wait(idle_wait(engine, interval, switches=False))
-        wake.clear()
+    with ThreadPoolExecutor(DELIVERY_THREADS, thread_name_prefix="afterword-send") as pool:
+        while not stop.is_set():
+            try:
+                sent = engine.dispatch(sender, pool=pool)
+            except Exception:
+                log.exception("delivery pass failed; retrying")
+                stop.wait(interval)
+                continue
+            if sent:
+                continue
+            wake.wait(idle_wait(engine, interval, switches=False))
+            wake.clear()
 
 
 def idle_wait(
