@@ -188,6 +188,59 @@ def silent_port() -> Iterator[int]:
         sock.close()
 
 
+class TricklingServer:
+    """A hostile webhook receiver on loopback: it reads the request, then sends its status
+    line one byte every ``pause`` seconds, for ever (each read well inside a per-read
+    timeout, the request never done). ``url`` is its ``http://`` URL; ``hits`` counts
+    the requests that reached it."""
+
+    def __init__(self, pause: float = 0.5) -> None:
+        self.pause = pause
+        self.hits = 0
+        self._stopping = threading.Event()
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((LOOPBACK, 0))
+        self._sock.listen(64)
+        self._sock.settimeout(0.1)
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self._sock.getsockname()[1]}/hook"
+
+    def _accept(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
+
+    def _trickle(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.recv(65536)
+                self.hits += 1
+                for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 100_000:
+                    conn.send(bytes([byte]))
+                    if self._stopping.wait(self.pause):
+                        return
+            except OSError:
+                return
+
+    def __enter__(self) -> TricklingServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stopping.set()
+        self._thread.join(5)
+        self._sock.close()
+
+
 # --------------------------------------------------------------------------- webhooks
 
 

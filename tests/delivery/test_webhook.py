@@ -11,7 +11,8 @@ import pytest
 
 import afterword
 from afterword.delivery import Message, PermanentError, TransientError, WebhookSender
-from tests.delivery.servers import Reply, WebhookServer, refusing_port
+from afterword.delivery.webhook import DEADLINE
+from tests.delivery.servers import Reply, TricklingServer, WebhookServer, refusing_port
 
 
 def notice(url: str, mid: str = "rel-sw1-hook1") -> Message:
@@ -153,6 +154,20 @@ def test_timeout_is_transient(webhook_server: WebhookServer) -> None:
         WebhookSender(timeout=0.5).send(notice(webhook_server.url))
     assert time.monotonic() - start < 2.0
     assert len(webhook_server.requests) == 1  # it arrived; the answer did not
+
+
+def test_a_receiver_trickling_its_answer_is_cut_off_at_the_deadline() -> None:
+    """Each byte comes well inside the 2 s read timeout, so only a deadline on the whole
+    attempt ends it: without one, send() never returned (the attack that held the worker
+    for ever). The bound is generous for a loaded machine; the point is that it returns."""
+    assert WebhookSender().deadline == DEADLINE == 30.0
+    with TricklingServer(pause=0.3) as peer, WebhookSender(timeout=2.0, deadline=3.0) as sender:
+        start = time.monotonic()
+        with pytest.raises(TransientError, match="timed out"):
+            sender.send(notice(peer.url))
+        elapsed = time.monotonic() - start
+        assert peer.hits == 1
+    assert 2.5 < elapsed < 3.0 + 10
 
 
 def test_localhost_and_ipv4_loopback_are_allowed_over_http(

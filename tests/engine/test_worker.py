@@ -12,12 +12,24 @@ import sqlalchemy as sa
 
 from afterword.crypto.bundle import Custodian, seal_bundle
 from afterword.crypto.keys import OwnerKey
-from afterword.delivery import Message
+from afterword.delivery import Dispatcher, Message, WebhookSender
 from afterword.engine import Config, Contacts, Engine, ServerKeys
 from afterword.store import Store
 from afterword.store.models import SwitchRow
 from afterword.switch.policy import Policy
-from afterword.worker.loop import MIN_WAIT, idle_wait, run
+from afterword.worker.loop import DELIVERY_JOIN, MIN_WAIT, idle_wait, run
+from tests.delivery.servers import TricklingServer, WebhookServer
+
+T0 = 1_800_000_000
+
+
+class Clock:
+    """A virtual clock the test moves (whole seconds, as the engine counts)."""
+
+    now = T0
+
+    def __call__(self) -> int:
+        return self.now
 
 
 class FlakySender:
@@ -115,3 +127,80 @@ def test_an_idle_worker_with_nothing_due_or_no_database_waits_the_interval(
     (tmp_path / "db").unlink()
     (tmp_path / "db").mkdir()  # (a directory where the database was: it cannot open)
     assert idle_wait(engine, 0.7) == 0.7
+
+
+def _arm(engine: Engine, tmp_path: Path, name: str, policy: Policy, recipients: list[str]) -> str:
+    """Arm a switch whose key the server holds alone (k = 1), so that it releases by itself."""
+    keys = ServerKeys.load_or_create(tmp_path / "srv")
+    doc = tmp_path / f"{name}.txt"
+    doc.write_text(name)
+    sealed = seal_bundle(
+        [doc], tmp_path / name, OwnerKey.generate(), [Custodian("server", keys.age_recipient)], 1
+    )
+    b = sealed.bundle
+    with open(b / "dossier.age", "rb") as f:
+        engine.arm(
+            manifest=json.loads((b / "manifest.json").read_text()),
+            notice=json.loads((b / "notice.json").read_text()),
+            custodians=json.loads((b / "custodians.json").read_text()),
+            dossier=f,
+            policy=policy,
+            contacts=Contacts([], {}, recipients),
+            server_envelopes={"server": (b / "shares" / "server.age").read_bytes()},
+        )
+    return sealed.switch
+
+
+def test_a_webhook_trickling_its_answer_delays_no_other_switch(
+    tmp_path: Path, webhook_server: WebhookServer
+) -> None:
+    """The attack: a hostile switch's recipients accept the request, then send their status
+    line a byte at a time, each read inside the read timeout. The sends are cut off at the
+    webhook deadline, but they must not hold the scheduler even that long: a victim switch
+    due later releases on time, and its own webhook goes out within a bound well under the
+    hostile sends' total (it stayed armed for ever when tick and send shared a thread)."""
+    clock = Clock()
+    store = Store(f"sqlite:///{tmp_path / 'db'}")
+    store.migrate()
+    engine = Engine(
+        store,
+        ServerKeys.load_or_create(tmp_path / "srv"),
+        Config(tmp_path / "srv", min_duration=1),
+        clock,
+    )
+    with TricklingServer(pause=0.5) as peer:
+        hostile_urls = [f"{peer.url}{i}" for i in range(3)]
+        _arm(engine, tmp_path, "hostile", Policy(interval=60, grace=0, waiting=0), hostile_urls)
+        victim = _arm(
+            engine,
+            tmp_path,
+            "victim",
+            Policy(interval=120, grace=0, waiting=0),
+            [webhook_server.url],
+        )
+        stop = threading.Event()
+        deadline = 10.0  # each hostile send: 3 of them, 30 s in turn
+        sender = Dispatcher(None, WebhookSender(timeout=2.0, deadline=deadline))
+        thread = threading.Thread(target=run, args=(engine, sender, stop, 0.2), daemon=True)
+        thread.start()
+        try:
+            start = time.monotonic()
+            while peer.hits == 0 and time.monotonic() - start < 20:  # the hostile release
+                clock.now += 30
+                time.sleep(0.5)
+            assert peer.hits >= 1
+            stalled = time.monotonic()
+            clock.now = max(clock.now, T0 + 120)  # the victim's deadline
+            released = None
+            while time.monotonic() - stalled < 30:
+                if engine.status(victim)["state"] == "released":
+                    released = time.monotonic() - stalled
+                    break
+                time.sleep(0.1)
+            assert released is not None and released < 5, released
+            webhook_server.wait_for(1, timeout=deadline + 10)
+            assert time.monotonic() - stalled < deadline + 10  # not after all three (30 s)
+        finally:
+            stop.set()
+            thread.join(DELIVERY_JOIN)
+        assert not thread.is_alive()

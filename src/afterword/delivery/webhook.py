@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from afterword import __version__
+from afterword.delivery.deadline import deadline_transport, time_limit
 from afterword.delivery.message import (
     LOOPBACK_HOSTS,
     DeliveryError,
@@ -29,6 +30,12 @@ from afterword.delivery.message import (
 log = logging.getLogger("afterword.delivery")
 
 USER_AGENT = f"afterword/{__version__}"
+
+DEADLINE = 30.0
+"""Seconds one delivery may take in all (DNS, connect, TLS, sending, the status line):
+httpx's ``timeout`` bounds each read, so a receiver trickling its answer a byte at a time
+would otherwise hold the sender, and the outbox behind it, for ever. Past it the attempt is
+a :class:`TransientError`, retried with the outbox's backoff."""
 
 
 def origin(url: str) -> str:
@@ -132,16 +139,29 @@ class WebhookSender:
     """Posts a :class:`Message` as JSON to its ``https://`` URL, following no redirect.
 
     ``timeout`` (seconds, for connecting, sending and waiting for the response) applies to
-    the client this sender creates; a ``client`` passed in keeps its own timeouts and
-    settings, except that redirects are never followed. The response body is never read: a
-    status line is all we need, and a hostile receiver cannot make us buffer anything.
+    each network operation of the client this sender creates, and ``deadline`` (default
+    :data:`DEADLINE`) to the whole attempt. A ``client`` passed in keeps its own timeouts and
+    settings, except that redirects are never followed; it honours the deadline only if its
+    transport is :func:`afterword.delivery.deadline.deadline_transport`. The response body
+    is never read: a status line is all we need, and a hostile receiver cannot make us
+    buffer anything.
     """
 
-    def __init__(self, timeout: float = 10.0, client: httpx.Client | None = None) -> None:
+    def __init__(
+        self,
+        timeout: float = 10.0,
+        client: httpx.Client | None = None,
+        deadline: float = DEADLINE,
+    ) -> None:
         self._owns_client = client is None
         self._client = (
-            client if client is not None else httpx.Client(timeout=timeout, follow_redirects=False)
+            client
+            if client is not None
+            else httpx.Client(
+                timeout=timeout, follow_redirects=False, transport=deadline_transport()
+            )
         )
+        self.deadline = deadline
 
     def close(self) -> None:
         """Close the HTTP client if this sender created it."""
@@ -158,7 +178,8 @@ class WebhookSender:
         """Deliver ``message`` once; raise :class:`TransientError` or :class:`PermanentError`."""
         where = origin(message.to)
         try:
-            self._post(message, where)
+            with time_limit(self.deadline):
+                self._post(message, where)
         except DeliveryError as exc:
             log.warning(
                 "webhook %s to %s failed (%s): %s",

@@ -20,6 +20,7 @@ import secrets
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1529,36 +1530,51 @@ class Engine:
                 repo.record_many(s, [transition], now)
             return len(rows)
 
-    def next_due(self) -> int | None:
-        """When the worker next has work (the engine's clock, whole seconds), if ever."""
+    def next_due(self, switches: bool = True, messages: bool = True) -> int | None:
+        """When the worker next has work (the engine's clock, whole seconds), if ever: a
+        switch to tick or a message to send, or only the one asked for."""
         with self.store.connection() as c:
-            return repo.next_due(c)
+            return repo.next_due(c, switches, messages)
 
     # --- the outbox ---------------------------------------------------------------------
 
-    def dispatch(self, sender: Sender, limit: int = 50) -> int:
+    def dispatch(self, sender: Sender, limit: int = 50, pool: Executor | None = None) -> int:
         """Send due outbox messages; lease them first so no send happens inside a lock.
 
         The lease and each message's outcome are transactions of their own, on one
         connection kept for the pass (none is open while a message is sent): taking a
-        connection from the pool and giving it back cost as much as a transaction."""
+        connection from the pool and giving it back cost as much as a transaction.
+
+        The leased messages are sent taking the switches in turn (each switch's first
+        message, then each one's second, ...), so one switch with many recipients does not
+        put the others' mail behind all of its own. With a ``pool`` of N threads they are
+        sent N at a time (outcomes still written here, in order): if every send ends within
+        D (the webhook deadline; the mailer's timeouts), a pass ends within
+        ceil(limit / N) * D, and a message of a switch among the first N in the pass's
+        turn order is on its way at once, whatever the other switches' recipients do.
+        Without a pool they are sent one by one on this thread (tests, the simulation)."""
         now = self.clock()
         sent = 0
         with self.store.connect() as c:  # rows, not objects: Core alone
             with c.begin():
                 rows = repo.lease_outbox(c, now, limit, now + LEASE)
-                leased = [(r.id, _message(r)) for r in rows]
-            for message_id, message in leased:
-                error: Exception | None = None
+                leased = [(r.id, _message(r)) for r in _in_turn(rows)]
+
+            def attempt(item: tuple[str, Message]) -> Exception | None:
+                message_id, message = item
                 try:
                     sender.send(message)
                 except (TransientError, PermanentError) as exc:
-                    error = exc
+                    return exc
                 except Exception as exc:  # a bug in a sender: retry later, like a transient
                     log.exception("sending message %s failed unexpectedly", message_id)
-                    error = TransientError(
+                    return TransientError(
                         f"unexpected {exc.__class__.__name__}", message_id=message_id
                     )
+                return None
+
+            outcomes = map(attempt, leased) if pool is None else pool.map(attempt, leased)
+            for (message_id, _), error in zip(leased, outcomes, strict=True):
                 with c.begin():
                     if error is None:
                         repo.outbox_delivered(c, message_id, self.clock())
@@ -1904,6 +1920,16 @@ def _check_server_shares(mnemonics: list[str], threshold: int, recipient: str) -
         raise FormatError(f"the server's shares do not combine: {exc.message}", fix) from exc
     if rebuilt != recipient:
         raise FormatError("the server's shares rebuild a key that does not open this dossier", fix)
+
+
+def _in_turn(rows: Sequence[Any]) -> list[Any]:
+    """``rows`` with their switches taking turns: every switch's first row (in the order
+    the switches first appear), then every switch's second, and so on."""
+    by_switch: dict[str, list[Any]] = {}
+    for row in rows:
+        by_switch.setdefault(row.switch_id, []).append(row)
+    queues = list(by_switch.values())
+    return [q[i] for i in range(max(map(len, queues), default=0)) for q in queues if i < len(q)]
 
 
 def _message(row: Any) -> Message:

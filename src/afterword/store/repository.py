@@ -743,10 +743,14 @@ _NEXT_SWITCH = select(func.min(_SWITCHES.c.next_event_at)).where(
 _NEXT_MESSAGE = select(func.min(_OUTBOX.c.next_attempt_at))
 
 
-def next_due(connection: Session | Connection) -> int | None:
+def next_due(
+    connection: Session | Connection, switches: bool = True, messages: bool = True
+) -> int | None:
     """The earliest instant the worker has work: a switch's next event (held switches
-    wait for the operator) or a message's next attempt. Both read the start of an index."""
-    times = [sql.run(_connection(connection), q).scalar() for q in (_NEXT_SWITCH, _NEXT_MESSAGE)]
+    wait for the operator) or a message's next attempt (either alone if the other is
+    False). Both read the start of an index."""
+    queries = [q for q, wanted in ((_NEXT_SWITCH, switches), (_NEXT_MESSAGE, messages)) if wanted]
+    times = [sql.run(_connection(connection), q).scalar() for q in queries]
     return min((t for t in times if t is not None), default=None)
 
 
@@ -758,7 +762,14 @@ def count_due(session: Session, now: int) -> int:
 # The dispatcher: lease due messages in two statements whatever their number (the rows'
 # fields as tuples, no objects), and settle each message's attempt in one UPDATE.
 _DUE_MESSAGES = (
-    select(_OUTBOX.c.id, _OUTBOX.c.to, _OUTBOX.c.subject, _OUTBOX.c.body, _OUTBOX.c.data)
+    select(
+        _OUTBOX.c.id,
+        _OUTBOX.c.switch_id,
+        _OUTBOX.c.to,
+        _OUTBOX.c.subject,
+        _OUTBOX.c.body,
+        _OUTBOX.c.data,
+    )
     .where(_OUTBOX.c.next_attempt_at <= bindparam("now"))
     .order_by(_OUTBOX.c.next_attempt_at)
     .limit(bindparam("limit", type_=Integer()))
@@ -776,7 +787,7 @@ _RETRIES: dict[tuple[int, ...], Any] = {}
 
 
 def lease_outbox(session: Session | Connection, now: int, limit: int, until: int) -> list[Any]:
-    """Due messages (``id, to, subject, body, data``), oldest due first, locked and
+    """Due messages (``id, switch_id, to, subject, body, data``), oldest due first, locked and
     leased until ``until``: their attempt counted, and left alone by other dispatchers
     until then."""
     connection = _connection(session)
