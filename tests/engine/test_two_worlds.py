@@ -367,6 +367,24 @@ def play(fx: Fixture, owner: OwnerKey, steps: list[Any], delay: int, coerced: bo
     steps=[("owner", ("revoke", {"custodian": "alice"}), "password", True), ("withdraw", "alice")],
     delay=0,
 )
+@example(  # found by make soak: a canary the decoy watches misses while the truth releases
+    steps=[
+        ("wait", 60),
+        ("owner", ("checkin", {}), "password", True),
+        (
+            "owner",
+            (
+                "canary-add",
+                {"name": "mother", "interval": 2400, "grace": 300, "on_miss": "trigger"},
+            ),
+            "password",
+            True,
+        ),
+        ("wait", 900),
+        ("wait", 1800),
+    ],
+    delay=0,
+)
 def test_the_owner_cannot_tell_the_duress_world_from_the_real_one(
     fixture: Fixture, owner: OwnerKey, steps: list[Any], delay: int
 ) -> None:

@@ -149,9 +149,13 @@ class Player:
         answer = w.http.post(f"/switches/{w.switch}/owner", json=request)
         return [seen(challenge), seen(answer), answer]
 
-    def page(self, duress: bool, fresh: bool = False) -> tuple[httpx.Client, list[Any]]:
+    def page(
+        self, duress: bool, fresh: bool = False, keep: bool = True
+    ) -> tuple[httpx.Client, list[Any]]:
         """A browser signed in to the dashboard (once per credential, unless ``fresh``), and
-        what signing in showed: the login page, the sign-in's answer."""
+        what signing in showed: the login page, the sign-in's answer. ``keep=False``: a
+        session signed in for one request only, which the owner's later steps never reuse
+        (else the real world would reuse it where the duress world signs in anew)."""
         w = self.world
         if duress in w.pages and not fresh:
             return w.pages[duress], []
@@ -165,7 +169,8 @@ class Player:
         signin = browser.post(
             "/login", data={"csrf": csrf[1], "switch": w.switch, "password": password}
         )
-        w.pages[duress] = browser
+        if keep:
+            w.pages[duress] = browser
         return browser, [seen(form), seen(signin)]
 
     def dashboard_form(
@@ -251,7 +256,8 @@ class Player:
         if kind == "forged":
             return self.signed(fx.forger, item[1])[:2]
         if kind == "forged-csrf":  # a cross-site form: the session's cookie, no token
-            browser, _ = self.page(self.ever_duress)  # the session this world's owner has
+            # the session this world's owner has, or one signed in for this request alone
+            browser, _ = self.page(self.ever_duress, keep=False)
             return seen(browser.post(f"/owner/{w.switch}/checkin", data={"csrf": "0" * 64}))
         if kind in ("vote", "withdraw"):  # custodians see the truth
             w.http.post(
@@ -405,6 +411,14 @@ http_steps = script(
         ("wait", 60),
     ],
     delay=0,
+)
+@example(  # found by make soak: a forged form's sign-in was kept as the real world's session
+    steps=[
+        ("forged-csrf", ""),
+        ("owner", ("checkin", {}), "password", True),
+        ("owner", ("canary-add", OWNER_ACTIONS[11][1]), "page", True),
+    ],
+    delay=LONG,
 )
 @example(  # settings and a protected person from the dashboard, votes, time passing
     steps=[

@@ -639,14 +639,16 @@ def _duress(state: SwitchState, action: OwnerAction, now: int) -> tuple[SwitchSt
 
 def _for_owner(decoy_effects: list[Effect]) -> list[Effect]:
     """What of the decoy's effects reaches the owner: their mail, their answer, their log
-    (its audit entries, kept apart from the real log), and new-client alerts (which the
-    real action would have sent as well)."""
+    (its audit entries, kept apart from the real log), and new-client and canary alerts
+    (which the real switch would have sent as well: a protected person the decoy watches
+    who falls silent is alerted on even while the truth, releasing, watches no one; when
+    both raise it, the two alerts are one message, of one id)."""
     shown: list[Effect] = []
     for effect in decoy_effects:
         if isinstance(effect, Audit):
             shown.append(OwnerLog(effect.kind, effect.detail))
         elif isinstance(effect, OWNER_EFFECTS) or (
-            isinstance(effect, Alert) and effect.what == "new-client"
+            isinstance(effect, Alert) and effect.what in ("new-client", "canary")
         ):
             shown.append(effect)
     return shown
