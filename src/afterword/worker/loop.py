@@ -20,7 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from afterword.delivery import Sender
-from afterword.engine import Engine
+from afterword.engine import Engine, TickReport
 
 log = logging.getLogger("afterword.worker")
 
@@ -36,15 +36,22 @@ def run_once(engine: Engine, sender: Sender) -> bool:
     except Exception:
         engine.dispatch(sender)
         raise
-    if report.processed or report.held or report.quarantined:
-        log.info(
-            "ticked %d switch(es), %d held, %d quarantined",
-            report.processed,
-            len(report.held),
-            len(report.quarantined),
-        )
+    _log_tick(report)
     sent = engine.dispatch(sender)
     return report.processed >= engine.config.batch or sent > 0
+
+
+def _log_tick(report: TickReport) -> bool:
+    """Log a pass that did something; True if it did (it may have written mail)."""
+    if not (report.processed or report.held or report.quarantined):
+        return False
+    log.info(
+        "ticked %d switch(es), %d held, %d quarantined",
+        report.processed,
+        len(report.held),
+        len(report.quarantined),
+    )
+    return True
 
 
 MIN_WAIT = 0.05
@@ -86,13 +93,7 @@ def run(engine: Engine, sender: Sender, stop: threading.Event, interval: float =
                 log.exception("worker pass failed; retrying")
                 stop.wait(interval)  # (a lasting failure is logged once an interval, no faster)
                 continue
-            if report.processed or report.held or report.quarantined:
-                log.info(
-                    "ticked %d switch(es), %d held, %d quarantined",
-                    report.processed,
-                    len(report.held),
-                    len(report.quarantined),
-                )
+            if _log_tick(report):
                 wake.set()  # the tick may have written mail: send it now, not at the next poll
             if report.processed < engine.config.batch:
                 stop.wait(idle_wait(engine, interval, messages=False))
