@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyrage
 import pytest
 
 from afterword.crypto.bundle import Custodian, SealResult, seal_bundle
 from afterword.crypto.keys import OwnerKey
+from afterword.engine import Engine
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -114,6 +117,31 @@ def sealed(tmp_path: Path, owner: OwnerKey, make_age_key: Callable[[str], AgeKey
         conditions="If I stop checking in, publish.",
     )
     return Sealed(result, corpus, source, keys)
+
+
+def arm_bundle(
+    engine: Engine,
+    bundle: Path,
+    *,
+    custodians: Mapping[str, Any] | None = None,
+    server_share: bool = True,
+    **arm: Any,
+) -> dict[str, Any]:
+    """Arm a sealed bundle folder on ``engine`` as an owner's upload would: its manifest,
+    notice, roster (or ``custodians``, a hostile one), dossier and, with ``server_share``,
+    the server's own envelope; the rest (policy, contacts, ...) as ``Engine.arm`` takes it."""
+    arm.setdefault(
+        "server_envelopes",
+        {"server": (bundle / "shares" / "server.age").read_bytes()} if server_share else {},
+    )
+    with open(bundle / "dossier.age", "rb") as dossier:
+        return engine.arm(
+            manifest=json.loads((bundle / "manifest.json").read_text()),
+            notice=json.loads((bundle / "notice.json").read_text()),
+            custodians=custodians or json.loads((bundle / "custodians.json").read_text()),
+            dossier=dossier,
+            **arm,
+        )
 
 
 def seal_throwaways(folder: Path, owner: OwnerKey, count: int) -> list[SealResult]:

@@ -9,7 +9,6 @@ mailed. On SQLite and PostgreSQL, with a real SMTP server on loopback."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ from afterword.store import Store
 from afterword.store.models import OutboxRow, SwitchRow
 from afterword.switch.policy import Policy
 from afterword.worker.loop import run_once
-from tests.conftest import seal_throwaways
+from tests.conftest import arm_bundle, seal_throwaways
 from tests.delivery.servers import SmtpServer
 
 T0 = 1_800_000_000
@@ -59,20 +58,15 @@ def new_engine(store: Store, tmp_path: Path, clocks: Clocks, batch: int = 500) -
 
 
 def arm(engine: Engine, sealed: SealResult, policy: Policy, server_share: bool = False) -> str:
-    b = sealed.bundle
-    envelopes = {"server": (b / "shares" / "server.age").read_bytes()} if server_share else {}
-    with open(b / "dossier.age", "rb") as f:
-        engine.arm(
-            manifest=json.loads((b / "manifest.json").read_text()),
-            notice=json.loads((b / "notice.json").read_text()),
-            custodians=json.loads((b / "custodians.json").read_text()),
-            dossier=f,
-            policy=policy,
-            contacts=Contacts(
-                ["mailto:owner@example.org"], {"carol": f"mailto:carol-{sealed.switch}@x"}, []
-            ),
-            server_envelopes=envelopes,
-        )
+    arm_bundle(
+        engine,
+        sealed.bundle,
+        server_share=server_share,
+        policy=policy,
+        contacts=Contacts(
+            ["mailto:owner@example.org"], {"carol": f"mailto:carol-{sealed.switch}@x"}, []
+        ),
+    )
     return sealed.switch
 
 

@@ -22,7 +22,7 @@ from afterword.errors import FormatError, ShareError
 from afterword.store import Store
 from afterword.store.models import ClientRow, NonceRow, OutboxRow, ShareRow
 from afterword.switch.policy import Policy
-from tests.conftest import AgeKey, require_tool, write_corpus
+from tests.conftest import AgeKey, arm_bundle, require_tool, write_corpus
 from tests.delivery.servers import SmtpServer, WebhookServer
 
 T0 = 1_800_000_000
@@ -82,21 +82,16 @@ def arm_it(
     hook: WebhookServer,
     policy: Policy = POLICY,
 ) -> str:
-    b = sealed.bundle
-    with open(b / "dossier.age", "rb") as dossier:
-        status = engine.arm(
-            manifest=json.loads((b / "manifest.json").read_text()),
-            notice=json.loads((b / "notice.json").read_text()),
-            custodians=json.loads((b / "custodians.json").read_text()),
-            dossier=dossier,
-            policy=policy,
-            contacts=Contacts(
-                owner=["mailto:owner@example.org"],
-                custodians={"carol": "mailto:carol@example.org"},
-                recipients=["mailto:press@example.org", hook.url + "/release"],
-            ),
-            server_envelopes={"server": (b / "shares" / "server.age").read_bytes()},
-        )
+    status = arm_bundle(
+        engine,
+        sealed.bundle,
+        policy=policy,
+        contacts=Contacts(
+            owner=["mailto:owner@example.org"],
+            custodians={"carol": "mailto:carol@example.org"},
+            recipients=["mailto:press@example.org", hook.url + "/release"],
+        ),
+    )
     assert status["state"] == "armed"
     return sealed.switch
 

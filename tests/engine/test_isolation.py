@@ -27,6 +27,7 @@ from afterword.store import Store
 from afterword.store.models import OutboxRow, ServerEnvelopeRow, SwitchRow
 from afterword.switch.policy import Policy
 from afterword.worker.loop import run_once
+from tests.conftest import arm_bundle
 
 T0 = 1_800_000_000
 POLICY = Policy(interval=3600, grace=0, waiting=60)
@@ -72,18 +73,16 @@ def arm(
     envelope: bytes | None = None,
 ) -> str:
     b = sealed.bundle
-    with open(b / "dossier.age", "rb") as f:
-        engine.arm(
-            manifest=json.loads((b / "manifest.json").read_text()),
-            notice=json.loads((b / "notice.json").read_text()),
-            custodians=roster or json.loads((b / "custodians.json").read_text()),
-            dossier=f,
-            policy=POLICY,
-            contacts=Contacts(
-                ["mailto:owner@example.org"], {"carol": f"mailto:carol-{sealed.switch}@x"}, []
-            ),
-            server_envelopes={"server": envelope or (b / "shares" / "server.age").read_bytes()},
-        )
+    arm_bundle(
+        engine,
+        b,
+        custodians=roster,
+        policy=POLICY,
+        contacts=Contacts(
+            ["mailto:owner@example.org"], {"carol": f"mailto:carol-{sealed.switch}@x"}, []
+        ),
+        server_envelopes={"server": envelope or (b / "shares" / "server.age").read_bytes()},
+    )
     return sealed.switch
 
 

@@ -17,7 +17,7 @@ from afterword.delivery import Dispatcher, MailConfig, Mailer, WebhookSender
 from afterword.engine import Config, Contacts, Engine, ServerKeys
 from afterword.store import Store
 from afterword.switch.policy import Policy
-from tests.conftest import AgeKey, write_corpus
+from tests.conftest import AgeKey, arm_bundle, write_corpus
 from tests.delivery.servers import SmtpServer
 from tests.engine.test_engine import Clock, card_words, run_until, signed
 
@@ -42,21 +42,16 @@ def paper(
         [Custodian("server", keys.age_recipient), Custodian("a", "paper"), Custodian("b", "paper")],
         2,
     )
-    b = sealed.bundle
-    with open(b / "dossier.age", "rb") as dossier:
-        engine.arm(
-            manifest=json.loads((b / "manifest.json").read_text()),
-            notice=json.loads((b / "notice.json").read_text()),
-            custodians=json.loads((b / "custodians.json").read_text()),
-            dossier=dossier,
-            policy=POLICY,
-            contacts=Contacts(
-                owner=["mailto:owner@example.org"],
-                custodians={"a": "mailto:a@example.org", "b": "mailto:b@example.org"},
-                recipients=["mailto:press@example.org"],
-            ),
-            server_envelopes={"server": (b / "shares" / "server.age").read_bytes()},
-        )
+    arm_bundle(
+        engine,
+        sealed.bundle,
+        policy=POLICY,
+        contacts=Contacts(
+            owner=["mailto:owner@example.org"],
+            custodians={"a": "mailto:a@example.org", "b": "mailto:b@example.org"},
+            recipients=["mailto:press@example.org"],
+        ),
+    )
     return engine, clock, sealed
 
 

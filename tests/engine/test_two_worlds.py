@@ -32,7 +32,7 @@ from afterword.errors import AfterwordError
 from afterword.store import Store
 from afterword.store.models import OutboxRow
 from afterword.switch.policy import Policy
-from tests.conftest import AgeKey, write_corpus
+from tests.conftest import AgeKey, arm_bundle, write_corpus
 from tests.two_worlds import OWNER_ACTIONS, assert_alike, mask, stay_coerced, world_engine
 from tests.two_worlds import script as shared_script
 
@@ -127,7 +127,6 @@ def make_world(
     clock = Clock()
     engine = world_engine(fx.template, fx.root / f"w{fx.count}", fx.keys, clock)
     store = engine.store
-    b = fx.sealed.bundle
     policy = Policy(
         interval=3600,
         grace=600,
@@ -137,23 +136,19 @@ def make_world(
         max_pause=7200,
         duress_delay=delay,
     )
-    with open(b / "dossier.age", "rb") as dossier:
-        engine.arm(
-            manifest=json.loads((b / "manifest.json").read_text()),
-            notice=json.loads((b / "notice.json").read_text()),
-            custodians=json.loads((b / "custodians.json").read_text()),
-            dossier=dossier,
-            policy=policy,
-            contacts=Contacts(
-                owner=[OWNER_MAIL],
-                custodians=CUSTODIAN_MAIL if custodians is None else custodians,
-                recipients=["mailto:press@example.org"],
-            ),
-            server_envelopes={"server": (b / "shares" / "server.age").read_bytes()},
-            password=PASSWORD,
-            duress_key=fx.duress_key.public_key,
-            duress_password=DURESS_PASSWORD,
-        )
+    arm_bundle(
+        engine,
+        fx.sealed.bundle,
+        policy=policy,
+        contacts=Contacts(
+            owner=[OWNER_MAIL],
+            custodians=CUSTODIAN_MAIL if custodians is None else custodians,
+            recipients=["mailto:press@example.org"],
+        ),
+        password=PASSWORD,
+        duress_key=fx.duress_key.public_key,
+        duress_password=DURESS_PASSWORD,
+    )
     return World(engine, store, clock, fx.sealed.switch)
 
 

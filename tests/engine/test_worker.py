@@ -18,6 +18,7 @@ from afterword.store import Store
 from afterword.store.models import SwitchRow
 from afterword.switch.policy import Policy
 from afterword.worker.loop import DELIVERY_JOIN, MIN_WAIT, idle_wait, run
+from tests.conftest import arm_bundle
 from tests.delivery.servers import TricklingServer, WebhookServer
 
 T0 = 1_800_000_000
@@ -137,17 +138,7 @@ def _arm(engine: Engine, tmp_path: Path, name: str, policy: Policy, recipients: 
     sealed = seal_bundle(
         [doc], tmp_path / name, OwnerKey.generate(), [Custodian("server", keys.age_recipient)], 1
     )
-    b = sealed.bundle
-    with open(b / "dossier.age", "rb") as f:
-        engine.arm(
-            manifest=json.loads((b / "manifest.json").read_text()),
-            notice=json.loads((b / "notice.json").read_text()),
-            custodians=json.loads((b / "custodians.json").read_text()),
-            dossier=f,
-            policy=policy,
-            contacts=Contacts([], {}, recipients),
-            server_envelopes={"server": (b / "shares" / "server.age").read_bytes()},
-        )
+    arm_bundle(engine, sealed.bundle, policy=policy, contacts=Contacts([], {}, recipients))
     return sealed.switch
 
 
