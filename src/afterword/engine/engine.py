@@ -489,8 +489,7 @@ class Engine:
                 self._check_lock(s, row.id, "request", now, client)
                 kind = _action_kind(request.get("action"))
                 detail = f"{refused.message}; {_who(client)}"
-                self._record_refusal(s, row, Audit(f"{kind}-refused", detail), now)
-                self._refusal(s, row.id, "request", now, client)
+                self._wrong_guess(s, row, Audit(f"{kind}-refused", detail), "request", now, client)
             raise
         return self._answer(switch_id, request.get("action"), duress, outcome)
 
@@ -526,8 +525,7 @@ class Engine:
             if duress is None:  # logged, and committed
                 detail = f"{WRONG_PASSWORD}; {_who(client)}"
                 kind = _action_kind(action)
-                self._record_refusal(s, row, Audit(f"{kind}-refused", detail), now)
-                self._refusal(s, row.id, "password", now, client)
+                self._wrong_guess(s, row, Audit(f"{kind}-refused", detail), "password", now, client)
             else:
                 method = "password+totp" if row.totp_secret else "password"
                 request = {**(params or {}), "action": action}
@@ -617,10 +615,6 @@ class Engine:
                 f"too many {what[0]} for this switch lately; try again in {minutes} minute(s)",
                 what[1],
             )
-
-    def _refusal(self, s: Session, switch_id: str, door: str, now: int, client: str) -> None:
-        """Count a wrong guess at ``door`` against the caller's network (see _check_lock)."""
-        s.add(RefusalRow(switch_id=switch_id, door=door, network=_network(client), at=now))
 
     def _check_password(
         self, row: repo.Switch, password: str, code: str | None, now: int
@@ -969,8 +963,7 @@ class Engine:
             )
             if label is None:  # counted in the log (committed), the share itself not kept
                 refusal = Audit("share-refused", f"no match; {_who(client)}")
-                self._record_refusal(s, row, refusal, now)
-                self._refusal(s, row.id, "share", now, client)
+                self._wrong_guess(s, row, refusal, "share", now, client)
             else:
                 event = ShareAccepted(label)
                 # kept if the truth takes it; one only the owner's decoy takes (a duress
@@ -1018,8 +1011,7 @@ class Engine:
                 )
                 why = "unknown code" if label is None else f"{label} (revoked)"
                 refusal = Audit(f"custodian-{action}-refused", f"{why}; {_who(client)}")
-                self._record_refusal(s, row, refusal, now)
-                self._refusal(s, row.id, "custodian", now, client)
+                self._wrong_guess(s, row, refusal, "custodian", now, client)
             else:
                 decoy_revoked = row.decoy_cut is not None and label in owner_view(state).revoked
                 if decoy_revoked:
@@ -1058,16 +1050,20 @@ class Engine:
                         if decoy_revoked:  # the owner's log has its refusal (said above)
                             repo.record(s, row, repo.state_of(row), [refusal], now)
                         else:
-                            self._record_refusal(s, row, refusal, now)
+                            self._record_aside(s, row, refusal, now)
         if refused is not None:
             raise refused
         assert label is not None
         return _custodian_view(row.id, label, state)
 
-    def _record_refusal(self, s: Session, row: repo.Switch, refusal: Audit, now: int) -> None:
-        """A refused attempt (a wrong password, a forged request, a share or code that does
-        not match): see :meth:`_record_aside`."""
+    def _wrong_guess(
+        self, s: Session, row: repo.Switch, refusal: Audit, door: str, now: int, client: str
+    ) -> None:
+        """A wrong guess at ``door`` (a wrong password, a forged request, a share or code
+        that does not match): logged as :meth:`_record_aside` logs, and counted against the
+        caller's network on the typed ``refusals`` rows :meth:`_check_lock` reads."""
         self._record_aside(s, row, refusal, now)
+        s.add(RefusalRow(switch_id=row.id, door=door, network=_network(client), at=now))
 
     def _record_aside(
         self,
