@@ -1,0 +1,88 @@
+"""The layers of docs/architecture.md, checked: every import in src/afterword, lazy ones
+inside functions included, points down. A new upward import fails here, with the module
+and the line, before a reviewer has to find it."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "afterword"
+
+# what each part may import of the project (besides itself); docs/architecture.md's table
+ALLOWED: dict[str, set[str]] = {
+    "errors": set(),
+    "crypto": {"errors"},
+    "switch": {"errors", "crypto"},
+    "store": {"errors", "crypto", "switch"},
+    "delivery": {"errors", "crypto", "switch"},
+    "engine": {"errors", "crypto", "switch", "store", "delivery"},
+    "worker": {"errors", "crypto", "switch", "store", "delivery", "engine"},
+    "web": {"errors", "crypto", "switch", "delivery", "engine"},
+    "client": {"errors", "crypto", "switch"},
+    "server": {"errors", "crypto", "switch", "store", "delivery", "engine", "worker", "web"},
+    "cli": {"*"},
+}
+# upward or sideways imports that exist today, each to be removed by the issue named
+KNOWN: set[tuple[str, str]] = {
+    ("web/pages.py", "store"),  # issue 16: the dashboard reads through Engine.dashboard_view
+}
+
+
+def part_of(module: str) -> str:
+    """``afterword.store.db`` -> ``store``; ``afterword.cli`` -> ``cli``."""
+    return module.split(".")[1]
+
+
+def imports(path: Path) -> list[tuple[int, str]]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.lineno, node.module))
+    return [(line, name) for line, name in found if name.split(".")[0] == "afterword"]
+
+
+def layer_of(path: Path) -> str:
+    first = path.relative_to(SRC).parts[0]
+    return first.removesuffix(".py")
+
+
+def violations() -> list[str]:
+    found = []
+    for path in sorted(SRC.rglob("*.py")):
+        layer = layer_of(path)
+        allowed = ALLOWED.get(layer, set())
+        if "migrations" in path.parts or "*" in allowed or layer == "__init__":
+            continue
+        where = str(path.relative_to(SRC))
+        for line, name in imports(path):
+            if name == "afterword":  # the package root: its version, nothing else
+                continue
+            target = part_of(name)
+            if target == layer or target in allowed or (where, target) in KNOWN:
+                continue
+            found.append(f"{where}:{line} imports {name} ({layer} may not import {target})")
+    return found
+
+
+def test_every_import_points_down() -> None:
+    assert violations() == []
+
+
+def test_the_known_exceptions_still_exist() -> None:
+    """An exception that is gone must leave the list, so the list stays the truth."""
+    for where, target in sorted(KNOWN):
+        names = [part_of(n) for _, n in imports(SRC / where) if n != "afterword"]
+        assert target in names, f"{where} no longer imports {target}: drop it from KNOWN"
+
+
+def test_the_check_can_fail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = tmp_path / "afterword"
+    (fake / "switch").mkdir(parents=True)
+    (fake / "switch" / "bad.py").write_text("def f():\n    from afterword.store import db\n")
+    monkeypatch.setitem(globals(), "SRC", fake)
+    assert violations() == ["switch/bad.py:2 imports afterword.store (switch may not import store)"]
