@@ -86,3 +86,47 @@ def test_the_check_can_fail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     (fake / "switch" / "bad.py").write_text("def f():\n    from afterword.store import db\n")
     monkeypatch.setitem(globals(), "SRC", fake)
     assert violations() == ["switch/bad.py:2 imports afterword.store (switch may not import store)"]
+
+
+def module_of(path: Path) -> str:
+    parts = ["afterword", *path.relative_to(SRC).with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def cycles() -> list[tuple[str, ...]]:
+    """Every pair of modules that import each other, directly or through others (lazy
+    imports count: a cycle hidden in a function is still a cycle)."""
+    modules = {module_of(p): p for p in SRC.rglob("*.py") if "migrations" not in p.parts}
+    graph: dict[str, set[str]] = {m: set() for m in modules}
+    for m, p in modules.items():
+        for _, name in imports(p):
+            while name not in modules and "." in name:
+                name = name.rsplit(".", 1)[0]  # `from afterword.x import y`: module x
+            if name in modules and name != m and name != "afterword":
+                graph[m].add(name)
+    found = set()
+    for start in graph:  # each module that can reach itself, with the path back
+        stack = [(start, (start,))]
+        seen = set()
+        while stack:
+            node, path = stack.pop()
+            for nxt in graph[node]:
+                if nxt == start:
+                    found.add(tuple(sorted(path)))
+                elif nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, (*path, nxt)))
+    return sorted(found)
+
+
+# cycles that exist today, each to be broken by the issue named
+KNOWN_CYCLES: set[tuple[str, ...]] = {
+    # issue 16: what both need of a notice moves to a module both import
+    ("afterword.crypto.release", "afterword.crypto.verify"),
+}
+
+
+def test_nothing_imports_in_a_circle() -> None:
+    found = cycles()
+    assert [c for c in found if c not in KNOWN_CYCLES] == []
+    assert [c for c in KNOWN_CYCLES if c not in found] == [], "a known cycle is gone: drop it"
