@@ -12,7 +12,9 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
-from afterword.crypto.signing import Document, fingerprint
+from afterword.crypto.dossier import check_switch_binding
+from afterword.crypto.signing import Document, fingerprint, verify_document
+from afterword.errors import IntegrityError
 
 NOTICE_KIND = "notice/1"
 POLICY_FIELDS = ("interval", "grace", "waiting")
@@ -107,3 +109,59 @@ def render_text(notice: Document) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+# --- reading a notice, and holding other files to it ----------------------------------
+# (here, not in verify.py: crypto/release.py checks a release against its notice too, and
+# verify.py dispatches to release.py; both import this module, neither the other)
+
+
+def check_against_notice(
+    doc: Document, notice: Document, size_field: str, *, subject: str = "this file"
+) -> None:
+    """A manifest, teaser or release must name the notice's switch, root, size and owner.
+
+    This is what ties a file to the notice the adversary was shown; ``subject`` names the
+    file in the hint (a release statement shares the notice's field names, so it can be
+    checked the same way).
+    """
+    for mine, theirs, what in (
+        ("switch", "switch", "dossier id"),
+        ("root", "root", "Merkle root"),
+        (size_field, "count", "document count"),
+        ("owner_key", "owner_key", "owner key"),
+    ):
+        if doc.get(mine) != notice.get(theirs):
+            raise IntegrityError(
+                f"the {what} differs from the notice's ({doc.get(mine)} vs {notice.get(theirs)})",
+                f"{subject} does not belong to that notice",
+            )
+
+
+NOT_THE_OWNERS = (
+    "do not trust that this switch is the owner's; ask the owner for the {} afterword made"
+)
+
+
+def check_notice_switch(notice: Document) -> None:
+    """A notice's switch id must be the one derived from its owner key and dossier
+    recipient: else whoever saw the id first could have armed it with a key of theirs."""
+    check_owners_switch(notice, notice.get("dossier_recipient"), "notice")
+
+
+def check_owners_switch(doc: Document, recipient: object, kind: str) -> None:
+    """``doc`` (a notice or manifest) names the switch of its owner key and ``recipient``."""
+    check_switch_binding(
+        doc.get("switch"),
+        doc.get("owner_key"),
+        recipient,
+        what=f"the {kind}",
+        hint=NOT_THE_OWNERS.format(kind),
+    )
+
+
+def load_notice(doc: Any) -> Document:
+    """A notice, checked: its signature, and that its switch id is its owner's."""
+    notice = verify_document(doc, "notice")
+    check_notice_switch(notice)
+    return notice

@@ -32,6 +32,7 @@ from afterword.crypto.dossier import (
 )
 from afterword.crypto.encoding import age_recipient_of, check_age_recipient
 from afterword.crypto.manifest import check_public_manifest
+from afterword.crypto.notice import check_against_notice, load_notice
 from afterword.crypto.signing import (
     SERVER_KEY,
     Document,
@@ -40,7 +41,6 @@ from afterword.crypto.signing import (
     parse_public_key,
     verify_document,
 )
-from afterword.crypto.verify import check_against_notice, load_notice
 from afterword.errors import AfterwordError, FormatError, IntegrityError
 
 RELEASE_KIND = "release/1"

@@ -13,66 +13,16 @@ from typing import Any
 
 from afterword.crypto.audit import AUDIT_KIND, verify_log
 from afterword.crypto.bundle import load_json
-from afterword.crypto.dossier import check_switch_binding
 from afterword.crypto.manifest import check_public_manifest
+from afterword.crypto.notice import check_against_notice, check_owners_switch, load_notice
+from afterword.crypto.release import RELEASE_KIND, verify_release_folder, verify_statement
 from afterword.crypto.signing import Document, document_kind, fingerprint, verify_document
 from afterword.crypto.teaser import check_teaser
 from afterword.errors import AfterwordError, FormatError, IntegrityError
 
 
-def check_against_notice(
-    doc: Document, notice: Document, size_field: str, *, subject: str = "this file"
-) -> None:
-    """A manifest, teaser or release must name the notice's switch, root, size and owner.
-
-    This is what ties a file to the notice the adversary was shown; ``subject`` names the
-    file in the hint (a release statement shares the notice's field names, so it can be
-    checked the same way).
-    """
-    for mine, theirs, what in (
-        ("switch", "switch", "dossier id"),
-        ("root", "root", "Merkle root"),
-        (size_field, "count", "document count"),
-        ("owner_key", "owner_key", "owner key"),
-    ):
-        if doc.get(mine) != notice.get(theirs):
-            raise IntegrityError(
-                f"the {what} differs from the notice's ({doc.get(mine)} vs {notice.get(theirs)})",
-                f"{subject} does not belong to that notice",
-            )
-
-
 def _is_count(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-NOT_THE_OWNERS = (
-    "do not trust that this switch is the owner's; ask the owner for the {} afterword made"
-)
-
-
-def check_notice_switch(notice: Document) -> None:
-    """A notice's switch id must be the one derived from its owner key and dossier
-    recipient: else whoever saw the id first could have armed it with a key of theirs."""
-    _check_owners_switch(notice, notice.get("dossier_recipient"), "notice")
-
-
-def _check_owners_switch(doc: Document, recipient: object, kind: str) -> None:
-    """``doc`` (a notice or manifest) names the switch of its owner key and ``recipient``."""
-    check_switch_binding(
-        doc.get("switch"),
-        doc.get("owner_key"),
-        recipient,
-        what=f"the {kind}",
-        hint=NOT_THE_OWNERS.format(kind),
-    )
-
-
-def load_notice(doc: Any) -> Document:
-    """A notice, checked: its signature, and that its switch id is its owner's."""
-    notice = verify_document(doc, "notice")
-    check_notice_switch(notice)
-    return notice
 
 
 def _check_notice_fields(notice: Document) -> None:
@@ -126,7 +76,7 @@ def verify_manifest(doc: Any, notice: Document | None) -> list[str]:
     manifest = verify_document(doc, "manifest")
     check_public_manifest(manifest)
     dossier = _check_dossier_fields(manifest)
-    _check_owners_switch(manifest, dossier.get("recipient"), "manifest")
+    check_owners_switch(manifest, dossier.get("recipient"), "manifest")
     said = [
         f"The manifest is signed by owner key {fingerprint(manifest['owner_key'])}.",
         f"Its {manifest['count']} leaf hashes add up to Merkle root {manifest['root']}.",
@@ -177,7 +127,6 @@ def verify_any(
     the statements. ``server_key`` pins the signer of server-signed documents; it is an
     error with any other kind, so a pin is never silently ignored.
     """
-    from afterword.crypto.release import RELEASE_KIND, verify_statement  # builds on this module
 
     notice = load_notice(notice_doc) if notice_doc is not None else None
     tag = document_kind(doc)
@@ -211,7 +160,6 @@ def verify_path(
     open_to: Path | None = None,
 ) -> tuple[str, list[str]]:
     """What ``afterword verify PATH`` checks: a folder is a release bundle, else one file."""
-    from afterword.crypto.release import verify_release_folder  # builds on this module
 
     if path.is_dir():
         statements = verify_release_folder(

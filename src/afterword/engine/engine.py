@@ -44,6 +44,7 @@ from afterword.crypto.encoding import (
 )
 from afterword.crypto.keys import KeyPair, OwnerKey
 from afterword.crypto.manifest import check_public_manifest
+from afterword.crypto.notice import check_against_notice
 from afterword.crypto.release import release_statement_body
 from afterword.crypto.shares import (
     ShareEnvelope,
@@ -60,7 +61,6 @@ from afterword.crypto.signing import (
     sign_document,
     verify_document,
 )
-from afterword.crypto.verify import check_against_notice
 from afterword.delivery import Message, PermanentError, Sender, TransientError
 from afterword.engine.challenges import NONCE_TTL, SPENT_KEPT, Challenges
 from afterword.engine.keys import ServerKeys
