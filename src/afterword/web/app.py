@@ -29,8 +29,8 @@ from afterword.engine import Contacts, Engine, NotFound, TooLarge
 from afterword.engine.messages import check_address
 from afterword.errors import AfterwordError, FormatError
 from afterword.switch.policy import DEFAULT_COOLING_OFF, MAX_DURATION, Policy
+from afterword.web.http_errors import client_of, status_of
 from afterword.web.pages import add_pages
-from afterword.web.status import client_of, status_of
 
 log = logging.getLogger("afterword.web")
 

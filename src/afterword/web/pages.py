@@ -52,6 +52,7 @@ from afterword.errors import AfterwordError, FormatError, ShareError
 from afterword.store import repository as repo
 from afterword.switch.machine import owner_view
 from afterword.switch.policy import parse_duration, parse_reminders
+from afterword.web.http_errors import client_of, status_of
 from afterword.web.security import (
     CSRF_FIELD,
     SESSION_SECONDS,
@@ -59,7 +60,6 @@ from afterword.web.security import (
     Security,
     SecurityHeaders,
 )
-from afterword.web.status import client_of, status_of
 
 MAX_UPLOAD = 16 * 1024 * 1024
 AUDIT_PAGE = 20

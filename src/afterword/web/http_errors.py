@@ -1,5 +1,8 @@
 """What the JSON API and the pages share about a request: the HTTP status for each kind
-of error the engine raises, and who is asking."""
+of error the engine raises, and who is asking.
+
+Separate from the routes because both the API and every page need it; named for HTTP
+errors (not "status", which everywhere else means a switch's state)."""
 
 from __future__ import annotations
 
