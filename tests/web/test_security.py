@@ -20,7 +20,7 @@ from shamir_mnemonic.wordlist import WORD_INDEX_MAP, WORDLIST
 
 from afterword.crypto.encoding import b64encode, canonical_json
 from afterword.crypto.keys import OwnerKey
-from afterword.crypto.shares import custodian_credential
+from afterword.crypto.shares import check_share_words, custodian_credential
 from afterword.crypto.signing import REQUEST_KIND
 from afterword.engine import Config, Engine, ServerKeys
 from afterword.engine.engine import LOCKOUT, LOCKOUT_WINDOW
@@ -28,7 +28,6 @@ from afterword.errors import ShareError
 from afterword.store import Store
 from afterword.store.models import AuditRow, Base, OutboxRow
 from afterword.web.app import create_app
-from afterword.web.pages import check_share_words
 from tests.web.conftest import Api, Bundles, Clock, leaks, start_server
 
 PASSWORD = "a long check-in password"

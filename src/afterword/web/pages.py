@@ -10,30 +10,18 @@ to do, never a stack trace.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import hashlib
 import html
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import shamir_mnemonic
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
-from shamir_mnemonic import rs1024
-from shamir_mnemonic.constants import (
-    CUSTOMIZATION_STRING_EXTENDABLE,
-    CUSTOMIZATION_STRING_ORIG,
-    ITERATION_EXP_LENGTH_BITS,
-    METADATA_LENGTH_WORDS,
-    MIN_MNEMONIC_LENGTH_WORDS,
-    RADIX_BITS,
-)
-from shamir_mnemonic.wordlist import WORD_INDEX_MAP, WORDLIST
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -43,6 +31,7 @@ from afterword import __version__
 from afterword.crypto.audit import verify_log
 from afterword.crypto.dossier import SWITCH_ID
 from afterword.crypto.release import CAUSES, load_statement
+from afterword.crypto.shares import check_share_words
 from afterword.crypto.signing import fingerprint
 from afterword.crypto.verify import verify_any
 from afterword.engine import Engine, Forbidden, NotFound
@@ -270,116 +259,6 @@ def custodian_truth(view: dict[str, Any]) -> dict[str, Any]:
         "voted": view["voted"],
         "can_vote": phase in ("armed", "overdue", "paused", "disarming"),
     }
-
-
-# --- share words -----------------------------------------------------------------------
-
-
-@dataclass
-class ShareCheck:
-    """What is wrong with pasted share words, in words a custodian can act on."""
-
-    problems: list[str] = field(default_factory=list)
-    title: str = ""
-    hint: str = ""
-
-
-def _valid_length(n: int) -> bool:
-    return n >= MIN_MNEMONIC_LENGTH_WORDS and (RADIX_BITS * (n - METADATA_LENGTH_WORDS)) % 16 <= 8
-
-
-def _suggest(word: str) -> str:
-    """The SLIP-39 word(s) a mistyped word most likely was."""
-    # SLIP-39 words are unique in their first four letters
-    same_start = [w for w in WORDLIST if len(word) >= 4 and w.startswith(word[:4])]
-    close = same_start or difflib.get_close_matches(word, WORDLIST, n=2, cutoff=0.6)
-    if not close:
-        return ""
-    return " Did you mean " + " or ".join(f"“{w}”" for w in close) + "?"
-
-
-def _single_word_fix(indices: Sequence[int]) -> tuple[int, int] | None:
-    """(position, word index) of the one word whose change makes the RS1024 checksum hold.
-
-    The checksum is a code with distance 4: one wrong word is always located (and so is
-    its right value); two or three wrong words are detected but not located. It is
-    linear over GF(2), so each position's effect is found from ten basis vectors instead
-    of trying all 1024 words at every position.
-    """
-    polymod = rs1024._polymod
-    for custom in (CUSTOMIZATION_STRING_ORIG, CUSTOMIZATION_STRING_EXTENDABLE):
-        values = [*custom, *indices]
-        syndrome = polymod(values) ^ 1
-        zeros = [0] * len(values)
-        base = polymod(zeros)
-        for pos in range(len(indices)):
-            at = len(custom) + pos
-            basis = []
-            for bit in range(RADIX_BITS):
-                zeros[at] = 1 << bit
-                basis.append(polymod(zeros) ^ base)
-            zeros[at] = 0
-            effect = [0] * (1 << RADIX_BITS)
-            for delta in range(1, 1 << RADIX_BITS):
-                low = (delta & -delta).bit_length() - 1
-                effect[delta] = effect[delta & (delta - 1)] ^ basis[low]
-                if effect[delta] == syndrome:
-                    fixed = list(indices)
-                    fixed[pos] ^= delta
-                    id_exp = (fixed[0] << RADIX_BITS) | fixed[1]
-                    extendable = bool((id_exp >> ITERATION_EXP_LENGTH_BITS) & 1)
-                    if extendable == (custom == CUSTOMIZATION_STRING_EXTENDABLE):
-                        return pos, fixed[pos]
-    return None
-
-
-def check_share_words(text: str) -> ShareCheck:
-    """Point at what is wrong with pasted share words: unknown words (with the likely
-    right one), a missing or extra word, or the one word the checksum says is wrong."""
-    words = [w.lower() for w in "".join(c if c.isalpha() else " " for c in text).split()]
-    check = ShareCheck(hint="Compare the words with your card, correct them, and submit again.")
-    if not words:
-        check.title = "No words were found."
-        check.problems.append("Paste or type all the words from your share card.")
-        return check
-    for n, word in enumerate(words, 1):
-        if word not in WORD_INDEX_MAP:
-            check.problems.append(
-                f"Word {n}, “{word}”, is not a word that can appear on a share card."
-                + _suggest(word)
-            )
-    if check.problems:
-        check.title = "Some words are not share words (probably a typing mistake)."
-        return check
-    if not _valid_length(len(words)):
-        check.title = "The number of words is wrong."
-        check.problems.append(
-            f"You entered {len(words)} words; a share card has 20 or 33 (afterword's have 33). "
-            "A word may be missing or doubled."
-        )
-        return check
-    try:
-        shamir_mnemonic.Share.from_mnemonic(" ".join(words))
-    except shamir_mnemonic.MnemonicError as exc:
-        indices = [WORD_INDEX_MAP[w] for w in words]
-        fix = _single_word_fix(indices)
-        check.title = "The words do not add up: at least one is wrong."
-        if fix is not None:
-            pos, index = fix
-            check.problems.append(
-                f"Word {pos + 1}, “{words[pos]}”, is probably wrong: the share's built-in "
-                f"check says it should be “{WORDLIST[index]}”. Look at word {pos + 1} on "
-                "your card."
-            )
-        elif "checksum" in str(exc):
-            check.problems.append(
-                "More than one word is wrong, or two words are swapped (the share's "
-                "built-in check does not match)."
-            )
-        else:
-            # not the library's text: it quotes the share's first words
-            check.problems.append("The words do not make a valid share card; one may be wrong.")
-    return check
 
 
 # --- the timeline ----------------------------------------------------------------------
