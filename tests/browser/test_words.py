@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from shamir_mnemonic.wordlist import WORDLIST
 
 from afterword.crypto.shares import check_share_words, split_secret
-from afterword.web.pages import countdown_text, duration_text
+from afterword.web.wording import countdown_text, duration_text
 
 SHARES = split_secret(bytes(range(32)), 2, 3)
 SHORT = shamir_mnemonic.generate_mnemonics(1, [(2, 3)], bytes(16), b"")[0][0]

@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import html
 import json
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
-from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -49,10 +46,18 @@ from afterword.web.security import (
     Security,
     SecurityHeaders,
 )
+from afterword.web.timeline import timeline_svg
+from afterword.web.wording import (
+    countdown_text,
+    custodian_state,
+    custodian_truth,
+    duration_text,
+    owner_state,
+    short_duration,
+)
 
 MAX_UPLOAD = 16 * 1024 * 1024
 AUDIT_PAGE = 20
-TIMELINE_DAYS = 120  # how far back the timeline reaches
 CSRF_MESSAGE = (
     "This form has expired or did not come from this site (its security token is missing)."
 )
@@ -62,292 +67,8 @@ CSRF_HINT = (
 )
 
 
-# --- plain words -----------------------------------------------------------------------
-
-
-def short_duration(seconds: int) -> str:
-    """Seconds as the duration fields take them back: ``1d12h``, ``90s``, ``0s``."""
-    parts = []
-    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size:
-            parts.append(f"{seconds // size}{unit}")
-            seconds %= size
-    return "".join(parts) or "0s"
-
-
 def _duration_or_zero(text: str) -> int:
     return 0 if text.strip() in ("", "0", "0s") else parse_duration(text)
-
-
-def duration_text(seconds: int) -> str:
-    """A span of time as people say it, to two units: ``3 days 4 hours``, ``12 minutes``."""
-    seconds = max(0, seconds)
-    if seconds < 60:
-        return "less than a minute"
-    parts: list[str] = []
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        n, seconds = divmod(seconds, size)
-        if n or parts:
-            parts.append(f"{n} {unit}{'s' if n != 1 else ''}")
-        if len(parts) == 2:
-            break
-    return " ".join(p for p in parts if not p.startswith("0 "))
-
-
-def countdown_text(target: int, now: int) -> str:
-    if target >= now:
-        return f"{duration_text(target - now)} left"
-    return f"overdue by {duration_text(now - target)}"
-
-
-@dataclass(frozen=True)
-class OwnerState:
-    title: str
-    text: str
-    level: str  # ok, warn, bad
-    target: int | None  # what the countdown counts to
-    target_label: str = ""
-
-
-def owner_state(status: dict[str, Any]) -> OwnerState:
-    """The switch's state as its owner's dashboard says it."""
-    phase = status["state"]
-    if phase == "armed":
-        deadline = status["deadline"]
-        return OwnerState(
-            "Armed.",
-            f"All is well. Your next check-in is due by {when(deadline)}.",
-            "ok",
-            deadline,
-            f"until your next check-in is due ({when(deadline)})",
-        )
-    if phase == "overdue":
-        grace = status["grace_ends"]
-        return OwnerState(
-            "Overdue.",
-            f"You missed the check-in due {when(status['deadline'])}. Check in before "
-            f"{when(grace)}, or the switch triggers and your custodians are told.",
-            "bad",
-            grace,
-            f"until the switch triggers ({when(grace)})",
-        )
-    if phase == "triggered":
-        release = status["release_at"]
-        return OwnerState(
-            "Triggered.",
-            f"Your custodians have been told. The release begins at {when(release)} unless "
-            "you check in now.",
-            "bad",
-            release,
-            f"until the release begins ({when(release)})",
-        )
-    if phase == "releasing":
-        return OwnerState(
-            "Releasing.",
-            f"The waiting period is over and custodians are submitting their shares "
-            f"({status['shares']} of {status['threshold']} so far). It can no longer be stopped.",
-            "bad",
-            None,
-        )
-    if phase == "released":
-        return OwnerState(
-            "Released.",
-            f"The dossier is public at /r/{status['switch']}.",
-            "bad",
-            None,
-        )
-    if phase == "paused":
-        until = status["paused_until"]
-        return OwnerState(
-            "Paused.",
-            f"No check-ins are needed until {when(until)}; then the countdown starts again.",
-            "warn",
-            until,
-            f"until the pause ends ({when(until)})",
-        )
-    if phase == "disarming":
-        return OwnerState(
-            "Being retired.",
-            "The switch is in its cooling-off period before it is retired; check-ins are "
-            "still needed until then.",
-            "warn",
-            status.get("deadline"),
-            "until your next check-in is due",
-        )
-    if phase == "disarmed":
-        return OwnerState("Retired.", "The server deleted its share and the dossier.", "ok", None)
-    return OwnerState(f"{phase}.", "", "warn", None)
-
-
-def custodian_state(status: dict[str, Any]) -> tuple[str, str, str, bool]:
-    """(title, what to do, level, collecting shares) for a custodian's page."""
-    phase = status["state"]
-    if phase == "releasing":
-        return (
-            "The owner's dossier is being released: your share is needed now.",
-            f"Please submit your share below. {status['shares']} of the "
-            f"{status['threshold']} needed shares are in.",
-            "bad",
-            True,
-        )
-    if phase == "released":
-        return (
-            "The dossier has been released.",
-            f"Enough shares came in; it is public at /r/{status['switch']}. "
-            "There is nothing more to do.",
-            "ok",
-            False,
-        )
-    if phase == "disarmed":
-        return ("This switch is retired.", "There is nothing to do.", "ok", False)
-    return (
-        "No shares are needed now.",
-        "Keep your card safe and private. If the owner stops checking in, you will be "
-        "told, and asked for your share when the release is due.",
-        "ok",
-        False,
-    )
-
-
-def custodian_truth(view: dict[str, Any]) -> dict[str, Any]:
-    """A signed-in custodian's view of the switch (the truth, never a decoy), in words."""
-    phase = view["state"]
-    last = when(view["last_checkin"]) if view.get("last_checkin") else "never"
-    cause = CAUSES.get(str(view.get("cause")), "")
-    title, text, level = {
-        "armed": (
-            "The owner is checking in.",
-            f"Last check-in: {last}. The next one is due by "
-            f"{when(view['deadline']) if view.get('deadline') else '—'}.",
-            "ok",
-        ),
-        "overdue": (
-            "The owner is overdue.",
-            f"The check-in due {when(view['deadline']) if view.get('deadline') else '—'} has "
-            f"not come (last check-in: {last}). The grace period is running.",
-            "warn",
-        ),
-        "triggered": (
-            "The switch has triggered.",
-            f"It triggered because {cause or 'of ' + str(view.get('cause'))}. The release "
-            f"begins at {when(view['release_at']) if view.get('release_at') else '—'} unless "
-            "the owner stops it.",
-            "bad",
-        ),
-        "releasing": (
-            "The release is under way.",
-            f"Shares are being collected: {view['shares']} of {view['threshold']}.",
-            "bad",
-        ),
-        "released": ("The dossier has been released.", "There is nothing more to do.", "ok"),
-        "paused": ("The owner paused check-ins.", f"Last check-in: {last}.", "ok"),
-        "disarming": (
-            "The owner is retiring this switch.",
-            "The cooling-off period ends "
-            f"{when(view['disarm_ends']) if view.get('disarm_ends') else 'soon'}. If you "
-            "believe the owner is being forced to do this, vote to release now.",
-            "warn",
-        ),
-        "disarmed": ("This switch is retired.", "There is nothing to do.", "ok"),
-    }.get(phase, (f"{phase}.", "", "warn"))
-    return {
-        "custodian": view["custodian"],
-        "title": title,
-        "text": text,
-        "level": level,
-        "votes": view["votes"],
-        "voted": view["voted"],
-        "can_vote": phase in ("armed", "overdue", "paused", "disarming"),
-    }
-
-
-# --- the timeline ----------------------------------------------------------------------
-
-POINTS = {
-    "armed": ("other", "armed"),
-    "checked-in": ("checkin", "checked in"),
-    "reminded": ("reminder", "reminder sent"),
-    "overdue": ("alarm", "overdue"),
-    "triggered": ("alarm", "triggered"),
-    "releasing": ("alarm", "release began"),
-    "released": ("alarm", "released"),
-    "paused": ("other", "paused"),
-    "share": ("other", "share submitted"),
-    "vote": ("alarm", "custodian vote"),
-    "canary": ("alarm", "a protected person's alarm"),
-    "canary-checkin": ("other", "a protected person checked in"),
-}
-
-
-def timeline_svg(
-    entries: Sequence[dict[str, Any]], status: dict[str, Any], grace: int, now: int
-) -> Markup:
-    """An SVG picture of the last months: check-ins, reminders, alarms, the deadline, the
-    grace (or waiting) period ahead and now. Drawn here: the page needs no script."""
-    width, height, left, right, axis_y = 720, 150, 20, 20, 80
-    marks = [e for e in entries if e["kind"] in POINTS]
-    start = max(min([e["at"] for e in marks] or [now]), now - TIMELINE_DAYS * 86400)
-    bands: list[tuple[str, int, int, str]] = []
-    if status["state"] == "armed" and status["deadline"]:
-        bands.append(("grace", status["deadline"], status["deadline"] + grace, "grace period"))
-    elif status["state"] == "overdue":
-        bands.append(("grace", status["deadline"], status["grace_ends"], "grace period"))
-    elif status["state"] == "triggered":
-        bands.append(("waiting", now, status["release_at"], "waiting period before release"))
-    ahead = [b[2] for b in bands] + [t for t in (status.get("deadline"),) if t]
-    end = max([now, *ahead])
-    span = max(end - start, 3600)
-    start -= span // 20
-    end = start + span + span // 10
-
-    def x(t: int) -> float:
-        return round(left + (t - start) * (width - left - right) / (end - start), 1)
-
-    out = [
-        f'<svg class="timeline" id="timeline" viewBox="0 0 {width} {height}" role="img" '
-        'aria-labelledby="timeline-title timeline-desc" xmlns="http://www.w3.org/2000/svg">',
-        '<title id="timeline-title">Timeline of your switch</title>',
-        f'<desc id="timeline-desc">{len([m for m in marks if m["kind"] == "checked-in"])} '
-        f"check-ins since {html.escape(when(start))}; green dots are check-ins, orange "
-        "reminders, red alarms, the dashed line the deadline, the shaded band the grace "
-        "or waiting period.</desc>",
-    ]
-    for cls, a, b, label in bands:
-        out.append(
-            f'<rect class="{cls}" x="{x(a)}" y="{axis_y - 30}" width="{max(x(b) - x(a), 2)}" '
-            f'height="60"><title>{html.escape(label)}: {html.escape(when(a))} to '
-            f"{html.escape(when(b))}</title></rect>"
-        )
-    out.append(f'<line class="axis" x1="{left}" y1="{axis_y}" x2="{width - right}" y2="{axis_y}"/>')
-    if status.get("deadline"):
-        d = x(status["deadline"])
-        out.append(
-            f'<line class="deadline" x1="{d}" y1="{axis_y - 40}" x2="{d}" y2="{axis_y + 40}">'
-            f"<title>check-in due {html.escape(when(status['deadline']))}</title></line>"
-        )
-    for e in marks:
-        if e["at"] < start:
-            continue
-        cls, label = POINTS[e["kind"]]
-        r = 7 if cls == "checkin" else 5
-        y = axis_y if cls == "checkin" else axis_y - 16
-        out.append(
-            f'<circle class="point {cls}" cx="{x(e["at"])}" cy="{y}" r="{r}">'
-            f"<title>{html.escape(label)}, {html.escape(when(e['at']))}</title></circle>"
-        )
-    n = x(now)
-    out.append(
-        f'<line class="now" x1="{n}" y1="{axis_y - 45}" x2="{n}" y2="{axis_y + 45}">'
-        f"<title>now: {html.escape(when(now))}</title></line>"
-    )
-    out.append(f'<text class="tick-label" x="{n + 4}" y="{axis_y - 34}">now</text>')
-    for t, anchor in ((start, "start"), (end, "end")):
-        out.append(
-            f'<text class="tick-label" x="{x(t)}" y="{height - 12}" text-anchor="{anchor}">'
-            f"{html.escape(when(t)[:10])}</text>"
-        )
-    out.append("</svg>")
-    return Markup("".join(out))
 
 
 # --- the routes ------------------------------------------------------------------------
