@@ -1,196 +1,76 @@
-"""The JSON API and the public release pages.
+"""The web app, wired: the JSON API (:mod:`afterword.web.api`), the pages by audience
+(:mod:`~afterword.web.public`, :mod:`~afterword.web.owner`, :mod:`~afterword.web.custodian`,
+:mod:`~afterword.web.canary`), the stylesheet, the security headers, and the handlers that
+turn every error into ``{"error": ..., "hint": ...}``.
 
-Every route is a thin shell over :class:`afterword.engine.Engine`. Errors a client can act
-on come back as 4xx with ``{"error": ..., "hint": ...}``; owner actions are POST only
-(mail scanners that open links must never check in or act for anyone).
-
-The engine is synchronous (each call is a database transaction): routes call it from the
-thread pool (``def`` routes, or ``run_in_threadpool`` after an ``async`` route has read
-its body), never on the event loop, which would stop every other request while one waits
-for the database.
+Only wiring lives here: the routes reach the engine, the cookie security and the
+templates through ``request.app.state``, which :func:`create_app` fills.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from typing import Annotated, Any
 
-from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
-from starlette.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.staticfiles import StaticFiles
 
 from afterword import __version__
-from afterword.crypto.bundle import LABEL
-from afterword.crypto.dossier import SWITCH_ID
-from afterword.engine import Contacts, Engine, NotFound, TooLarge
-from afterword.engine.messages import check_address
-from afterword.errors import AfterwordError, FormatError
-from afterword.switch.policy import DEFAULT_COOLING_OFF, MAX_DURATION, Policy
-from afterword.web.http_errors import client_of, status_of
-from afterword.web.pages import add_pages
+from afterword.engine import Engine
+from afterword.errors import AfterwordError
+from afterword.web import canary, custodian, owner, public
+from afterword.web.api import ARM_HINT, add_api
+from afterword.web.http_errors import status_of
+from afterword.web.rendering import templates
+from afterword.web.security import Security, SecurityHeaders
 
 log = logging.getLogger("afterword.web")
 
-MAX_JSON_FILE = 16 * 1024 * 1024
 MAX_REQUEST = 80 * 1024 * 1024  # the largest teaser /verify takes, with its form
-MAX_JSON_BODY = 64 * 1024  # an owner request or a share is a few hundred bytes
-MAX_REMINDERS = 32
-
-# what a switch id may be: `afterword seal` makes 26 base32 letters; anything that is not
-# safe as a file name, a URL segment and a database key (64 characters) names no switch
-POLICY_FIELDS = ("interval", "grace", "waiting", "reminders", "cooling_off", "duress_delay")
-CONTACT_FIELDS = ("owner", "custodians", "recipients", "alert_custodians")
-ARM_HINT = (
-    "POST /switches takes multipart/form-data: the files manifest, notice, custodians and "
-    "dossier (and envelopes), and the fields policy (and contacts), as `afterword arm` sends them"
-)
-POLICY_HINT = 'send {"interval": SECONDS, "grace": SECONDS, "waiting": SECONDS, "reminders": [...]}'
-CONTACTS_HINT = (
-    'send {"owner": [ADDRESS, ...], "custodians": {"LABEL": ADDRESS}, "recipients": [...]} '
-    "where an ADDRESS is mailto:someone@example.org or https://example.org/hook"
-)
 
 
 def _error(status: int, message: str, hint: str = "") -> JSONResponse:
     return JSONResponse({"error": message, "hint": hint}, status_code=status)
 
 
-async def _json_file(upload: UploadFile, what: str) -> Any:
-    data = await upload.read(MAX_JSON_FILE + 1)
-    if len(data) > MAX_JSON_FILE:
-        raise TooLarge(
-            f"{what} is larger than {MAX_JSON_FILE} bytes", f"upload the bundle's {what}"
+async def afterword_error(_: Request, exc: AfterwordError) -> JSONResponse:
+    return _error(status_of(exc), exc.message, exc.hint)
+
+
+async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    first = exc.errors()[0] if exc.errors() else {}
+    loc = [str(p) for p in first.get("loc", ())]
+    name = loc[1] if len(loc) > 1 else "request"
+    hint = ARM_HINT if request.url.path.rstrip("/") == "/switches" else ""
+    if first.get("type") == "missing":
+        return _error(422, f"the request has no {name} part", hint)
+    if "UploadFile" in str(first.get("msg", "")):
+        return _error(422, f"the {name} part is not a file upload (with a file name)", hint)
+    return _error(422, f"the {name} part is not valid: {first.get('msg', '')}", hint)
+
+
+async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    path = request.url.path if len(request.url.path) <= 200 else "this path"
+    if exc.status_code == 404:
+        message, hint = f"nothing at {path}", "the API is described at /.well-known/afterword"
+    elif exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "")
+        message = f"{request.method} is not allowed on {path}"
+        hint = f"use {allowed}" + (
+            " (owner actions and shares are never taken by GET)" if "POST" in allowed else ""
         )
-    try:
-        return json.loads(data)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        raise AfterwordError(f"{what} is not valid JSON", f"upload the bundle's {what}") from exc
+    else:
+        message, hint = str(exc.detail), ""
+    response = _error(exc.status_code, message, hint)
+    response.headers.update(exc.headers or {})
+    return response
 
 
-def _json_form(text: str, what: str, hint: str) -> Any:
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        raise AfterwordError(f"the {what} field is not valid JSON", hint) from exc
-
-
-async def _json_body(request: Request, hint: str) -> Any:
-    """The request body as JSON, read no further than ``MAX_JSON_BODY`` bytes."""
-    data = b""
-    async for chunk in request.stream():
-        data += chunk
-        if len(data) > MAX_JSON_BODY:
-            raise TooLarge(f"the request body is larger than {MAX_JSON_BODY} bytes", hint)
-    try:
-        return json.loads(data)
-    except (ValueError, RecursionError) as exc:
-        raise AfterwordError("the request body is not JSON", hint) from exc
-
-
-def _switch_id(switch_id: str) -> str:
-    """A switch id from a URL: one that can name no switch is not looked up at all."""
-    if not SWITCH_ID.fullmatch(switch_id):
-        raise NotFound(
-            "no switch with that id on this server",
-            "a switch id is letters and digits, as `afterword seal` printed it",
-        )
-    return switch_id
-
-
-def _seconds(value: object, what: str) -> int:
-    """A duration from the policy field: a JSON integer (not a bool, float or string)."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise AfterwordError(f"{what} must be a whole number of seconds", POLICY_HINT)
-    if value > MAX_DURATION:
-        raise AfterwordError(
-            f"{what} is longer than {MAX_DURATION} seconds (10 years)", "use a shorter duration"
-        )
-    return value
-
-
-def _policy(text: str) -> Policy:
-    p = _json_form(text, "policy", POLICY_HINT)
-    if not isinstance(p, dict):
-        raise AfterwordError("the policy must be a JSON object", POLICY_HINT)
-    for name in p:
-        if name not in POLICY_FIELDS:
-            raise AfterwordError(f"unknown policy field {name!r}", POLICY_HINT)
-    if "interval" not in p:
-        raise AfterwordError("the policy has no interval", POLICY_HINT)
-    reminders = p.get("reminders", [])
-    if (
-        not isinstance(reminders, list)
-        or len(reminders) > MAX_REMINDERS
-        or any(isinstance(r, bool) or not isinstance(r, int) for r in reminders)
-    ):
-        raise AfterwordError(
-            f"policy.reminders must be a list of whole numbers of seconds (at most "
-            f"{MAX_REMINDERS})",
-            POLICY_HINT,
-        )
-    return Policy(  # Policy itself refuses zero and negative durations
-        interval=_seconds(p["interval"], "policy.interval"),
-        grace=_seconds(p.get("grace", 0), "policy.grace"),
-        waiting=_seconds(p.get("waiting", 0), "policy.waiting"),
-        reminders=tuple(_seconds(r, "policy.reminders") for r in reminders),
-        cooling_off=_seconds(p.get("cooling_off", DEFAULT_COOLING_OFF), "policy.cooling_off"),
-        duress_delay=_seconds(p.get("duress_delay", 0), "policy.duress_delay"),
-    )
-
-
-def _contacts(text: str) -> Contacts:
-    c = _json_form(text, "contacts", CONTACTS_HINT)
-    if not isinstance(c, dict):
-        raise AfterwordError("the contacts must be a JSON object", CONTACTS_HINT)
-    for name in c:
-        if name not in CONTACT_FIELDS:
-            raise AfterwordError(f"unknown contacts field {name!r}", CONTACTS_HINT)
-    lists: dict[str, list[str]] = {}
-    for name in ("owner", "recipients"):
-        value = c.get(name, [])
-        if not isinstance(value, list):
-            raise AfterwordError(f"contacts.{name} must be a list of addresses", CONTACTS_HINT)
-        lists[name] = [check_address(x, f"contacts.{name}") for x in value]
-    custodians = c.get("custodians", {})
-    if not isinstance(custodians, dict) or not all(isinstance(v, str) for v in custodians.values()):
-        raise AfterwordError(
-            "contacts.custodians must be an object of LABEL: address", CONTACTS_HINT
-        )
-    alert_custodians = c.get("alert_custodians", False)
-    if not isinstance(alert_custodians, bool):
-        raise AfterwordError("contacts.alert_custodians must be true or false", CONTACTS_HINT)
-    return Contacts(
-        owner=lists["owner"],
-        custodians={k: check_address(v, f"contacts.custodians.{k}") for k, v in custodians.items()},
-        recipients=lists["recipients"],
-        alert_custodians=alert_custodians,
-    )
-
-
-def _password_body(body: Any, hint: str) -> tuple[str, str | None, dict[str, Any]]:
-    """(password, TOTP code, the other fields) from a password request's JSON body."""
-    if not isinstance(body, dict):
-        raise AfterwordError("the request body must be a JSON object", hint)
-    password, code = body.pop("password", None), body.pop("code", None)
-    if not isinstance(password, str) or not (code is None or isinstance(code, str)):
-        raise AfterwordError("send the password (and code) as text", hint)
-    return password[:1024], code, body
-
-
-def _check_switch_id(manifest: Any) -> None:
-    """The manifest's switch id becomes a file name and a database key: anyone can sign a
-    manifest with a key of their own, so the id must not be able to steer either."""
-    if isinstance(manifest, dict) and manifest.get("afterword") == "manifest/1":
-        switch = manifest.get("switch")
-        if not isinstance(switch, str) or not SWITCH_ID.fullmatch(switch):
-            raise FormatError(
-                "the manifest's switch id is not one afterword makes "
-                "(1 to 64 letters, digits, - or _)",
-                "upload a bundle made by `afterword seal`",
-            )
+async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error")  # a bug: the body says nothing secret
+    return _error(500, "internal error", "the server logged it; please report it")
 
 
 def create_app(engine: Engine) -> FastAPI:
@@ -206,201 +86,24 @@ def create_app(engine: Engine) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-
-    @app.exception_handler(AfterwordError)
-    async def afterword_error(_: Request, exc: AfterwordError) -> JSONResponse:
-        return _error(status_of(exc), exc.message, exc.hint)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {}
-        loc = [str(p) for p in first.get("loc", ())]
-        name = loc[1] if len(loc) > 1 else "request"
-        hint = ARM_HINT if request.url.path.rstrip("/") == "/switches" else ""
-        if first.get("type") == "missing":
-            return _error(422, f"the request has no {name} part", hint)
-        if "UploadFile" in str(first.get("msg", "")):
-            return _error(422, f"the {name} part is not a file upload (with a file name)", hint)
-        return _error(422, f"the {name} part is not valid: {first.get('msg', '')}", hint)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        path = request.url.path if len(request.url.path) <= 200 else "this path"
-        if exc.status_code == 404:
-            message, hint = f"nothing at {path}", "the API is described at /.well-known/afterword"
-        elif exc.status_code == 405:
-            allowed = (exc.headers or {}).get("Allow", "")
-            message = f"{request.method} is not allowed on {path}"
-            hint = f"use {allowed}" + (
-                " (owner actions and shares are never taken by GET)" if "POST" in allowed else ""
-            )
-        else:
-            message, hint = str(exc.detail), ""
-        response = _error(exc.status_code, message, hint)
-        response.headers.update(exc.headers or {})
-        return response
-
-    @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error")  # a bug: the body says nothing secret
-        return _error(500, "internal error", "the server logged it; please report it")
-
-    @app.get("/.well-known/afterword")
-    def well_known() -> dict[str, Any]:
-        return {
-            "version": __version__,
-            "recipient": engine.keys.age_recipient,
-            "server_key": engine.keys.public_key,
-            "min_duration": engine.config.min_duration,
-        }
-
-    @app.post("/switches", status_code=201, max_body_size=engine.config.max_upload + (1 << 20))
-    async def arm(
-        request: Request,
-        manifest: Annotated[UploadFile, File()],
-        notice: Annotated[UploadFile, File()],
-        custodians: Annotated[UploadFile, File()],
-        dossier: Annotated[UploadFile, File()],
-        policy: Annotated[str, Form()],
-        contacts: Annotated[str, Form()] = "{}",
-        envelopes: Annotated[list[UploadFile] | None, File()] = None,
-        password: Annotated[str | None, Form(max_length=1024)] = None,
-        totp: Annotated[bool, Form()] = False,
-        duress_key: Annotated[str | None, Form(max_length=200)] = None,
-        duress_password: Annotated[str | None, Form(max_length=1024)] = None,
-    ) -> dict[str, Any]:
-        parsed_policy = _policy(policy)
-        parsed_contacts = _contacts(contacts)
-        server_envelopes: dict[str, bytes] = {}
-        for upload in envelopes or []:
-            name = upload.filename or ""
-            label = name.removesuffix(".age")
-            if not LABEL.fullmatch(label):
-                shown = repr(name) if len(name) <= 80 else repr(name[:77] + "...")
-                raise FormatError(
-                    f"the envelope {shown} is not named after a custodian label",
-                    "upload each envelope as LABEL.age, as `afterword seal` named it",
-                )
-            server_envelopes[label] = await upload.read(1 << 20)
-        manifest_doc = await _json_file(manifest, "manifest.json")
-        _check_switch_id(manifest_doc)
-        return await run_in_threadpool(
-            engine.arm,
-            manifest=manifest_doc,
-            notice=await _json_file(notice, "notice.json"),
-            custodians=await _json_file(custodians, "custodians.json"),
-            dossier=dossier.file,
-            policy=parsed_policy,
-            contacts=parsed_contacts,
-            server_envelopes=server_envelopes,
-            password=password,
-            totp=totp,
-            duress_key=duress_key,
-            duress_password=duress_password,
-            client=client_of(request),
-        )
-
-    @app.post("/switches/{switch_id}/challenge", response_model=dict[str, Any])
-    async def challenge(switch_id: str) -> JSONResponse:
-        # no database (a MAC): answered on the event loop, without a thread hand-off
-        return JSONResponse(engine.challenge(_switch_id(switch_id)))
-
-    @app.post("/switches/{switch_id}/owner", response_model=dict[str, Any])
-    async def owner(switch_id: str, request: Request) -> JSONResponse:
-        _switch_id(switch_id)
-        hint = "send the signed request `afterword checkin` (or pause, abort, ...) makes"
-        body = await _json_body(request, hint)
-        if not isinstance(body, dict):
-            raise AfterwordError("the request body must be a JSON object", hint)
-        # a JSONResponse of the engine's plain JSON answer: FastAPI's own encoding of a
-        # returned dict (jsonable_encoder, then the response model) would walk it twice
-        return JSONResponse(
-            await run_in_threadpool(engine.owner_request, switch_id, body, client_of(request))
-        )
-
-    @app.post("/switches/{switch_id}/checkin")
-    async def checkin_password(switch_id: str, request: Request) -> dict[str, Any]:
-        """Check in with the switch's password (+ TOTP code): for a phone or a browser."""
-        _switch_id(switch_id)
-        hint = 'send {"password": "...", "code": "123456"} (code only if the switch has TOTP)'
-        password, code, _ = _password_body(await _json_body(request, hint), hint)
-        status = await run_in_threadpool(
-            engine.checkin_password, switch_id, password, code, client=client_of(request)
-        )
-        return {k: status[k] for k in ("switch", "state", "deadline")}
-
-    @app.post("/switches/{switch_id}/act")
-    async def password_action(switch_id: str, request: Request) -> dict[str, Any]:
-        """Any owner action (checkin, pause, abort, disarm, status, ...) by password."""
-        _switch_id(switch_id)
-        hint = 'send {"password": "...", "code": "123456", "action": "status", ...}'
-        password, code, params = _password_body(await _json_body(request, hint), hint)
-        action = params.pop("action", None)
-        if not isinstance(action, str) or action == "sign-in":
-            raise AfterwordError("say which action", hint)
-        return await run_in_threadpool(
-            engine.password_action, switch_id, password, code, action, params, client_of(request)
-        )
-
-    @app.post("/switches/{switch_id}/custodian")
-    async def custodian(switch_id: str, request: Request) -> dict[str, Any]:
-        """A custodian, by the code derived from their share: status, vote, withdraw."""
-        _switch_id(switch_id)
-        hint = 'send {"code": "YOUR CUSTODIAN CODE", "action": "status" | "vote" | "withdraw"}'
-        body = await _json_body(request, hint)
-        code = body.get("code") if isinstance(body, dict) else None
-        action = body.get("action", "status") if isinstance(body, dict) else None
-        if not isinstance(code, str) or not isinstance(action, str):
-            raise AfterwordError("send the custodian code and the action as text", hint)
-        return await run_in_threadpool(
-            engine.custodian, switch_id, code[:200], action, client_of(request)
-        )
-
-    @app.post("/canary/{token}/checkin")
-    def canary_checkin_api(token: str, request: Request) -> dict[str, Any]:
-        """A protected person checks in (`afterword canary checkin`). The duress link
-        answers exactly alike."""
-        return engine.canary_checkin(token, client=client_of(request))
-
-    @app.post("/switches/{switch_id}/shares")
-    async def share(switch_id: str, request: Request) -> dict[str, Any]:
-        _switch_id(switch_id)
-        hint = "or use `afterword custodian submit`"
-        body = await _json_body(request, 'send {"mnemonic": "word word ..."} ' + hint)
-        mnemonic = body.get("mnemonic") if isinstance(body, dict) else None
-        if not isinstance(mnemonic, str):
-            raise AfterwordError('send {"mnemonic": "word word ..."}', hint)
-        status = await run_in_threadpool(
-            engine.submit_share, switch_id, mnemonic, client_of(request)
-        )
-        return {k: status[k] for k in ("switch", "state", "shares", "threshold")}
-
-    # --- the public release --------------------------------------------------------
-
-    @app.get("/r/{switch_id}/key", response_class=PlainTextResponse)
-    def release_key(switch_id: str) -> str:
-        return engine.release(_switch_id(switch_id))[0].identity + "\n"
-
-    @app.get("/r/{switch_id}/statement.json")
-    def release_statement(switch_id: str) -> JSONResponse:
-        return JSONResponse(json.loads(engine.release(_switch_id(switch_id))[0].statement))
-
-    @app.get("/r/{switch_id}/manifest.json")
-    def release_manifest(switch_id: str) -> JSONResponse:
-        return JSONResponse(json.loads(engine.release(_switch_id(switch_id))[1].manifest))
-
-    @app.get("/r/{switch_id}/notice.json")
-    def release_notice(switch_id: str) -> JSONResponse:
-        return JSONResponse(json.loads(engine.release(_switch_id(switch_id))[1].notice))
-
-    @app.get(
-        "/r/{switch_id}/dossier.age",
-        response_class=FileResponse,
-        responses={200: {"content": {"application/octet-stream": {}}}},
-    )
-    def release_dossier(switch_id: str) -> FileResponse:
-        engine.release(_switch_id(switch_id))
-        return FileResponse(engine.dossier_path(switch_id), media_type="application/octet-stream")
-
-    add_pages(app, engine)  # the HTML pages (afterword.web.pages), with CSRF, CSP, limits
+    app.exception_handler(AfterwordError)(afterword_error)
+    app.exception_handler(RequestValidationError)(validation_error)
+    app.exception_handler(StarletteHTTPException)(http_error)
+    app.exception_handler(Exception)(unexpected)
+    app.state.engine = engine
+    add_api(app, engine)
+    add_pages(app, engine)  # the HTML pages, with CSRF, CSP, limits
     return app
+
+
+def add_pages(app: FastAPI, engine: Engine, security: Security | None = None) -> None:
+    """Add the pages, the stylesheet and the security headers to the API's app."""
+    app.state.security = security or Security(
+        engine.keys.derived_key("web cookies v1"),
+        engine.config.public_url.lower().startswith("https://"),
+    )
+    app.state.templates = templates()
+    app.add_middleware(SecurityHeaders)
+    app.mount("/static", StaticFiles(packages=[("afterword.web", "static")]), name="static")
+    for pages in (public, owner, custodian, canary):
+        pages.router.add_to(app)

@@ -1,0 +1,378 @@
+"""The JSON API: arming a switch, the owner's signed and password requests, custodians'
+codes and shares, protected people's check-ins, and a released dossier's files.
+
+Every route is a thin shell over :class:`afterword.engine.Engine`. Errors a client can act
+on come back as 4xx with ``{"error": ..., "hint": ...}`` (the handlers in
+:mod:`afterword.web.app`); owner actions are POST only (mail scanners that open links must
+never check in or act for anyone). Separate from the pages because its callers are
+programs (`afterword arm`, `checkin`, ...): JSON in and out, no CSRF token, no cookies.
+
+The engine is synchronous (each call is a database transaction): routes call it from the
+thread pool (``def`` routes, or ``run_in_threadpool`` after an ``async`` route has read
+its body), never on the event loop, which would stop every other request while one waits
+for the database.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from starlette.concurrency import run_in_threadpool
+
+from afterword import __version__
+from afterword.crypto.bundle import LABEL
+from afterword.crypto.dossier import SWITCH_ID
+from afterword.engine import Contacts, Engine, NotFound, TooLarge
+from afterword.engine.messages import check_address
+from afterword.errors import AfterwordError, FormatError
+from afterword.switch.policy import DEFAULT_COOLING_OFF, MAX_DURATION, Policy
+from afterword.web.http_errors import client_of
+from afterword.web.rendering import engine_of
+
+MAX_JSON_FILE = 16 * 1024 * 1024
+MAX_JSON_BODY = 64 * 1024  # an owner request or a share is a few hundred bytes
+MAX_REMINDERS = 32
+
+# what a switch id may be: `afterword seal` makes 26 base32 letters; anything that is not
+# safe as a file name, a URL segment and a database key (64 characters) names no switch
+POLICY_FIELDS = ("interval", "grace", "waiting", "reminders", "cooling_off", "duress_delay")
+CONTACT_FIELDS = ("owner", "custodians", "recipients", "alert_custodians")
+ARM_HINT = (
+    "POST /switches takes multipart/form-data: the files manifest, notice, custodians and "
+    "dossier (and envelopes), and the fields policy (and contacts), as `afterword arm` sends them"
+)
+POLICY_HINT = 'send {"interval": SECONDS, "grace": SECONDS, "waiting": SECONDS, "reminders": [...]}'
+CONTACTS_HINT = (
+    'send {"owner": [ADDRESS, ...], "custodians": {"LABEL": ADDRESS}, "recipients": [...]} '
+    "where an ADDRESS is mailto:someone@example.org or https://example.org/hook"
+)
+
+
+async def _json_file(upload: UploadFile, what: str) -> Any:
+    data = await upload.read(MAX_JSON_FILE + 1)
+    if len(data) > MAX_JSON_FILE:
+        raise TooLarge(
+            f"{what} is larger than {MAX_JSON_FILE} bytes", f"upload the bundle's {what}"
+        )
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise AfterwordError(f"{what} is not valid JSON", f"upload the bundle's {what}") from exc
+
+
+def _json_form(text: str, what: str, hint: str) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise AfterwordError(f"the {what} field is not valid JSON", hint) from exc
+
+
+async def _json_body(request: Request, hint: str) -> Any:
+    """The request body as JSON, read no further than ``MAX_JSON_BODY`` bytes."""
+    data = b""
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > MAX_JSON_BODY:
+            raise TooLarge(f"the request body is larger than {MAX_JSON_BODY} bytes", hint)
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise AfterwordError("the request body is not JSON", hint) from exc
+
+
+def _switch_id(switch_id: str) -> str:
+    """A switch id from a URL: one that can name no switch is not looked up at all."""
+    if not SWITCH_ID.fullmatch(switch_id):
+        raise NotFound(
+            "no switch with that id on this server",
+            "a switch id is letters and digits, as `afterword seal` printed it",
+        )
+    return switch_id
+
+
+def _seconds(value: object, what: str) -> int:
+    """A duration from the policy field: a JSON integer (not a bool, float or string)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise AfterwordError(f"{what} must be a whole number of seconds", POLICY_HINT)
+    if value > MAX_DURATION:
+        raise AfterwordError(
+            f"{what} is longer than {MAX_DURATION} seconds (10 years)", "use a shorter duration"
+        )
+    return value
+
+
+def _policy(text: str) -> Policy:
+    p = _json_form(text, "policy", POLICY_HINT)
+    if not isinstance(p, dict):
+        raise AfterwordError("the policy must be a JSON object", POLICY_HINT)
+    for name in p:
+        if name not in POLICY_FIELDS:
+            raise AfterwordError(f"unknown policy field {name!r}", POLICY_HINT)
+    if "interval" not in p:
+        raise AfterwordError("the policy has no interval", POLICY_HINT)
+    reminders = p.get("reminders", [])
+    if (
+        not isinstance(reminders, list)
+        or len(reminders) > MAX_REMINDERS
+        or any(isinstance(r, bool) or not isinstance(r, int) for r in reminders)
+    ):
+        raise AfterwordError(
+            f"policy.reminders must be a list of whole numbers of seconds (at most "
+            f"{MAX_REMINDERS})",
+            POLICY_HINT,
+        )
+    return Policy(  # Policy itself refuses zero and negative durations
+        interval=_seconds(p["interval"], "policy.interval"),
+        grace=_seconds(p.get("grace", 0), "policy.grace"),
+        waiting=_seconds(p.get("waiting", 0), "policy.waiting"),
+        reminders=tuple(_seconds(r, "policy.reminders") for r in reminders),
+        cooling_off=_seconds(p.get("cooling_off", DEFAULT_COOLING_OFF), "policy.cooling_off"),
+        duress_delay=_seconds(p.get("duress_delay", 0), "policy.duress_delay"),
+    )
+
+
+def _contacts(text: str) -> Contacts:
+    c = _json_form(text, "contacts", CONTACTS_HINT)
+    if not isinstance(c, dict):
+        raise AfterwordError("the contacts must be a JSON object", CONTACTS_HINT)
+    for name in c:
+        if name not in CONTACT_FIELDS:
+            raise AfterwordError(f"unknown contacts field {name!r}", CONTACTS_HINT)
+    lists: dict[str, list[str]] = {}
+    for name in ("owner", "recipients"):
+        value = c.get(name, [])
+        if not isinstance(value, list):
+            raise AfterwordError(f"contacts.{name} must be a list of addresses", CONTACTS_HINT)
+        lists[name] = [check_address(x, f"contacts.{name}") for x in value]
+    custodians = c.get("custodians", {})
+    if not isinstance(custodians, dict) or not all(isinstance(v, str) for v in custodians.values()):
+        raise AfterwordError(
+            "contacts.custodians must be an object of LABEL: address", CONTACTS_HINT
+        )
+    alert_custodians = c.get("alert_custodians", False)
+    if not isinstance(alert_custodians, bool):
+        raise AfterwordError("contacts.alert_custodians must be true or false", CONTACTS_HINT)
+    return Contacts(
+        owner=lists["owner"],
+        custodians={k: check_address(v, f"contacts.custodians.{k}") for k, v in custodians.items()},
+        recipients=lists["recipients"],
+        alert_custodians=alert_custodians,
+    )
+
+
+def _password_body(body: Any, hint: str) -> tuple[str, str | None, dict[str, Any]]:
+    """(password, TOTP code, the other fields) from a password request's JSON body."""
+    if not isinstance(body, dict):
+        raise AfterwordError("the request body must be a JSON object", hint)
+    password, code = body.pop("password", None), body.pop("code", None)
+    if not isinstance(password, str) or not (code is None or isinstance(code, str)):
+        raise AfterwordError("send the password (and code) as text", hint)
+    return password[:1024], code, body
+
+
+def _check_switch_id(manifest: Any) -> None:
+    """The manifest's switch id becomes a file name and a database key: anyone can sign a
+    manifest with a key of their own, so the id must not be able to steer either."""
+    if isinstance(manifest, dict) and manifest.get("afterword") == "manifest/1":
+        switch = manifest.get("switch")
+        if not isinstance(switch, str) or not SWITCH_ID.fullmatch(switch):
+            raise FormatError(
+                "the manifest's switch id is not one afterword makes "
+                "(1 to 64 letters, digits, - or _)",
+                "upload a bundle made by `afterword seal`",
+            )
+
+
+def add_api(app: FastAPI, engine: Engine) -> None:
+    """Add the JSON API's routes, in the order /openapi.json lists them (the upload limit
+    of POST /switches is the engine's)."""
+    app.get("/.well-known/afterword")(well_known)
+    app.post("/switches", status_code=201, max_body_size=engine.config.max_upload + (1 << 20))(arm)
+    app.post("/switches/{switch_id}/challenge", response_model=dict[str, Any])(challenge)
+    app.post("/switches/{switch_id}/owner", response_model=dict[str, Any])(owner)
+    app.post("/switches/{switch_id}/checkin")(checkin_password)
+    app.post("/switches/{switch_id}/act")(password_action)
+    app.post("/switches/{switch_id}/custodian")(custodian)
+    app.post("/canary/{token}/checkin")(canary_checkin_api)
+    app.post("/switches/{switch_id}/shares")(share)
+    app.get("/r/{switch_id}/key", response_class=PlainTextResponse)(release_key)
+    app.get("/r/{switch_id}/statement.json")(release_statement)
+    app.get("/r/{switch_id}/manifest.json")(release_manifest)
+    app.get("/r/{switch_id}/notice.json")(release_notice)
+    app.get(
+        "/r/{switch_id}/dossier.age",
+        response_class=FileResponse,
+        responses={200: {"content": {"application/octet-stream": {}}}},
+    )(release_dossier)
+
+
+# --- the routes (each added by add_api) ------------------------------------------------
+
+
+def well_known(request: Request) -> dict[str, Any]:
+    engine = engine_of(request)
+    return {
+        "version": __version__,
+        "recipient": engine.keys.age_recipient,
+        "server_key": engine.keys.public_key,
+        "min_duration": engine.config.min_duration,
+    }
+
+
+async def arm(
+    request: Request,
+    manifest: Annotated[UploadFile, File()],
+    notice: Annotated[UploadFile, File()],
+    custodians: Annotated[UploadFile, File()],
+    dossier: Annotated[UploadFile, File()],
+    policy: Annotated[str, Form()],
+    contacts: Annotated[str, Form()] = "{}",
+    envelopes: Annotated[list[UploadFile] | None, File()] = None,
+    password: Annotated[str | None, Form(max_length=1024)] = None,
+    totp: Annotated[bool, Form()] = False,
+    duress_key: Annotated[str | None, Form(max_length=200)] = None,
+    duress_password: Annotated[str | None, Form(max_length=1024)] = None,
+) -> dict[str, Any]:
+    engine = engine_of(request)
+    parsed_policy = _policy(policy)
+    parsed_contacts = _contacts(contacts)
+    server_envelopes: dict[str, bytes] = {}
+    for upload in envelopes or []:
+        name = upload.filename or ""
+        label = name.removesuffix(".age")
+        if not LABEL.fullmatch(label):
+            shown = repr(name) if len(name) <= 80 else repr(name[:77] + "...")
+            raise FormatError(
+                f"the envelope {shown} is not named after a custodian label",
+                "upload each envelope as LABEL.age, as `afterword seal` named it",
+            )
+        server_envelopes[label] = await upload.read(1 << 20)
+    manifest_doc = await _json_file(manifest, "manifest.json")
+    _check_switch_id(manifest_doc)
+    return await run_in_threadpool(
+        engine.arm,
+        manifest=manifest_doc,
+        notice=await _json_file(notice, "notice.json"),
+        custodians=await _json_file(custodians, "custodians.json"),
+        dossier=dossier.file,
+        policy=parsed_policy,
+        contacts=parsed_contacts,
+        server_envelopes=server_envelopes,
+        password=password,
+        totp=totp,
+        duress_key=duress_key,
+        duress_password=duress_password,
+        client=client_of(request),
+    )
+
+
+async def challenge(request: Request, switch_id: str) -> JSONResponse:
+    engine = engine_of(request)
+    # no database (a MAC): answered on the event loop, without a thread hand-off
+    return JSONResponse(engine.challenge(_switch_id(switch_id)))
+
+
+async def owner(switch_id: str, request: Request) -> JSONResponse:
+    engine = engine_of(request)
+    _switch_id(switch_id)
+    hint = "send the signed request `afterword checkin` (or pause, abort, ...) makes"
+    body = await _json_body(request, hint)
+    if not isinstance(body, dict):
+        raise AfterwordError("the request body must be a JSON object", hint)
+    # a JSONResponse of the engine's plain JSON answer: FastAPI's own encoding of a
+    # returned dict (jsonable_encoder, then the response model) would walk it twice
+    return JSONResponse(
+        await run_in_threadpool(engine.owner_request, switch_id, body, client_of(request))
+    )
+
+
+async def checkin_password(switch_id: str, request: Request) -> dict[str, Any]:
+    """Check in with the switch's password (+ TOTP code): for a phone or a browser."""
+    engine = engine_of(request)
+    _switch_id(switch_id)
+    hint = 'send {"password": "...", "code": "123456"} (code only if the switch has TOTP)'
+    password, code, _ = _password_body(await _json_body(request, hint), hint)
+    status = await run_in_threadpool(
+        engine.checkin_password, switch_id, password, code, client=client_of(request)
+    )
+    return {k: status[k] for k in ("switch", "state", "deadline")}
+
+
+async def password_action(switch_id: str, request: Request) -> dict[str, Any]:
+    """Any owner action (checkin, pause, abort, disarm, status, ...) by password."""
+    engine = engine_of(request)
+    _switch_id(switch_id)
+    hint = 'send {"password": "...", "code": "123456", "action": "status", ...}'
+    password, code, params = _password_body(await _json_body(request, hint), hint)
+    action = params.pop("action", None)
+    if not isinstance(action, str) or action == "sign-in":
+        raise AfterwordError("say which action", hint)
+    return await run_in_threadpool(
+        engine.password_action, switch_id, password, code, action, params, client_of(request)
+    )
+
+
+async def custodian(switch_id: str, request: Request) -> dict[str, Any]:
+    """A custodian, by the code derived from their share: status, vote, withdraw."""
+    engine = engine_of(request)
+    _switch_id(switch_id)
+    hint = 'send {"code": "YOUR CUSTODIAN CODE", "action": "status" | "vote" | "withdraw"}'
+    body = await _json_body(request, hint)
+    code = body.get("code") if isinstance(body, dict) else None
+    action = body.get("action", "status") if isinstance(body, dict) else None
+    if not isinstance(code, str) or not isinstance(action, str):
+        raise AfterwordError("send the custodian code and the action as text", hint)
+    return await run_in_threadpool(
+        engine.custodian, switch_id, code[:200], action, client_of(request)
+    )
+
+
+def canary_checkin_api(token: str, request: Request) -> dict[str, Any]:
+    """A protected person checks in (`afterword canary checkin`). The duress link
+    answers exactly alike."""
+    engine = engine_of(request)
+    return engine.canary_checkin(token, client=client_of(request))
+
+
+async def share(switch_id: str, request: Request) -> dict[str, Any]:
+    engine = engine_of(request)
+    _switch_id(switch_id)
+    hint = "or use `afterword custodian submit`"
+    body = await _json_body(request, 'send {"mnemonic": "word word ..."} ' + hint)
+    mnemonic = body.get("mnemonic") if isinstance(body, dict) else None
+    if not isinstance(mnemonic, str):
+        raise AfterwordError('send {"mnemonic": "word word ..."}', hint)
+    status = await run_in_threadpool(engine.submit_share, switch_id, mnemonic, client_of(request))
+    return {k: status[k] for k in ("switch", "state", "shares", "threshold")}
+
+
+# --- the public release ------------------------------------------------------------
+
+
+def release_key(request: Request, switch_id: str) -> str:
+    engine = engine_of(request)
+    return engine.release(_switch_id(switch_id))[0].identity + "\n"
+
+
+def release_statement(request: Request, switch_id: str) -> JSONResponse:
+    engine = engine_of(request)
+    return JSONResponse(json.loads(engine.release(_switch_id(switch_id))[0].statement))
+
+
+def release_manifest(request: Request, switch_id: str) -> JSONResponse:
+    engine = engine_of(request)
+    return JSONResponse(json.loads(engine.release(_switch_id(switch_id))[1].manifest))
+
+
+def release_notice(request: Request, switch_id: str) -> JSONResponse:
+    engine = engine_of(request)
+    return JSONResponse(json.loads(engine.release(_switch_id(switch_id))[1].notice))
+
+
+def release_dossier(request: Request, switch_id: str) -> FileResponse:
+    engine = engine_of(request)
+    engine.release(_switch_id(switch_id))
+    return FileResponse(engine.dossier_path(switch_id), media_type="application/octet-stream")
