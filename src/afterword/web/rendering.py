@@ -36,7 +36,7 @@ CSRF_HINT = (
     "(only its own, for this check)"
 )
 
-Route = TypeVar("Route", bound=Callable[..., Any])
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
 
 class PageRoutes:
@@ -48,14 +48,16 @@ class PageRoutes:
     def __init__(self) -> None:
         self.routes: list[tuple[str, str, dict[str, Any], Callable[..., Any]]] = []
 
-    def get(self, path: str, **options: Any) -> Callable[[Route], Route]:
+    def get(self, path: str, **options: Any) -> Callable[[Endpoint], Endpoint]:
         return self._declare("get", path, options)
 
-    def post(self, path: str, **options: Any) -> Callable[[Route], Route]:
+    def post(self, path: str, **options: Any) -> Callable[[Endpoint], Endpoint]:
         return self._declare("post", path, options)
 
-    def _declare(self, method: str, path: str, options: dict[str, Any]) -> Callable[[Route], Route]:
-        def declare(endpoint: Route) -> Route:
+    def _declare(
+        self, method: str, path: str, options: dict[str, Any]
+    ) -> Callable[[Endpoint], Endpoint]:
+        def declare(endpoint: Endpoint) -> Endpoint:
             self.routes.append((method, path, options, endpoint))
             return endpoint
 
