@@ -120,6 +120,7 @@ def _print_status(status: dict[str, Any], as_json: bool) -> None:
             )
 
 
+# the options several audiences' commands share: the same flag with the same help
 ServerOpt = Annotated[str, typer.Option(help="The afterword server URL.")]
 OwnerKeyOpt = Annotated[Path, typer.Option("--owner-key", help="Owner keyfile.")]
 SwitchOpt = Annotated[str, typer.Option(help="The switch id (printed by seal and arm).")]
