@@ -84,8 +84,8 @@ fuzz: $(STAMP)
 bench: $(STAMP) tools
 	@command -v /usr/bin/time >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq time) >/dev/null
 	$(BIN)/python benchmarks/seal.py --sizes 1,4 --write-docs
-	$(BIN)/python benchmarks/scheduler.py --write-docs
-	$(BIN)/python benchmarks/checkin.py --write-docs
+	$(BIN)/python -m benchmarks.scheduler --write-docs
+	$(BIN)/python -m benchmarks.checkin --write-docs
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

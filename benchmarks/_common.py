@@ -1,5 +1,6 @@
 """What the benchmark scripts share: the machine description for docs/benchmarks.md, and
-rewriting only one script's section of that file (between its markers)."""
+rewriting only one script's section of that file (between its markers), or only the
+figures in it (``fill_section``: the prose stays the page's own)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import platform
 import re
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -82,13 +83,53 @@ def replace_section(name: str, body: str) -> None:
     """Rewrite only this script's part of docs/benchmarks.md, between its markers (appended
     at the end the first time)."""
     begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
-    block = f"{begin}\n{body.strip()}\n{end}"
     text = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: block, text, count=1)
+    replaced = _replace_block(text, begin, end, body)
+    if replaced is not None:
+        text = replaced
     else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
+        text = text.rstrip("\n") + "\n\n" + f"{begin}\n{body.strip()}\n{end}" + "\n"
     DOCS.parent.mkdir(parents=True, exist_ok=True)
     DOCS.write_text(text, encoding="utf-8")
     print(f"[bench] wrote the {name} section of {DOCS}", file=sys.stderr, flush=True)
+
+
+def _replace_block(text: str, begin: str, end: str, body: str) -> str | None:
+    """``text`` with what lies between the first ``begin`` and ``end`` markers replaced by
+    ``body``; None if the markers are not there."""
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.DOTALL)
+    found = pattern.search(text)
+    if found is None:
+        return None
+    return text[: found.start()] + f"{begin}\n{body.strip()}\n{end}" + text[found.end() :]
+
+
+def fill_section(name: str, blocks: Mapping[str, str], values: Mapping[str, str]) -> None:
+    """Fill in this script's figures in docs/benchmarks.md and leave its prose alone: each
+    block between ``<!-- NAME-BLOCK:begin -->`` and ``<!-- NAME-BLOCK:end -->`` (lines of
+    their own), each value between ``<!--NAME:VALUE-->`` and the next ``<!--/-->`` (inline,
+    invisible when rendered). A marker the page lacks, or one the script does not fill, is
+    an error: the prose and the script must name the same figures."""
+    text = DOCS.read_text(encoding="utf-8")
+    for block, body in blocks.items():
+        begin, end = f"<!-- {name}-{block}:begin -->", f"<!-- {name}-{block}:end -->"
+        replaced = _replace_block(text, begin, end, body)
+        if replaced is None:
+            raise RuntimeError(f"{DOCS} has no {begin} ... {end}")
+        text = replaced
+    inline = re.compile(rf"<!--{re.escape(name)}:([\w-]+)-->(.*?)<!--/-->")
+    named = {m.group(1) for m in inline.finditer(text)}
+    if named != set(values):
+        raise RuntimeError(
+            f"{DOCS} names the figures {sorted(named)}, the script fills {sorted(values)}"
+        )
+    text = inline.sub(lambda m: f"<!--{name}:{m.group(1)}-->{values[m.group(1)]}<!--/-->", text)
+    DOCS.write_text(text, encoding="utf-8")
+    print(f"[bench] wrote the {name} section of {DOCS}", file=sys.stderr, flush=True)
+
+
+def results_block(module: str, table: str) -> str:
+    """A results block for ``fill_section``: the command that produced the table (with this
+    run's options), then the table."""
+    argv = " ".join(sys.argv[1:])
+    return f"Produced by `.venv/bin/python -m {module}{' ' if argv else ''}{argv}`.\n\n{table}"

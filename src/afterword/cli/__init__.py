@@ -1,0 +1,73 @@
+"""The ``afterword`` command: a thin shell over :mod:`afterword.crypto`.
+
+Each command parses its arguments, asks for secrets (or reads them from the
+environment for scripts), calls one library function and prints what happened.
+Errors the user can act on are printed on one line, with a non-zero exit status.
+
+This module is the wiring only: the typer app, its commands in the order ``--help``
+lists them, and :func:`main`. The commands live in one module per audience or subject
+(``owner_keys``, ``bundle``, ``server``, ``owner``, ``operator``, ``custodian``,
+``canary``); what they share is in ``common``.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from afterword.cli.bundle import open_cmd, seal, teaser, verify
+from afterword.cli.canary import canary_app
+from afterword.cli.custodian import custodian_app
+from afterword.cli.operator import operator_app
+from afterword.cli.owner import (
+    abort,
+    arm,
+    audit_cmd,
+    checkin,
+    disarm,
+    drill,
+    duress,
+    pause,
+    release_now,
+    revoke,
+    status,
+)
+from afterword.cli.owner_keys import keygen
+from afterword.cli.server import serve, worker_cmd
+
+app = typer.Typer(
+    help="afterword: seal a dossier, split its key among custodians, prove what it holds.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+app.command()(keygen)
+app.command()(seal)
+app.command("open")(open_cmd)
+app.command()(teaser)
+app.command()(verify)
+app.command()(serve)
+app.command("worker")(worker_cmd)
+app.command()(arm)
+app.command()(checkin)
+app.command()(status)
+app.command()(pause)
+app.command()(abort)
+app.command("release-now")(release_now)
+app.command()(disarm)
+app.command()(revoke)
+app.command()(duress)
+app.command()(drill)
+app.command("audit")(audit_cmd)
+app.add_typer(operator_app, name="operator")
+app.add_typer(custodian_app, name="custodian")
+app.add_typer(canary_app, name="canary")
+
+
+def main() -> None:
+    """Console entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""What every ``afterword`` command shares: secrets from the environment or the terminal,
+the one-line refusal, the progress bar, and printing a switch's status.
+
+Separate from the commands so that each audience's module (owner, custodian, operator,
+canary, bundle) prints and refuses the same way without importing another's commands.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from afterword.crypto.keys import OwnerKey, load_owner_key
+from afterword.errors import AfterwordError
+
+PASSPHRASE_ENV = "AFTERWORD_PASSPHRASE"
+DURESS_PASSPHRASE_ENV = "AFTERWORD_DURESS_PASSPHRASE"
+DURESS_PASSWORD_ENV = "AFTERWORD_DURESS_PASSWORD"
+
+
+def fail(message: str) -> typer.Exit:
+    typer.echo(f"afterword: error: {message}", err=True)
+    return typer.Exit(1)
+
+
+def passphrase(prompt: str, *, confirm: bool = False, env: str = PASSPHRASE_ENV) -> str:
+    """A secret: from the environment variable ``env``, else asked on the terminal."""
+    if (value := os.environ.get(env)) is not None:
+        return value
+    if not sys.stdin.isatty():
+        raise AfterwordError(
+            f"{prompt.lower()} is needed and there is no terminal to ask on",
+            f"set {env} for scripts",
+        )
+    return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
+
+
+def unlock(path: Path) -> OwnerKey:
+    return load_owner_key(path, passphrase(f"Passphrase for {path}"))
+
+
+@contextmanager
+def progress_bar(label: str, total: int | None) -> Iterator[Callable[[int], None] | None]:
+    """A bytes/rate bar on a terminal; nothing when stderr is a pipe or file."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(binary_units=True),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def _run(action: Callable[[], None]) -> None:
+    try:
+        action()
+    except AfterwordError as exc:
+        raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted; nothing was left half-written") from None
+
+
+def _print_json(data: object) -> None:
+    typer.echo(json.dumps(data, indent=2, sort_keys=True))
+
+
+def _when(seconds: int | None) -> str:
+    if seconds is None:
+        return "-"
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _print_status(status: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        _print_json(status)
+        return
+    typer.echo(f"Switch {status['switch']}: {status['state']}")
+    for key, label in (
+        ("deadline", "Next check-in due"),
+        ("grace_ends", "Grace ends"),
+        ("release_at", "Release begins"),
+        ("paused_until", "Paused until"),
+        ("settings_at", "Longer settings take effect"),
+    ):
+        if status.get(key):
+            typer.echo(f"  {label}: {_when(status[key])}")
+    if status.get("cause"):
+        typer.echo(f"  Cause: {status['cause']}")
+    typer.echo(f"  Shares: {status.get('shares', 0)} of {status.get('threshold')} needed")
+    for entry in status.get("last_checkins", []):
+        typer.echo(f"  Checked in {_when(entry['at'])} ({entry['detail']})")
+    if status.get("audit"):
+        typer.echo("  Audit log:")
+        for entry in status["audit"]:
+            typer.echo(
+                f"    {entry['seq']:>4} {_when(entry['at'])} {entry['kind']}: {entry['detail']}"
+            )
+
+
+# the options several audiences' commands share: the same flag with the same help
+ServerOpt = Annotated[str, typer.Option(help="The afterword server URL.")]
+OwnerKeyOpt = Annotated[Path, typer.Option("--owner-key", help="Owner keyfile.")]
+SwitchOpt = Annotated[str, typer.Option(help="The switch id (printed by seal and arm).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]

@@ -1,0 +1,353 @@
+"""The owner's commands on an armed switch: ``arm``, ``checkin``, ``status``, ``pause``,
+``abort``, ``release-now``, ``disarm``, ``revoke``, ``duress``, ``drill`` and ``audit``.
+
+Each signs a request with the owner key (or sends the check-in password) to the server;
+separate from the offline bundle commands and from the custodians' and operator's.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from afterword.cli.common import (
+    DURESS_PASSWORD_ENV,
+    JsonOpt,
+    OwnerKeyOpt,
+    ServerOpt,
+    SwitchOpt,
+    _print_json,
+    _print_status,
+    _run,
+    _when,
+    fail,
+    passphrase,
+    unlock,
+)
+from afterword.crypto.bundle import load_json
+from afterword.crypto.keys import OwnerKey
+from afterword.errors import AfterwordError
+from afterword.switch.policy import parse_duration
+
+CHECKIN_PASSWORD_ENV = "AFTERWORD_CHECKIN_PASSWORD"
+
+
+def checkin_password_value(*, confirm: bool = False) -> str:
+    if (value := os.environ.get(CHECKIN_PASSWORD_ENV)) is not None:
+        return value
+    if not sys.stdin.isatty():
+        raise AfterwordError(
+            "a check-in password is needed and there is no terminal to ask on",
+            f"set {CHECKIN_PASSWORD_ENV} for scripts",
+        )
+    return str(typer.prompt("Check-in password", hide_input=True, confirmation_prompt=confirm))
+
+
+def arm(
+    bundle: Annotated[Path, typer.Argument(help="The bundle folder made by seal.")],
+    server: ServerOpt,
+    owner_key: OwnerKeyOpt,
+    interval: Annotated[str, typer.Option(help="Check-in interval, e.g. 7d.")],
+    grace: Annotated[str, typer.Option(help="Grace after a missed check-in, e.g. 2d.")] = "0s",
+    waiting: Annotated[str, typer.Option(help="Waiting period before release.")] = "0s",
+    reminders: Annotated[str, typer.Option(help="Reminder offsets, e.g. 3d,1d,2h.")] = "",
+    recipient: Annotated[
+        list[str] | None, typer.Option(help="Who receives the release: mailto:... or https://...")
+    ] = None,
+    contact: Annotated[
+        list[str] | None, typer.Option(help="Where your reminders go: mailto:... or https://...")
+    ] = None,
+    custodian_contact: Annotated[
+        list[str] | None, typer.Option(help="LABEL=mailto:... to tell a custodian what to do.")
+    ] = None,
+    server_custodian: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Custodian LABEL sealed for this server's key; its envelope is uploaded."
+        ),
+    ] = None,
+    password: Annotated[
+        bool,
+        typer.Option(
+            "--password",
+            help="Also allow check-ins by password (AFTERWORD_CHECKIN_PASSWORD, or asked).",
+        ),
+    ] = False,
+    totp: Annotated[bool, typer.Option(help="Require a TOTP code with the password.")] = False,
+    duress_password: Annotated[
+        bool,
+        typer.Option(
+            "--duress-password",
+            help="Also set a duress password (AFTERWORD_DURESS_PASSWORD, or asked): it acts "
+            "like the password but silently triggers the release.",
+        ),
+    ] = False,
+    duress_delay: Annotated[
+        str, typer.Option(help="How long after a duress action the release triggers.")
+    ] = "0s",
+    cooling_off: Annotated[
+        str, typer.Option(help="How long disarming takes (custodians are told; they can vote).")
+    ] = "7d",
+    alert_custodians: Annotated[
+        bool,
+        typer.Option(help="Tell custodians too when a never-seen client checks in."),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register a sealed bundle with a server: the switch starts counting."""
+
+    def action() -> None:
+        from afterword.client import Client
+
+        owner = unlock(owner_key)
+        policy = _arm_policy(interval, grace, waiting, reminders, cooling_off, duress_delay)
+        contacts = _arm_contacts(contact, custodian_contact, recipient, alert_custodians)
+        _check_sealed_by(bundle, owner)
+        secret, forced = _arm_passwords(password or totp or duress_password, duress_password)
+        with Client(server) as client:
+            status = client.arm(
+                bundle,
+                policy=policy,
+                contacts=contacts,
+                server_custodians=server_custodian or [],
+                password=secret,
+                totp=totp,
+                duress_key=owner.duress_public_key,
+                duress_password=forced,
+            )
+        _print_armed(status, server, as_json)
+
+    _run(action)
+
+
+def _arm_policy(
+    interval: str, grace: str, waiting: str, reminders: str, cooling_off: str, duress_delay: str
+) -> dict[str, Any]:
+    """The policy ``arm`` sends, from its duration options ("0"/"0s" for none)."""
+    from afterword.switch.policy import parse_reminders
+
+    return {
+        "interval": parse_duration(interval),
+        "grace": parse_duration(grace) if grace not in ("0", "0s") else 0,
+        "waiting": parse_duration(waiting) if waiting not in ("0", "0s") else 0,
+        "reminders": list(parse_reminders(reminders)),
+        "cooling_off": parse_duration(cooling_off),
+        "duress_delay": parse_duration(duress_delay) if duress_delay not in ("0", "0s") else 0,
+    }
+
+
+def _arm_contacts(
+    contact: list[str] | None,
+    custodian_contact: list[str] | None,
+    recipient: list[str] | None,
+    alert_custodians: bool,
+) -> dict[str, Any]:
+    """The contacts ``arm`` sends; ``--custodian-contact`` is LABEL=URI."""
+    custodians: dict[str, str] = {}
+    for item in custodian_contact or []:
+        label, sep, uri = item.partition("=")
+        if not sep:
+            raise AfterwordError(f"{item!r} is not LABEL=URI", "e.g. lawyer=mailto:l@example.org")
+        custodians[label.strip()] = uri.strip()
+    return {
+        "owner": contact or [],
+        "custodians": custodians,
+        "recipients": recipient or [],
+        "alert_custodians": alert_custodians,
+    }
+
+
+def _check_sealed_by(bundle: Path, owner: OwnerKey) -> None:
+    manifest = load_json(bundle / "manifest.json", "manifest")
+    if manifest.get("owner_key") != owner.public_key:
+        raise AfterwordError("this bundle was sealed with another owner key")
+
+
+def _arm_passwords(want_password: bool, duress_password: bool) -> tuple[str | None, str | None]:
+    """The check-in password (asked twice) and the duress password, where asked for."""
+    secret = checkin_password_value(confirm=True) if want_password else None
+    forced = (
+        passphrase("Duress password", confirm=True, env=DURESS_PASSWORD_ENV)
+        if duress_password
+        else None
+    )
+    return secret, forced
+
+
+def _print_armed(status: dict[str, Any], server: str, as_json: bool) -> None:
+    if not as_json:
+        typer.echo(f"Armed switch {status['switch']} on {server}.")
+        if status.get("totp_uri"):
+            typer.echo(f"Add this to your authenticator app now (shown once): {status['totp_uri']}")
+    _print_status(status, as_json)
+
+
+def _owner_command(
+    server: str, owner_key: Path, switch: str, action: str, as_json: bool, **extra: Any
+) -> None:
+    def run() -> None:
+        from afterword.client import Client
+
+        owner = unlock(owner_key)
+        with Client(server) as client:
+            status = client.owner(switch, owner, action, **extra)
+        if action == "audit":
+            _print_json(status)
+        else:
+            _print_status(status, as_json)
+
+    _run(run)
+
+
+def checkin(
+    server: ServerOpt,
+    switch: SwitchOpt,
+    owner_key: Annotated[
+        Path | None, typer.Option("--owner-key", help="Owner keyfile (signed check-in).")
+    ] = None,
+    password: Annotated[
+        bool, typer.Option("--password", help="Check in with the password instead of the key.")
+    ] = False,
+    code: Annotated[str | None, typer.Option(help="TOTP code, with --password.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check in: you are well; the deadline moves one interval ahead."""
+    if not password:
+        if owner_key is None:
+            raise fail("pass --owner-key KEYFILE (or --password)")
+        _owner_command(server, owner_key, switch, "checkin", as_json)
+        return
+
+    def action() -> None:
+        from afterword.client import Client
+
+        with Client(server) as client:
+            result = client.checkin_password(switch, checkin_password_value(), code)
+        if as_json:
+            _print_json(result)
+        else:
+            typer.echo(
+                f"Checked in: switch {result['switch']} {result['state']}, "
+                f"next check-in due {_when(result['deadline'])}."
+            )
+
+    _run(action)
+
+
+def status(
+    server: ServerOpt, owner_key: OwnerKeyOpt, switch: SwitchOpt, as_json: JsonOpt = False
+) -> None:
+    """Show the switch's state, deadline, last check-ins and audit log."""
+    _owner_command(server, owner_key, switch, "status", as_json)
+
+
+def pause(
+    server: ServerOpt,
+    owner_key: OwnerKeyOpt,
+    switch: SwitchOpt,
+    length: Annotated[str, typer.Option("--for", help="How long, e.g. 10d (bounded).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Pause check-ins for a while (at most the server's bound)."""
+    until = int(time.time()) + parse_duration(length)
+    _owner_command(server, owner_key, switch, "pause", as_json, until=until)
+
+
+def abort(
+    server: ServerOpt, owner_key: OwnerKeyOpt, switch: SwitchOpt, as_json: JsonOpt = False
+) -> None:
+    """Stop a pending release during the waiting period."""
+    _owner_command(server, owner_key, switch, "abort", as_json)
+
+
+def release_now(
+    server: ServerOpt, owner_key: OwnerKeyOpt, switch: SwitchOpt, as_json: JsonOpt = False
+) -> None:
+    """Release the dossier now, on purpose."""
+    _owner_command(server, owner_key, switch, "release", as_json)
+
+
+def disarm(
+    server: ServerOpt, owner_key: OwnerKeyOpt, switch: SwitchOpt, as_json: JsonOpt = False
+) -> None:
+    """Retire the switch: after a cooling-off period (custodians are told and may vote;
+    check-ins are still due) the server deletes its share and the dossier for good."""
+    _owner_command(server, owner_key, switch, "disarm", as_json)
+
+
+def revoke(
+    server: ServerOpt,
+    owner_key: OwnerKeyOpt,
+    switch: SwitchOpt,
+    custodian: Annotated[str, typer.Option(help="The custodian's label.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Take a custodian's right to vote and to see the switch (their share still counts)."""
+    _owner_command(server, owner_key, switch, "revoke", as_json, custodian=custodian)
+
+
+def duress(
+    server: ServerOpt,
+    owner_key: OwnerKeyOpt,
+    switch: SwitchOpt,
+    password: Annotated[
+        bool,
+        typer.Option(
+            "--password", help="Also set a duress password (AFTERWORD_DURESS_PASSWORD, or asked)."
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Tell the server your keyfile's duress key (after `keygen --duress`), and optionally a
+    duress password. Unlock with the real passphrase: with the duress one, this changes
+    nothing (and says the same)."""
+
+    def run() -> None:
+        from afterword.client import Client
+
+        owner = unlock(owner_key)
+        extra: dict[str, Any] = {"duress_key": owner.duress_public_key}
+        if password:
+            extra["duress_password"] = passphrase(
+                "Duress password", confirm=True, env=DURESS_PASSWORD_ENV
+            )
+        with Client(server) as client:
+            status = client.owner(switch, owner, "set-duress", **extra)
+        if not as_json:
+            typer.echo("Duress credentials updated.")
+        _print_status(status, as_json)
+
+    _run(run)
+
+
+def drill(
+    server: ServerOpt, owner_key: OwnerKeyOpt, switch: SwitchOpt, as_json: JsonOpt = False
+) -> None:
+    """Rehearse a release: a made-up dossier goes the whole way (trigger, custodian notices,
+    shares, release page marked DRILL, recipient mail), every message to your own address.
+    Your switch and its recipients are untouched."""
+
+    def run() -> None:
+        from afterword.client import Client
+
+        owner = unlock(owner_key)
+        with Client(server) as client:
+            result = client.owner(switch, owner, "drill")
+        if as_json:
+            _print_json(result)
+            return
+        done = result["drill"]
+        typer.echo(f"Drill {done['switch']}: {done['state']}. Release page: {done['url']}")
+        typer.echo(f"Every message went to {done['to']} only, marked [DRILL].")
+
+    _run(run)
+
+
+def audit_cmd(server: ServerOpt, owner_key: OwnerKeyOpt, switch: SwitchOpt) -> None:
+    """Print the switch's signed audit log (check it with: afterword verify FILE)."""
+    _owner_command(server, owner_key, switch, "audit", True)
