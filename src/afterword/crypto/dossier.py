@@ -14,11 +14,9 @@ manifest, so a failure never leaves half-written documents behind.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import os
-import re
 import secrets
 import shutil
 import stat
@@ -32,7 +30,7 @@ from typing import IO, Any, BinaryIO
 import pyrage
 
 from afterword.crypto.agestream import AgeWriter
-from afterword.crypto.encoding import age_identity_from_secret, age_recipient_of, canonical_json
+from afterword.crypto.encoding import age_identity_from_secret, age_recipient_of
 from afterword.crypto.manifest import (
     PRIVATE_MAX_BYTES,
     DocumentEntry,
@@ -47,7 +45,14 @@ from afterword.crypto.streams import (
     DocumentStart,
     Progress,
 )
-from afterword.errors import AfterwordError, FormatError, IntegrityError, SignatureError
+
+# switch ids live in crypto/switch_id.py; re-exported here for who imports them from here
+# still: web/app.py, web/pages.py, engine/ (SWITCH_ID, check_switch_binding), crypto/notice.py
+# (check_switch_binding), crypto/bundle.py and tests/crypto (switch_id_for)
+from afterword.crypto.switch_id import SWITCH_ID as SWITCH_ID
+from afterword.crypto.switch_id import check_switch_binding as check_switch_binding
+from afterword.crypto.switch_id import switch_id_for as switch_id_for
+from afterword.errors import AfterwordError, FormatError, IntegrityError
 
 DOCUMENTS_DIR = "documents"
 MANIFEST_MEMBER = "afterword-manifest.json"
@@ -147,52 +152,6 @@ class SealedDossier:
     header_sha256: str  # SHA-256 of the age header and payload nonce: pins this exact file
     header_size: int
     size: int
-
-
-SWITCH_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-"""What a switch id may look like: it names files and URL paths."""
-
-SWITCH_ID_KIND = "switch-id/1"
-"""The domain tag hashed into every switch id, so the hash means nothing else."""
-
-
-def switch_id_for(owner_key: str, dossier_recipient: str) -> str:
-    """The switch id bound to an owner key and a dossier: 160 bits of SHA-256 over the
-    RFC 8785 canonical JSON ``{"afterword": "switch-id/1", "owner_key": ...,
-    "dossier_recipient": ...}``, base32 lowercase (32 letters and digits, no padding).
-
-    Whoever sees a notice learns its id, but cannot arm that id first with a key of their
-    own: the server arms an id only for the key (and dossier) it is derived from. The
-    dossier key is fresh for every seal, so one owner's switches still differ.
-    """
-    body = {
-        "afterword": SWITCH_ID_KIND,
-        "owner_key": owner_key,
-        "dossier_recipient": dossier_recipient,
-    }
-    digest = hashlib.sha256(canonical_json(body)).digest()[:20]
-    return base64.b32encode(digest).decode("ascii").lower()
-
-
-def check_switch_binding(
-    switch: object, owner_key: object, dossier_recipient: object, *, what: str, hint: str
-) -> None:
-    """Refuse ``what`` (e.g. "the notice") unless its switch id is the one derived from its
-    owner key and dossier recipient; ``hint`` says what the reader should do instead."""
-    if not isinstance(owner_key, str) or not isinstance(dossier_recipient, str):
-        raise FormatError(
-            f"{what} does not name its owner key and dossier recipient, so its switch id "
-            "cannot be checked against them",
-            hint,
-        )
-    expected = switch_id_for(owner_key, dossier_recipient)
-    if switch != expected:
-        raise SignatureError(
-            f"{what} names switch {switch}, but the switch of its owner key and dossier is "
-            f"{expected}: the id belongs to someone else's notice, or was made by an "
-            "afterword older than switch ids bound to their owner",
-            hint,
-        )
 
 
 def write_dossier(
