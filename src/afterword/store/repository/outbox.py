@@ -50,7 +50,12 @@ ON CONFLICT (id) DO NOTHING
 
 @dataclass(frozen=True)
 class Outgoing:
-    """A message to put in the outbox. ``id`` must be stable for the event it reports."""
+    """A message to put in the outbox. ``id`` must be stable for the event it reports.
+
+    What the engine writes (in the transition's transaction); the dispatcher later reads
+    the row back as a :class:`afterword.delivery.Message`, the senders' type, whose
+    ``text`` is this ``body``. Two types because they sit on either side of the outbox:
+    the store may not import delivery, nor delivery the store."""
 
     id: str
     to: str
