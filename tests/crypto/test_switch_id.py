@@ -20,10 +20,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from afterword.crypto.dossier import SWITCH_ID, switch_id_for
 from afterword.crypto.encoding import age_identity_from_secret, age_recipient_of
 from afterword.crypto.keys import OwnerKey
 from afterword.crypto.signing import public_key_text
+from afterword.crypto.switch_id import SWITCH_ID, check_switch_id, is_switch_id, switch_id_for
 from afterword.crypto.verify import verify_any
 from afterword.errors import FormatError, SignatureError
 from tests.conftest import Sealed
@@ -108,3 +108,37 @@ def test_verify_refuses_a_notice_whose_id_is_not_its_owners(
     bare = {k: v for k, v in notice.items() if k != "dossier_recipient"}
     with pytest.raises(FormatError, match="does not name its owner key and dossier recipient"):
         verify_any(_resign(squatter, bare))
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["a", "abc-DEF_123", "x" * 64, switch_id_for(owner_key_of(bytes(32)), recipient_of(bytes(32)))],
+)
+def test_check_switch_id_gives_back_an_id_of_the_shape(value: str) -> None:
+    assert is_switch_id(value)
+    assert check_switch_id(value) == value
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["", "x" * 65, "a/b", "../etc", "a b", "a.b", "é", "a\n", 7, None, b"abc", ["abc"], True],
+)
+def test_check_switch_id_refuses_what_can_name_no_switch(value: object) -> None:
+    assert not is_switch_id(value)
+    with pytest.raises(FormatError, match="is not one afterword makes") as caught:
+        check_switch_id(value)
+    assert caught.value.message == (
+        "the switch id is not one afterword makes (1 to 64 letters, digits, - or _)"
+    )
+
+
+def test_check_switch_id_names_the_value_and_the_remedy() -> None:
+    """As web/app.py answers a manifest whose id is not one afterword makes."""
+    with pytest.raises(FormatError) as caught:
+        check_switch_id(
+            "no/such", "the manifest's switch id", "upload a bundle made by `afterword seal`"
+        )
+    assert caught.value.message == (
+        "the manifest's switch id is not one afterword makes (1 to 64 letters, digits, - or _)"
+    )
+    assert caught.value.hint == "upload a bundle made by `afterword seal`"

@@ -12,6 +12,7 @@ from afterword.crypto.audit import GENESIS, entry_hash
 from afterword.store import Store
 from afterword.store import repository as repo
 from afterword.store.models import OutboxRow, SwitchRow
+from afterword.store.repository import _tables, schedule
 from afterword.switch.machine import Audit, CheckIn, Phase, Tick, arm, decide
 from afterword.switch.policy import Policy
 
@@ -328,7 +329,7 @@ def test_the_engines_statement_listeners_hear_every_batch_write(store: Store) ->
     """Statements sent on the driver's own connection (PostgreSQL's COPY and staging) are
     announced like the rest: the simulation's kill points and the benchmark's counter
     listen there. (A batch of ``_COPY_FROM`` switches: fewer go as INSERTs and UPDATEs.)"""
-    for i in range(repo._COPY_FROM):
+    for i in range(_tables._COPY_FROM):
         new_switch(store, f"d{i}")
     heard: list[str] = []
     listen = lambda *args: heard.append(args[2])  # noqa: E731
@@ -423,7 +424,7 @@ def test_the_workers_sweep_reads_the_disarmed_switches_by_their_index(store: Sto
     with store.transaction() as s:
         s.execute(sa.update(SwitchRow).where(SwitchRow.id == "gone").values(phase="disarmed"))
         assert repo.disarmed_ids(s) == ["gone"]
-        statement = repo._DISARMED_IDS.compile(s.get_bind(), compile_kwargs={})
+        statement = schedule._DISARMED_IDS.compile(s.get_bind(), compile_kwargs={})
         if store.is_postgres:
             s.execute(sa.text("SET LOCAL enable_seqscan = off"))  # (a tiny table otherwise)
             plan = s.execute(sa.text(f"EXPLAIN {statement}")).scalars().all()

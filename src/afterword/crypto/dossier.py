@@ -14,11 +14,9 @@ manifest, so a failure never leaves half-written documents behind.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import os
-import re
 import secrets
 import shutil
 import stat
@@ -32,7 +30,7 @@ from typing import IO, Any, BinaryIO
 import pyrage
 
 from afterword.crypto.agestream import AgeWriter
-from afterword.crypto.encoding import age_identity_from_secret, age_recipient_of, canonical_json
+from afterword.crypto.encoding import age_identity_from_secret, age_recipient_of
 from afterword.crypto.manifest import (
     PRIVATE_MAX_BYTES,
     DocumentEntry,
@@ -47,7 +45,14 @@ from afterword.crypto.streams import (
     DocumentStart,
     Progress,
 )
-from afterword.errors import AfterwordError, FormatError, IntegrityError, SignatureError
+
+# switch ids live in crypto/switch_id.py; re-exported here for who imports them from here
+# still: web/app.py, web/pages.py, engine/ (SWITCH_ID, check_switch_binding), crypto/notice.py
+# (check_switch_binding), crypto/bundle.py and tests/crypto (switch_id_for)
+from afterword.crypto.switch_id import SWITCH_ID as SWITCH_ID
+from afterword.crypto.switch_id import check_switch_binding as check_switch_binding
+from afterword.crypto.switch_id import switch_id_for as switch_id_for
+from afterword.errors import AfterwordError, FormatError, IntegrityError
 
 DOCUMENTS_DIR = "documents"
 MANIFEST_MEMBER = "afterword-manifest.json"
@@ -147,52 +152,6 @@ class SealedDossier:
     header_sha256: str  # SHA-256 of the age header and payload nonce: pins this exact file
     header_size: int
     size: int
-
-
-SWITCH_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-"""What a switch id may look like: it names files and URL paths."""
-
-SWITCH_ID_KIND = "switch-id/1"
-"""The domain tag hashed into every switch id, so the hash means nothing else."""
-
-
-def switch_id_for(owner_key: str, dossier_recipient: str) -> str:
-    """The switch id bound to an owner key and a dossier: 160 bits of SHA-256 over the
-    RFC 8785 canonical JSON ``{"afterword": "switch-id/1", "owner_key": ...,
-    "dossier_recipient": ...}``, base32 lowercase (32 letters and digits, no padding).
-
-    Whoever sees a notice learns its id, but cannot arm that id first with a key of their
-    own: the server arms an id only for the key (and dossier) it is derived from. The
-    dossier key is fresh for every seal, so one owner's switches still differ.
-    """
-    body = {
-        "afterword": SWITCH_ID_KIND,
-        "owner_key": owner_key,
-        "dossier_recipient": dossier_recipient,
-    }
-    digest = hashlib.sha256(canonical_json(body)).digest()[:20]
-    return base64.b32encode(digest).decode("ascii").lower()
-
-
-def check_switch_binding(
-    switch: object, owner_key: object, dossier_recipient: object, *, what: str, hint: str
-) -> None:
-    """Refuse ``what`` (e.g. "the notice") unless its switch id is the one derived from its
-    owner key and dossier recipient; ``hint`` says what the reader should do instead."""
-    if not isinstance(owner_key, str) or not isinstance(dossier_recipient, str):
-        raise FormatError(
-            f"{what} does not name its owner key and dossier recipient, so its switch id "
-            "cannot be checked against them",
-            hint,
-        )
-    expected = switch_id_for(owner_key, dossier_recipient)
-    if switch != expected:
-        raise SignatureError(
-            f"{what} names switch {switch}, but the switch of its owner key and dossier is "
-            f"{expected}: the id belongs to someone else's notice, or was made by an "
-            "afterword older than switch ids bound to their owner",
-            hint,
-        )
 
 
 def write_dossier(
@@ -415,75 +374,101 @@ def extract_dossier(
         failure: BaseException | None = None
         try:
             with tarfile.open(fileobj=decryptor.reader, mode="r|") as tar:
-                for member in tar:
-                    rel = _member_path(member)
-                    if private is not None:
-                        raise IntegrityError(
-                            f"the dossier holds {member.name!r} after its private manifest",
-                            _HOSTILE,
-                        )
-                    if member.size > budget:
-                        raise IntegrityError(
-                            f"the dossier's entry {member.name!r} claims {member.size} bytes, "
-                            f"more than the {budget} left of the dossier's signed size",
-                            _HOSTILE,
-                        )
-                    budget -= member.size
-                    source = tar.extractfile(member)
-                    if source is None:  # pragma: no cover - a regular member always has one
-                        raise IntegrityError(f"cannot read {member.name!r} in the dossier")
-                    if rel is None:
-                        raw = source.read(PRIVATE_MAX_BYTES + 1)
-                        private = read_private_manifest(raw, "the dossier's private manifest")
-                        continue
-                    if isinstance(count, int) and len(extracted) >= count:
-                        raise IntegrityError(
-                            f"the dossier holds more documents than the {count} its signed "
-                            "manifest lists",
-                            _HOSTILE,
-                        )
-                    if str(rel) in extracted:
-                        raise IntegrityError(
-                            f"the dossier holds {member.name!r} twice", "the dossier was altered"
-                        )
-                    target = scratch.joinpath(*rel.parts)
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    digest = _write_member(source, target, member.size, progress)
-                    extracted[str(rel)] = (digest, member.size)
+                extracted, private = _extract_members(tar, scratch, budget, count, progress)
         except Exception as exc:  # hostile input: every failure becomes a refusal below
             failure = exc
-        error = decryptor.close()
-        # a refusal stops reading: the worker's broken pipe is its echo, not the cause
-        if error is not None and not (failure and isinstance(error, BrokenPipeError)):
-            raise IntegrityError(
-                f"the dossier cannot be decrypted: {error}",
-                "it is truncated or was tampered with; get an intact copy",
-            ) from error
-        if isinstance(failure, AfterwordError):
-            raise failure
-        if failure is not None:
-            raise IntegrityError(
-                f"the dossier's contents are damaged ({failure})", "get an intact copy"
-            ) from failure
-        if private is None:
-            raise IntegrityError(
-                "the dossier has no private manifest", "it was not made by afterword"
-            )
-        private_switch, entries = private
-        if private_switch != switch:
-            raise IntegrityError("the dossier belongs to another switch than its manifest")
-        match_entries(manifest, entries)
-        listed = {e.path: (e.sha256, e.size) for e in entries}
-        if listed != extracted:
-            bad = sorted(set(listed.items()) ^ set(extracted.items()))
-            raise IntegrityError(
-                f"document {bad[0][0]!r} does not match the signed manifest",
-                "the dossier was altered",
-            )
+        _refuse_a_failure(decryptor.close(), failure)
+        entries = _check_extracted(manifest, switch, private, extracted)
         if out.exists():
             out.rmdir()
         scratch.rename(out)
     return OpenedDossier(out, entries, sum(e.size for e in entries))
+
+
+def _extract_members(
+    tar: tarfile.TarFile, scratch: Path, budget: int, count: object, progress: Progress | None
+) -> tuple[dict[str, tuple[bytes, int]], tuple[str, list[DocumentEntry]] | None]:
+    """Write each document of the dossier's tar into ``scratch``, each member checked
+    before a byte of it is written (see :func:`extract_dossier`): what was written (path:
+    hash, size), and the private manifest (its switch and entries) if the tar had one."""
+    extracted: dict[str, tuple[bytes, int]] = {}
+    private: tuple[str, list[DocumentEntry]] | None = None
+    for member in tar:
+        rel = _member_path(member)
+        if private is not None:
+            raise IntegrityError(
+                f"the dossier holds {member.name!r} after its private manifest",
+                _HOSTILE,
+            )
+        if member.size > budget:
+            raise IntegrityError(
+                f"the dossier's entry {member.name!r} claims {member.size} bytes, "
+                f"more than the {budget} left of the dossier's signed size",
+                _HOSTILE,
+            )
+        budget -= member.size
+        source = tar.extractfile(member)
+        if source is None:  # pragma: no cover - a regular member always has one
+            raise IntegrityError(f"cannot read {member.name!r} in the dossier")
+        if rel is None:
+            raw = source.read(PRIVATE_MAX_BYTES + 1)
+            private = read_private_manifest(raw, "the dossier's private manifest")
+            continue
+        if isinstance(count, int) and len(extracted) >= count:
+            raise IntegrityError(
+                f"the dossier holds more documents than the {count} its signed manifest lists",
+                _HOSTILE,
+            )
+        if str(rel) in extracted:
+            raise IntegrityError(
+                f"the dossier holds {member.name!r} twice", "the dossier was altered"
+            )
+        target = scratch.joinpath(*rel.parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        digest = _write_member(source, target, member.size, progress)
+        extracted[str(rel)] = (digest, member.size)
+    return extracted, private
+
+
+def _refuse_a_failure(error: BaseException | None, failure: BaseException | None) -> None:
+    """Refuse the dossier if decrypting it failed (``error``, the age worker's) or reading
+    its tar did (``failure``): a refusal of ours as it is, anything else as damage."""
+    # a refusal stops reading: the worker's broken pipe is its echo, not the cause
+    if error is not None and not (failure and isinstance(error, BrokenPipeError)):
+        raise IntegrityError(
+            f"the dossier cannot be decrypted: {error}",
+            "it is truncated or was tampered with; get an intact copy",
+        ) from error
+    if isinstance(failure, AfterwordError):
+        raise failure
+    if failure is not None:
+        raise IntegrityError(
+            f"the dossier's contents are damaged ({failure})", "get an intact copy"
+        ) from failure
+
+
+def _check_extracted(
+    manifest: dict[str, Any],
+    switch: str,
+    private: tuple[str, list[DocumentEntry]] | None,
+    extracted: dict[str, tuple[bytes, int]],
+) -> list[DocumentEntry]:
+    """The private manifest's entries, once it is the switch's and what was written is
+    exactly what it and the signed ``manifest`` list."""
+    if private is None:
+        raise IntegrityError("the dossier has no private manifest", "it was not made by afterword")
+    private_switch, entries = private
+    if private_switch != switch:
+        raise IntegrityError("the dossier belongs to another switch than its manifest")
+    match_entries(manifest, entries)
+    listed = {e.path: (e.sha256, e.size) for e in entries}
+    if listed != extracted:
+        bad = sorted(set(listed.items()) ^ set(extracted.items()))
+        raise IntegrityError(
+            f"document {bad[0][0]!r} does not match the signed manifest",
+            "the dossier was altered",
+        )
+    return entries
 
 
 def check_dossier_file(dossier: Path, manifest: dict[str, Any]) -> None:

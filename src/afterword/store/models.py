@@ -28,7 +28,13 @@ class Base(DeclarativeBase):
 
 
 class SwitchRow(Base):
-    """One switch: its machine state (JSON), what the owner uploaded, and the scheduler key."""
+    """One switch: its machine state (JSON), what the owner uploaded, and the scheduler key.
+
+    The ORM mapping of the ``switches`` table, every column (the signed manifest and notice
+    too); an object of it is tracked by its session, which writes what is set on it. The
+    repository reads a switch as :class:`afterword.store.repository.Switch` instead: a
+    plain record of the same columns but the two documents, that writes nothing. This
+    class is for creating a row and for the rare reads that need the documents."""
 
     __tablename__ = "switches"
     # the disarmed ones, for the sweep every worker makes when it starts (migration 0005):

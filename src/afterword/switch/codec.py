@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from afterword.switch.machine import Canary, Cause, Phase, SwitchState
 from afterword.switch.policy import DEFAULT_COOLING_OFF, Policy
+from afterword.switch.state import Canary, Cause, Phase, SwitchState
 
 VERSION = 1
 

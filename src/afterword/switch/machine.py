@@ -6,6 +6,11 @@ effects (mail, webhooks, publishing, audit entries) in the same transaction that
 new state. That makes the rules testable exhaustively and a lifecycle of years simulable
 in milliseconds.
 
+The records the rules act on live beside them, one subject a file: the events
+(``events.py``), the effects (``effects.py``) and the state (``state.py``). This module
+re-exports them, so ``from afterword.switch.machine import Tick, Audit, SwitchState``
+keeps working; every *decision* is here.
+
 ::
 
     armed --deadline--> overdue --grace--> triggered --waiting--> releasing --K shares--> released
@@ -51,298 +56,56 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import enum
-from dataclasses import dataclass, fields
-from typing import Any, TypeVar
 
 from afterword.errors import AfterwordError
+from afterword.switch.effects import (
+    OWNER_EFFECTS,
+    Alert,
+    Audit,
+    DeleteServerCopies,
+    Effect,
+    NotifyCustodians,
+    NotifyRecipients,
+    OwnerLog,
+    PublishRelease,
+    RefuseOther,
+    RefuseOwner,
+    RemindOwner,
+    SubmitServerShares,
+)
+from afterword.switch.events import (
+    Abort,
+    AddCanary,
+    CanaryAlarm,
+    CanaryCheckIn,
+    ChangePolicy,
+    CheckIn,
+    Disarm,
+    Duress,
+    Event,
+    OwnerAction,
+    Pause,
+    ReleaseNow,
+    Resume,
+    Revoke,
+    ShareAccepted,
+    Status,
+    Tick,
+    Vote,
+    WithdrawVote,
+)
 from afterword.switch.policy import Policy
-
-
-class Phase(enum.StrEnum):
-    ARMED = "armed"
-    OVERDUE = "overdue"
-    TRIGGERED = "triggered"
-    RELEASING = "releasing"
-    RELEASED = "released"
-    PAUSED = "paused"
-    DISARMING = "disarming"
-    DISARMED = "disarmed"
-
-
-class Cause(enum.StrEnum):
-    """Why a switch triggered: recorded in the audit log and the release statement."""
-
-    MISSED = "missed"  # the owner fell silent past deadline and grace
-    DELIBERATE = "deliberate"  # the owner chose to release now
-    DURESS = "duress"  # reserved: the owner acted under duress (next issue)
-    VOTES = "votes"  # reserved: K custodians voted (next issue)
-    CANARY = "canary"  # reserved: a protected person fell silent (next issue)
-
-
-# --- events -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Tick:
-    """Time has passed: the scheduler delivers this when ``now >= next_event_at``."""
-
-
-@dataclass(frozen=True)
-class CheckIn:
-    """The owner proved they are well (signed, or password + TOTP)."""
-
-    method: str  # "signature", "password", ...
-    client: str = ""  # who/where, for the log (key fingerprint, network, user agent)
-    new_client: bool = False  # never seen on this switch: the owner's channels are told
-
-
-@dataclass(frozen=True)
-class Pause:
-    """The owner suspends check-ins until ``until`` (at most policy.max_pause from now)."""
-
-    until: int
-
-
-@dataclass(frozen=True)
-class Resume:
-    """The owner ends a pause early."""
-
-
-@dataclass(frozen=True)
-class Abort:
-    """The owner stops a pending release during the waiting period."""
-
-
-@dataclass(frozen=True)
-class ReleaseNow:
-    """The owner releases on purpose; no waiting period."""
-
-
-@dataclass(frozen=True)
-class ShareAccepted:
-    """A custodian's share arrived and matched its commitment."""
-
-    custodian: str
-
-
-@dataclass(frozen=True)
-class Disarm:
-    """The owner retires the switch: a cooling-off period first, custodians told."""
-
-
-@dataclass(frozen=True)
-class Vote:
-    """A custodian says the owner is missing or coerced; K votes trigger the release."""
-
-    custodian: str
-
-
-@dataclass(frozen=True)
-class WithdrawVote:
-    custodian: str
-
-
-@dataclass(frozen=True)
-class Status:
-    """The owner looks at the switch. Changes nothing, but is an owner action: under
-    duress, looking is enough to trigger."""
-
-
-@dataclass(frozen=True)
-class Revoke:
-    """The owner withdraws a custodian's right to vote and to see the switch's state.
-
-    (Their share still counts towards a release: a release must never be lost.)"""
-
-    custodian: str
-
-
-@dataclass(frozen=True)
-class ChangePolicy:
-    """The owner changes how often they check in and what follows a miss. The current
-    deadline stands; the new interval counts from the next check-in. A change that
-    lengthens the wait for a release too far waits out the cooling-off first (see
-    :func:`_change_policy`)."""
-
-    interval: int
-    grace: int
-    waiting: int
-    reminders: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class AddCanary:
-    """The owner adds a protected person with their own check-in schedule."""
-
-    name: str
-    interval: int
-    grace: int
-    trigger: bool  # on a miss or duress: trigger the release (True) or only alert
-
-
-@dataclass(frozen=True)
-class CanaryCheckIn:
-    """A protected person checked in; ``duress`` if they used their duress link."""
-
-    name: str
-    duress: bool = False
-
-
-@dataclass(frozen=True)
-class CanaryAlarm:
-    """A protected person fell silent or signalled duress (their own machine decided)."""
-
-    name: str
-    reason: str  # "missed" or "duress"
-    trigger: bool  # the owner's choice for this canary: trigger the release, or alert
-
-
-OwnerAction = (
-    CheckIn
-    | Pause
-    | Resume
-    | Abort
-    | ReleaseNow
-    | Disarm
-    | Status
-    | Revoke
-    | AddCanary
-    | ChangePolicy
-)
-
-
-@dataclass(frozen=True)
-class Duress:
-    """An owner action made with duress credentials.
-
-    The answer is what ``action`` would have got; the switch triggers silently (after
-    ``policy.duress_delay``); from then on the owner sees a decoy, custodians the truth.
-    """
-
-    action: OwnerAction
-
-
-Event = (
-    Tick
-    | CheckIn
-    | Pause
-    | Resume
-    | Abort
-    | ReleaseNow
-    | ShareAccepted
-    | Disarm
-    | Vote
-    | WithdrawVote
-    | CanaryAlarm
-    | CanaryCheckIn
-    | Status
-    | Revoke
-    | AddCanary
-    | ChangePolicy
-    | Duress
-)
-
-
-# --- effects ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Audit:
-    """An entry for the switch's hash-chained audit log."""
-
-    kind: str
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class RemindOwner:
-    """Tell the owner a check-in is due at ``deadline`` (or overdue, during grace)."""
-
-    deadline: int
-    overdue: bool
-
-
-@dataclass(frozen=True)
-class NotifyCustodians:
-    """Tell custodians what happened and what to do: ``triggered``, ``submit``,
-    ``aborted``, ``released``, ``disarming``, ``settings-pending``, ..."""
-
-    what: str
-
-
-@dataclass(frozen=True)
-class SubmitServerShares:
-    """The server submits the share(s) it holds for this switch."""
-
-
-@dataclass(frozen=True)
-class PublishRelease:
-    """Rebuild the key from the accepted shares, check it, sign the statement, publish."""
-
-    cause: Cause
-
-
-@dataclass(frozen=True)
-class NotifyRecipients:
-    """Send the release to its recipients (mail with a stable Message-ID, webhooks)."""
-
-
-@dataclass(frozen=True)
-class Alert:
-    """Tell the owner's channels and the custodians something they must know (a canary)."""
-
-    what: str
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class DeleteServerCopies:
-    """Disarmed: delete the server's share(s) and the dossier, irreversibly."""
-
-
-@dataclass(frozen=True)
-class RefuseOwner:
-    """Answer the owner as a refused action would be answered (the state still changed:
-    a duress action is refused exactly like the real one, yet triggers)."""
-
-    message: str
-
-
-@dataclass(frozen=True)
-class OwnerLog:
-    """An entry of the log the owner is shown while a decoy stands in for the truth
-    (what the real action would have written); the real log gets the truth."""
-
-    kind: str
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class RefuseOther:
-    """Answer whoever sent the event (a custodian, a protected person) as refused, though
-    the state changed: the truth refused it, the owner's decoy took it, as the real
-    switch the decoy stands for would have. They see the truth, so they are refused;
-    the owner is shown what the real world would show (their log, their state)."""
-
-    message: str
-
-
-Effect = (
-    Audit
-    | OwnerLog
-    | RemindOwner
-    | NotifyCustodians
-    | SubmitServerShares
-    | PublishRelease
-    | NotifyRecipients
-    | Alert
-    | DeleteServerCopies
-    | RefuseOwner
-    | RefuseOther
-)
-OWNER_EFFECTS = (RemindOwner, RefuseOwner, OwnerLog)
-"""Effects addressed to the owner: under duress these come from the decoy only."""
+from afterword.switch.state import LIVE, WATCHED, Canary, Cause, Phase, SwitchState, replace
+
+__all__ = [  # the rules' own names, and the records they act on (imported from here too)
+    "LIVE", "OWNER_EFFECTS", "SETTLED", "WATCHED", "Abort", "AddCanary", "Alert", "Audit",
+    "Canary", "CanaryAlarm", "CanaryCheckIn", "Cause", "ChangePolicy", "CheckIn",
+    "DeleteServerCopies", "Disarm", "Duress", "Effect", "Event", "NotifyCustodians",
+    "NotifyRecipients", "OwnerAction", "OwnerLog", "Pause", "Phase", "Policy",
+    "PublishRelease", "RefuseOther", "RefuseOwner", "Rejected", "ReleaseNow", "RemindOwner",
+    "Resume", "Revoke", "ShareAccepted", "Status", "SubmitServerShares", "SwitchState",
+    "Tick", "Vote", "WithdrawVote", "arm", "decide", "owner_view", "replace",
+]  # fmt: skip
 
 
 class Rejected(Exception):
@@ -350,142 +113,6 @@ class Rejected(Exception):
 
     The message is for the person who sent it (an owner, a custodian).
     """
-
-
-# --- state --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Canary:
-    """A protected person's own schedule: a check-in due every ``interval``, then grace."""
-
-    name: str
-    interval: int
-    grace: int
-    trigger: bool
-    deadline: int  # next check-in due
-    last_checkin: int = 0
-    missed: bool = False  # the alarm for the current miss has been raised
-
-    @property
-    def alarm_at(self) -> int:
-        return self.deadline + self.grace
-
-
-@dataclass(frozen=True)
-class SwitchState:
-    """Everything the rules need about one switch. Times are seconds since the epoch."""
-
-    policy: Policy
-    threshold: int
-    phase: Phase = Phase.ARMED
-    deadline: int = 0  # next check-in due (armed, overdue)
-    since: int = 0  # when the current phase was observed to begin
-    reminded: frozenset[int] = frozenset()  # reminder instants already sent this period
-    paused_until: int = 0
-    cause: Cause | None = None
-    triggered_at: int = 0  # when the current trigger was observed (its cause's time)
-    shares: frozenset[str] = frozenset()  # custodians whose valid share was accepted
-    released_at: int = 0
-    last_checkin: int = 0
-    checkins: int = 0
-    counted_from: int = 0  # the current check-in period counts from here (never lowered)
-    votes: frozenset[str] = frozenset()  # custodians who say the owner is missing/coerced
-    duress_at: int = 0  # a delayed silent trigger is due then (0: none pending)
-    disarm_ends: int = 0  # disarming: when the cooling-off period ends
-    revoked: frozenset[str] = frozenset()  # custodians who may no longer vote or look
-    canaries: tuple[Canary, ...] = ()  # protected people, each with their own schedule
-    decoy: SwitchState | None = None  # after duress: what the owner is shown
-    # settings that lengthen the wait for a release, pending until their cooling-off ends
-    settings_pending: Policy | None = None
-    settings_at: int = 0  # when the pending settings take effect (held by pending duress)
-    # the longest settings the custodians were told of (None: the ones in force, as armed)
-    told: Policy | None = None
-
-    @property
-    def grace_ends(self) -> int:
-        return self.since + self.policy.grace
-
-    @property
-    def release_at(self) -> int:
-        return self.since + self.policy.waiting
-
-    def reminder_times(self) -> list[int]:
-        """Instants reminders are due in this period, in order."""
-        if self.phase in (Phase.ARMED, Phase.DISARMING):
-            return sorted(self.deadline - o for o in self.policy.reminders if o > 0)
-        if self.phase is Phase.OVERDUE:
-            # at the start of grace, then at each offset before grace ends that falls in it
-            later = (self.grace_ends - o for o in self.policy.reminders)
-            return sorted({self.since, *(t for t in later if t > self.since)})
-        return []
-
-    def pending_reminder(self, now: int) -> int | None:
-        """The latest reminder instant that is due and not yet sent (older ones are moot)."""
-        due = [t for t in self.reminder_times() if t <= now and t not in self.reminded]
-        return due[-1] if due else None
-
-    @property
-    def next_event_at(self) -> int | None:
-        """The earliest instant this switch needs a Tick; None if only people can move it."""
-        times = [] if self.decoy is None else [self.decoy.next_event_at]
-        if self.duress_at and self.phase in LIVE:
-            times.append(self.duress_at)
-        times.append(self._own_next_event())
-        if self.settings_pending is not None:
-            times += self.cooling_off_ends(self.settings_at)
-        if self.phase in WATCHED:
-            times += [c.alarm_at for c in self.canaries if not c.missed]
-        due = [t for t in times if t is not None]
-        return min(due) if due else None
-
-    def _own_next_event(self) -> int | None:
-        pending = [t for t in self.reminder_times() if t not in self.reminded]
-        if self.phase is Phase.ARMED:
-            return min([*pending, self.deadline])
-        if self.phase is Phase.OVERDUE:
-            return min([*pending, self.grace_ends])
-        if self.phase is Phase.TRIGGERED:
-            return self.release_at
-        if self.phase is Phase.PAUSED:
-            return self.paused_until
-        if self.phase is Phase.DISARMING:  # (a pending duress trigger holds the disarm)
-            return min([*pending, self.deadline, *self.cooling_off_ends(self.disarm_ends)])
-        return None
-
-    def cooling_off_ends(self, ends: int) -> list[int]:
-        """When a cooling-off that ends at ``ends`` needs a tick: then, unless a duress
-        trigger still to come holds it (its own instant is on the schedule already)."""
-        return [] if self.duress_at else [ends]
-
-
-_Frozen = TypeVar("_Frozen", SwitchState, Canary)
-_FIELDS = {cls: frozenset(f.name for f in fields(cls)) for cls in (SwitchState, Canary)}
-if any(hasattr(cls, "__post_init__") for cls in _FIELDS):  # replace() would skip it
-    raise TypeError("machine.replace copies fields: it cannot serve a class that checks them")
-
-
-def replace(state: _Frozen, **changes: Any) -> _Frozen:
-    """``dataclasses.replace`` for the machine's own frozen records, ten times cheaper.
-
-    The generic one rebuilds the object through ``__init__`` field by field; these records
-    have no ``__post_init__`` (checked above), so copying the fields and overriding the
-    changed ones gives the same object. A scheduler transition makes two of these, and it
-    was the largest cost in deciding one. Unknown field names are refused, as there.
-    """
-    cls = type(state)
-    if not changes.keys() <= _FIELDS[cls]:
-        unknown = sorted(changes.keys() - _FIELDS[cls])
-        raise TypeError(f"{cls.__name__} has no field(s) {unknown}")
-    new = object.__new__(cls)
-    new.__dict__.update(state.__dict__, **changes)
-    return new
-
-
-LIVE = (Phase.ARMED, Phase.OVERDUE, Phase.PAUSED, Phase.DISARMING)
-"""Phases a trigger (votes, duress, a canary) can start from."""
-WATCHED = (*LIVE, Phase.TRIGGERED)
-"""Phases in which a canary's silence still raises an alarm."""
 
 
 def owner_view(state: SwitchState) -> SwitchState:

@@ -1,4 +1,8 @@
-"""Check-in policy values: durations as people write them (``7d``, ``36h``, ``2w``)."""
+"""Check-in policies: the ``Policy`` values, durations as people write them (``7d``,
+``36h``, ``2w``), and the one codec of a policy as a client sends it (``policy_from_wire``).
+
+Apart from the machine because a policy is settings, not lifecycle: the web, the CLI and
+the store read and write policies without deciding anything about a switch."""
 
 from __future__ import annotations
 
@@ -84,3 +88,57 @@ def parse_reminders(text: str) -> tuple[int, ...]:
     """``3d,1d,2h`` -> offsets in seconds, largest first, duplicates removed."""
     parts = [p for p in text.split(",") if p.strip()]
     return tuple(sorted({parse_duration(p) for p in parts}, reverse=True))
+
+
+# --- the wire shape -----------------------------------------------------------------------
+# A policy as a client sends it (``afterword arm``, POST /switches): a JSON object of whole
+# seconds. Read here, beside the Policy it becomes, so every door refuses the same values
+# with the same words.
+
+POLICY_FIELDS = ("interval", "grace", "waiting", "reminders", "cooling_off", "duress_delay")
+MAX_REMINDERS = 32
+POLICY_HINT = 'send {"interval": SECONDS, "grace": SECONDS, "waiting": SECONDS, "reminders": [...]}'
+
+
+def policy_from_wire(value: object) -> Policy:
+    """The policy a client sent (its JSON, decoded), or an ``AfterwordError`` that says
+    what is wrong with it: unknown fields, a missing interval, a value that is not a whole
+    number of seconds or is over 10 years; ``Policy`` itself refuses zero and negative
+    durations. Absent fields take Policy's defaults."""
+    if not isinstance(value, dict):
+        raise AfterwordError("the policy must be a JSON object", POLICY_HINT)
+    for name in value:
+        if name not in POLICY_FIELDS:
+            raise AfterwordError(f"unknown policy field {name!r}", POLICY_HINT)
+    if "interval" not in value:
+        raise AfterwordError("the policy has no interval", POLICY_HINT)
+    reminders = value.get("reminders", [])
+    if (
+        not isinstance(reminders, list)
+        or len(reminders) > MAX_REMINDERS
+        or any(isinstance(r, bool) or not isinstance(r, int) for r in reminders)
+    ):
+        raise AfterwordError(
+            f"policy.reminders must be a list of whole numbers of seconds (at most "
+            f"{MAX_REMINDERS})",
+            POLICY_HINT,
+        )
+    return Policy(  # Policy itself refuses zero and negative durations
+        interval=_seconds(value["interval"], "policy.interval"),
+        grace=_seconds(value.get("grace", 0), "policy.grace"),
+        waiting=_seconds(value.get("waiting", 0), "policy.waiting"),
+        reminders=tuple(_seconds(r, "policy.reminders") for r in reminders),
+        cooling_off=_seconds(value.get("cooling_off", DEFAULT_COOLING_OFF), "policy.cooling_off"),
+        duress_delay=_seconds(value.get("duress_delay", 0), "policy.duress_delay"),
+    )
+
+
+def _seconds(value: object, what: str) -> int:
+    """A duration from the policy field: a JSON integer (not a bool, float or string)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise AfterwordError(f"{what} must be a whole number of seconds", POLICY_HINT)
+    if value > MAX_DURATION:
+        raise AfterwordError(
+            f"{what} is longer than {MAX_DURATION} seconds (10 years)", "use a shorter duration"
+        )
+    return value
