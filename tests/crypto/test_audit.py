@@ -24,10 +24,10 @@ from afterword.crypto.audit import (
     export_log,
     verify_log,
 )
-from afterword.crypto.dossier import switch_id_for
 from afterword.crypto.encoding import pretty_json
 from afterword.crypto.keys import OwnerKey
 from afterword.crypto.signing import public_key_text, sign_document
+from afterword.crypto.switch_id import switch_id_for
 from afterword.crypto.verify import verify_any
 from afterword.errors import AfterwordError, FormatError, IntegrityError, SignatureError
 

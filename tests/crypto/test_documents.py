@@ -19,11 +19,11 @@ from hypothesis import strategies as st
 
 from afterword.crypto import merkle
 from afterword.crypto.bundle import make_teaser
-from afterword.crypto.dossier import switch_id_for
 from afterword.crypto.keys import OwnerKey
 from afterword.crypto.manifest import DocumentEntry, public_manifest_body
 from afterword.crypto.notice import render_text
 from afterword.crypto.signing import sign_document, verify_document
+from afterword.crypto.switch_id import switch_id_for
 from afterword.crypto.teaser import teaser_body
 from afterword.crypto.verify import verify_any
 from afterword.errors import AfterwordError, FormatError, IntegrityError, SignatureError

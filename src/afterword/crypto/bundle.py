@@ -32,7 +32,6 @@ from afterword.crypto.dossier import (
     check_output_folder,
     collect_documents,
     extract_dossier,
-    switch_id_for,
     write_dossier,
 )
 from afterword.crypto.encoding import (
@@ -63,6 +62,7 @@ from afterword.crypto.shares import (
 )
 from afterword.crypto.signing import Document, public_key_text, verify_document
 from afterword.crypto.streams import Progress
+from afterword.crypto.switch_id import switch_id_for
 from afterword.crypto.teaser import MAX_TEASER_BYTES, teaser_body
 from afterword.errors import AfterwordError, KeyFileError, ShareError
 

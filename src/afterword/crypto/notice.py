@@ -12,8 +12,8 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
-from afterword.crypto.dossier import check_switch_binding
 from afterword.crypto.signing import Document, fingerprint, verify_document
+from afterword.crypto.switch_id import check_switch_binding
 from afterword.errors import IntegrityError
 
 NOTICE_KIND = "notice/1"

@@ -27,7 +27,6 @@ from afterword.crypto.bundle import load_json, load_manifest
 from afterword.crypto.dossier import (
     check_dossier_file,
     check_output_folder,
-    check_switch_binding,
     extract_dossier,
 )
 from afterword.crypto.encoding import age_recipient_of, check_age_recipient
@@ -41,6 +40,7 @@ from afterword.crypto.signing import (
     parse_public_key,
     verify_document,
 )
+from afterword.crypto.switch_id import check_switch_binding
 from afterword.errors import AfterwordError, FormatError, IntegrityError
 
 RELEASE_KIND = "release/1"

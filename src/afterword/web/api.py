@@ -24,27 +24,22 @@ from starlette.concurrency import run_in_threadpool
 
 from afterword import __version__
 from afterword.crypto.bundle import LABEL
-from afterword.crypto.dossier import SWITCH_ID
-from afterword.engine import Contacts, Engine, NotFound, TooLarge
+from afterword.crypto.switch_id import check_switch_id
+from afterword.engine import Contacts, Engine, TooLarge
 from afterword.engine.messages import check_address
 from afterword.errors import AfterwordError, FormatError
-from afterword.switch.policy import DEFAULT_COOLING_OFF, MAX_DURATION, Policy
+from afterword.switch.policy import POLICY_HINT, Policy, policy_from_wire
 from afterword.web.http_errors import client_of
-from afterword.web.rendering import engine_of
+from afterword.web.rendering import check_id, engine_of
 
 MAX_JSON_FILE = 16 * 1024 * 1024
 MAX_JSON_BODY = 64 * 1024  # an owner request or a share is a few hundred bytes
-MAX_REMINDERS = 32
 
-# what a switch id may be: `afterword seal` makes 26 base32 letters; anything that is not
-# safe as a file name, a URL segment and a database key (64 characters) names no switch
-POLICY_FIELDS = ("interval", "grace", "waiting", "reminders", "cooling_off", "duress_delay")
 CONTACT_FIELDS = ("owner", "custodians", "recipients", "alert_custodians")
 ARM_HINT = (
     "POST /switches takes multipart/form-data: the files manifest, notice, custodians and "
     "dossier (and envelopes), and the fields policy (and contacts), as `afterword arm` sends them"
 )
-POLICY_HINT = 'send {"interval": SECONDS, "grace": SECONDS, "waiting": SECONDS, "reminders": [...]}'
 CONTACTS_HINT = (
     'send {"owner": [ADDRESS, ...], "custodians": {"LABEL": ADDRESS}, "recipients": [...]} '
     "where an ADDRESS is mailto:someone@example.org or https://example.org/hook"
@@ -83,55 +78,8 @@ async def _json_body(request: Request, hint: str) -> Any:
         raise AfterwordError("the request body is not JSON", hint) from exc
 
 
-def _switch_id(switch_id: str) -> str:
-    """A switch id from a URL: one that can name no switch is not looked up at all."""
-    if not SWITCH_ID.fullmatch(switch_id):
-        raise NotFound(
-            "no switch with that id on this server",
-            "a switch id is letters and digits, as `afterword seal` printed it",
-        )
-    return switch_id
-
-
-def _seconds(value: object, what: str) -> int:
-    """A duration from the policy field: a JSON integer (not a bool, float or string)."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise AfterwordError(f"{what} must be a whole number of seconds", POLICY_HINT)
-    if value > MAX_DURATION:
-        raise AfterwordError(
-            f"{what} is longer than {MAX_DURATION} seconds (10 years)", "use a shorter duration"
-        )
-    return value
-
-
 def _policy(text: str) -> Policy:
-    p = _json_form(text, "policy", POLICY_HINT)
-    if not isinstance(p, dict):
-        raise AfterwordError("the policy must be a JSON object", POLICY_HINT)
-    for name in p:
-        if name not in POLICY_FIELDS:
-            raise AfterwordError(f"unknown policy field {name!r}", POLICY_HINT)
-    if "interval" not in p:
-        raise AfterwordError("the policy has no interval", POLICY_HINT)
-    reminders = p.get("reminders", [])
-    if (
-        not isinstance(reminders, list)
-        or len(reminders) > MAX_REMINDERS
-        or any(isinstance(r, bool) or not isinstance(r, int) for r in reminders)
-    ):
-        raise AfterwordError(
-            f"policy.reminders must be a list of whole numbers of seconds (at most "
-            f"{MAX_REMINDERS})",
-            POLICY_HINT,
-        )
-    return Policy(  # Policy itself refuses zero and negative durations
-        interval=_seconds(p["interval"], "policy.interval"),
-        grace=_seconds(p.get("grace", 0), "policy.grace"),
-        waiting=_seconds(p.get("waiting", 0), "policy.waiting"),
-        reminders=tuple(_seconds(r, "policy.reminders") for r in reminders),
-        cooling_off=_seconds(p.get("cooling_off", DEFAULT_COOLING_OFF), "policy.cooling_off"),
-        duress_delay=_seconds(p.get("duress_delay", 0), "policy.duress_delay"),
-    )
+    return policy_from_wire(_json_form(text, "policy", POLICY_HINT))
 
 
 def _contacts(text: str) -> Contacts:
@@ -177,13 +125,11 @@ def _check_switch_id(manifest: Any) -> None:
     """The manifest's switch id becomes a file name and a database key: anyone can sign a
     manifest with a key of their own, so the id must not be able to steer either."""
     if isinstance(manifest, dict) and manifest.get("afterword") == "manifest/1":
-        switch = manifest.get("switch")
-        if not isinstance(switch, str) or not SWITCH_ID.fullmatch(switch):
-            raise FormatError(
-                "the manifest's switch id is not one afterword makes "
-                "(1 to 64 letters, digits, - or _)",
-                "upload a bundle made by `afterword seal`",
-            )
+        check_switch_id(
+            manifest.get("switch"),
+            "the manifest's switch id",
+            "upload a bundle made by `afterword seal`",
+        )
 
 
 def add_api(app: FastAPI, engine: Engine) -> None:
@@ -272,12 +218,12 @@ async def arm(
 async def challenge(request: Request, switch_id: str) -> JSONResponse:
     engine = engine_of(request)
     # no database (a MAC): answered on the event loop, without a thread hand-off
-    return JSONResponse(engine.challenge(_switch_id(switch_id)))
+    return JSONResponse(engine.challenge(check_id(switch_id)))
 
 
 async def owner(switch_id: str, request: Request) -> JSONResponse:
     engine = engine_of(request)
-    _switch_id(switch_id)
+    check_id(switch_id)
     hint = "send the signed request `afterword checkin` (or pause, abort, ...) makes"
     body = await _json_body(request, hint)
     if not isinstance(body, dict):
@@ -292,7 +238,7 @@ async def owner(switch_id: str, request: Request) -> JSONResponse:
 async def checkin_password(switch_id: str, request: Request) -> dict[str, Any]:
     """Check in with the switch's password (+ TOTP code): for a phone or a browser."""
     engine = engine_of(request)
-    _switch_id(switch_id)
+    check_id(switch_id)
     hint = 'send {"password": "...", "code": "123456"} (code only if the switch has TOTP)'
     password, code, _ = _password_body(await _json_body(request, hint), hint)
     status = await run_in_threadpool(
@@ -304,7 +250,7 @@ async def checkin_password(switch_id: str, request: Request) -> dict[str, Any]:
 async def password_action(switch_id: str, request: Request) -> dict[str, Any]:
     """Any owner action (checkin, pause, abort, disarm, status, ...) by password."""
     engine = engine_of(request)
-    _switch_id(switch_id)
+    check_id(switch_id)
     hint = 'send {"password": "...", "code": "123456", "action": "status", ...}'
     password, code, params = _password_body(await _json_body(request, hint), hint)
     action = params.pop("action", None)
@@ -318,7 +264,7 @@ async def password_action(switch_id: str, request: Request) -> dict[str, Any]:
 async def custodian(switch_id: str, request: Request) -> dict[str, Any]:
     """A custodian, by the code derived from their share: status, vote, withdraw."""
     engine = engine_of(request)
-    _switch_id(switch_id)
+    check_id(switch_id)
     hint = 'send {"code": "YOUR CUSTODIAN CODE", "action": "status" | "vote" | "withdraw"}'
     body = await _json_body(request, hint)
     code = body.get("code") if isinstance(body, dict) else None
@@ -339,7 +285,7 @@ def canary_checkin_api(token: str, request: Request) -> dict[str, Any]:
 
 async def share(switch_id: str, request: Request) -> dict[str, Any]:
     engine = engine_of(request)
-    _switch_id(switch_id)
+    check_id(switch_id)
     hint = "or use `afterword custodian submit`"
     body = await _json_body(request, 'send {"mnemonic": "word word ..."} ' + hint)
     mnemonic = body.get("mnemonic") if isinstance(body, dict) else None
@@ -354,25 +300,25 @@ async def share(switch_id: str, request: Request) -> dict[str, Any]:
 
 def release_key(request: Request, switch_id: str) -> str:
     engine = engine_of(request)
-    return engine.release(_switch_id(switch_id))[0].identity + "\n"
+    return engine.release(check_id(switch_id))[0].identity + "\n"
 
 
 def release_statement(request: Request, switch_id: str) -> JSONResponse:
     engine = engine_of(request)
-    return JSONResponse(json.loads(engine.release(_switch_id(switch_id))[0].statement))
+    return JSONResponse(json.loads(engine.release(check_id(switch_id))[0].statement))
 
 
 def release_manifest(request: Request, switch_id: str) -> JSONResponse:
     engine = engine_of(request)
-    return JSONResponse(json.loads(engine.release(_switch_id(switch_id))[1].manifest))
+    return JSONResponse(json.loads(engine.release(check_id(switch_id))[1].manifest))
 
 
 def release_notice(request: Request, switch_id: str) -> JSONResponse:
     engine = engine_of(request)
-    return JSONResponse(json.loads(engine.release(_switch_id(switch_id))[1].notice))
+    return JSONResponse(json.loads(engine.release(check_id(switch_id))[1].notice))
 
 
 def release_dossier(request: Request, switch_id: str) -> FileResponse:
     engine = engine_of(request)
-    engine.release(_switch_id(switch_id))
+    engine.release(check_id(switch_id))
     return FileResponse(engine.dossier_path(switch_id), media_type="application/octet-stream")

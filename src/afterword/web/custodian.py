@@ -15,8 +15,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from afterword.crypto.dossier import SWITCH_ID
 from afterword.crypto.shares import check_share_words
+from afterword.crypto.switch_id import is_switch_id
 from afterword.engine import Forbidden
 from afterword.errors import AfterwordError, FormatError, ShareError
 from afterword.web.http_errors import client_of
@@ -139,7 +139,7 @@ async def custodian_vote(request: Request, switch_id: str) -> Response:
     form = await read_form(request)
     if isinstance(form, Response):
         return form
-    code = custodian_code(request, switch_id) if SWITCH_ID.fullmatch(switch_id) else None
+    code = custodian_code(request, switch_id) if is_switch_id(switch_id) else None
     action = text_field(form, "action", 20)
     if code is None or action not in ("vote", "withdraw"):
         return error(
@@ -165,7 +165,7 @@ async def custodian_sign_out(request: Request, switch_id: str) -> Response:
     if isinstance(form, Response):
         return form
     response = RedirectResponse(
-        f"/s/{switch_id}" if SWITCH_ID.fullmatch(switch_id) else "/", status_code=303
+        f"/s/{switch_id}" if is_switch_id(switch_id) else "/", status_code=303
     )
     response.delete_cookie(
         sec.custodian_cookie, path="/", secure=sec.secure, httponly=True, samesite="strict"

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from afterword.crypto.audit import verify_log
-from afterword.crypto.dossier import SWITCH_ID
+from afterword.crypto.switch_id import is_switch_id
 from afterword.engine import Engine, Forbidden, NotFound
 from afterword.engine.engine import OwnerSession
 from afterword.engine.messages import when
@@ -54,7 +54,7 @@ def _duration_or_zero(text: str) -> int:
 
 @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
 def login_page(request: Request, switch: str = "") -> Response:
-    shown = switch if SWITCH_ID.fullmatch(switch) else ""
+    shown = switch if is_switch_id(switch) else ""
     return render(request, "login.html", switch=shown)
 
 
@@ -70,10 +70,10 @@ async def login_submit(request: Request) -> Response:
     code = "".join(text_field(form, "code", 20).split()) or None
 
     def refused(status: int, message: str, hint: str = "") -> HTMLResponse:
-        shown = switch_id if SWITCH_ID.fullmatch(switch_id) else ""
+        shown = switch_id if is_switch_id(switch_id) else ""
         return render(request, "login.html", status, switch=shown, error=message, hint=hint)
 
-    if not SWITCH_ID.fullmatch(switch_id):
+    if not is_switch_id(switch_id):
         return refused(
             400,
             "That is not a switch id.",
@@ -127,9 +127,9 @@ def signed_in(request: Request, switch_id: str) -> OwnerSession | None:
 @router.get("/owner/{switch_id}", response_class=HTMLResponse, include_in_schema=False)
 def dashboard(request: Request, switch_id: str, page: int = 1, done: str = "") -> Response:
     engine = engine_of(request)
-    owner = signed_in(request, switch_id) if SWITCH_ID.fullmatch(switch_id) else None
+    owner = signed_in(request, switch_id) if is_switch_id(switch_id) else None
     if owner is None:
-        target = f"/login?switch={switch_id}" if SWITCH_ID.fullmatch(switch_id) else "/login"
+        target = f"/login?switch={switch_id}" if is_switch_id(switch_id) else "/login"
         return RedirectResponse(target, status_code=303)
     try:
         view = _dashboard_data(engine, owner)
@@ -279,14 +279,14 @@ async def owner_checkin(request: Request, switch_id: str) -> Response:
     form = await read_form(request)
     if isinstance(form, Response):
         return form
-    owner = signed_in(request, switch_id) if SWITCH_ID.fullmatch(switch_id) else None
+    owner = signed_in(request, switch_id) if is_switch_id(switch_id) else None
     if owner is None:
         return error(
             request,
             403,
             "you are not signed in to this switch (or your session ended after an hour)",
             "sign in again, then press “I'm here”",
-            back=f"/login?switch={switch_id}" if SWITCH_ID.fullmatch(switch_id) else "/login",
+            back=f"/login?switch={switch_id}" if is_switch_id(switch_id) else "/login",
         )
     limited = sec.limit(sec.limits.checkin, request, switch_id)
     if limited:
@@ -309,7 +309,7 @@ async def owner_form(
     CSRF token first, then the session, the rate limit, the fields, the password."""
     engine = engine_of(request)
     sec = security_of(request)
-    if not SWITCH_ID.fullmatch(switch_id):
+    if not is_switch_id(switch_id):
         return error(request, 404, "no switch with that id on this server")
     form = await read_form(request)
     if isinstance(form, Response):

@@ -21,7 +21,7 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from afterword import __version__
-from afterword.crypto.dossier import SWITCH_ID
+from afterword.crypto.switch_id import is_switch_id
 from afterword.engine import Engine, NotFound
 from afterword.errors import AfterwordError
 from afterword.web.http_errors import status_of
@@ -137,7 +137,7 @@ def failed(request: Request, exc: AfterwordError, back: str = "") -> Response:
 
 
 def check_id(switch_id: str) -> str:
-    if not SWITCH_ID.fullmatch(switch_id):
+    if not is_switch_id(switch_id):
         raise NotFound(
             "no switch with that id on this server",
             "a switch id is letters and digits, as `afterword seal` printed it",
