@@ -20,7 +20,7 @@ computation, no database) is asked before.
 
 Prints a Markdown table: median latency with the real and the duress credential, their
 ratio, and the interquartile ranges. Nothing here is asserted: the tests count the
-statements instead (``tests/engine/test_duress_work.py``). The cores are shared: read the
+statements instead (``tests/engine/test_duress.py``). The cores are shared: read the
 load averages printed with the table.
 """
 

@@ -1149,7 +1149,7 @@ class Simulation:
         elif phase == "disarmed":
             if leftovers:
                 self.violation(actor, "disarmed, yet the server still holds a share")
-            if engine.dossier_path(actor.switch).exists():  # test_regressions.py
+            if engine.dossier_path(actor.switch).exists():  # test_replayed_lifecycles.py
                 self.violation(actor, "disarmed, yet the dossier is still on disk")
         else:
             self.violation(actor, f"never reached an end: still {phase} after the quiet phase")

@@ -1,5 +1,6 @@
-"""Rules that must hold against people, not only against accidents (issue 15):
-votes after an abort, settings that would stretch the switch quietly, the trigger time."""
+"""Votes and the trigger time in the machine: K votes after an abort trigger again, votes
+cast while triggered are cleared by the check-in that stops it, and the state keeps when
+it triggered (settings that would stretch the switch quietly: test_settings.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Rules of issue 15 at the engine, on real databases and a real SMTP server: votes after
-an abort, the trigger time in the signed release statement."""
+"""Votes and the trigger time at the engine, on real databases and a real SMTP server:
+custodians told of an abort can vote again, and the signed release statement says when
+the switch triggered."""
 
 from __future__ import annotations
 

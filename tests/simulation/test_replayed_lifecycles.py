@@ -1,4 +1,5 @@
-"""Failures the simulation found, each replayed as small as it gets."""
+"""Lifecycles that once broke a promise, each replayed as small as it gets: a kill right
+after disarming leaves no dossier, and the seeds a full soak failed keep every promise."""
 
 from __future__ import annotations
 
