@@ -83,7 +83,7 @@ fuzz: $(STAMP)
 
 bench: $(STAMP) tools
 	@command -v /usr/bin/time >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq time) >/dev/null
-	$(BIN)/python benchmarks/seal.py --sizes 1,4 --write-docs
+	$(BIN)/python -m benchmarks.seal --sizes 1,4 --write-docs
 	$(BIN)/python -m benchmarks.scheduler --write-docs
 	$(BIN)/python -m benchmarks.checkin --write-docs
 

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from afterword.cli.common import _run, progress_bar, unlock
+from afterword.cli.common import progress_bar, run_action, unlock
 from afterword.crypto.bundle import Custodian, make_teaser, open_bundle, seal_bundle
 from afterword.crypto.dossier import collect_documents
 from afterword.crypto.encoding import pretty_json
@@ -87,7 +87,7 @@ def seal(
             )
         typer.echo("The dossier key was never written to disk; only K shares can rebuild it.")
 
-    _run(action)
+    run_action(action)
 
 
 def open_cmd(
@@ -120,7 +120,7 @@ def open_cmd(
         )
         typer.echo("Every document matches the signed manifest.")
 
-    _run(action)
+    run_action(action)
 
 
 def teaser(
@@ -141,7 +141,7 @@ def teaser(
             f"{doc['tree_size']}, with its inclusion proof."
         )
 
-    _run(action)
+    run_action(action)
 
 
 def verify(
@@ -177,4 +177,4 @@ def verify(
         for line in statements:
             typer.echo(f"  - {line}")
 
-    _run(action)
+    run_action(action)

@@ -15,9 +15,9 @@ from afterword.cli.common import (
     OwnerKeyOpt,
     ServerOpt,
     SwitchOpt,
-    _print_json,
-    _run,
-    _when,
+    format_time,
+    print_json,
+    run_action,
     unlock,
 )
 from afterword.errors import AfterwordError
@@ -56,13 +56,13 @@ def canary_add(
         with Client(server) as client:
             result = client.owner(switch, owner, "canary-add", **extra)
         if as_json:
-            _print_json(result)
+            print_json(result)
             return
         typer.echo(f"Added {name}. Give them both links, and keep them secret:")
         typer.echo(f"  check-in link: {result['url']}")
         typer.echo(f"  duress link:   {result['duress_url']} (looks the same; raises the alarm)")
 
-    _run(run)
+    run_action(run)
 
 
 @canary_app.command("checkin")
@@ -79,10 +79,10 @@ def canary_checkin(
         with Client(server) as client:
             result = client.canary_checkin(token.rsplit("/", 1)[-1])
         if as_json:
-            _print_json(result)
+            print_json(result)
         else:
             typer.echo(
-                f"Thank you, {result['name']}. Next check-in due {_when(result['next_due'])}."
+                f"Thank you, {result['name']}. Next check-in due {format_time(result['next_due'])}."
             )
 
-    _run(run)
+    run_action(run)

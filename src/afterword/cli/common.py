@@ -74,7 +74,8 @@ def progress_bar(label: str, total: int | None) -> Iterator[Callable[[int], None
         yield lambda n: bar.advance(task, n)
 
 
-def _run(action: Callable[[], None]) -> None:
+def run_action(action: Callable[[], None]) -> None:
+    """Run a command's body; an AfterwordError or Ctrl-C becomes the one-line refusal."""
     try:
         action()
     except AfterwordError as exc:
@@ -83,19 +84,22 @@ def _run(action: Callable[[], None]) -> None:
         raise fail("interrupted; nothing was left half-written") from None
 
 
-def _print_json(data: object) -> None:
+def print_json(data: object) -> None:
+    """A command's result as indented JSON with sorted keys (``--json``)."""
     typer.echo(json.dumps(data, indent=2, sort_keys=True))
 
 
-def _when(seconds: int | None) -> str:
+def format_time(seconds: int | None) -> str:
+    """A Unix time as the CLI prints it (UTC, to the second); ``-`` for none."""
     if seconds is None:
         return "-"
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _print_status(status: dict[str, Any], as_json: bool) -> None:
+def print_status(status: dict[str, Any], as_json: bool) -> None:
+    """A switch's status as the server reports it: JSON, or lines for a person."""
     if as_json:
-        _print_json(status)
+        print_json(status)
         return
     typer.echo(f"Switch {status['switch']}: {status['state']}")
     for key, label in (
@@ -106,17 +110,18 @@ def _print_status(status: dict[str, Any], as_json: bool) -> None:
         ("settings_at", "Longer settings take effect"),
     ):
         if status.get(key):
-            typer.echo(f"  {label}: {_when(status[key])}")
+            typer.echo(f"  {label}: {format_time(status[key])}")
     if status.get("cause"):
         typer.echo(f"  Cause: {status['cause']}")
     typer.echo(f"  Shares: {status.get('shares', 0)} of {status.get('threshold')} needed")
     for entry in status.get("last_checkins", []):
-        typer.echo(f"  Checked in {_when(entry['at'])} ({entry['detail']})")
+        typer.echo(f"  Checked in {format_time(entry['at'])} ({entry['detail']})")
     if status.get("audit"):
         typer.echo("  Audit log:")
         for entry in status["audit"]:
             typer.echo(
-                f"    {entry['seq']:>4} {_when(entry['at'])} {entry['kind']}: {entry['detail']}"
+                f"    {entry['seq']:>4} {format_time(entry['at'])} "
+                f"{entry['kind']}: {entry['detail']}"
             )
 
 

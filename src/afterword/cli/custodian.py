@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from afterword.cli.common import JsonOpt, ServerOpt, _print_json, _run
+from afterword.cli.common import JsonOpt, ServerOpt, print_json, run_action
 from afterword.errors import AfterwordError
 
 custodian_app = typer.Typer(help="Commands for custodians.", no_args_is_help=True)
@@ -44,14 +44,14 @@ def custodian_submit(
         with Client(server) as client:
             result = client.submit_share(target, parsed.mnemonic)
         if as_json:
-            _print_json(result)
+            print_json(result)
         else:
             typer.echo(
                 f"Share accepted for switch {result['switch']}: now {result['shares']} of "
                 f"{result['threshold']}; state {result['state']}."
             )
 
-    _run(action)
+    run_action(action)
 
 
 def _custodian_code(share: Path, identity: list[Path] | None) -> tuple[str, str]:
@@ -105,7 +105,7 @@ def _custodian_command(
         with Client(server) as client:
             result = client.custodian(switch, code, action)
         if as_json:
-            _print_json(result)
+            print_json(result)
             return
         done = {"vote": "Your vote is counted. ", "withdraw": "Your vote is withdrawn. "}
         typer.echo(
@@ -115,4 +115,4 @@ def _custodian_command(
             f"shares {result['shares']} of {result['threshold']}."
         )
 
-    _run(run)
+    run_action(run)

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from afterword.cli.common import _run
+from afterword.cli.common import run_action
 from afterword.errors import AfterwordError
 
 operator_app = typer.Typer(help="Commands for the server's operator.", no_args_is_help=True)
@@ -30,7 +30,7 @@ def operator_release_held(
         count = build_engine(Settings.load(data_dir=data_dir, db=db)).release_held()
         typer.echo(f"Released the hold on {count} switch(es).")
 
-    _run(action)
+    run_action(action)
 
 
 @operator_app.command("unquarantine")
@@ -52,4 +52,4 @@ def operator_unquarantine(
             )
         typer.echo(f"Switch {switch} is scheduled again.")
 
-    _run(action)
+    run_action(action)

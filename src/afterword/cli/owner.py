@@ -21,12 +21,12 @@ from afterword.cli.common import (
     OwnerKeyOpt,
     ServerOpt,
     SwitchOpt,
-    _print_json,
-    _print_status,
-    _run,
-    _when,
     fail,
+    format_time,
     passphrase,
+    print_json,
+    print_status,
+    run_action,
     unlock,
 )
 from afterword.crypto.bundle import load_json
@@ -122,7 +122,7 @@ def arm(
             )
         _print_armed(status, server, as_json)
 
-    _run(action)
+    run_action(action)
 
 
 def _arm_policy(
@@ -184,7 +184,7 @@ def _print_armed(status: dict[str, Any], server: str, as_json: bool) -> None:
         typer.echo(f"Armed switch {status['switch']} on {server}.")
         if status.get("totp_uri"):
             typer.echo(f"Add this to your authenticator app now (shown once): {status['totp_uri']}")
-    _print_status(status, as_json)
+    print_status(status, as_json)
 
 
 def _owner_command(
@@ -197,11 +197,11 @@ def _owner_command(
         with Client(server) as client:
             status = client.owner(switch, owner, action, **extra)
         if action == "audit":
-            _print_json(status)
+            print_json(status)
         else:
-            _print_status(status, as_json)
+            print_status(status, as_json)
 
-    _run(run)
+    run_action(run)
 
 
 def checkin(
@@ -229,14 +229,14 @@ def checkin(
         with Client(server) as client:
             result = client.checkin_password(switch, checkin_password_value(), code)
         if as_json:
-            _print_json(result)
+            print_json(result)
         else:
             typer.echo(
                 f"Checked in: switch {result['switch']} {result['state']}, "
-                f"next check-in due {_when(result['deadline'])}."
+                f"next check-in due {format_time(result['deadline'])}."
             )
 
-    _run(action)
+    run_action(action)
 
 
 def status(
@@ -320,9 +320,9 @@ def duress(
             status = client.owner(switch, owner, "set-duress", **extra)
         if not as_json:
             typer.echo("Duress credentials updated.")
-        _print_status(status, as_json)
+        print_status(status, as_json)
 
-    _run(run)
+    run_action(run)
 
 
 def drill(
@@ -339,13 +339,13 @@ def drill(
         with Client(server) as client:
             result = client.owner(switch, owner, "drill")
         if as_json:
-            _print_json(result)
+            print_json(result)
             return
         done = result["drill"]
         typer.echo(f"Drill {done['switch']}: {done['state']}. Release page: {done['url']}")
         typer.echo(f"Every message went to {done['to']} only, marked [DRILL].")
 
-    _run(run)
+    run_action(run)
 
 
 def audit_cmd(server: ServerOpt, owner_key: OwnerKeyOpt, switch: SwitchOpt) -> None:

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from afterword.cli.common import DURESS_PASSPHRASE_ENV, _run, passphrase
+from afterword.cli.common import DURESS_PASSPHRASE_ENV, passphrase, run_action
 from afterword.crypto.keys import OwnerKey, load_owner_key
 from afterword.crypto.signing import fingerprint
 from afterword.errors import AfterwordError
@@ -51,7 +51,7 @@ def keygen(
         typer.echo(f"Fingerprint:  {fingerprint(key.public_key)}")
         typer.echo(f"age recipient for your own copies: {key.age_recipient}")
 
-    _run(action)
+    run_action(action)
 
 
 def _duress_passphrase() -> str:

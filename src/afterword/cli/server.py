@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from afterword.cli.common import _run
+from afterword.cli.common import run_action
 
 
 def serve(
@@ -58,7 +58,7 @@ def serve(
             if stop is not None:
                 stop.set()
 
-    _run(action)
+    run_action(action)
 
 
 def worker_cmd(
@@ -78,4 +78,4 @@ def worker_cmd(
         engine = build_engine(settings)
         run(engine, build_sender(settings), threading.Event())
 
-    _run(action)
+    run_action(action)
