@@ -1,0 +1,26 @@
+"""TODO."""
+
+from __future__ import annotations
+
+from afterword.errors import AfterwordError
+
+
+class NotFound(AfterwordError):
+    """No such switch (or release)."""
+
+
+class Forbidden(AfterwordError):
+    """The request is not authorized (bad signature, used or expired nonce)."""
+
+
+class Conflict(AfterwordError):
+    """The switch's state does not allow this now."""
+
+
+class TooLarge(AfterwordError):
+    """An upload larger than the switch can take (413)."""
+
+
+class Locked(AfterwordError):
+    """Too many wrong guesses at a switch lately: this way in is closed for a while (429).
+    A signed check-in is never locked out: a lockout cannot silence the real owner."""
