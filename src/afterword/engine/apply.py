@@ -1,4 +1,12 @@
-"""TODO."""
+"""The one apply path: every event a switch takes is decided here and carried out here.
+
+``apply_event`` is the only caller of the machine's ``decide`` that stores what it
+decides (``decided`` hands the scheduler and the breaker the same decision to read), and
+``build_transition`` carries out the effects that are this switch's own rows: the
+server's shares, the release, deleting copies, the owner's decoy log, and the rendered
+mail. Separate so that "every state change goes through one place" can be read in one
+file: owner actions, custodians, canaries, drills and the scheduler all end here.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +22,7 @@ from afterword.crypto.shares import (
 from afterword.engine.context import Context
 from afterword.engine.duress import decoy_enters_releasing, keep_owner_log
 from afterword.engine.errors import Conflict
-from afterword.engine.mail_text import contacts_of, render
+from afterword.engine.mail_text import contacts_of, drill_marked, render
 from afterword.engine.release import delete_server_copies, publish, store_share
 from afterword.store import repository as repo
 from afterword.store.models import (
@@ -111,15 +119,7 @@ def build_transition(
     keep_owner_log(ctx, s, row, new, effects, now, pad=pad)
     messages = render(row.id, new, effects, contacts_of(row), ctx.config.public_url, now)
     if row.drill_of is not None:  # a drill's mail says so, first thing
-        messages = [
-            dataclasses.replace(
-                m,
-                subject=f"[DRILL] {m.subject}",
-                body=f"THIS IS A DRILL of switch {row.drill_of}: nothing real was released."
-                f"\n\n{m.body}",
-            )
-            for m in messages
-        ]
+        messages = drill_marked(messages, row.drill_of)
     return repo.Transition(row, new, effects, messages)
 
 

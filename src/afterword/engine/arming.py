@@ -1,4 +1,10 @@
-"""TODO."""
+"""Arming: a sealed bundle becomes a switch.
+
+The upload is streamed to disk and hashed, every document is checked (see
+:mod:`bundle_checks`), and the switch, its server envelopes and its dossier appear in one
+transaction. Separate because it is the one way in that makes switches, with its own
+quota and its own file handling.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import json
 import os
 import secrets
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -84,6 +91,92 @@ def arm(
             "a duress password needs a check-in password, and must differ from it",
             "set both, different",
         )
+    bundle = _checked_bundle(
+        ctx, manifest, notice, custodians, policy, contacts, server_envelopes, duress_key
+    )
+    switch_id, dossier_info = bundle.switch_id, bundle.dossier_info
+    path = ctx.dossier_path(switch_id)
+    # a name of its own per upload: two arms of one bundle never touch each other's file
+    partial = path.with_name(f".{switch_id}.{secrets.token_hex(8)}.partial")
+    try:
+        if dossier_info["size"] > ctx.config.max_upload:
+            raise TooLarge(
+                f"the dossier is {dossier_info['size']} bytes; this server takes at most "
+                f"{ctx.config.max_upload}",
+                "ask the operator, or use a server with room for it",
+            )
+        sha, size, header_ok = _receive(dossier, partial, dossier_info)
+        if size != dossier_info["size"] or not header_ok:
+            raise FormatError(
+                "the uploaded dossier is not the one the manifest describes",
+                "upload dossier.age from the same bundle",
+            )
+        password_hash = hash_password(password) if password is not None else None
+        duress_hash = hash_password(duress_password) if duress_password else None
+        totp_secret = pyotp.random_base32() if totp else None
+        now = ctx.clock()
+        state, effects = machine.arm(policy, bundle.threshold, now)
+        columns: dict[str, Any] = {
+            "switch_id": switch_id,
+            "owner_key": bundle.owner,
+            "state": state,
+            "effects": effects,
+            "now": now,
+            "manifest": json.dumps(bundle.manifest),
+            "notice": json.dumps(bundle.notice),
+            "custodians": json.dumps(bundle.roster),
+            "contacts": {
+                "owner": list(contacts.owner),
+                "custodians": dict(contacts.custodians),
+                "recipients": list(contacts.recipients),
+                "alert_custodians": contacts.alert_custodians,
+            },
+            "dossier_sha256": sha,
+            "dossier_size": size,
+            "password_hash": password_hash,
+            "totp_secret": totp_secret,
+            "duress_key": bundle.duress_key,
+            "duress_password_hash": duress_hash,
+            "drill_of": drill_of,
+        }
+        _keep(ctx, columns, quota, network, client, server_envelopes, (partial, path))
+    finally:
+        partial.unlink(missing_ok=True)
+    status = status_view(ctx, switch_id)
+    if totp_secret is not None:  # shown once, for the owner's authenticator app
+        status["totp_uri"] = pyotp.TOTP(totp_secret).provisioning_uri(
+            name=switch_id, issuer_name="afterword"
+        )
+    return status
+
+
+@dataclass(frozen=True)
+class _Bundle:
+    """What arming keeps of a bundle once every check of it passed."""
+
+    manifest: Document
+    notice: Document
+    roster: Document
+    owner: str
+    switch_id: str
+    dossier_info: dict[str, Any]
+    threshold: int
+    duress_key: str | None
+
+
+def _checked_bundle(
+    ctx: Context,
+    manifest: Document,
+    notice: Document,
+    custodians: Document,
+    policy: Policy,
+    contacts: Contacts,
+    server_envelopes: dict[str, bytes],
+    duress_key: str | None,
+) -> _Bundle:
+    """Every check of the bundle's documents, in the order ``arm`` makes them: the
+    signatures, that the files belong together, the roster, the policy, the contacts
+    and the server's shares."""
     manifest = verify_document(manifest, "manifest")
     check_public_manifest(manifest)
     owner = manifest["owner_key"]
@@ -107,74 +200,40 @@ def arm(
     ]
     check_server_shares(held_words, threshold, dossier_info["recipient"])
     check_bound_switch(switch_id, owner, dossier_info["recipient"], notice)
-    path = ctx.dossier_path(switch_id)
-    # a name of its own per upload: two arms of one bundle never touch each other's file
-    partial = path.with_name(f".{switch_id}.{secrets.token_hex(8)}.partial")
+    return _Bundle(manifest, notice, roster, owner, switch_id, dossier_info, threshold, duress_key)
+
+
+def _keep(
+    ctx: Context,
+    columns: dict[str, Any],
+    quota: int,
+    network: str,
+    client: str,
+    server_envelopes: dict[str, bytes],
+    files: tuple[Path, Path],
+) -> None:
+    """Make the switch (``columns``: its row) in one transaction, and move its uploaded
+    dossier (``files``: where it was received, where it belongs) in place."""
+    switch_id, now = columns["switch_id"], columns["now"]
+    partial, path = files
     try:
-        if dossier_info["size"] > ctx.config.max_upload:
-            raise TooLarge(
-                f"the dossier is {dossier_info['size']} bytes; this server takes at most "
-                f"{ctx.config.max_upload}",
-                "ask the operator, or use a server with room for it",
-            )
-        sha, size, header_ok = _receive(dossier, partial, dossier_info)
-        if size != dossier_info["size"] or not header_ok:
-            raise FormatError(
-                "the uploaded dossier is not the one the manifest describes",
-                "upload dossier.age from the same bundle",
-            )
-        password_hash = hash_password(password) if password is not None else None
-        duress_hash = hash_password(duress_password) if duress_password else None
-        totp_secret = pyotp.random_base32() if totp else None
-        now = ctx.clock()
-        state, effects = machine.arm(policy, threshold, now)
-        try:
-            with ctx.store.transaction() as s:
-                if repo.get_switch(s, switch_id) is not None:
-                    raise Conflict(f"switch {switch_id} is already armed on this server")
-                if quota:  # counted where the switch is made: no concurrent arm slips by
-                    check_arm_quota(s.connection(), network, quota, now)
-                    s.add(ArmRow(network=network, at=now))
-                repo.create_switch(
-                    s,
-                    switch_id=switch_id,
-                    owner_key=owner,
-                    state=state,
-                    effects=effects,
-                    now=now,
-                    manifest=json.dumps(manifest),
-                    notice=json.dumps(notice),
-                    custodians=json.dumps(roster),
-                    contacts={
-                        "owner": list(contacts.owner),
-                        "custodians": dict(contacts.custodians),
-                        "recipients": list(contacts.recipients),
-                        "alert_custodians": contacts.alert_custodians,
-                    },
-                    dossier_sha256=sha,
-                    dossier_size=size,
-                    password_hash=password_hash,
-                    totp_secret=totp_secret,
-                    duress_key=duress_key,
-                    duress_password_hash=duress_hash,
-                    drill_of=drill_of,
-                )  # flushed: a concurrent arm of the same switch fails here, before the rename
-                remember_client(ctx, s, switch_id, client, now)
-                repo.see_network(s, switch_id, network_of(client), now)
-                for label, blob in server_envelopes.items():
-                    s.add(ServerEnvelopeRow(switch_id=switch_id, custodian=label, envelope=blob))
-                s.flush()
-                partial.rename(path)  # in place before the switch exists for anyone else
-        except IntegrityError as exc:  # armed meanwhile, by another request
-            raise Conflict(f"switch {switch_id} is already armed on this server") from exc
-    finally:
-        partial.unlink(missing_ok=True)
-    status = status_view(ctx, switch_id)
-    if totp_secret is not None:  # shown once, for the owner's authenticator app
-        status["totp_uri"] = pyotp.TOTP(totp_secret).provisioning_uri(
-            name=switch_id, issuer_name="afterword"
-        )
-    return status
+        with ctx.store.transaction() as s:
+            if repo.get_switch(s, switch_id) is not None:
+                raise Conflict(f"switch {switch_id} is already armed on this server")
+            if quota:  # counted where the switch is made: no concurrent arm slips by
+                check_arm_quota(s.connection(), network, quota, now)
+                s.add(ArmRow(network=network, at=now))
+            repo.create_switch(
+                s, **columns
+            )  # flushed: a concurrent arm of the same switch fails here, before the rename
+            remember_client(ctx, s, switch_id, client, now)
+            repo.see_network(s, switch_id, network_of(client), now)
+            for label, blob in server_envelopes.items():
+                s.add(ServerEnvelopeRow(switch_id=switch_id, custodian=label, envelope=blob))
+            s.flush()
+            partial.rename(path)  # in place before the switch exists for anyone else
+    except IntegrityError as exc:  # armed meanwhile, by another request
+        raise Conflict(f"switch {switch_id} is already armed on this server") from exc
 
 
 def remember_client(ctx: Context, s: Session, switch_id: str, client: str, now: int) -> bool:

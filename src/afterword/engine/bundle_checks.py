@@ -1,4 +1,10 @@
-"""TODO."""
+"""What arming checks of a bundle before anything is kept.
+
+The switch id and its binding to the owner key, the manifest's dossier description, the
+custodians roster, and the shares the server is to hold. Pure checks of documents (but
+the server key that opens its envelopes), kept apart from the arming transaction so each
+rule can be read and tested on its own.
+"""
 
 from __future__ import annotations
 

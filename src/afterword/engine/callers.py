@@ -1,4 +1,10 @@
-"""TODO."""
+"""How a caller is named: its network, and a digest of the rest.
+
+The web layer puts the caller's address first in ``client``. Lockouts count by network
+and the audit log names callers by network and a digest of their user agent, never by
+the text they sent. Separate because lockouts, owner actions and custodians all name
+callers alike.
+"""
 
 from __future__ import annotations
 

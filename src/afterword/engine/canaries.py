@@ -1,4 +1,9 @@
-"""TODO."""
+"""Protected people (canaries): their links, their page and their check-ins.
+
+Each protected person has two links, the normal one and the duress one; both answer
+alike, and the duress one raises the alarm the owner chose. Separate from the owner's
+actions: these callers hold a link, not an owner credential.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,10 @@
-"""TODO."""
+"""What every part of the engine shares: the store, the server's keys, the
+configuration and the clocks (:class:`Context`), plus the small types callers exchange
+with it (``Config``, ``OwnerSession``, ``TickReport``).
+
+Separate so the modules of the engine take one argument for their dependencies and none
+of them needs the ``Engine`` facade.
+"""
 
 from __future__ import annotations
 

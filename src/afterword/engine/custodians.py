@@ -1,4 +1,10 @@
-"""TODO."""
+"""Custodians: submitting a share, and the code-authorized status, vote and
+withdraw.
+
+A custodian sees the truth, never the owner's decoy; what the owner's log shows of their
+actions is the real world's (see :mod:`duress`). Separate because custodians are the
+other people with power over a switch, with their own credentials and lockout doors.
+"""
 
 from __future__ import annotations
 

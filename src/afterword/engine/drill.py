@@ -1,4 +1,10 @@
-"""TODO."""
+"""Drills: rehearsing the whole release path without touching the switch.
+
+A made-up dossier is sealed with the switch's own custodian labels and threshold, armed as
+a switch of its own marked as this one's drill, and released at once; its mail goes to
+the owner alone, marked DRILL (:func:`mail_text.drill_marked`). Separate: a drill is a
+second switch's whole life, started from an owner action.
+"""
 
 from __future__ import annotations
 

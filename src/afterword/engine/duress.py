@@ -1,4 +1,14 @@
-"""TODO."""
+"""The rule "a duress action looks exactly like a real one".
+
+Every owner credential comes in two kinds: the real one and the duress one (a second
+signing key, a second password). Both are always checked, so the work done does not
+depend on which one matched (``check_passwords``, ``authorize``, ``NOBODY``); a duress
+action gets exactly the answer the real one would have got, while the machine triggers
+the release silently (``Duress``). What a duress action writes goes to the decoy's own
+columns (``set_duress``) and logs (``record_aside``, ``keep_owner_log``), padded so the
+statements are the same whichever credential was used. The decoy's state itself is the
+machine's (``switch/machine.py``); this module holds what the engine does for the rule.
+"""
 
 from __future__ import annotations
 

@@ -215,6 +215,9 @@ class Engine:
     def session_view(self, session: OwnerSession) -> dict[str, Any]:
         return owner.session_view(self.ctx, session)
 
+    def dashboard_view(self, session: OwnerSession) -> dict[str, Any]:
+        return owner.dashboard_view(self.ctx, session)
+
     def audit_export(self, switch_id: str, *, owner: bool = False) -> Document:
         return views.audit_export(self.ctx, switch_id, owner=owner)
 

@@ -1,4 +1,14 @@
-"""TODO."""
+"""The engine's refusals, each one HTTP answer (the web layer maps them):
+
+    AfterwordError (afterword.errors)
+     +-- NotFound     no such switch (or release): 404
+     +-- Forbidden    not authorized: bad signature, used or expired nonce: 403
+     +-- Conflict     the switch's state does not allow this now: 409
+     +-- TooLarge     an upload larger than the switch can take: 413
+     +-- Locked       too many wrong guesses lately, or the arm quota: 429
+
+Separate so the outer layers can map them without importing the engine's work.
+"""
 
 from __future__ import annotations
 

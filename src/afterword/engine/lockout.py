@@ -1,4 +1,10 @@
-"""TODO."""
+"""Lockouts: refusing callers who guess, and networks that arm too much.
+
+Wrong guesses at a door (password, share, custodian code, signed request) are counted per
+network on the typed ``refusals`` rows, never on the audit log's text; arms per network on
+``arms``. A signed check-in is never locked out. Separate because these are the security
+decisions about outsiders, read from typed columns alone.
+"""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ event never becomes two different messages, and a delivery retry is the same mes
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -328,3 +329,85 @@ def contacts_of(row: repo.Switch) -> Contacts:
         contacts.get("recipients", []),
         bool(contacts.get("alert_custodians", False)),
     )
+
+
+def drill_marked(messages: list[Outgoing], drill_of: str) -> list[Outgoing]:
+    """A drill's mail says so, first thing: in the subject and at the top of the body."""
+    return [
+        dataclasses.replace(
+            m,
+            subject=f"[DRILL] {m.subject}",
+            body=f"THIS IS A DRILL of switch {drill_of}: nothing real was released.\n\n{m.body}",
+        )
+        for m in messages
+    ]
+
+
+def breaker_mail(operator: Sequence[str], held: list[str], why: str, now: int) -> list[Outgoing]:
+    """The breaker's summary to the operator: how many switches it held in a pass, and why
+    (their custodians get :func:`held_mail`)."""
+    return [
+        Outgoing(
+            f"breaker-{now}-{address_digest(to)}",
+            to,
+            "afterword: mass trigger held",
+            f"{len(held)} switches would have triggered at {now}: {why}. "
+            "They are held, and their custodians told. Check the clock, "
+            "then: afterword operator release-held",
+            {"held": held},
+        )
+        for to in operator
+    ]
+
+
+def held_mail(row: repo.Switch, why: str, now: int, public_url: str) -> list[Outgoing]:
+    """Mail to a held switch's custodians: what happened, and that their share may
+    still be needed (the operator has the summary of the whole pass)."""
+    return custodian_mail(
+        row,
+        "held",
+        f"afterword: switch {row.id} is held",
+        f"Switch {row.id} would have triggered at {now}, but it is held: {why}, and a "
+        "jumped clock must not release anything early. Nothing was released. The "
+        "operator is asked to check the clock and let it go on "
+        "(afterword operator release-held). Keep your share: it may still be needed. "
+        f"The custodian page: {public_url}/s/{row.id}",
+        {"switch": row.id, "held": now},
+    )
+
+
+def quarantine_mail(
+    row: repo.Switch,
+    phase: Phase,
+    reason: str,
+    what: str,
+    now: int,
+    public_url: str,
+    operator: Sequence[str],
+) -> list[Outgoing]:
+    """A quarantined switch, told to the operator (with what to check and the command
+    that lets it go on) and to its custodians (keep your share). ``reason``: the error's
+    message; ``what``: its type. Ids stable for the audit position: a retried pass does
+    not mail twice."""
+    tail = (
+        "Your share may still be needed: keep it, and ask the server's operator or the "
+        f"owner. The custodian page: {public_url}/s/{row.id}"
+    )
+    subject = f"afterword: switch {row.id} is quarantined"
+    body = (
+        f"Switch {row.id} could not move on from {phase.value} at {now}: "
+        f"{reason}.\nIt is taken out of the scheduler so that it delays no other "
+        "switch; nothing was released. "
+    )
+    data = {"switch": row.id, "quarantined": now, "error": what}
+    check = "Check its custodians.json and server shares against the bundle, then: "
+    return [
+        Outgoing(
+            f"quarantine-{row.id}-{row.audit_seq}-{address_digest(to)}",
+            to,
+            subject,
+            body + f"{check}afterword operator unquarantine {row.id}",
+            data,
+        )
+        for to in operator
+    ] + custodian_mail(row, "quarantine", subject, body + tail, data, operator)

@@ -1,4 +1,10 @@
-"""TODO."""
+"""The outbox: sending what the transactions wrote, after they committed.
+
+Messages are leased before they are sent (so no send happens inside a lock), the switches
+take turns, and each outcome is a transaction of its own; a failed message waits
+``_BACKOFF``. Separate because it is the one place mail and webhooks leave, exactly once
+in effect (the same id on a retry).
+"""
 
 from __future__ import annotations
 

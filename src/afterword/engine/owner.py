@@ -1,4 +1,10 @@
-"""TODO."""
+"""Owner requests: signed, by password (and TOTP) or in a web session.
+
+Each is one transaction that authorizes (see :mod:`duress`), runs the action in a
+savepoint where it can still be refused after writing, and answers alike for the real
+and the duress credential. Separate as the owner's way in; which machine event an action
+stands for is :mod:`owner_events`.
+"""
 
 from __future__ import annotations
 
@@ -19,11 +25,11 @@ from afterword.engine.challenges import NONCE_TTL
 from afterword.engine.context import Context, OwnerSession, load_switch
 from afterword.engine.drill import run_drill
 from afterword.engine.duress import authorize, check_passwords, record_aside, set_duress
-from afterword.engine.errors import Conflict, Forbidden
+from afterword.engine.errors import Conflict, Forbidden, NotFound
 from afterword.engine.lockout import WRONG_PASSWORD, check_lock, wrong_guess
 from afterword.engine.mail_text import check_address, contacts_of, render
 from afterword.engine.owner_events import action_kind, owner_event
-from afterword.engine.views import audit_export, status_view, switch_view
+from afterword.engine.views import audit_export, dashboard_custodians, status_view, switch_view
 from afterword.errors import AfterwordError, FormatError
 from afterword.store import repository as repo
 from afterword.switch.machine import (
@@ -281,3 +287,27 @@ _LEAN_ACTIONS = frozenset({"checkin", "status", "audit", "sign-in"})
 """Owner actions that write nothing before their last refusal point (the machine's
 decision), so they need no savepoint: two statements less on every check-in, and
 SQLAlchemy's nested-transaction work."""
+
+
+def dashboard_view(ctx: Context, session: OwnerSession) -> dict[str, Any]:
+    """What the owner's web dashboard shows: :func:`session_view`, with the custodians
+    (see :func:`views.dashboard_custodians`) and the check-in settings the owner is
+    shown (``owner_view``'s policy: the decoy's while one stands)."""
+    shown = session_view(ctx, session)  # after duress, what the owner is shown
+    with ctx.store.transaction() as s:
+        row = repo.get_switch(s, session.switch)
+        if row is None:
+            raise NotFound(f"no switch {session.switch} on this server")
+        roster = json.loads(row.custodians)
+        contacts = json.loads(row.contacts)
+        policy = owner_view(repo.state_of(row)).policy
+    return {
+        **shown,
+        "custodians": dashboard_custodians(shown, roster, contacts),
+        "policy_words": {
+            "interval": policy.interval,
+            "grace": policy.grace,
+            "waiting": policy.waiting,
+            "reminders": list(policy.reminders),
+        },
+    }

@@ -1,4 +1,10 @@
-"""TODO."""
+"""Which machine event an owner action stands for.
+
+The action names an owner may send (``OWNER_ACTIONS``), and the checks of their
+parameters (pause, revoke, settings, a new protected person). Separate from
+:mod:`owner`, which authorizes and runs them: this is the vocabulary, that the
+transaction.
+"""
 
 from __future__ import annotations
 

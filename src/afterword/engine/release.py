@@ -1,4 +1,11 @@
-"""TODO."""
+"""Performing a release: the server's shares, rebuilding the key, the signed
+statement.
+
+``publish`` rebuilds the dossier's key from the shares, checks it opens this dossier,
+signs the release statement and keeps it; the statement's format is
+``crypto/release.py``. Also the server's own share rows and deleting the server's copies
+on a disarm. Separate because this is the act the whole service exists for.
+"""
 
 from __future__ import annotations
 

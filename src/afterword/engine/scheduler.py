@@ -1,4 +1,11 @@
-"""TODO."""
+"""The scheduler: the worker's passes over due switches, and the breaker.
+
+A tick claims a batch of due switches, decides each once, and holds those a jump of the
+server's own wall clock made due (the breaker: ``clock_check``, ``jump_made``); each
+switch's transition is isolated, so one that fails is quarantined alone. Also the
+operator's answers (release-held, unquarantine) and when work is next due. Separate
+because it is the worker's side, with the clocks and the batch.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +23,7 @@ from afterword.engine.challenges import NONCE_TTL, SPENT_KEPT
 from afterword.engine.context import Context, TickReport
 from afterword.engine.errors import NotFound
 from afterword.engine.lockout import ARM_WINDOW, LOCKOUT_WINDOW
-from afterword.engine.mail_text import address_digest, custodian_mail
+from afterword.engine.mail_text import breaker_mail, held_mail, quarantine_mail
 from afterword.errors import AfterwordError
 from afterword.store import repository as repo
 from afterword.store.models import (
@@ -132,21 +139,8 @@ def tick(ctx: Context) -> TickReport:
         if held_ids:
             report.held = sorted(held_ids)
             log.error("breaker: %d switches held for the operator: %s", len(held_ids), why)
-            for to in ctx.config.operator:
-                repo.enqueue(
-                    s,
-                    held_rows[0].id,
-                    repo.Outgoing(
-                        f"breaker-{now}-{address_digest(to)}",
-                        to,
-                        "afterword: mass trigger held",
-                        f"{len(held_ids)} switches would have triggered at {now}: {why}. "
-                        "They are held, and their custodians told. Check the clock, "
-                        "then: afterword operator release-held",
-                        {"held": report.held},
-                    ),
-                    now,
-                )
+            for message in breaker_mail(ctx.config.operator, report.held, why, now):
+                repo.enqueue(s, held_rows[0].id, message, now)
     return report
 
 
@@ -179,19 +173,8 @@ def jump_made(ctx: Context, old: SwitchState, now: int) -> bool:
 
 
 def held_notices(ctx: Context, row: repo.Switch, why: str, now: int) -> list[repo.Outgoing]:
-    """Mail to a held switch's custodians: what happened, and that their share may
-    still be needed (the operator has the summary of the whole pass)."""
-    return custodian_mail(
-        row,
-        "held",
-        f"afterword: switch {row.id} is held",
-        f"Switch {row.id} would have triggered at {now}, but it is held: {why}, and a "
-        "jumped clock must not release anything early. Nothing was released. The "
-        "operator is asked to check the clock and let it go on "
-        "(afterword operator release-held). Keep your share: it may still be needed. "
-        f"The custodian page: {ctx.config.public_url}/s/{row.id}",
-        {"switch": row.id, "held": now},
-    )
+    """Mail to a held switch's custodians (see :func:`mail_text.held_mail`)."""
+    return held_mail(row, why, now, ctx.config.public_url)
 
 
 def isolated_transition(
@@ -230,28 +213,9 @@ def quarantine(
     repo.update_switch(s, row, quarantined_at=now)
     what = type(exc).__name__
     reason = str(exc.message) if isinstance(exc, AfterwordError) else what
-    tail = (
-        "Your share may still be needed: keep it, and ask the server's operator or the "
-        f"owner. The custodian page: {ctx.config.public_url}/s/{row.id}"
+    messages = quarantine_mail(
+        row, old.phase, reason, what, now, ctx.config.public_url, ctx.config.operator
     )
-    subject = f"afterword: switch {row.id} is quarantined"
-    body = (
-        f"Switch {row.id} could not move on from {old.phase.value} at {now}: "
-        f"{reason}.\nIt is taken out of the scheduler so that it delays no other "
-        "switch; nothing was released. "
-    )
-    data = {"switch": row.id, "quarantined": now, "error": what}
-    operator = "Check its custodians.json and server shares against the bundle, then: "
-    messages = [
-        repo.Outgoing(
-            f"quarantine-{row.id}-{row.audit_seq}-{address_digest(to)}",
-            to,
-            subject,
-            body + f"{operator}afterword operator unquarantine {row.id}",
-            data,
-        )
-        for to in ctx.config.operator
-    ] + custodian_mail(row, "quarantine", subject, body + tail, data, ctx.config.operator)
     return repo.Transition(row, old, [Audit("quarantined", reason)], messages)
 
 

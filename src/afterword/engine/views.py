@@ -1,4 +1,10 @@
-"""TODO."""
+"""Views: what a switch looks like to whoever reads it.
+
+The owner's and the public view (the decoy's after duress), the audit log as its reader
+may see it (chained as the real world's would be), a custodian's view (the truth), the
+signed audit export and a published release. Separate because reading never changes a
+switch, and every reader's view is decided here.
+"""
 
 from __future__ import annotations
 
@@ -204,3 +210,30 @@ def custodian_view(switch_id: str, label: str, state: SwitchState) -> dict[str, 
         "submitted": label in state.shares,
         "last_checkin": state.last_checkin or None,
     }
+
+
+def dashboard_custodians(
+    shown: dict[str, Any], roster: dict[str, Any], contacts: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The owner's dashboard's custodians, in roster order: whether each submitted a
+    share and voted, as the log ``shown`` to the reader says (the decoy's under duress),
+    whether the owner revoked them (as shown), and where they are told."""
+    audit = shown["audit"]
+    submitted = {e["detail"].removeprefix("accepted from ") for e in audit if e["kind"] == "share"}
+    voted: set[str] = set()
+    for e in audit:  # "vote": "LABEL (n of k)"; "vote-withdrawn": "LABEL"
+        if e["kind"] == "vote":
+            voted.add(e["detail"].split(" ")[0])
+        elif e["kind"] == "vote-withdrawn":
+            voted.discard(e["detail"].split(" ")[0])
+    revoked = set(shown.get("revoked", []))
+    return [
+        {
+            "label": c["label"],
+            "submitted": c["label"] in submitted,
+            "voted": c["label"] in voted,
+            "revoked": c["label"] in revoked,
+            "contact": contacts.get("custodians", {}).get(c["label"], ""),
+        }
+        for c in roster.get("custodians", [])
+    ]
