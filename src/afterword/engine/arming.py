@@ -99,18 +99,7 @@ def arm(
     # a name of its own per upload: two arms of one bundle never touch each other's file
     partial = path.with_name(f".{switch_id}.{secrets.token_hex(8)}.partial")
     try:
-        if dossier_info["size"] > ctx.config.max_upload:
-            raise TooLarge(
-                f"the dossier is {dossier_info['size']} bytes; this server takes at most "
-                f"{ctx.config.max_upload}",
-                "ask the operator, or use a server with room for it",
-            )
-        sha, size, header_ok = _receive(dossier, partial, dossier_info)
-        if size != dossier_info["size"] or not header_ok:
-            raise FormatError(
-                "the uploaded dossier is not the one the manifest describes",
-                "upload dossier.age from the same bundle",
-            )
+        sha, size = _received(ctx, dossier, partial, dossier_info)
         password_hash = hash_password(password) if password is not None else None
         duress_hash = hash_password(duress_password) if duress_password else None
         totp_secret = pyotp.random_base32() if totp else None
@@ -162,6 +151,26 @@ class _Bundle:
     dossier_info: dict[str, Any]
     threshold: int
     duress_key: str | None
+
+
+def _received(
+    ctx: Context, dossier: BinaryIO, partial: Path, dossier_info: dict[str, Any]
+) -> tuple[str, int]:
+    """The uploaded dossier, streamed to ``partial``: its digest and size, once it is
+    known to be the one the manifest describes and no larger than the server takes."""
+    if dossier_info["size"] > ctx.config.max_upload:
+        raise TooLarge(
+            f"the dossier is {dossier_info['size']} bytes; this server takes at most "
+            f"{ctx.config.max_upload}",
+            "ask the operator, or use a server with room for it",
+        )
+    sha, size, header_ok = _receive(dossier, partial, dossier_info)
+    if size != dossier_info["size"] or not header_ok:
+        raise FormatError(
+            "the uploaded dossier is not the one the manifest describes",
+            "upload dossier.age from the same bundle",
+        )
+    return sha, size
 
 
 def _checked_bundle(

@@ -121,7 +121,7 @@ def load_switch(
     client: str | None = None,
 ) -> repo.Switch:
     """The switch (but its manifest and notice); ``client``: an owner action's, asked
-    about in the same statement (see :meth:`knows_client`)."""
+    about in the same statement (see :func:`knows_client`)."""
     digest = None if client is None else client_digest(client)
     row = repo.get_switch(s, switch_id, lock=lock, client=digest)
     if row is None:

@@ -108,8 +108,8 @@ def wrong_guess(
     ctx: Context, s: Session, row: repo.Switch, refusal: Audit, door: str, now: int, client: str
 ) -> None:
     """A wrong guess at ``door`` (a wrong password, a forged request, a share or code
-    that does not match): logged as :meth:`record_aside` logs, and counted against the
-    caller's network on the typed ``refusals`` rows :meth:`check_lock` reads."""
+    that does not match): logged as :func:`record_aside` logs, and counted against the
+    caller's network on the typed ``refusals`` rows :func:`check_lock` reads."""
     record_aside(ctx, s, row, refusal, now)
     s.add(RefusalRow(switch_id=row.id, door=door, network=network_of(client), at=now))
 

@@ -162,7 +162,7 @@ def session_action(
     params: Document | None = None,
     client: str = "",
 ) -> dict[str, Any]:
-    """An owner action in a signed-in web session (see :meth:`sign_in`)."""
+    """An owner action in a signed-in web session (see :func:`sign_in`)."""
     now = ctx.clock()
     with ctx.store.transaction() as s:
         row = load_switch(ctx, s, session.switch, lock=True, client=client)
@@ -174,7 +174,7 @@ def session_action(
 def checkin_session(
     ctx: Context, switch_id: str, client: str = "", session: OwnerSession | None = None
 ) -> dict[str, Any]:
-    """Check in for an owner the web layer signed in with :meth:`sign_in`."""
+    """Check in for an owner the web layer signed in with :func:`sign_in`."""
     return session_action(ctx, session or OwnerSession(switch_id, False), "checkin", client=client)
 
 

@@ -43,7 +43,7 @@ from afterword.switch.machine import (
 log = logging.getLogger("afterword.engine")
 
 
-JUMP_KEPT = 86400  # seconds a clock jump's span is held against (see Engine._clock_check)
+JUMP_KEPT = 86400  # seconds a clock jump's span is held against (see clock_check)
 
 
 @contextmanager

@@ -48,7 +48,7 @@ def status_view(ctx: Context, switch_id: str) -> dict[str, Any]:
 def public_view(ctx: Context, switch_id: str) -> dict[str, Any]:
     """What anyone may see without a credential (the public custodian page): what the
     owner is shown, the decoy after duress. Only a custodian's code shows the truth
-    (see :meth:`custodian`), so a coercer reading the public page learns nothing the
+    (see :func:`custodian`), so a coercer reading the public page learns nothing the
     owner's own screens do not say."""
     with ctx.store.connection() as c:  # reads only: rows, no ORM
         row = load_switch(ctx, c, switch_id)
@@ -67,7 +67,7 @@ def switch_view(
     """What a switch looks like to its owner; ``detail`` adds the log (one more read).
 
     ``owner``: the view is for a duress credential, so the log is the one the owner is
-    shown (see :meth:`owner_entries`); ``state`` is then already the owner's view.
+    shown (see :func:`owner_entries`); ``state`` is then already the owner's view.
     """
     view: dict[str, Any] = {
         "switch": row.id,
