@@ -24,10 +24,7 @@ from sqlalchemy.orm import Session
 from afterword.crypto.bundle import CUSTODIANS_KIND
 from afterword.crypto.manifest import check_public_manifest
 from afterword.crypto.notice import check_against_notice
-from afterword.crypto.signing import (
-    Document,
-    verify_document,
-)
+from afterword.crypto.signing import Document, verify_document
 from afterword.engine.bundle_checks import (
     check_bound_switch,
     check_dossier_info,
@@ -46,10 +43,7 @@ from afterword.engine.passwords import hash_password
 from afterword.engine.views import status_view
 from afterword.errors import FormatError
 from afterword.store import repository as repo
-from afterword.store.models import (
-    ArmRow,
-    ServerEnvelopeRow,
-)
+from afterword.store.models import ArmRow, ServerEnvelopeRow
 from afterword.switch import machine
 from afterword.switch.policy import Policy
 

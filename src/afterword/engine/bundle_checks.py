@@ -16,19 +16,9 @@ import shamir_mnemonic
 
 from afterword.crypto.bundle import LABEL
 from afterword.crypto.dossier import SWITCH_ID, check_switch_binding
-from afterword.crypto.encoding import (
-    age_identity_from_secret,
-    age_recipient_of,
-)
-from afterword.crypto.shares import (
-    ShareEnvelope,
-    combine_shares,
-    commitment,
-    normalize_mnemonic,
-)
-from afterword.crypto.signing import (
-    Document,
-)
+from afterword.crypto.encoding import age_identity_from_secret, age_recipient_of
+from afterword.crypto.shares import ShareEnvelope, combine_shares, commitment, normalize_mnemonic
+from afterword.crypto.signing import Document
 from afterword.engine.context import Context
 from afterword.errors import FormatError, ShareError
 

@@ -15,9 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from afterword.crypto.bundle import LABEL
-from afterword.crypto.signing import (
-    Document,
-)
+from afterword.crypto.signing import Document
 from afterword.engine.apply import apply_event
 from afterword.engine.bundle_checks import is_count
 from afterword.engine.context import Context, load_switch
@@ -25,15 +23,8 @@ from afterword.engine.duress import refused_other
 from afterword.engine.errors import NotFound
 from afterword.errors import FormatError
 from afterword.store import repository as repo
-from afterword.store.models import (
-    CanaryTokenRow,
-)
-from afterword.switch.machine import (
-    AddCanary,
-    Canary,
-    CanaryCheckIn,
-    SwitchState,
-)
+from afterword.store.models import CanaryTokenRow
+from afterword.switch.machine import AddCanary, Canary, CanaryCheckIn, SwitchState
 from afterword.switch.policy import MAX_DURATION
 
 

@@ -12,11 +12,7 @@ import dataclasses
 import json
 from typing import Any
 
-from afterword.crypto.shares import (
-    commitment,
-    credential_digest,
-    normalize_mnemonic,
-)
+from afterword.crypto.shares import commitment, credential_digest, normalize_mnemonic
 from afterword.engine.apply import apply_event, refuses
 from afterword.engine.callers import who
 from afterword.engine.context import Context, load_switch
@@ -27,13 +23,7 @@ from afterword.engine.release import store_share
 from afterword.engine.views import custodian_view, status_view
 from afterword.errors import AfterwordError, FormatError, ShareError
 from afterword.store import repository as repo
-from afterword.switch.machine import (
-    Audit,
-    ShareAccepted,
-    Vote,
-    WithdrawVote,
-    owner_view,
-)
+from afterword.switch.machine import Audit, ShareAccepted, Vote, WithdrawVote, owner_view
 
 
 def submit_share(ctx: Context, switch_id: str, mnemonic: str, client: str = "") -> dict[str, Any]:

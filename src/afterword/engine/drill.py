@@ -20,9 +20,7 @@ from afterword.engine.arming import arm
 from afterword.engine.context import Context, labels_of, load_switch
 from afterword.engine.errors import Conflict
 from afterword.engine.mail_text import Contacts
-from afterword.switch.machine import (
-    ReleaseNow,
-)
+from afterword.switch.machine import ReleaseNow
 from afterword.switch.policy import Policy
 
 

@@ -18,16 +18,9 @@ from collections.abc import Sequence
 import pyotp
 from sqlalchemy.orm import Session
 
-from afterword.crypto.encoding import (
-    b64decode,
-    canonical_json,
-)
+from afterword.crypto.encoding import b64decode, canonical_json
 from afterword.crypto.keys import KeyPair
-from afterword.crypto.signing import (
-    REQUEST_KIND,
-    Document,
-    parse_public_key,
-)
+from afterword.crypto.signing import REQUEST_KIND, Document, parse_public_key
 from afterword.engine.context import Context
 from afterword.engine.errors import Conflict, Forbidden
 from afterword.engine.passwords import check_password, hash_password

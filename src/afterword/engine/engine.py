@@ -49,6 +49,9 @@ __all__ = [  # besides Engine, what outer layers import from here: server.py, we
 
 
 class Engine:
+    """The engine as web, cli and the worker see it: one object, each method one
+    call into the module named in its section (see the module docstring)."""
+
     def __init__(
         self,
         store: Store,

@@ -20,13 +20,8 @@ from afterword.engine.duress import record_aside
 from afterword.engine.errors import Locked
 from afterword.store import repository as repo
 from afterword.store import sql
-from afterword.store.models import (
-    ArmRow,
-    RefusalRow,
-)
-from afterword.switch.machine import (
-    Audit,
-)
+from afterword.store.models import ArmRow, RefusalRow
+from afterword.switch.machine import Audit
 
 LOCKOUT_WINDOW = 900  # seconds over which wrong guesses at one switch are counted
 

@@ -15,9 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from afterword.crypto.signing import (
-    Document,
-)
+from afterword.crypto.signing import Document
 from afterword.engine.apply import apply_event, carry_out
 from afterword.engine.callers import client_digest, network_of, who
 from afterword.engine.canaries import canary_links
@@ -43,6 +41,11 @@ from afterword.switch.machine import (
     RefuseOwner,
     owner_view,
 )
+
+_LEAN_ACTIONS = frozenset({"checkin", "status", "audit", "sign-in"})
+"""Owner actions that write nothing before their last refusal point (the machine's
+decision), so they need no savepoint: two statements less on every check-in, and
+SQLAlchemy's nested-transaction work."""
 
 
 @dataclass
@@ -281,12 +284,6 @@ def session_view(ctx: Context, session: OwnerSession) -> dict[str, Any]:
     if session.duress:
         return session_action(ctx, session, "status")
     return status_view(ctx, session.switch)
-
-
-_LEAN_ACTIONS = frozenset({"checkin", "status", "audit", "sign-in"})
-"""Owner actions that write nothing before their last refusal point (the machine's
-decision), so they need no savepoint: two statements less on every check-in, and
-SQLAlchemy's nested-transaction work."""
 
 
 def dashboard_view(ctx: Context, session: OwnerSession) -> dict[str, Any]:

@@ -13,9 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from afterword.crypto.signing import (
-    Document,
-)
+from afterword.crypto.signing import Document
 from afterword.engine.bundle_checks import is_count
 from afterword.engine.callers import client_digest
 from afterword.engine.canaries import canary_event

@@ -14,30 +14,15 @@ import json
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from afterword.crypto.encoding import (
-    age_identity_from_secret,
-    age_recipient_of,
-)
+from afterword.crypto.encoding import age_identity_from_secret, age_recipient_of
 from afterword.crypto.release import release_statement_body
-from afterword.crypto.shares import (
-    combine_shares,
-)
-from afterword.crypto.signing import (
-    SERVER_KEY,
-    sign_document,
-)
+from afterword.crypto.shares import combine_shares
+from afterword.crypto.signing import SERVER_KEY, sign_document
 from afterword.engine.context import Context
 from afterword.errors import ShareError
 from afterword.store import repository as repo
-from afterword.store.models import (
-    AuditRow,
-    ReleaseRow,
-    ServerEnvelopeRow,
-    ShareRow,
-)
-from afterword.switch.machine import (
-    SwitchState,
-)
+from afterword.store.models import AuditRow, ReleaseRow, ServerEnvelopeRow, ShareRow
+from afterword.switch.machine import SwitchState
 
 
 def store_share(

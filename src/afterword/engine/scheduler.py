@@ -26,10 +26,7 @@ from afterword.engine.lockout import ARM_WINDOW, LOCKOUT_WINDOW
 from afterword.engine.mail_text import breaker_mail, held_mail, quarantine_mail
 from afterword.errors import AfterwordError
 from afterword.store import repository as repo
-from afterword.store.models import (
-    ArmRow,
-    RefusalRow,
-)
+from afterword.store.models import ArmRow, RefusalRow
 from afterword.switch.machine import (
     Audit,
     Effect,

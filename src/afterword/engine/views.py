@@ -16,23 +16,13 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from afterword.crypto.audit import GENESIS, entry_hash, export_log
-from afterword.crypto.signing import (
-    Document,
-)
+from afterword.crypto.signing import Document
 from afterword.engine.context import Context, load_switch
 from afterword.engine.errors import NotFound
 from afterword.store import repository as repo
-from afterword.store.models import (
-    ReleaseRow,
-    SwitchRow,
-)
+from afterword.store.models import ReleaseRow, SwitchRow
 from afterword.switch.codec import policy_to_json
-from afterword.switch.machine import (
-    Canary,
-    Phase,
-    SwitchState,
-    owner_view,
-)
+from afterword.switch.machine import Canary, Phase, SwitchState, owner_view
 from afterword.switch.policy import Policy
 
 log = logging.getLogger("afterword.engine")
