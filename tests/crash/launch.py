@@ -15,10 +15,10 @@ from __future__ import annotations
 import os
 import sys
 
-import afterword.engine.engine as engine_module
+import afterword.engine.outbox as outbox_module
 from afterword.cli import main
 
 if __name__ == "__main__":
-    engine_module.LEASE = int(os.environ.get("AFTERWORD_TEST_LEASE", "2"))
+    outbox_module.LEASE = int(os.environ.get("AFTERWORD_TEST_LEASE", "2"))
     sys.argv[0] = "afterword"
     main()

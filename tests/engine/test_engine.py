@@ -18,6 +18,7 @@ from afterword.crypto.release import verify_release_folder
 from afterword.crypto.signing import REQUEST_KIND
 from afterword.delivery import Dispatcher, MailConfig, Mailer, WebhookSender
 from afterword.engine import Config, Conflict, Contacts, Engine, Forbidden, ServerKeys
+from afterword.engine import apply as apply_module
 from afterword.errors import FormatError, ShareError
 from afterword.store import Store
 from afterword.store.models import ClientRow, NonceRow, OutboxRow, ShareRow
@@ -328,13 +329,13 @@ def test_a_release_refused_after_writing_leaves_nothing_but_a_spent_nonce(
     engine, _, sealed, _ = setup
     switch = arm_it(engine, sealed, smtp_server, webhook_server)
     before = engine.status(switch)
-    original = Engine._submit_server_shares
+    original = apply_module.submit_server_shares
 
-    def refuse_after_writing(self: Engine, *args: Any) -> Any:
-        original(self, *args)  # stores the server's share in the session
+    def refuse_after_writing(*args: Any) -> Any:
+        original(*args)  # stores the server's share in the session
         raise ShareError("planted refusal")
 
-    monkeypatch.setattr(Engine, "_submit_server_shares", refuse_after_writing)
+    monkeypatch.setattr(apply_module, "submit_server_shares", refuse_after_writing)
     request = signed(owner, engine, switch, "release")
     with pytest.raises(ShareError, match="planted"):
         engine.owner_request(switch, request)

@@ -35,7 +35,7 @@ from afterword.crypto.keys import OwnerKey
 from afterword.crypto.shares import custodian_credential
 from afterword.crypto.signing import REQUEST_KIND, public_key_text
 from afterword.engine import Conflict, Contacts, Engine, Locked, ServerKeys
-from afterword.engine.engine import MAX_BACKOFF
+from afterword.engine.outbox import MAX_BACKOFF
 from afterword.errors import AfterwordError
 from afterword.store import repository as repo
 from afterword.store.models import (

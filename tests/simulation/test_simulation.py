@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from afterword.engine import ServerKeys
-from afterword.engine import engine as engine_module
+from afterword.engine import apply as apply_module
+from afterword.engine import outbox as outbox_module
 from afterword.switch import machine
 from afterword.switch.policy import Policy
 from afterword.worker.loop import run_once
@@ -90,7 +91,7 @@ def _break_decide(monkeypatch: pytest.MonkeyPatch, breakage: Any) -> None:
     def broken(state: machine.SwitchState, event: machine.Event, now: int) -> Any:
         return breakage(real, state, event, now)
 
-    monkeypatch.setattr(engine_module, "decide", broken)
+    monkeypatch.setattr(apply_module, "decide", broken)
 
 
 def test_a_service_that_skips_the_waiting_period_is_caught(
@@ -123,7 +124,7 @@ def test_a_service_that_ignores_check_ins_is_caught(
 def test_a_service_whose_retries_differ_is_caught(
     monkeypatch: pytest.MonkeyPatch, pool: list[PoolBundle], server_dir: Path, world: Path
 ) -> None:
-    real = engine_module._message
+    real = outbox_module._message
     attempts: dict[str, int] = {}
 
     def drifting(row: Any) -> Any:
@@ -131,7 +132,7 @@ def test_a_service_whose_retries_differ_is_caught(
         attempts[row.id] = attempts.get(row.id, 0) + 1
         return dataclasses.replace(message, text=f"{message.text}\nattempt {attempts[row.id]}")
 
-    monkeypatch.setattr(engine_module, "_message", drifting)
+    monkeypatch.setattr(outbox_module, "_message", drifting)
     with pytest.raises(Violation, match="two different release messages"):
         simulate(13, pool, server_dir, world, 64, broken=True, faults=False, mail_failing=0.6)
 

@@ -12,7 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 from afterword.crypto.keys import OwnerKey
-from afterword.engine.engine import ARM_QUOTA, ARM_WINDOW
+from afterword.engine.context import ARM_QUOTA
+from afterword.engine.lockout import ARM_WINDOW
 from afterword.store.models import ArmRow
 from afterword.web.app import create_app
 from tests.conftest import seal_throwaways

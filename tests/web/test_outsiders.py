@@ -18,9 +18,9 @@ from starlette.routing import Match
 from afterword.crypto.keys import OwnerKey
 from afterword.crypto.shares import custodian_credential
 from afterword.engine import Config, Conflict, Engine, Forbidden, Locked, ServerKeys
-from afterword.engine.engine import LOCKOUT
-from afterword.engine.messages import Contacts as MailContacts
-from afterword.engine.messages import render
+from afterword.engine.lockout import LOCKOUT
+from afterword.engine.mail_text import Contacts as MailContacts
+from afterword.engine.mail_text import render
 from afterword.errors import ShareError
 from afterword.server import proxy_options
 from afterword.store import Store
@@ -89,7 +89,7 @@ def _all_mail(switch: str, url: str) -> list[str]:
         replace(state, phase=Phase.TRIGGERED, cause=Cause.MISSED),
         replace(state, phase=Phase.DISARMING, disarm_ends=state.deadline),
     ]
-    from afterword.engine.messages import CUSTODIAN_TEXT
+    from afterword.engine.mail_text import CUSTODIAN_TEXT
 
     for shown in states:
         effects: list[Any] = [

@@ -23,7 +23,7 @@ from afterword.crypto.keys import OwnerKey
 from afterword.crypto.shares import check_share_words, custodian_credential
 from afterword.crypto.signing import REQUEST_KIND
 from afterword.engine import Config, Engine, ServerKeys
-from afterword.engine.engine import LOCKOUT, LOCKOUT_WINDOW
+from afterword.engine.lockout import LOCKOUT, LOCKOUT_WINDOW
 from afterword.errors import ShareError
 from afterword.store import Store
 from afterword.store.models import AuditRow, Base, OutboxRow

@@ -1,20 +1,15 @@
 """Applying events to switches: what the web API and the worker share.
 
-Sits between the outer layers (web, cli, worker) and store/delivery/switch/crypto.
+Sits between the outer layers (web, cli, worker) and store/delivery/switch/crypto. The
+facade is :class:`Engine` (``engine.py``); docs/architecture.md names the module of each
+rule.
 """
 
-from afterword.engine.engine import (
-    Config,
-    Conflict,
-    Engine,
-    Forbidden,
-    Locked,
-    NotFound,
-    TickReport,
-    TooLarge,
-)
+from afterword.engine.context import Config, TickReport
+from afterword.engine.engine import Engine
+from afterword.engine.errors import Conflict, Forbidden, Locked, NotFound, TooLarge
 from afterword.engine.keys import ServerKeys
-from afterword.engine.messages import Contacts
+from afterword.engine.mail_text import Contacts
 
 __all__ = [
     "Config",

@@ -1,0 +1,413 @@
+"""What the switch says to whom: outbox messages for the machine's effects.
+
+Ids are stable for the event they report (switch, what, when it began, who), so the same
+event never becomes two different messages, and a delivery retry is the same message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from afterword.crypto.notice import describe_duration
+from afterword.errors import AfterwordError
+from afterword.store import repository as repo
+from afterword.store.repository import Outgoing
+from afterword.switch.machine import (
+    Alert,
+    Cause,
+    Effect,
+    NotifyCustodians,
+    NotifyRecipients,
+    Phase,
+    RemindOwner,
+    SwitchState,
+    owner_view,
+)
+from afterword.switch.policy import Policy
+
+
+@dataclass(frozen=True)
+class Contacts:
+    owner: Sequence[str]  # mailto:/https: for reminders
+    custodians: dict[str, str]  # label -> mailto:/https:
+    recipients: Sequence[str]  # who receives the release
+    alert_custodians: bool = False  # custodians hear of check-ins from new clients too
+
+
+MAX_ADDRESS = 2048
+ADDRESS_HINT = "an address is mailto:someone@example.org or https://example.org/hook"
+
+
+def check_address(value: object, where: str) -> str:
+    """A contact: mailto:someone@host or an http(s) URL, with no spaces or control bytes."""
+    text = value if isinstance(value, str) else ""
+    try:  # urlsplit and .hostname refuse a broken IPv6 host ("http://[") by raising
+        parts = urlsplit(text) if text.isprintable() and " " not in text else None
+        scheme = parts.scheme.lower() if parts else ""
+        ok = (
+            parts is not None
+            and len(text) <= MAX_ADDRESS
+            and (
+                (scheme == "mailto" and "@" in parts.path.strip("@"))
+                or (scheme in ("http", "https") and bool(parts.hostname))
+            )
+        )
+    except ValueError:
+        ok = False
+    if not ok:
+        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+        raise AfterwordError(
+            f"{where}: {shown} is not a mailto: or http(s):// address", ADDRESS_HINT
+        )
+    return text
+
+
+@functools.lru_cache(maxsize=4096)
+def when(seconds: int) -> str:
+    """An instant as mail shows it. Cached: the switches one tick moves share their
+    instants (the tick's own, the deadlines falling in that second), and a transition
+    formats up to six of them."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _tag(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+CUSTODIAN_TEXT = {
+    "triggered": (
+        "Switch {switch} has triggered: {why}. Unless the owner stops it, the release begins "
+        "at {release_at}. Nothing to do yet: you will be asked for your share then. If you "
+        "know the owner is safe and free, tell them."
+    ),
+    "revoked": (
+        "The owner of switch {switch} revoked a custodian: their votes no longer count. If "
+        "you believe the owner is coerced, vote now."
+    ),
+    "submit": (
+        "Switch {switch} is releasing. Please submit your share now:\n\n"
+        "  afterword custodian submit YOUR-ENVELOPE.age --identity YOUR-KEY --server {url}\n\n"
+        "or paste the words from your card at {url}/s/{switch}. "
+        "{threshold} share(s) are needed."
+    ),
+    "aborted": (
+        "The owner stopped the pending release of switch {switch}. Votes to release it that "
+        "stood until now were cleared: if you still believe the owner is missing or coerced, "
+        "vote again ({threshold} fresh votes trigger it again). Otherwise nothing to do."
+    ),
+    "disarming": (
+        "The owner of switch {switch} is retiring it. After a cooling-off period (until "
+        "{disarm_ends}) the server deletes its share and the dossier. If you believe the owner "
+        "is coerced, vote now: `afterword custodian vote YOUR-ENVELOPE.age --identity YOUR-KEY "
+        "--server {url}`, or with the code on your card at {url}/s/{switch}."
+    ),
+    "disarm-cancelled": "Switch {switch} is no longer being retired: a check-in was missed.",
+    "settings-pending": (
+        "The owner of switch {switch} asked for settings that let it stay silent longer "
+        "before a release: {settings}. They take effect at {settings_at}, after a cooling-off "
+        "period; until then the settings in force stand. If you believe the owner is coerced "
+        "(a long enough wait is as good as stopping the switch), vote now: `afterword "
+        "custodian vote YOUR-ENVELOPE.age --identity YOUR-KEY --server {url}`, or with the "
+        "code on your card at {url}/s/{switch}."
+    ),
+    "settings-changed": (
+        "The longer settings of switch {switch} are now in force, the cooling-off being over: "
+        "{settings}."
+    ),
+    "settings-withdrawn": (
+        "The owner of switch {switch} withdrew the longer settings pending; the settings in "
+        "force are now: {settings}."
+    ),
+    "settings-cancelled": (
+        "The longer settings pending on switch {switch} will not take effect: a check-in was "
+        "missed."
+    ),
+    "disarmed": "Switch {switch} is retired: the server deleted its share and the dossier.",
+    "released": "Switch {switch} has been released: {url}/r/{switch}",
+}
+
+
+WHY = {
+    Cause.MISSED: "the owner missed their check-ins and the grace period has ended",
+    Cause.DURESS: "the owner acted under duress (the owner's own screens do not show this)",
+    Cause.VOTES: "enough custodians voted that the owner is missing or coerced",
+    Cause.CANARY: "a person the owner protects fell silent or signalled duress",
+    Cause.DELIBERATE: "the owner released it on purpose",
+}
+_STOLEN = (
+    "If this was not you, your password or key is in someone else's hands: change it, and "
+    "tell your custodians."
+)
+ALERT_TEXT = {
+    "canary": (
+        "Protected person {detail} on switch {switch}. They fell silent past their grace, "
+        "or checked in under duress. Check on them."
+    ),
+    "new-client": (
+        "Someone checked in to switch {switch} from a client this switch has never seen: "
+        f"{{detail}}. {_STOLEN}"
+    ),
+    "new-network": (
+        "Someone signed in to switch {switch} from a network this switch has never seen: "
+        f"{{detail}}. {_STOLEN}"
+    ),
+}
+ALERT_SUBJECT = {"new-network": "afterword: sign-in to switch {switch} from a new network"}
+
+
+def _alert(switch: str, alert: Alert, contacts: Contacts, now: int) -> list[Outgoing]:
+    """Canary alarms reach the owner and the custodians; new-client and new-network alerts
+    the owner's channels, and the custodians if the owner asked for that."""
+    to = list(contacts.owner)
+    if alert.what == "canary" or contacts.alert_custodians:
+        to += [address for _, address in sorted(contacts.custodians.items())]
+    text = ALERT_TEXT.get(alert.what, "{detail}").format(switch=switch, detail=alert.detail)
+    subject = ALERT_SUBJECT.get(alert.what, "afterword: {what} alert on switch {switch}")
+    return [
+        Outgoing(
+            f"alert-{alert.what}-{switch}-{now}-{_tag(alert.detail)}-{_tag(address)}",
+            address,
+            subject.format(what=alert.what, switch=switch),
+            text + "\n",
+            {"switch": switch, "event": f"alert-{alert.what}"},
+        )
+        for address in dict.fromkeys(to)
+    ]
+
+
+def render(
+    switch: str,
+    state: SwitchState,
+    effects: Sequence[Effect],
+    contacts: Contacts,
+    public_url: str,
+    now: int = 0,
+) -> list[Outgoing]:
+    out: list[Outgoing] = []
+    for effect in effects:
+        if isinstance(effect, RemindOwner):
+            out += _remind(switch, owner_view(state), effect, contacts, public_url)
+        elif isinstance(effect, NotifyCustodians):
+            text = CUSTODIAN_TEXT[effect.what].format(
+                switch=switch,
+                release_at=when(state.release_at),
+                disarm_ends=when(state.disarm_ends),
+                settings=_settings(state.settings_pending or state.policy),
+                settings_at=when(state.settings_at),
+                url=public_url,
+                threshold=state.threshold,
+                why=WHY[state.cause] if state.cause is not None else "",
+            )
+            # one a phase, which its start names; settings change within one: their instant;
+            # a revoke leaves the phase as it was: its count tells one revoke from the next
+            # (the id is the outbox's idempotency key; a second revoke must not collide)
+            stamp = now if effect.what.startswith("settings") else state.since
+            what = f"revoked{len(state.revoked)}" if effect.what == "revoked" else effect.what
+            for label, to in sorted(contacts.custodians.items()):
+                out.append(
+                    Outgoing(
+                        f"custodians-{what}-{switch}-{stamp}-{label}",
+                        to,
+                        f"afterword: switch {switch} {effect.what}",
+                        f"Dear {label},\n\n{text}\n",
+                        {"switch": switch, "event": f"custodians-{effect.what}"},
+                    )
+                )
+        elif isinstance(effect, Alert):
+            out += _alert(switch, effect, contacts, now)
+        elif isinstance(effect, NotifyRecipients):
+            page = f"{public_url}/r/{switch}"
+            for to in contacts.recipients:
+                out.append(
+                    Outgoing(
+                        f"release-{switch}-{_tag(to)}",
+                        to,
+                        f"afterword release: {switch}",
+                        "A sealed dossier has been released to you.\n\n"
+                        f"Release page: {page}\n"
+                        f"Key: {page}/key\nDossier: {page}/dossier.age\n\n"
+                        "Check and open it with: afterword verify FOLDER --open OUT\n"
+                        "or with stock tools: age -d -i key dossier.age | tar x\n",
+                        {"switch": switch, "event": "released", "url": page},
+                    )
+                )
+    return out
+
+
+def _settings(policy: Policy) -> str:
+    return (
+        f"a check-in every {describe_duration(policy.interval)}, then "
+        f"{describe_duration(policy.grace)} of grace and a waiting period of "
+        f"{describe_duration(policy.waiting)} before the release"
+    )
+
+
+def _remind(
+    switch: str, state: SwitchState, effect: RemindOwner, contacts: Contacts, public_url: str
+) -> list[Outgoing]:
+    """A reminder to the owner, rendered against what the owner is shown (``state`` is
+    the decoy after duress: the mail must read as the real action's would have)."""
+    out: list[Outgoing] = []
+    kind = "overdue" if effect.overdue else "due"
+    subject = (
+        f"afterword: check-in OVERDUE (was due {when(effect.deadline)})"
+        if effect.overdue
+        else f"afterword: check-in due by {when(effect.deadline)}"
+    )
+    body = (
+        f"Your switch {switch} needs a check-in. Check in with:\n\n"
+        f"  afterword checkin --server {public_url} --owner-key YOUR-KEY "
+        f"--switch {switch}\n"
+    )
+    if state.phase is Phase.TRIGGERED:
+        subject = f"afterword: your switch TRIGGERED; release at {when(state.release_at)}"
+        body += (
+            f"\nIt triggered because the check-in due {when(effect.deadline)} never "
+            f"came. A check-in or `afterword abort` before {when(state.release_at)} "
+            "stops the release; your custodians have been told.\n"
+        )
+    elif effect.overdue:
+        body += f"\nIf you do not, the switch triggers at {when(state.grace_ends)}.\n"
+    latest = max(state.reminded, default=state.since)
+    for to in contacts.owner:
+        out.append(
+            Outgoing(
+                f"remind-{switch}-{effect.deadline}-{kind}-{latest}-{_tag(to)}",
+                to,
+                subject,
+                body,
+                {
+                    "switch": switch,
+                    "event": f"reminder-{kind}",
+                    "deadline": effect.deadline,
+                },
+            )
+        )
+    return out
+
+
+def address_digest(to: str) -> str:
+    """A short stable tag of an address, for the ids of messages to it."""
+    return hashlib.sha256(to.encode()).hexdigest()[:12]
+
+
+def custodian_mail(
+    row: repo.Switch,
+    kind: str,
+    subject: str,
+    body: str,
+    data: dict[str, Any],
+    skip: Sequence[str] = (),
+) -> list[repo.Outgoing]:
+    """One message to each custodian of a switch with an address (but those in ``skip``,
+    told otherwise), ids stable for this switch's audit position: a retried pass does
+    not mail twice."""
+    custodians = dict(json.loads(row.contacts).get("custodians", {}))
+    return [
+        repo.Outgoing(
+            f"{kind}-{row.id}-{row.audit_seq}-{address_digest(to)}", to, subject, body, data
+        )
+        for to in custodians.values()
+        if to and to not in skip
+    ]
+
+
+def contacts_of(row: repo.Switch) -> Contacts:
+    """Where the switch's messages go, as the owner set them at arming (or since)."""
+    contacts = json.loads(row.contacts)
+    return Contacts(
+        contacts.get("owner", []),
+        contacts.get("custodians", {}),
+        contacts.get("recipients", []),
+        bool(contacts.get("alert_custodians", False)),
+    )
+
+
+def drill_marked(messages: list[Outgoing], drill_of: str) -> list[Outgoing]:
+    """A drill's mail says so, first thing: in the subject and at the top of the body."""
+    return [
+        dataclasses.replace(
+            m,
+            subject=f"[DRILL] {m.subject}",
+            body=f"THIS IS A DRILL of switch {drill_of}: nothing real was released.\n\n{m.body}",
+        )
+        for m in messages
+    ]
+
+
+def breaker_mail(operator: Sequence[str], held: list[str], why: str, now: int) -> list[Outgoing]:
+    """The breaker's summary to the operator: how many switches it held in a pass, and why
+    (their custodians get :func:`held_mail`)."""
+    return [
+        Outgoing(
+            f"breaker-{now}-{address_digest(to)}",
+            to,
+            "afterword: mass trigger held",
+            f"{len(held)} switches would have triggered at {now}: {why}. "
+            "They are held, and their custodians told. Check the clock, "
+            "then: afterword operator release-held",
+            {"held": held},
+        )
+        for to in operator
+    ]
+
+
+def held_mail(row: repo.Switch, why: str, now: int, public_url: str) -> list[Outgoing]:
+    """Mail to a held switch's custodians: what happened, and that their share may
+    still be needed (the operator has the summary of the whole pass)."""
+    return custodian_mail(
+        row,
+        "held",
+        f"afterword: switch {row.id} is held",
+        f"Switch {row.id} would have triggered at {now}, but it is held: {why}, and a "
+        "jumped clock must not release anything early. Nothing was released. The "
+        "operator is asked to check the clock and let it go on "
+        "(afterword operator release-held). Keep your share: it may still be needed. "
+        f"The custodian page: {public_url}/s/{row.id}",
+        {"switch": row.id, "held": now},
+    )
+
+
+def quarantine_mail(
+    row: repo.Switch,
+    phase: Phase,
+    reason: str,
+    what: str,
+    now: int,
+    public_url: str,
+    operator: Sequence[str],
+) -> list[Outgoing]:
+    """A quarantined switch, told to the operator (with what to check and the command
+    that lets it go on) and to its custodians (keep your share). ``reason``: the error's
+    message; ``what``: its type. Ids stable for the audit position: a retried pass does
+    not mail twice."""
+    tail = (
+        "Your share may still be needed: keep it, and ask the server's operator or the "
+        f"owner. The custodian page: {public_url}/s/{row.id}"
+    )
+    subject = f"afterword: switch {row.id} is quarantined"
+    body = (
+        f"Switch {row.id} could not move on from {phase.value} at {now}: "
+        f"{reason}.\nIt is taken out of the scheduler so that it delays no other "
+        "switch; nothing was released. "
+    )
+    data = {"switch": row.id, "quarantined": now, "error": what}
+    check = "Check its custodians.json and server shares against the bundle, then: "
+    return [
+        Outgoing(
+            f"quarantine-{row.id}-{row.audit_seq}-{address_digest(to)}",
+            to,
+            subject,
+            body + f"{check}afterword operator unquarantine {row.id}",
+            data,
+        )
+        for to in operator
+    ] + custodian_mail(row, "quarantine", subject, body + tail, data, operator)
