@@ -15,7 +15,7 @@ from afterword.crypto.keys import OwnerKey
 from afterword.crypto.release import load_statement
 from afterword.crypto.shares import custodian_credential
 from afterword.delivery import Dispatcher, MailConfig, Mailer, WebhookSender
-from afterword.engine import Config, Contacts, Engine, ServerKeys
+from afterword.engine import Config, Contacts, Engine, OwnerSession, ServerKeys
 from afterword.store import Store
 from afterword.switch.policy import Policy
 from tests.conftest import AgeKey, arm_bundle, write_corpus
@@ -110,3 +110,25 @@ def test_the_release_statement_says_when_the_switch_triggered(
     assert statement["triggered_at"] == triggered[0]
     assert statement["released_at"] == clock.now
     assert statement["released_at"] - statement["triggered_at"] > 2 * 86400
+
+
+def test_the_dashboard_shows_votes_the_machine_cleared_as_cleared(
+    paper: tuple[Engine, Clock, SealResult], owner: OwnerKey
+) -> None:
+    """Who stands as voting is the state's typed set, not the log's "vote" lines: after an
+    abort cleared the votes, the log still holds both votes and no withdrawal."""
+    engine, clock, sealed = paper
+    switch = sealed.switch
+    session = OwnerSession(switch, duress=False)
+    vote(engine, sealed, "a")
+    voted = {c["label"]: c["voted"] for c in engine.dashboard_view(session)["custodians"]}
+    assert voted == {"server": False, "a": True, "b": False}
+    assert vote(engine, sealed, "b") == "triggered"
+    clock.now += 60
+    engine.owner_request(switch, signed(owner, engine, switch, "abort"))
+    shown = engine.dashboard_view(session)
+    assert [c["voted"] for c in shown["custodians"]] == [False, False, False]
+    assert [e["kind"] for e in shown["audit"]].count("vote") == 2  # what the prose said
+    assert vote(engine, sealed, "b") == "armed"  # a fresh vote stands again
+    voted = {c["label"]: c["voted"] for c in engine.dashboard_view(session)["custodians"]}
+    assert voted == {"server": False, "a": False, "b": True}

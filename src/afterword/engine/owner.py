@@ -288,8 +288,9 @@ def session_view(ctx: Context, session: OwnerSession) -> dict[str, Any]:
 
 def dashboard_view(ctx: Context, session: OwnerSession) -> dict[str, Any]:
     """What the owner's web dashboard shows: :func:`session_view`, with the custodians
-    (see :func:`views.dashboard_custodians`) and the check-in settings the owner is
-    shown (``owner_view``'s policy: the decoy's while one stands)."""
+    (see :func:`views.dashboard_custodians`), the check-in settings and the recipients,
+    all as this session is shown them: the truth to the real password, the decoy to the
+    duress one while a decoy stands."""
     shown = session_view(ctx, session)  # after duress, what the owner is shown
     with ctx.store.transaction() as s:
         row = repo.get_switch(s, session.switch)
@@ -297,10 +298,14 @@ def dashboard_view(ctx: Context, session: OwnerSession) -> dict[str, Any]:
             raise NotFound(f"no switch {session.switch} on this server")
         roster = json.loads(row.custodians)
         contacts = json.loads(row.contacts)
-        policy = owner_view(repo.state_of(row)).policy
+        state = repo.state_of(row)
+    if session.duress:  # what this session is shown: the decoy while one stands
+        state = owner_view(state)
+    policy = state.policy
     return {
         **shown,
-        "custodians": dashboard_custodians(shown, roster, contacts),
+        "custodians": dashboard_custodians(state, roster, contacts),
+        "recipients": shown.get("recipients", contacts.get("recipients", [])),
         "policy_words": {
             "interval": policy.interval,
             "grace": policy.grace,

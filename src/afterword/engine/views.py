@@ -203,26 +203,21 @@ def custodian_view(switch_id: str, label: str, state: SwitchState) -> dict[str, 
 
 
 def dashboard_custodians(
-    shown: dict[str, Any], roster: dict[str, Any], contacts: dict[str, Any]
+    shown: SwitchState, roster: dict[str, Any], contacts: dict[str, Any]
 ) -> list[dict[str, Any]]:
     """The owner's dashboard's custodians, in roster order: whether each submitted a
-    share and voted, as the log ``shown`` to the reader says (the decoy's under duress),
-    whether the owner revoked them (as shown), and where they are told."""
-    audit = shown["audit"]
-    submitted = {e["detail"].removeprefix("accepted from ") for e in audit if e["kind"] == "share"}
-    voted: set[str] = set()
-    for e in audit:  # "vote": "LABEL (n of k)"; "vote-withdrawn": "LABEL"
-        if e["kind"] == "vote":
-            voted.add(e["detail"].split(" ")[0])
-        elif e["kind"] == "vote-withdrawn":
-            voted.discard(e["detail"].split(" ")[0])
-    revoked = set(shown.get("revoked", []))
+    share, stands as voting and was revoked, as the state ``shown`` to the reader holds it
+    (``owner_view``: the decoy's under duress), and where they are told.
+
+    Read from the state's typed sets, never from the log's prose: a vote the machine
+    cleared (after an abort, or the check-in that stopped a trigger) is no longer shown
+    as standing, which the log's "vote" lines alone could not tell."""
     return [
         {
             "label": c["label"],
-            "submitted": c["label"] in submitted,
-            "voted": c["label"] in voted,
-            "revoked": c["label"] in revoked,
+            "submitted": c["label"] in shown.shares,
+            "voted": c["label"] in shown.votes,
+            "revoked": c["label"] in shown.revoked,
             "contact": contacts.get("custodians", {}).get(c["label"], ""),
         }
         for c in roster.get("custodians", [])

@@ -8,7 +8,6 @@ one and everything shown is the decoy the engine gives.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from typing import Any
@@ -20,12 +19,9 @@ from starlette.datastructures import FormData
 
 from afterword.crypto.audit import verify_log
 from afterword.crypto.switch_id import is_switch_id
-from afterword.engine import Engine, Forbidden, NotFound
-from afterword.engine.engine import OwnerSession
-from afterword.engine.messages import when
+from afterword.engine import Engine, Forbidden, NotFound, OwnerSession
+from afterword.engine.mail_text import when
 from afterword.errors import AfterwordError
-from afterword.store import repository as repo
-from afterword.switch.machine import owner_view
 from afterword.switch.policy import parse_duration, parse_reminders
 from afterword.web.http_errors import client_of, status_of
 from afterword.web.rendering import (
@@ -132,7 +128,7 @@ def dashboard(request: Request, switch_id: str, page: int = 1, done: str = "") -
         target = f"/login?switch={switch_id}" if is_switch_id(switch_id) else "/login"
         return RedirectResponse(target, status_code=303)
     try:
-        view = _dashboard_data(engine, owner)
+        view = engine.dashboard_view(owner)
     except AfterwordError as exc:
         return failed(request, exc)
     now = engine.clock()
@@ -178,52 +174,6 @@ def dashboard(request: Request, switch_id: str, page: int = 1, done: str = "") -
         newer=f"/owner/{switch_id}?page={page - 1}" if page > 1 else "",
         older=f"/owner/{switch_id}?page={page + 1}" if page < pages else "",
     )
-
-
-def _dashboard_data(engine: Engine, session: OwnerSession) -> dict[str, Any]:
-    """The switch as its owner's dashboard shows it: the engine's view for this session
-    (after duress, the decoy the owner is shown), plus what only the switch's row holds:
-    the custodians (with who submitted, voted, is revoked, and their contact), the
-    policy's durations and the recipients. The one place web reads the store; it becomes
-    ``Engine.dashboard_view`` (issue 16)."""
-    switch_id = session.switch
-    status = engine.session_view(session)  # after duress, what the owner is shown
-    with engine.store.transaction() as s:
-        row = repo.get_switch(s, switch_id)
-        if row is None:
-            raise NotFound(f"no switch {switch_id} on this server")
-        roster = json.loads(row.custodians)
-        contacts = json.loads(row.contacts)
-        policy = owner_view(repo.state_of(row)).policy
-    audit: list[dict[str, Any]] = status["audit"]
-    submitted = {e["detail"].removeprefix("accepted from ") for e in audit if e["kind"] == "share"}
-    voted: set[str] = set()
-    for e in audit:  # "vote": "LABEL (n of k)"; "vote-withdrawn": "LABEL"
-        if e["kind"] == "vote":
-            voted.add(e["detail"].split(" ")[0])
-        elif e["kind"] == "vote-withdrawn":
-            voted.discard(e["detail"].split(" ")[0])
-    revoked = set(status.get("revoked", []))
-    return {
-        **status,
-        "custodians": [
-            {
-                "label": c["label"],
-                "submitted": c["label"] in submitted,
-                "voted": c["label"] in voted,
-                "revoked": c["label"] in revoked,
-                "contact": contacts.get("custodians", {}).get(c["label"], ""),
-            }
-            for c in roster.get("custodians", [])
-        ],
-        "policy_words": {
-            "interval": policy.interval,
-            "grace": policy.grace,
-            "waiting": policy.waiting,
-            "reminders": list(policy.reminders),
-        },
-        "recipients": status.get("recipients", contacts.get("recipients", [])),
-    }
 
 
 def _audit_check(
