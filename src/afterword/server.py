@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from afterword.delivery import Dispatcher, MailConfig, Mailer, WebhookSender
-from afterword.engine import Config, Engine, ServerKeys
-from afterword.engine.engine import ARM_QUOTA
+from afterword.engine import ARM_QUOTA, Config, Engine, ServerKeys
 from afterword.errors import AfterwordError
 from afterword.store import Store
 from afterword.store.db import default_data_dir, default_database_url

@@ -7,7 +7,7 @@ from __future__ import annotations
 from playwright.sync_api import BrowserContext, Page, expect
 
 from afterword.crypto.shares import custodian_credential
-from afterword.engine.engine import OwnerSession
+from afterword.engine import OwnerSession
 from tests.browser.conftest import DAY, Site, shot, sign_in
 
 DURESS_PASSWORD = "the password they make me type"

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from afterword.engine.engine import OwnerSession
+from afterword.engine import OwnerSession
 from tests.browser.conftest import DAY, Site, sign_in
 
 

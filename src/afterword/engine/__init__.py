@@ -5,13 +5,14 @@ facade is :class:`Engine` (``engine.py``); docs/architecture.md names the module
 rule.
 """
 
-from afterword.engine.context import Config, TickReport
+from afterword.engine.context import ARM_QUOTA, Config, OwnerSession, TickReport
 from afterword.engine.engine import Engine
 from afterword.engine.errors import Conflict, Forbidden, Locked, NotFound, TooLarge
 from afterword.engine.keys import ServerKeys
 from afterword.engine.mail_text import Contacts
 
 __all__ = [
+    "ARM_QUOTA",
     "Config",
     "Conflict",
     "Contacts",
@@ -19,6 +20,7 @@ __all__ = [
     "Forbidden",
     "Locked",
     "NotFound",
+    "OwnerSession",
     "ServerKeys",
     "TickReport",
     "TooLarge",

@@ -25,13 +25,13 @@ from afterword.crypto.bundle import CUSTODIANS_KIND
 from afterword.crypto.manifest import check_public_manifest
 from afterword.crypto.notice import check_against_notice
 from afterword.crypto.signing import Document, verify_document
+from afterword.crypto.switch_id import check_switch_id
 from afterword.engine.bundle_checks import (
     check_bound_switch,
     check_dossier_info,
     check_roster,
     check_server_envelope,
     check_server_shares,
-    check_switch_id,
 )
 from afterword.engine.callers import client_digest, network_of
 from afterword.engine.context import Context
@@ -46,6 +46,8 @@ from afterword.store import repository as repo
 from afterword.store.models import ArmRow, ServerEnvelopeRow
 from afterword.switch import machine
 from afterword.switch.policy import Policy
+
+ARM_HINT = "upload a bundle made by `afterword seal`"
 
 
 def arm(
@@ -183,7 +185,11 @@ def _checked_bundle(
     manifest = verify_document(manifest, "manifest")
     check_public_manifest(manifest)
     owner = manifest["owner_key"]
-    switch_id = check_switch_id(manifest.get("switch"))
+    switch_id = check_switch_id(
+        manifest.get("switch"),
+        "the manifest's switch id",
+        "upload a bundle made by `afterword seal`",
+    )
     dossier_info = check_dossier_info(manifest.get("dossier"))
     notice = verify_document(notice, "notice", expected_key=owner)
     check_against_notice(manifest, notice, "count", subject="the manifest")

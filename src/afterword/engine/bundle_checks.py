@@ -15,10 +15,10 @@ from typing import Any
 import shamir_mnemonic
 
 from afterword.crypto.bundle import LABEL
-from afterword.crypto.dossier import SWITCH_ID, check_switch_binding
 from afterword.crypto.encoding import age_identity_from_secret, age_recipient_of
 from afterword.crypto.shares import ShareEnvelope, combine_shares, commitment, normalize_mnemonic
 from afterword.crypto.signing import Document
+from afterword.crypto.switch_id import check_switch_binding
 from afterword.engine.context import Context
 from afterword.errors import FormatError, ShareError
 
@@ -43,16 +43,6 @@ def check_server_envelope(
 
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-
-
-def check_switch_id(value: object) -> str:
-    """Switch ids name files and URLs: letters, digits, dash and underscore only."""
-    if not isinstance(value, str) or not SWITCH_ID.fullmatch(value):
-        raise FormatError(
-            "the manifest's switch id is not usable (1-64 letters, digits, - or _)",
-            "seal the bundle again with afterword",
-        )
-    return value
 
 
 def check_bound_switch(switch_id: str, owner: str, recipient: str, notice: Document) -> None:

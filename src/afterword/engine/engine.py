@@ -28,7 +28,6 @@ from afterword.crypto.signing import Document
 from afterword.delivery import Sender
 from afterword.engine.challenges import Challenges
 from afterword.engine.context import (
-    ARM_QUOTA,
     Config,
     Context,
     OwnerSession,
@@ -40,12 +39,6 @@ from afterword.engine.mail_text import Contacts
 from afterword.store import Store
 from afterword.store.models import ReleaseRow, SwitchRow
 from afterword.switch.policy import Policy
-
-__all__ = [  # besides Engine, what outer layers import from here: server.py, web/pages.py
-    "ARM_QUOTA",
-    "Engine",
-    "OwnerSession",
-]
 
 
 class Engine:

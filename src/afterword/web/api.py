@@ -26,7 +26,7 @@ from afterword import __version__
 from afterword.crypto.bundle import LABEL
 from afterword.crypto.switch_id import check_switch_id
 from afterword.engine import Contacts, Engine, TooLarge
-from afterword.engine.messages import check_address
+from afterword.engine.mail_text import check_address
 from afterword.errors import AfterwordError, FormatError
 from afterword.switch.policy import POLICY_HINT, Policy, policy_from_wire
 from afterword.web.http_errors import client_of

@@ -13,7 +13,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from afterword.engine.messages import when
+from afterword.engine.mail_text import when
 from afterword.errors import AfterwordError
 from afterword.web.http_errors import client_of
 from afterword.web.rendering import (

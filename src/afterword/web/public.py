@@ -18,7 +18,7 @@ from starlette.datastructures import UploadFile
 from afterword.crypto.release import CAUSES, load_statement
 from afterword.crypto.signing import fingerprint
 from afterword.crypto.verify import verify_any
-from afterword.engine.messages import when
+from afterword.engine.mail_text import when
 from afterword.errors import AfterwordError
 from afterword.web.rendering import (
     MAX_UPLOAD,

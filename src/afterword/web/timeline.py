@@ -13,7 +13,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from afterword.engine.messages import when
+from afterword.engine.mail_text import when
 
 TIMELINE_DAYS = 120  # how far back the timeline reaches
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from afterword.crypto.release import CAUSES
-from afterword.engine.messages import when
+from afterword.engine.mail_text import when
 
 
 def short_duration(seconds: int) -> str:
