@@ -132,10 +132,7 @@ def seal_bundle(
     progress: Progress | None = None,
 ) -> SealResult:
     """Seal documents into a new bundle folder. Nothing is left behind on failure."""
-    check_threshold(threshold, len(custodians))
-    labels = [c.label.lower() for c in custodians]
-    if len(set(labels)) != len(labels):
-        raise AfterwordError("two custodians have the same label", "give each a distinct label")
+    _check_custodians(custodians, threshold)
     if bundle.exists():
         raise AfterwordError(f"{bundle} already exists", "choose a new folder for the bundle")
     documents = collect_documents(inputs)
@@ -179,29 +176,7 @@ def seal_bundle(
             )
         )
         mnemonics = split_secret(sealed.dossier_key, threshold, len(custodians))
-        (scratch / "shares").mkdir()
-        listed: list[dict[str, Any]] = []
-        for custodian, mnemonic in zip(custodians, mnemonics, strict=True):
-            envelope = ShareEnvelope(
-                mnemonic, switch, custodian.label, threshold, len(custodians), server
-            )
-            if custodian.recipient == PAPER:
-                (scratch / "shares" / f"{custodian.label}.txt").write_text(
-                    envelope.card(), encoding="utf-8"
-                )
-            else:
-                (scratch / "shares" / f"{custodian.label}.age").write_bytes(
-                    envelope.encrypt(custodian.recipient)
-                )
-            listed.append(
-                {
-                    "label": custodian.label,
-                    "kind": PAPER if custodian.recipient == PAPER else "age",
-                    "recipient": None if custodian.recipient == PAPER else custodian.recipient,
-                    "commitment": commitment(mnemonic),
-                    "credential": credential_digest(envelope.credential),
-                }
-            )
+        listed = _write_shares(scratch / "shares", custodians, mnemonics, switch, threshold, server)
         roster = owner.sign(
             {
                 "afterword": CUSTODIANS_KIND,
@@ -211,12 +186,7 @@ def seal_bundle(
                 "custodians": listed,
             }
         )
-        with (
-            open(scratch / "owner.age", "wb") as f,
-            AgeWriter(f, [owner.age_recipient]) as owner_copy,
-        ):
-            for piece in private_manifest_chunks(switch, sealed.entries):
-                owner_copy.write(piece)
+        _write_owner_copy(scratch / "owner.age", owner, switch, sealed.entries)
         (scratch / "manifest.json").write_bytes(pretty_json(manifest))
         (scratch / "notice.json").write_bytes(pretty_json(notice))
         (scratch / "notice.txt").write_text(render_text(notice), encoding="utf-8")
@@ -227,6 +197,54 @@ def seal_bundle(
         shutil.rmtree(scratch, ignore_errors=True)
         raise
     return SealResult(bundle, switch, len(sealed.entries), sealed.size, manifest, notice)
+
+
+def _write_owner_copy(
+    path: Path, owner: OwnerKey, switch: str, entries: Sequence[DocumentEntry]
+) -> None:
+    """The private manifest, encrypted to the owner alone."""
+    with open(path, "wb") as f, AgeWriter(f, [owner.age_recipient]) as owner_copy:
+        for piece in private_manifest_chunks(switch, entries):
+            owner_copy.write(piece)
+
+
+def _check_custodians(custodians: Sequence[Custodian], threshold: int) -> None:
+    check_threshold(threshold, len(custodians))
+    labels = [c.label.lower() for c in custodians]
+    if len(set(labels)) != len(labels):
+        raise AfterwordError("two custodians have the same label", "give each a distinct label")
+
+
+def _write_shares(
+    folder: Path,
+    custodians: Sequence[Custodian],
+    mnemonics: Sequence[str],
+    switch: str,
+    threshold: int,
+    server: str | None,
+) -> list[dict[str, Any]]:
+    """Write each custodian's share into ``folder`` (a card for paper, an age envelope
+    otherwise) and return the roster's entries: who holds what, and its commitment."""
+    folder.mkdir()
+    listed: list[dict[str, Any]] = []
+    for custodian, mnemonic in zip(custodians, mnemonics, strict=True):
+        envelope = ShareEnvelope(
+            mnemonic, switch, custodian.label, threshold, len(custodians), server
+        )
+        if custodian.recipient == PAPER:
+            (folder / f"{custodian.label}.txt").write_text(envelope.card(), encoding="utf-8")
+        else:
+            (folder / f"{custodian.label}.age").write_bytes(envelope.encrypt(custodian.recipient))
+        listed.append(
+            {
+                "label": custodian.label,
+                "kind": PAPER if custodian.recipient == PAPER else "age",
+                "recipient": None if custodian.recipient == PAPER else custodian.recipient,
+                "commitment": commitment(mnemonic),
+                "credential": credential_digest(envelope.credential),
+            }
+        )
+    return listed
 
 
 JSON_MAX_DEPTH = 64

@@ -45,13 +45,6 @@ from afterword.crypto.streams import (
     DocumentStart,
     Progress,
 )
-
-# switch ids live in crypto/switch_id.py; re-exported here for who imports them from here
-# still: web/app.py, web/pages.py, engine/ (SWITCH_ID, check_switch_binding), crypto/notice.py
-# (check_switch_binding), crypto/bundle.py and tests/crypto (switch_id_for)
-from afterword.crypto.switch_id import SWITCH_ID as SWITCH_ID
-from afterword.crypto.switch_id import check_switch_binding as check_switch_binding
-from afterword.crypto.switch_id import switch_id_for as switch_id_for
 from afterword.errors import AfterwordError, FormatError, IntegrityError
 
 DOCUMENTS_DIR = "documents"

@@ -278,6 +278,45 @@ def read_key_file(path: Path) -> str:
     return lines[0]
 
 
+def _check_published_key(identity: str, manifest: Document, statement: Document) -> str:
+    """The published key is the dossier's: the manifest and the statement both name its
+    recipient."""
+    recipient = age_recipient_of(identity)
+    for whose, expected in (
+        ("the signed manifest", manifest["dossier"]["recipient"]),
+        ("the release statement", statement["dossier"]["recipient"]),
+    ):
+        if recipient != expected:
+            raise IntegrityError(
+                f"the published key is not this dossier's key: it opens {recipient}, but "
+                f"{whose} says the dossier is encrypted to {expected}",
+                "it is the key of another dossier, or was altered; " + _FROM_SERVER,
+            )
+    return f"The published key is the dossier key: its age recipient is {recipient}."
+
+
+def _check_notices(folder: Path, notice_path: Path | None, manifest: Document) -> list[str]:
+    """The published notice, and the one the reader was shown (if given): both must match."""
+    said: list[str] = []
+    notices = [folder / NOTICE_FILE] if (folder / NOTICE_FILE).is_file() else []
+    if notice_path is not None and all(notice_path.resolve() != p.resolve() for p in notices):
+        notices.append(notice_path)
+    for path in notices:
+        notice = load_notice(load_json(path, "notice"))
+        check_against_notice(manifest, notice, "count", subject="this release")
+        said.append(
+            f"It matches the notice {path}: same dossier, root, count and owner key. The "
+            f"notice said any {notice.get('threshold')} of {notice.get('shares')} custodians "
+            "could open it."
+        )
+    if not notices:
+        said.append(
+            "There is no notice.json: pass --notice NOTICE to check the release against the "
+            "notice you were shown."
+        )
+    return said
+
+
 def verify_release_folder(
     folder: Path,
     *,
@@ -317,18 +356,7 @@ def verify_release_folder(
     )
 
     identity = read_key_file(folder / KEY_FILE)
-    recipient = age_recipient_of(identity)
-    for whose, expected in (
-        ("the signed manifest", manifest["dossier"]["recipient"]),
-        ("the release statement", statement["dossier"]["recipient"]),
-    ):
-        if recipient != expected:
-            raise IntegrityError(
-                f"the published key is not this dossier's key: it opens {recipient}, but "
-                f"{whose} says the dossier is encrypted to {expected}",
-                "it is the key of another dossier, or was altered; " + _FROM_SERVER,
-            )
-    said.append(f"The published key is the dossier key: its age recipient is {recipient}.")
+    said.append(_check_published_key(identity, manifest, statement))
 
     dossier = folder / DOSSIER_FILE
     check_dossier_file(dossier, manifest)
@@ -337,23 +365,7 @@ def verify_release_folder(
         f"header SHA-256 {manifest['dossier']['header_sha256']}, as the owner signed."
     )
 
-    # the published notice, and the one the reader was shown (if given): both must match
-    notices = [folder / NOTICE_FILE] if (folder / NOTICE_FILE).is_file() else []
-    if notice_path is not None and all(notice_path.resolve() != p.resolve() for p in notices):
-        notices.append(notice_path)
-    for path in notices:
-        notice = load_notice(load_json(path, "notice"))
-        check_against_notice(manifest, notice, "count", subject="this release")
-        said.append(
-            f"It matches the notice {path}: same dossier, root, count and owner key. The "
-            f"notice said any {notice.get('threshold')} of {notice.get('shares')} custodians "
-            "could open it."
-        )
-    if not notices:
-        said.append(
-            "There is no notice.json: pass --notice NOTICE to check the release against the "
-            "notice you were shown."
-        )
+    said += _check_notices(folder, notice_path, manifest)
 
     if open_to is None:
         said.append(
