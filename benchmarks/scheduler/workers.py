@@ -36,11 +36,6 @@ def make_timed_engine(store: Any, keys: Any, config: Any, counter: Any, failures
             self.max_triggered = 0
             self.statements = 0  # inside ticks that moved switches
 
-        def _transition(self, s: Any, row: Any, *args: Any) -> Any:
-            # every switch a tick moves goes through here (the held ones do not)
-            self.moved.append(row.id)
-            return super()._transition(s, row, *args)
-
         def tick(self) -> Any:
             self.moved = []
             before = executed[0]
@@ -56,7 +51,8 @@ def make_timed_engine(store: Any, keys: Any, config: Any, counter: Any, failures
             if len(self.moved) != report.processed:
                 raise RuntimeError(
                     f"the tick moved {report.processed} switches but {len(self.moved)} went "
-                    "through Engine._transition: the benchmark's hook no longer sees them"
+                    "through engine/scheduler.py's build_transition: the benchmark's hook "
+                    "no longer sees them"
                 )
             if report.processed:
                 self.busy += time.perf_counter() - started
@@ -67,7 +63,19 @@ def make_timed_engine(store: Any, keys: Any, config: Any, counter: Any, failures
                     counter.value += report.processed
             return report
 
-    return TimedEngine()
+    timed = TimedEngine()
+    # every switch a tick moves goes through the scheduler's build_transition (the held
+    # ones do not): this process's engine counts them there
+    import afterword.engine.scheduler as scheduler_module
+
+    build = scheduler_module.build_transition
+
+    def counted(ctx: Any, s: Any, row: Any, *args: Any) -> Any:
+        timed.moved.append(row.id)
+        return build(ctx, s, row, *args)
+
+    scheduler_module.build_transition = counted  # type: ignore[assignment]
+    return timed
 
 
 class NullSender:
