@@ -180,3 +180,54 @@ def test_the_newest_migration_drops_the_unused_challenges_and_their_column(
             assert c.execute(sa.text("SELECT nonce, used FROM nonces")).all() == [("spent", 1)]
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_migration_0012_types_the_decoy_ended_rows(
+    database: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A ``decoy-ended`` row written as the text "BEGAN ENDED" becomes typed columns
+    (nothing reads its text any more); other rows keep their detail, with no seqs."""
+    from alembic import command
+
+    url = (
+        f"sqlite:///{tmp_path / 'afterword.db'}"
+        if database == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
+    store = Store(url)
+    try:
+        config = store.alembic_config()
+        with store.engine.begin() as c:
+            if database == "postgresql":  # the database is shared: start from no schema
+                c.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+            config.attributes["connection"] = c
+            command.upgrade(config, "0011")
+            c.execute(
+                sa.text(
+                    "INSERT INTO switches (id, owner_key, phase, held, state, manifest, notice,"
+                    " custodians, contacts, dossier_sha256, dossier_size, created_at,"
+                    " updated_at) VALUES ('sw1', 'ed25519:x', 'armed', false, '{}', '{}', '{}',"
+                    " '{}', '{}', '', 1, 0, 0)"
+                )
+            )
+            c.execute(
+                sa.text(
+                    "INSERT INTO owner_log (switch_id, at, kind, detail) VALUES"
+                    " ('sw1', 5, 'checked-in', 'by the owner'), ('sw1', 6, 'decoy-ended', '3 17')"
+                )
+            )
+        store.migrate()
+        with store.engine.begin() as c:
+            rows = c.execute(
+                sa.text("SELECT kind, detail, began, ended FROM owner_log ORDER BY id")
+            ).all()
+        assert [tuple(r) for r in rows] == [
+            ("checked-in", "by the owner", None, None),
+            ("decoy-ended", "", 3, 17),
+        ]
+        with store.transaction() as s:
+            ended = [r for r in repo.owner_log(s, "sw1") if r.kind == repo.DECOY_ENDED]
+            assert [(r.began, r.ended) for r in ended] == [(3, 17)]
+    finally:
+        store.close()

@@ -144,10 +144,12 @@ def keep_owner_log(
     owner is shown, the decoy's under duress, the real ones otherwise. Without a
     decoy those are never read; the next owner action clears them."""
     had = row.decoy_cut is not None
+    ended = None
     if new.decoy is None:
         shown = [(e.kind, e.detail) for e in effects if isinstance(e, Audit)] if pad else []
-        if had:  # a real action ended the decoy: what it showed is kept, closed here
-            shown.insert(0, (repo.DECOY_ENDED, f"{row.decoy_cut} {row.audit_seq}"))
+        if row.decoy_cut is not None:  # a real action ended the decoy: what it showed
+            # is kept, closed here
+            ended = repo.DecoyEnded(now, row.decoy_cut, row.audit_seq)
             row.decoy_cut = None
             contacts = json.loads(row.contacts)
             if contacts.pop("decoy_recipients", None) is not None:
@@ -158,7 +160,7 @@ def keep_owner_log(
             row.decoy_cut = row.audit_seq
     clear = not had and (pad or new.decoy is not None)
     entries = [(now, kind, detail) for kind, detail in shown]
-    repo.write_owner_log(s, row.id, entries, clear=clear, pad=pad)
+    repo.write_owner_log(s, row.id, entries, clear=clear, pad=pad, ended=ended)
 
 
 def refused_other(effects: list[Effect]) -> Conflict | None:

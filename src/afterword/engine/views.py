@@ -111,7 +111,7 @@ def owner_entries(
             if r is not None and r.kind != repo.DECOY_ENDED:
                 episode.append((r.at, r.kind, r.detail))
                 continue
-            cut, end = (row.decoy_cut, 0) if r is None else map(int, r.detail.split())
+            cut, end = (row.decoy_cut, 0) if r is None else (r.began, r.ended)
             kept += [
                 (e["at"], e["kind"], e["detail"])
                 for e in entries

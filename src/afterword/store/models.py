@@ -216,6 +216,10 @@ class OwnerLogRow(Base):
     at: Mapped[int] = mapped_column(BigInteger)
     kind: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(Text)
+    # a ``decoy-ended`` row's: the real log's seq where that decoy began and where it ended
+    # (typed, so what an owner under duress is shown never depends on parsing text)
+    began: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    ended: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class ArmRow(Base):

@@ -39,7 +39,12 @@ from afterword.store.repository.outbox import (
     outbox_given_up,
     outbox_retry,
 )
-from afterword.store.repository.owner_log import DECOY_ENDED, owner_log, write_owner_log
+from afterword.store.repository.owner_log import (
+    DECOY_ENDED,
+    DecoyEnded,
+    owner_log,
+    write_owner_log,
+)
 from afterword.store.repository.schedule import (
     claim_due,
     count_due,
@@ -61,6 +66,7 @@ from afterword.store.repository.transitions import Transition, record, record_ma
 
 __all__ = [
     "DECOY_ENDED",
+    "DecoyEnded",
     "Outgoing",
     "Switch",
     "Transition",

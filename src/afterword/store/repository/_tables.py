@@ -138,4 +138,4 @@ def _insert_nothing(session: Session | Connection, statement: Insert, names: Seq
     sql.run(_connection(session), statement, params)
 
 
-_NUMERIC = frozenset({"seq", "at", "created_at", "attempts", "next_attempt_at"})
+_NUMERIC = frozenset({"seq", "at", "created_at", "attempts", "next_attempt_at", "began", "ended"})

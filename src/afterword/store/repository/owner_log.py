@@ -8,7 +8,7 @@ action from a real one (``pad``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Boolean, bindparam, delete, func, insert, select
 from sqlalchemy.engine import Connection
@@ -23,7 +23,13 @@ from afterword.store.repository._tables import (
 )
 
 _OWNER_LOG = (
-    select(_OWNER_LOG_TABLE.c.at, _OWNER_LOG_TABLE.c.kind, _OWNER_LOG_TABLE.c.detail)
+    select(
+        _OWNER_LOG_TABLE.c.at,
+        _OWNER_LOG_TABLE.c.kind,
+        _OWNER_LOG_TABLE.c.detail,
+        _OWNER_LOG_TABLE.c.began,
+        _OWNER_LOG_TABLE.c.ended,
+    )
     .where(_OWNER_LOG_TABLE.c.switch_id == bindparam("switch_id"))
     .order_by(_OWNER_LOG_TABLE.c.id)
 )
@@ -31,18 +37,18 @@ _OWNER_LOG = (
 
 def owner_log(session: Session | Connection, switch_id: str) -> list[Any]:
     """While a decoy stands: the owner's own log entries (``at``, ``kind``, ``detail``),
-    the earlier decoys' each closed by a ``DECOY_ENDED`` row."""
+    the earlier decoys' each closed by a ``DECOY_ENDED`` row (its ``began``, ``ended``)."""
     return sql.run(_connection(session), _OWNER_LOG, {"switch_id": switch_id})
 
 
-_OWNER_LOG_COLUMNS = ("switch_id", "at", "kind", "detail")
+_OWNER_LOG_COLUMNS = ("switch_id", "at", "kind", "detail", "began", "ended")
 
 
 DECOY_ENDED = "decoy-ended"
-"""The owner's log row that closes a decoy a real action ended: its detail is the real
-log's seq where the decoy began (its cut) and where it ended, the rows before it are what
-that decoy showed. Clearing the owner's log keeps those (a later decoy shows them again,
-as the real world's log would hold what the owner saw then)."""
+"""The owner's log row that closes a decoy a real action ended: its typed ``began`` and
+``ended`` are the real log's seqs where the decoy began (its cut) and where it ended; the
+rows before it are what that decoy showed. Clearing the owner's log keeps those (a later
+decoy shows them again, as the real world's log would hold what the owner saw then)."""
 
 
 _ENDED = (
@@ -53,6 +59,14 @@ _ENDED = (
     )
     .scalar_subquery()
 )
+
+
+class DecoyEnded(NamedTuple):
+    """A ``DECOY_ENDED`` row: when, and the real log's seqs where the decoy began and ended."""
+
+    at: int
+    began: int
+    ended: int
 
 
 _CLEAR_OWNER_LOG = delete(_OWNER_LOG_TABLE).where(
@@ -75,18 +89,21 @@ def write_owner_log(
     *,
     clear: bool,
     pad: bool = False,
+    ended: DecoyEnded | None = None,
 ) -> None:
     """Add ``entries`` (``at``, ``kind``, ``detail``) to the owner's log, after deleting
     what it held since the last decoy a real action ended if ``clear``. ``pad``: an owner
     action's, so the same two statements whatever it has to do (the DELETE is told by a
     parameter whether to delete, and the INSERT may insert nothing): a duress action's
-    work on this table and a real one's look alike (issue 15, item 10)."""
+    work on this table and a real one's look alike (issue 15, item 10). ``ended``: a real
+    action ended a decoy; a ``DECOY_ENDED`` row closing what it showed comes first."""
     connection = _connection(session)
     if clear or pad:
         sql.run(connection, _CLEAR_OWNER_LOG, {"b_switch_id": switch_id, "b_clear": clear})
+    closing = [] if ended is None else [(ended.at, DECOY_ENDED, "", ended.began, ended.ended)]
     rows = [
-        {"switch_id": switch_id, "at": at, "kind": kind, "detail": detail}
-        for at, kind, detail in entries
+        dict(zip(_OWNER_LOG_COLUMNS, (switch_id, *entry), strict=True))
+        for entry in [*closing, *((*e, None, None) for e in entries)]
     ]
     if rows:
         sql.run_many(connection, _INSERT_OWNER_LOG, rows)
