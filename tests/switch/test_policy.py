@@ -23,6 +23,7 @@ from afterword.switch.policy import (
     parse_duration,
     parse_reminders,
     policy_from_wire,
+    settings_from_wire,
 )
 
 POLICY: dict[str, Any] = {"interval": 3600, "grace": 600, "waiting": 600, "reminders": [1800]}
@@ -136,3 +137,31 @@ def test_durations_as_people_write_them() -> None:
         parse_duration("7 days")
     with pytest.raises(AfterwordError, match="out of range"):
         parse_duration("11000d")
+
+
+SHOWN = Policy(interval=3600, grace=600, waiting=600, reminders=(1800,))
+
+
+def test_a_settings_change_keeps_what_it_does_not_send() -> None:
+    assert settings_from_wire({"interval": 7200}, SHOWN) == Policy(
+        interval=7200, grace=600, waiting=600, reminders=(1800,)
+    )
+    assert settings_from_wire({"reminders": []}, SHOWN).reminders == ()
+    assert settings_from_wire({}, SHOWN) == SHOWN
+
+
+@pytest.mark.parametrize(
+    ("request_", "message"),
+    [
+        ({"interval": "1h"}, "interval must be a whole number of seconds (up to 10 years)"),
+        ({"grace": True}, "grace must be a whole number of seconds (up to 10 years)"),
+        ({"waiting": MAX_DURATION + 1}, "waiting must be a whole number of seconds"),
+        ({"reminders": 60}, f"reminders must be a list of seconds (at most {MAX_REMINDERS})"),
+        ({"reminders": [60] * 33}, "reminders must be a list of seconds (at most 32)"),
+        ({"reminders": [0]}, "each reminder must be a positive whole number of seconds"),
+    ],
+)
+def test_a_bad_settings_change_says_what_is_wrong(request_: dict[str, Any], message: str) -> None:
+    with pytest.raises(AfterwordError) as refused:
+        settings_from_wire(request_, SHOWN)
+    assert message in refused.value.message

@@ -8,13 +8,9 @@ transaction.
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any
-
 from sqlalchemy.orm import Session
 
 from afterword.crypto.signing import Document
-from afterword.engine.bundle_checks import is_count
 from afterword.engine.callers import client_digest
 from afterword.engine.canaries import canary_event
 from afterword.engine.context import Context, labels_of
@@ -33,7 +29,7 @@ from afterword.switch.machine import (
     Status,
     owner_view,
 )
-from afterword.switch.policy import MAX_DURATION
+from afterword.switch.policy import settings_from_wire
 
 OWNER_ACTIONS = (
     "checkin",
@@ -100,22 +96,9 @@ def owner_event(
 
 def settings_event(ctx: Context, row: repo.Switch, request: Document) -> ChangePolicy:
     """New check-in settings; what is not sent stays as the owner sees it now."""
-    shown = owner_view(repo.state_of(row)).policy
-    values: dict[str, Any] = {}
-    for name in ("interval", "grace", "waiting"):
-        value = request.get(name, getattr(shown, name))
-        if not is_count(value) or value > MAX_DURATION:
-            raise FormatError(f"{name} must be a whole number of seconds (up to 10 years)")
-        values[name] = value
-    reminders = request.get("reminders", list(shown.reminders))
-    if not isinstance(reminders, list) or len(reminders) > 32:
-        raise FormatError("reminders must be a list of seconds (at most 32)")
-    for value in reminders:
-        if not is_count(value) or not 0 < value <= MAX_DURATION:
-            raise FormatError("each reminder must be a positive whole number of seconds")
-    replace_policy = dataclasses.replace(shown, **values, reminders=tuple(reminders))
-    replace_policy.check_minimum(ctx.config.min_duration)
-    return ChangePolicy(**values, reminders=tuple(reminders))
+    new = settings_from_wire(request, owner_view(repo.state_of(row)).policy)
+    new.check_minimum(ctx.config.min_duration)
+    return ChangePolicy(new.interval, new.grace, new.waiting, new.reminders)
 
 
 def knows_client(ctx: Context, s: Session, row: repo.Switch, client: str) -> bool:

@@ -1,15 +1,19 @@
 """Check-in policies: the ``Policy`` values, durations as people write them (``7d``,
-``36h``, ``2w``), and the one codec of a policy as a client sends it (``policy_from_wire``).
+``36h``, ``2w``), and the one codec of a policy as a client sends it
+(``policy_from_wire``; an owner's change of it, ``settings_from_wire``).
 
 Apart from the machine because a policy is settings, not lifecycle: the web, the CLI and
 the store read and write policies without deciding anything about a switch."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from afterword.errors import AfterwordError
+from afterword.errors import AfterwordError, FormatError
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"(\d+)([smhdw])")
@@ -142,3 +146,26 @@ def _seconds(value: object, what: str) -> int:
             f"{what} is longer than {MAX_DURATION} seconds (10 years)", "use a shorter duration"
         )
     return value
+
+
+def settings_from_wire(request: Mapping[str, Any], shown: Policy) -> Policy:
+    """New check-in settings an owner sent: a partial change, where what is not sent
+    stays as ``shown`` (the policy the owner sees now). A ``FormatError`` says what is
+    wrong with a value; ``Policy`` itself refuses zero and negative durations."""
+    values: dict[str, int] = {}
+    for name in ("interval", "grace", "waiting"):
+        value = request.get(name, getattr(shown, name))
+        if not _is_count(value) or value > MAX_DURATION:
+            raise FormatError(f"{name} must be a whole number of seconds (up to 10 years)")
+        values[name] = value
+    reminders = request.get("reminders", list(shown.reminders))
+    if not isinstance(reminders, list) or len(reminders) > MAX_REMINDERS:
+        raise FormatError(f"reminders must be a list of seconds (at most {MAX_REMINDERS})")
+    for value in reminders:
+        if not _is_count(value) or not 0 < value <= MAX_DURATION:
+            raise FormatError("each reminder must be a positive whole number of seconds")
+    return dataclasses.replace(shown, **values, reminders=tuple(reminders))
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
