@@ -40,6 +40,10 @@ _DOMAIN = re.compile(
 class Message:
     """One outgoing message, built by the outbox dispatcher from one outbox row.
 
+    The senders' side of the outbox: the engine writes a ``store.repository.Outgoing``
+    (whose ``body`` is this ``text``) in the transition's transaction; two types because
+    delivery may not import the store, nor the store delivery.
+
     ``text`` and ``data`` are left out of ``repr`` because a release notice carries the
     dossier key: a ``Message`` that ends up in a log line or a traceback must not leak it.
     """

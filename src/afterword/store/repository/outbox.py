@@ -60,8 +60,8 @@ class Outgoing:
     id: str
     to: str
     subject: str
-    body: str
-    data: dict[str, Any] = field(default_factory=dict)
+    body: str = field(repr=False)  # as Message's text: never in a log line or a traceback
+    data: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 def enqueue(session: Session, switch_id: str, message: Outgoing, now: int) -> None:
