@@ -171,7 +171,7 @@ def test_share_envelope_with_an_infinite_number_is_refused(fx: Fixtures, field: 
 
 @pytest.mark.parametrize("address", ["http://[", "https://[::1", "http://[x]/hook"])
 def test_contact_address_with_a_broken_ipv6_host_is_refused(address: str) -> None:
-    from afterword.engine.mail_text import check_address
+    from afterword.engine.contacts import check_address
 
     with pytest.raises(AfterwordError):
         check_address(address, "contacts.recipients")

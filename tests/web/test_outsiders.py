@@ -18,8 +18,8 @@ from starlette.routing import Match
 from afterword.crypto.keys import OwnerKey
 from afterword.crypto.shares import custodian_credential
 from afterword.engine import Config, Conflict, Engine, Forbidden, Locked, ServerKeys
+from afterword.engine.contacts import Contacts as MailContacts
 from afterword.engine.lockout import LOCKOUT
-from afterword.engine.mail_text import Contacts as MailContacts
 from afterword.engine.mail_text import render
 from afterword.errors import ShareError
 from afterword.server import proxy_options

@@ -5,11 +5,11 @@ facade is :class:`Engine` (``engine.py``); docs/architecture.md names the module
 rule.
 """
 
+from afterword.engine.contacts import Contacts
 from afterword.engine.context import ARM_QUOTA, Config, OwnerSession, TickReport
 from afterword.engine.engine import Engine
 from afterword.engine.errors import Conflict, Forbidden, Locked, NotFound, TooLarge
 from afterword.engine.keys import ServerKeys
-from afterword.engine.mail_text import Contacts
 
 __all__ = [
     "ARM_QUOTA",

@@ -17,10 +17,11 @@ from contextlib import nullcontext
 from sqlalchemy.orm import Session
 
 from afterword.crypto.shares import ShareEnvelope
+from afterword.engine.contacts import contacts_of
 from afterword.engine.context import Context
 from afterword.engine.duress import decoy_enters_releasing, keep_owner_log
 from afterword.engine.errors import Conflict
-from afterword.engine.mail_text import contacts_of, drill_marked, render
+from afterword.engine.mail_text import drill_marked, render
 from afterword.engine.release import delete_server_copies, publish, store_share
 from afterword.store import repository as repo
 from afterword.store.models import ServerEnvelopeRow

@@ -34,11 +34,11 @@ from afterword.engine.bundle_checks import (
     check_server_shares,
 )
 from afterword.engine.callers import client_digest, network_of
+from afterword.engine.contacts import Contacts, contacts_to_json
 from afterword.engine.context import Context
 from afterword.engine.duress import check_duress_key
 from afterword.engine.errors import Conflict, TooLarge
 from afterword.engine.lockout import check_arm_quota
-from afterword.engine.mail_text import Contacts
 from afterword.engine.passwords import hash_password
 from afterword.engine.views import status_view
 from afterword.errors import FormatError
@@ -110,12 +110,7 @@ def arm(
             "manifest": json.dumps(bundle.manifest),
             "notice": json.dumps(bundle.notice),
             "custodians": json.dumps(bundle.roster),
-            "contacts": {
-                "owner": list(contacts.owner),
-                "custodians": dict(contacts.custodians),
-                "recipients": list(contacts.recipients),
-                "alert_custodians": contacts.alert_custodians,
-            },
+            "contacts": contacts_to_json(contacts),
             "dossier_sha256": sha,
             "dossier_size": size,
             "password_hash": password_hash,

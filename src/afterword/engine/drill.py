@@ -17,9 +17,9 @@ from afterword.crypto.bundle import Custodian, seal_bundle
 from afterword.crypto.keys import OwnerKey
 from afterword.engine.apply import apply_event
 from afterword.engine.arming import arm
+from afterword.engine.contacts import Contacts
 from afterword.engine.context import Context, labels_of, load_switch
 from afterword.engine.errors import Conflict
-from afterword.engine.mail_text import Contacts
 from afterword.switch.machine import ReleaseNow
 from afterword.switch.policy import Policy
 

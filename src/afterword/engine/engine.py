@@ -27,6 +27,7 @@ import afterword.engine.views as views
 from afterword.crypto.signing import Document
 from afterword.delivery import Sender
 from afterword.engine.challenges import Challenges
+from afterword.engine.contacts import Contacts
 from afterword.engine.context import (
     Config,
     Context,
@@ -35,7 +36,6 @@ from afterword.engine.context import (
     now_seconds,
 )
 from afterword.engine.keys import ServerKeys
-from afterword.engine.mail_text import Contacts
 from afterword.store import Store
 from afterword.store.models import ReleaseRow, SwitchRow
 from afterword.switch.policy import Policy

@@ -11,13 +11,11 @@ import functools
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from afterword.crypto.notice import describe_duration
-from afterword.errors import AfterwordError
+from afterword.engine.contacts import Contacts
 from afterword.store import repository as repo
 from afterword.store.repository import Outgoing
 from afterword.switch.machine import (
@@ -32,42 +30,6 @@ from afterword.switch.machine import (
     owner_view,
 )
 from afterword.switch.policy import Policy
-
-
-@dataclass(frozen=True)
-class Contacts:
-    owner: Sequence[str]  # mailto:/https: for reminders
-    custodians: dict[str, str]  # label -> mailto:/https:
-    recipients: Sequence[str]  # who receives the release
-    alert_custodians: bool = False  # custodians hear of check-ins from new clients too
-
-
-MAX_ADDRESS = 2048
-ADDRESS_HINT = "an address is mailto:someone@example.org or https://example.org/hook"
-
-
-def check_address(value: object, where: str) -> str:
-    """A contact: mailto:someone@host or an http(s) URL, with no spaces or control bytes."""
-    text = value if isinstance(value, str) else ""
-    try:  # urlsplit and .hostname refuse a broken IPv6 host ("http://[") by raising
-        parts = urlsplit(text) if text.isprintable() and " " not in text else None
-        scheme = parts.scheme.lower() if parts else ""
-        ok = (
-            parts is not None
-            and len(text) <= MAX_ADDRESS
-            and (
-                (scheme == "mailto" and "@" in parts.path.strip("@"))
-                or (scheme in ("http", "https") and bool(parts.hostname))
-            )
-        )
-    except ValueError:
-        ok = False
-    if not ok:
-        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
-        raise AfterwordError(
-            f"{where}: {shown} is not a mailto: or http(s):// address", ADDRESS_HINT
-        )
-    return text
 
 
 @functools.lru_cache(maxsize=4096)
@@ -318,17 +280,6 @@ def custodian_mail(
         for to in custodians.values()
         if to and to not in skip
     ]
-
-
-def contacts_of(row: repo.Switch) -> Contacts:
-    """Where the switch's messages go, as the owner set them at arming (or since)."""
-    contacts = json.loads(row.contacts)
-    return Contacts(
-        contacts.get("owner", []),
-        contacts.get("custodians", {}),
-        contacts.get("recipients", []),
-        bool(contacts.get("alert_custodians", False)),
-    )
 
 
 def drill_marked(messages: list[Outgoing], drill_of: str) -> list[Outgoing]:

@@ -20,12 +20,13 @@ from afterword.engine.apply import apply_event, carry_out
 from afterword.engine.callers import client_digest, network_of, who
 from afterword.engine.canaries import canary_links
 from afterword.engine.challenges import NONCE_TTL
+from afterword.engine.contacts import check_address, contacts_of
 from afterword.engine.context import Context, OwnerSession, load_switch
 from afterword.engine.drill import run_drill
 from afterword.engine.duress import authorize, check_passwords, record_aside, set_duress
 from afterword.engine.errors import Conflict, Forbidden, NotFound
 from afterword.engine.lockout import WRONG_PASSWORD, check_lock, wrong_guess
-from afterword.engine.mail_text import check_address, contacts_of, render
+from afterword.engine.mail_text import render
 from afterword.engine.owner_events import action_kind, owner_event
 from afterword.engine.views import audit_export, dashboard_custodians, status_view, switch_view
 from afterword.errors import AfterwordError, FormatError

@@ -26,7 +26,7 @@ from afterword import __version__
 from afterword.crypto.bundle import LABEL
 from afterword.crypto.switch_id import check_switch_id
 from afterword.engine import Contacts, Engine, TooLarge
-from afterword.engine.mail_text import check_address
+from afterword.engine.contacts import CONTACTS_HINT, contacts_from_wire
 from afterword.errors import AfterwordError, FormatError
 from afterword.switch.policy import POLICY_HINT, Policy, policy_from_wire
 from afterword.web.http_errors import client_of
@@ -35,14 +35,9 @@ from afterword.web.rendering import check_id, engine_of
 MAX_JSON_FILE = 16 * 1024 * 1024
 MAX_JSON_BODY = 64 * 1024  # an owner request or a share is a few hundred bytes
 
-CONTACT_FIELDS = ("owner", "custodians", "recipients", "alert_custodians")
 ARM_HINT = (
     "POST /switches takes multipart/form-data: the files manifest, notice, custodians and "
     "dossier (and envelopes), and the fields policy (and contacts), as `afterword arm` sends them"
-)
-CONTACTS_HINT = (
-    'send {"owner": [ADDRESS, ...], "custodians": {"LABEL": ADDRESS}, "recipients": [...]} '
-    "where an ADDRESS is mailto:someone@example.org or https://example.org/hook"
 )
 
 
@@ -83,32 +78,7 @@ def _policy(text: str) -> Policy:
 
 
 def _contacts(text: str) -> Contacts:
-    c = _json_form(text, "contacts", CONTACTS_HINT)
-    if not isinstance(c, dict):
-        raise AfterwordError("the contacts must be a JSON object", CONTACTS_HINT)
-    for name in c:
-        if name not in CONTACT_FIELDS:
-            raise AfterwordError(f"unknown contacts field {name!r}", CONTACTS_HINT)
-    lists: dict[str, list[str]] = {}
-    for name in ("owner", "recipients"):
-        value = c.get(name, [])
-        if not isinstance(value, list):
-            raise AfterwordError(f"contacts.{name} must be a list of addresses", CONTACTS_HINT)
-        lists[name] = [check_address(x, f"contacts.{name}") for x in value]
-    custodians = c.get("custodians", {})
-    if not isinstance(custodians, dict) or not all(isinstance(v, str) for v in custodians.values()):
-        raise AfterwordError(
-            "contacts.custodians must be an object of LABEL: address", CONTACTS_HINT
-        )
-    alert_custodians = c.get("alert_custodians", False)
-    if not isinstance(alert_custodians, bool):
-        raise AfterwordError("contacts.alert_custodians must be true or false", CONTACTS_HINT)
-    return Contacts(
-        owner=lists["owner"],
-        custodians={k: check_address(v, f"contacts.custodians.{k}") for k, v in custodians.items()},
-        recipients=lists["recipients"],
-        alert_custodians=alert_custodians,
-    )
+    return contacts_from_wire(_json_form(text, "contacts", CONTACTS_HINT))
 
 
 def _password_body(body: Any, hint: str) -> tuple[str, str | None, dict[str, Any]]:
