@@ -1,7 +1,7 @@
 """Settings that lengthen the wait for a release take the disarm's cooling-off.
 
 Stretching interval, grace and waiting to ten years at once would be a quiet stop, which
-the design forbids. The rule (see ``machine._change_policy``): against the settings the
+the design forbids. The rule (see ``machine.settings._change_policy``): against the settings the
 custodians were last told of, a change whose interval + grace + waiting, or whose waiting
 alone, grows by more than ``max_pause`` is pending for the cooling-off, the custodians
 are told, and it takes effect only then; anything else is in force at once."""

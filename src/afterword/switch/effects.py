@@ -3,7 +3,7 @@
 The machine does no I/O; it answers with these records, and the caller (the engine)
 carries them out in the transaction that stores the new state: audit entries, the owner's
 decoy log, mail and alerts, publishing a release, deleting the server's copies. They live
-apart from the rules (``machine.py``) so the list of everything a switch can cause is
+apart from the rules (``machine/``) so the list of everything a switch can cause is
 one page, and so the store can read ``Audit`` without reading the rules.
 """
 

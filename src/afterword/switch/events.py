@@ -1,7 +1,7 @@
 """What can happen to a switch: every event ``decide`` takes, and ``OwnerAction``.
 
 The machine's inputs, on one page of plain frozen records with no behaviour. They live
-apart from the rules (``machine.py``) as h11 keeps ``_events.py`` beside ``_state.py``:
+apart from the rules (``machine/``) as h11 keeps ``_events.py`` beside ``_state.py``:
 a reader finds what a switch can be told here, and what it does about it there. Whoever
 turns a request, a tick or a share into an event (the engine) imports them from here or,
 as before, from ``afterword.switch.machine``.
@@ -92,7 +92,7 @@ class ChangePolicy:
     """The owner changes how often they check in and what follows a miss. The current
     deadline stands; the new interval counts from the next check-in. A change that
     lengthens the wait for a release too far waits out the cooling-off first (see
-    :func:`afterword.switch.machine._change_policy`)."""
+    :func:`afterword.switch.machine.settings._change_policy`)."""
 
     interval: int
     grace: int

@@ -2,10 +2,10 @@
 (with its protected people, ``Canary``), the phase groups ``LIVE`` and ``WATCHED``, and a
 fast ``replace`` for these frozen records.
 
-Apart from the rules (``machine.py``) because it is the data they act on, and what the
+Apart from the rules (``machine/``) because it is the data they act on, and what the
 store encodes (``codec.py``): the time a state says it next needs a tick
 (``next_event_at``) is derived here from the fields alone; every change to a state is
-decided in ``machine.py``.
+decided in ``machine/``.
 """
 
 from __future__ import annotations
