@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import UploadFile
 from starlette.requests import Request
 
-from afterword.engine.messages import check_address
+from afterword.engine.contacts import check_address
 from afterword.web import app
 from fuzz.common import FDP, expect_refusal, json_value, mutated, run
 
