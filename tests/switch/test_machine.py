@@ -138,6 +138,24 @@ def test_downtime_and_clock_jumps_only_delay() -> None:
     assert decide(armed, Tick(), T0 - 10 * D) == (armed, [])
 
 
+def test_a_checkin_behind_a_pause_by_the_clock_counts_from_the_pause() -> None:
+    """Found by TestSwitchLifecycle: a pause is a proof of life, but its instant did not
+    count as one for the next period. The owner paused at the deadline, the clock was
+    set back a second, and a check-in then counted from a second before the pause: the
+    release came a second before interval + grace from the owner's last proof of life."""
+    policy = Policy(interval=60, grace=1, waiting=0)
+    state, _ = arm(policy, 1, T0)
+    state, _ = decide(state, Tick(), T0 + 60)
+    assert state.phase is Phase.OVERDUE
+    state, _ = decide(state, Pause(T0 + 61), T0 + 60)
+    state, _ = decide(state, CheckIn("signature"), T0 + 59)  # the clock set back 1 s
+    assert state.deadline == T0 + 120  # a full interval from the pause, not from T0 + 59
+    state, _ = run_ticks(state, T0 + 120)
+    assert state.phase is Phase.OVERDUE
+    state, _ = run_ticks(state, T0 + 121)  # grace over; no waiting period
+    assert state.phase is Phase.RELEASING
+
+
 def test_a_checkin_while_the_clock_is_set_back_never_brings_the_deadline_forward() -> None:
     """Simulation seed 1366: the clock went back an hour and the owner checked in; the
     deadline moved 30 minutes earlier by the clock, so once the clock was set right the

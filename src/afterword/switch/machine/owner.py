@@ -71,7 +71,16 @@ def _pause(state: SwitchState, event: Pause, now: int) -> tuple[SwitchState, lis
             f"a pause may last at most {state.policy.max_pause} seconds "
             "(the switch must not be silenced for long)"
         )
-    new = replace(state, phase=Phase.PAUSED, paused_until=event.until, since=now, last_checkin=now)
+    # a pause is a proof of life: no later period counts from before it, even by a clock
+    # set back since (see ``_period_from``)
+    new = replace(
+        state,
+        phase=Phase.PAUSED,
+        paused_until=event.until,
+        since=now,
+        last_checkin=now,
+        counted_from=max(state.counted_from, now),
+    )
     return new, [Audit("paused", f"until {event.until}")]
 
 

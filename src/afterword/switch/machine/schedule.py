@@ -46,8 +46,9 @@ def _trigger(
 
 def _period_from(state: SwitchState, now: int) -> int:
     """Where a new check-in period starts: now, unless the clock was set back since the
-    current one started. The model's rule, and the owner's: every check-in, abort or pause
-    end that landed keeps the switch quiet for a full interval from the latest of them."""
+    current one started. The model's rule, and the owner's: every check-in, abort, pause
+    or pause end that landed keeps the switch quiet for a full interval from the latest of
+    them."""
     return max(now, state.counted_from)
 
 
