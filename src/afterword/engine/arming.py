@@ -80,13 +80,7 @@ def arm(
     if quota:
         with ctx.store.connection() as c:  # before any work: a refused arm costs little
             check_arm_quota(c, network, quota, ctx.clock())
-    if totp and password is None:
-        raise FormatError("TOTP needs a check-in password", "set a password too")
-    if duress_password is not None and (password is None or duress_password == password):
-        raise FormatError(
-            "a duress password needs a check-in password, and must differ from it",
-            "set both, different",
-        )
+    _check_passwords(password, totp, duress_password)
     bundle = _checked_bundle(
         ctx, manifest, notice, custodians, policy, contacts, server_envelopes, duress_key
     )
@@ -128,6 +122,17 @@ def arm(
             name=switch_id, issuer_name="afterword"
         )
     return status
+
+
+def _check_passwords(password: str | None, totp: bool, duress_password: str | None) -> None:
+    """The password credentials an arm asks for go together."""
+    if totp and password is None:
+        raise FormatError("TOTP needs a check-in password", "set a password too")
+    if duress_password is not None and (password is None or duress_password == password):
+        raise FormatError(
+            "a duress password needs a check-in password, and must differ from it",
+            "set both, different",
+        )
 
 
 @dataclass(frozen=True)

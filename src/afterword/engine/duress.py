@@ -7,7 +7,7 @@ action gets exactly the answer the real one would have got, while the machine tr
 the release silently (``Duress``). What a duress action writes goes to the decoy's own
 columns (``set_duress``) and logs (``record_aside``, ``keep_owner_log``), padded so the
 statements are the same whichever credential was used. The decoy's state itself is the
-machine's (``switch/machine.py``); this module holds what the engine does for the rule.
+machine's (``switch/machine/duress.py``); this module holds what the engine does for the rule.
 """
 
 from __future__ import annotations
