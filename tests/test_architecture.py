@@ -126,3 +126,37 @@ def test_nothing_imports_in_a_circle() -> None:
     found = cycles()
     assert [c for c in found if c not in KNOWN_CYCLES] == []
     assert [c for c in KNOWN_CYCLES if c not in found] == [], "a known cycle is gone: drop it"
+
+
+# a module holds one subject a reader can take in, a function one step: issue 16's sizes
+MAX_LINES = 500
+MAX_FUNCTION_LINES = 80
+
+
+def oversized(root: Path) -> list[str]:
+    """Modules over MAX_LINES lines and functions over MAX_FUNCTION_LINES, as 'where: n'."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        where = path.relative_to(root).as_posix()
+        if text.count("\n") > MAX_LINES:
+            found.append(f"{where}: {text.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    found.append(f"{where}:{node.lineno} {node.name}: {length} lines")
+    return found
+
+
+def test_every_module_and_function_stays_small() -> None:
+    assert oversized(SRC) == []
+
+
+def test_the_size_check_can_fail(tmp_path: Path) -> None:
+    body = "".join(f"    x{i} = {i}\n" for i in range(MAX_FUNCTION_LINES))
+    (tmp_path / "big.py").write_text(f"def f():\n{body}" + "\n" * MAX_LINES)
+    assert oversized(tmp_path) == [
+        f"big.py: {MAX_FUNCTION_LINES + 1 + MAX_LINES} lines",
+        f"big.py:1 f: {MAX_FUNCTION_LINES + 1} lines",
+    ]
