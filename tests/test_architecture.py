@@ -35,13 +35,34 @@ def part_of(module: str) -> str:
 
 
 def imports(path: Path) -> list[tuple[int, str]]:
+    """Every module ``path`` imports, as (line, dotted name): ``from a import b`` names
+    ``a``, and ``a.b`` too when ``b`` is a module of ours (``from afterword import store``,
+    ``from afterword.web import owner``); relative imports are resolved."""
+    module = module_of(path)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found = []
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             found += [(node.lineno, a.name) for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.append((node.lineno, node.module))
-    return [(line, name) for line, name in found if name.split(".")[0] == "afterword"]
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+            source = node.module or ""
+            if node.level:
+                source = f"{base}.{source}" if source else base
+            found.append((node.lineno, source))
+            found += [
+                (node.lineno, f"{source}.{a.name}")
+                for a in node.names
+                if is_module(f"{source}.{a.name}")
+            ]
+    return sorted((line, name) for line, name in found if name.split(".")[0] == "afterword")
+
+
+def is_module(name: str) -> bool:
+    """Whether ``afterword.x.y`` is a module or package of ours (not a name inside one)."""
+    parts = name.split(".")[1:]
+    where = SRC.joinpath(*parts) if parts else SRC
+    return where.with_suffix(".py").is_file() or (where / "__init__.py").is_file()
 
 
 def layer_of(path: Path) -> str:
@@ -81,9 +102,34 @@ def test_the_known_exceptions_still_exist() -> None:
 def test_the_check_can_fail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = tmp_path / "afterword"
     (fake / "switch").mkdir(parents=True)
-    (fake / "switch" / "bad.py").write_text("def f():\n    from afterword.store import db\n")
+    (fake / "store").mkdir()
+    (fake / "store" / "__init__.py").write_text("")
+    (fake / "store" / "db.py").write_text("")
+    (fake / "switch" / "bad.py").write_text(
+        "def f():\n    from afterword.store import db\n"
+        "from afterword import store\n"
+        "from ..store import db as relative\n"
+    )
     monkeypatch.setitem(globals(), "SRC", fake)
-    assert violations() == ["switch/bad.py:2 imports afterword.store (switch may not import store)"]
+    assert violations() == [
+        "switch/bad.py:2 imports afterword.store (switch may not import store)",
+        "switch/bad.py:2 imports afterword.store.db (switch may not import store)",
+        "switch/bad.py:3 imports afterword.store (switch may not import store)",
+        "switch/bad.py:4 imports afterword.store (switch may not import store)",
+        "switch/bad.py:4 imports afterword.store.db (switch may not import store)",
+    ]
+
+
+def test_a_cycle_through_a_submodule_import_is_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = tmp_path / "afterword"
+    (fake / "web").mkdir(parents=True)
+    (fake / "web" / "__init__.py").write_text("")
+    (fake / "web" / "app.py").write_text("from afterword.web import owner\n")
+    (fake / "web" / "owner.py").write_text("from afterword.web.app import LIMIT\n")
+    monkeypatch.setitem(globals(), "SRC", fake)
+    assert cycles() == [("afterword.web.app", "afterword.web.owner")]
 
 
 def module_of(path: Path) -> str:
