@@ -229,5 +229,13 @@ def test_migration_0012_types_the_decoy_ended_rows(
         with store.transaction() as s:
             ended = [r for r in repo.owner_log(s, "sw1") if r.kind == repo.DECOY_ENDED]
             assert [(r.began, r.ended) for r in ended] == [(3, 17)]
+        with store.engine.begin() as c:  # and back: the older code's text again
+            config.attributes["connection"] = c
+            command.downgrade(config, "0011")
+            rows = c.execute(sa.text("SELECT kind, detail FROM owner_log ORDER BY id")).all()
+        assert [tuple(r) for r in rows] == [
+            ("checked-in", "by the owner"),
+            ("decoy-ended", "3 17"),
+        ]
     finally:
         store.close()

@@ -40,6 +40,19 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    log = sa.table(
+        "owner_log",
+        sa.column("kind", sa.String()),
+        sa.column("detail", sa.Text()),
+        sa.column("began", sa.Integer()),
+        sa.column("ended", sa.Integer()),
+    )
+    # back to the text the older code splits: "BEGAN ENDED"
+    op.get_bind().execute(
+        sa.update(log)
+        .where(log.c.kind == "decoy-ended")
+        .values(detail=sa.cast(log.c.began, sa.Text()) + " " + sa.cast(log.c.ended, sa.Text()))
+    )
     with op.batch_alter_table("owner_log") as batch:
         batch.drop_column("ended")
         batch.drop_column("began")
