@@ -86,3 +86,21 @@ def test_under_duress_the_dashboard_is_the_decoys_and_the_truth_stays(
     finally:
         real_world.store.close()
         forced_world.store.close()
+
+
+def test_the_real_password_is_shown_the_truth_while_a_decoy_stands(
+    fixture: Fixture,  # noqa: F811
+    owner: OwnerKey,
+) -> None:
+    """The dashboard's settings and custodians are the session's world, as its status is:
+    after a duress change, a session of the real password sees the armed settings and no
+    one revoked (before issue 16 the settings came from the decoy for every session)."""
+    world = make_world(fixture, owner, LONG, CUSTODIANS)
+    try:
+        script(world, DURESS_PASSWORD)  # the decoy: carol revoked, interval 3000
+        real = world.engine.sign_in(world.switch, PASSWORD)
+        shown = world.engine.dashboard_view(real)
+        assert shown["policy_words"]["interval"] == shown["policy"]["interval"] == 3600
+        assert shown["revoked"] == [] and not any(c["revoked"] for c in shown["custodians"])
+    finally:
+        world.store.close()
