@@ -224,7 +224,7 @@ def test_operator_unquarantine_puts_the_switch_back_on_the_schedule(
     switch = arm(engine, seal(engine, tmp_path, owner, "doc"))
     due = engine.next_due()
     assert due is not None
-    with engine.store.connection() as c:  # as Engine._quarantine leaves it: the typed column
+    with engine.store.connection() as c:  # as scheduler.quarantine leaves it: the typed column
         c.execute(sa.update(SwitchRow).where(SwitchRow.id == switch).values(quarantined_at=1))
     assert engine.next_due() is None  # out of the scheduler
 

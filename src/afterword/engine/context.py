@@ -24,7 +24,7 @@ from afterword.engine.keys import ServerKeys
 from afterword.store import Store
 from afterword.store import repository as repo
 
-ARM_QUOTA = 10  # switches one network may arm in ARM_WINDOW
+ARM_QUOTA = 10  # switches one network may arm in lockout.ARM_WINDOW
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Config:
     max_upload: int = 8 << 30  # the largest dossier a switch may upload (bytes)
     operator: Sequence[str] = ()  # where breaker alerts go
     batch: int = 500
-    arm_quota: int = ARM_QUOTA  # switches one network may arm in ARM_WINDOW; 0: no quota
+    arm_quota: int = ARM_QUOTA  # switches one network may arm in lockout.ARM_WINDOW; 0: none
 
 
 @dataclass(frozen=True)

@@ -200,7 +200,7 @@ class Engine:
     def dispatch(self, sender: Sender, limit: int = 50, pool: Executor | None = None) -> int:
         return outbox.dispatch(self.ctx, sender, limit, pool)
 
-    # --- views (views.py) ---------------------------------------------------------------
+    # --- views (views.py; the owner's session views in owner.py) -----------------------
 
     def status(self, switch_id: str) -> dict[str, Any]:
         return views.status_view(self.ctx, switch_id)

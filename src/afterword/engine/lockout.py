@@ -58,8 +58,8 @@ def check_lock(
     ctx: Context, s: Session, switch_id: str, door: str, now: int, client: str = ""
 ) -> None:
     """Refuse at once if this door of the switch saw too many wrong guesses lately.
-    The guesses are the refusals in the switch's own audit log, so every web node
-    and worker agrees, and a restart forgets nothing.
+    The guesses are the switch's typed ``refusals`` rows (never the audit log's text),
+    in the database, so every web node and worker agrees, and a restart forgets nothing.
 
     Guesses are counted per network (the client's /24 or /48): someone guessing from
     elsewhere cannot lock out the people who belong, which would keep a password-only

@@ -104,7 +104,8 @@ def _check_switch_id(manifest: Any) -> None:
 
 def add_api(app: FastAPI, engine: Engine) -> None:
     """Add the JSON API's routes, in the order /openapi.json lists them (the upload limit
-    of POST /switches is the engine's)."""
+    of POST /switches is the engine's). The routes find ``engine`` in ``app.state``."""
+    app.state.engine = engine
     app.get("/.well-known/afterword")(well_known)
     app.post("/switches", status_code=201, max_body_size=engine.config.max_upload + (1 << 20))(arm)
     app.post("/switches/{switch_id}/challenge", response_model=dict[str, Any])(challenge)

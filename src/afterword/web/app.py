@@ -97,7 +97,9 @@ def create_app(engine: Engine) -> FastAPI:
 
 
 def add_pages(app: FastAPI, engine: Engine, security: Security | None = None) -> None:
-    """Add the pages, the stylesheet and the security headers to the API's app."""
+    """Add the pages, the stylesheet and the security headers to the API's app (the pages
+    find ``engine``, the security and the templates in ``app.state``)."""
+    app.state.engine = engine
     app.state.security = security or Security(
         engine.keys.derived_key("web cookies v1"),
         engine.config.public_url.lower().startswith("https://"),
