@@ -38,7 +38,7 @@ def test_the_dashboard_has_the_session_view_the_custodians_and_the_settings(
     try:
         session = script(world, PASSWORD)
         shown = world.engine.dashboard_view(session)
-        assert {k: v for k, v in shown.items() if k not in ("custodians", "policy_words")} == (
+        assert {k: v for k, v in shown.items() if k != "custodians"} == (
             world.engine.session_view(session)
         )
         with world.store.transaction() as s:
@@ -56,7 +56,7 @@ def test_the_dashboard_has_the_session_view_the_custodians_and_the_settings(
         }
         assert by_label["alice"]["contact"] == "mailto:alice@example.org"
         assert not by_label["alice"]["revoked"]
-        assert shown["policy_words"] == {
+        assert shown["policy"] == {
             "interval": 3000,
             "grace": 600,
             "waiting": 600,
@@ -77,12 +77,12 @@ def test_under_duress_the_dashboard_is_the_decoys_and_the_truth_stays(
         forced_session = script(forced_world, DURESS_PASSWORD)
         forced = forced_world.engine.dashboard_view(forced_session)
         # the coerced owner sees what the real one would: the revoke, the settings
-        for key in ("custodians", "policy_words", "revoked", "policy", "recipients"):
+        for key in ("custodians", "revoked", "policy", "recipients"):
             assert forced[key] == real[key], key
         # the truth: nobody was revoked and the settings are the armed ones
         truth = forced_world.engine.status(forced_world.switch)
         assert truth["revoked"] == [] and truth["policy"]["interval"] == 3600
-        assert forced["policy_words"]["interval"] == 3000  # the decoy's
+        assert forced["policy"]["interval"] == 3000  # the decoy's
     finally:
         real_world.store.close()
         forced_world.store.close()
@@ -100,7 +100,7 @@ def test_the_real_password_is_shown_the_truth_while_a_decoy_stands(
         script(world, DURESS_PASSWORD)  # the decoy: carol revoked, interval 3000
         real = world.engine.sign_in(world.switch, PASSWORD)
         shown = world.engine.dashboard_view(real)
-        assert shown["policy_words"]["interval"] == shown["policy"]["interval"] == 3600
+        assert shown["policy"]["interval"] == 3600
         assert shown["revoked"] == [] and not any(c["revoked"] for c in shown["custodians"])
     finally:
         world.store.close()

@@ -288,10 +288,10 @@ def session_view(ctx: Context, session: OwnerSession) -> dict[str, Any]:
 
 
 def dashboard_view(ctx: Context, session: OwnerSession) -> dict[str, Any]:
-    """What the owner's web dashboard shows: :func:`session_view`, with the custodians
-    (see :func:`views.dashboard_custodians`), the check-in settings and the recipients,
-    all as this session is shown them: the truth to the real password, the decoy to the
-    duress one while a decoy stands."""
+    """What the owner's web dashboard shows: :func:`session_view` (its ``policy`` is the
+    check-in settings), with the custodians (see :func:`views.dashboard_custodians`) and
+    the recipients, all as this session is shown them: the truth to the real password,
+    the decoy to the duress one while a decoy stands."""
     shown = session_view(ctx, session)  # after duress, what the owner is shown
     with ctx.store.transaction() as s:
         row = repo.get_switch(s, session.switch)
@@ -302,15 +302,8 @@ def dashboard_view(ctx: Context, session: OwnerSession) -> dict[str, Any]:
         state = repo.state_of(row)
     if session.duress:  # what this session is shown: the decoy while one stands
         state = owner_view(state)
-    policy = state.policy
     return {
         **shown,
         "custodians": dashboard_custodians(state, roster, contacts),
         "recipients": shown.get("recipients", contacts.get("recipients", [])),
-        "policy_words": {
-            "interval": policy.interval,
-            "grace": policy.grace,
-            "waiting": policy.waiting,
-            "reminders": list(policy.reminders),
-        },
     }

@@ -138,7 +138,7 @@ def dashboard(request: Request, switch_id: str, page: int = 1, done: str = "") -
     page = min(max(page, 1), pages)
     newest = list(reversed(audit))[(page - 1) * AUDIT_PAGE : page * AUDIT_PAGE]
     state = owner_state(view)
-    policy = view["policy_words"]
+    policy = view["policy"]
     return render(
         request,
         "dashboard.html",
