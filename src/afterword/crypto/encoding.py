@@ -80,6 +80,11 @@ def pretty_json(value: Any) -> bytes:
     return (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
+def is_count(value: object) -> bool:
+    """A JSON whole number of zero or more (not a bool, which Python counts as an int)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def b64encode(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 

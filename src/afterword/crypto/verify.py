@@ -13,6 +13,7 @@ from typing import Any
 
 from afterword.crypto.audit import AUDIT_KIND, verify_log
 from afterword.crypto.bundle import load_json
+from afterword.crypto.encoding import is_count
 from afterword.crypto.manifest import check_public_manifest
 from afterword.crypto.notice import check_against_notice, check_owners_switch, load_notice
 from afterword.crypto.release import RELEASE_KIND, verify_release_folder, verify_statement
@@ -21,15 +22,11 @@ from afterword.crypto.teaser import check_teaser
 from afterword.errors import AfterwordError, FormatError, IntegrityError
 
 
-def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
 def _check_notice_fields(notice: Document) -> None:
     """The fields a notice is read for: present and of the right type (a signature only
     says who wrote a document, not that it is well-formed)."""
     for name in ("count", "threshold", "shares"):
-        if not _is_count(notice.get(name)):
+        if not is_count(notice.get(name)):
             raise FormatError(
                 f"the notice's {name!r} is missing or not a whole number",
                 "it was not made by afterword; ask the owner for the notice afterword made",
@@ -46,7 +43,7 @@ def _check_dossier_fields(manifest: Document) -> dict[str, Any]:
     dossier = manifest.get("dossier")
     if (
         not isinstance(dossier, dict)
-        or not _is_count(dossier.get("size"))
+        or not is_count(dossier.get("size"))
         or not isinstance(dossier.get("header_sha256"), str)
     ):
         raise FormatError(

@@ -15,7 +15,7 @@ from typing import Any
 import shamir_mnemonic
 
 from afterword.crypto.bundle import LABEL
-from afterword.crypto.encoding import age_identity_from_secret, age_recipient_of
+from afterword.crypto.encoding import age_identity_from_secret, age_recipient_of, is_count
 from afterword.crypto.shares import ShareEnvelope, combine_shares, commitment, normalize_mnemonic
 from afterword.crypto.signing import Document
 from afterword.crypto.switch_id import check_switch_binding
@@ -61,10 +61,6 @@ def check_bound_switch(switch_id: str, owner: str, recipient: str, notice: Docum
             "the notice names another dossier recipient than the manifest",
             "upload the notice and the manifest of the same bundle",
         )
-
-
-def is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def check_dossier_info(value: object) -> dict[str, Any]:

@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from afterword.crypto.bundle import LABEL
+from afterword.crypto.encoding import is_count
 from afterword.crypto.signing import Document
 from afterword.engine.apply import apply_event
-from afterword.engine.bundle_checks import is_count
 from afterword.engine.context import Context, load_switch
 from afterword.engine.duress import refused_other
 from afterword.engine.errors import NotFound

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from afterword.crypto.encoding import is_count
 from afterword.errors import AfterwordError, FormatError
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -155,17 +156,13 @@ def settings_from_wire(request: Mapping[str, Any], shown: Policy) -> Policy:
     values: dict[str, int] = {}
     for name in ("interval", "grace", "waiting"):
         value = request.get(name, getattr(shown, name))
-        if not _is_count(value) or value > MAX_DURATION:
+        if not is_count(value) or value > MAX_DURATION:
             raise FormatError(f"{name} must be a whole number of seconds (up to 10 years)")
         values[name] = value
     reminders = request.get("reminders", list(shown.reminders))
     if not isinstance(reminders, list) or len(reminders) > MAX_REMINDERS:
         raise FormatError(f"reminders must be a list of seconds (at most {MAX_REMINDERS})")
     for value in reminders:
-        if not _is_count(value) or not 0 < value <= MAX_DURATION:
+        if not is_count(value) or not 0 < value <= MAX_DURATION:
             raise FormatError("each reminder must be a positive whole number of seconds")
     return dataclasses.replace(shown, **values, reminders=tuple(reminders))
-
-
-def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
