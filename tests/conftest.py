@@ -130,10 +130,9 @@ def arm_bundle(
     """Arm a sealed bundle folder on ``engine`` as an owner's upload would: its manifest,
     notice, roster (or ``custodians``, a hostile one), dossier and, with ``server_share``,
     the server's own envelope; the rest (policy, contacts, ...) as ``Engine.arm`` takes it."""
-    arm.setdefault(
-        "server_envelopes",
-        {"server": (bundle / "shares" / "server.age").read_bytes()} if server_share else {},
-    )
+    if "server_envelopes" not in arm:
+        own = {"server": (bundle / "shares" / "server.age").read_bytes()} if server_share else {}
+        arm["server_envelopes"] = own
     with open(bundle / "dossier.age", "rb") as dossier:
         return engine.arm(
             manifest=json.loads((bundle / "manifest.json").read_text()),

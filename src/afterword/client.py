@@ -22,9 +22,12 @@ from afterword.errors import AfterwordError
 class ServerError(AfterwordError):
     """The server refused the request (4xx/5xx), with its own explanation."""
 
-    def __init__(self, message: str, hint: str = "", status: int = 0) -> None:
+    def __init__(
+        self, message: str, hint: str = "", status: int = 0, body: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message, hint)
         self.status = status
+        self.body = body or {}  # the server's JSON answer (a stale check-in's ``counter``)
 
 
 class Client:
@@ -54,12 +57,13 @@ class Client:
                 "check --server and that the server is running",
             ) from exc
         if response.status_code >= 400:
+            body: dict[str, Any] = {}
             try:
                 body = response.json()
                 message, hint = str(body.get("error")), str(body.get("hint") or "")
-            except ValueError:
-                message, hint = f"HTTP {response.status_code}", ""
-            raise ServerError(f"the server refused: {message}", hint, response.status_code)
+            except (ValueError, AttributeError):
+                body, message, hint = {}, f"HTTP {response.status_code}", ""
+            raise ServerError(f"the server refused: {message}", hint, response.status_code, body)
         if response.headers.get("content-type", "").startswith("application/json"):
             return response.json()
         return response.text
@@ -79,8 +83,10 @@ class Client:
         totp: bool = False,
         duress_key: str | None = None,
         duress_password: str | None = None,
+        servers: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Upload a sealed bundle (the dossier streamed; ciphertext only) and arm it."""
+        """Upload a sealed bundle (the dossier streamed; ciphertext only) and arm it.
+        ``servers``: the signed roster of the switch's servers, when it has several."""
         names = ("manifest.json", "notice.json", "custodians.json", "dossier.age")
         for name in names:
             if not (bundle / name).is_file():
@@ -99,6 +105,9 @@ class Client:
                         "--server-custodian names a custodian sealed for the server's key",
                     )
                 files.append(("envelopes", (f"{label}.age", envelope.read_bytes(), "x")))
+            if servers is not None:
+                roster = json.dumps(servers).encode()
+                files.append(("servers", ("servers.json", roster, "application/json")))
             data = {"policy": json.dumps(policy), "contacts": json.dumps(contacts)}
             if password is not None:
                 data["password"] = password
@@ -119,6 +128,12 @@ class Client:
         body.update(extra)
         signed = {**body, "signature": b64encode(owner.signing.sign(canonical_json(body)))}
         result: dict[str, Any] = self._call("POST", f"/switches/{switch}/owner", json=signed)
+        return result
+
+    def signed_checkin(self, switch: str, checkin: dict[str, Any]) -> dict[str, Any]:
+        """Send a signed check-in (``checkin/1``); one not newer than the server's highest
+        is a ``ServerError`` of status 409 whose ``body["counter"]`` is that highest."""
+        result: dict[str, Any] = self._call("POST", f"/switches/{switch}/checkins", json=checkin)
         return result
 
     def checkin_password(self, switch: str, password: str, code: str | None) -> dict[str, Any]:

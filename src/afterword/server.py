@@ -2,7 +2,8 @@
 
 Settings come from arguments or the environment (``AFTERWORD_DATABASE_URL``,
 ``AFTERWORD_PUBLIC_URL``, ``AFTERWORD_SMTP_URL``, ``AFTERWORD_MIN_DURATION``,
-``AFTERWORD_OPERATOR``, ``AFTERWORD_MAX_UPLOAD``, ``AFTERWORD_ARM_QUOTA``), with the
+``AFTERWORD_OPERATOR``, ``AFTERWORD_MAX_UPLOAD``, ``AFTERWORD_ARM_QUOTA``,
+``AFTERWORD_PEER_WAIT``), with the
 embedded default: SQLite in the user's data directory.
 """
 
@@ -36,6 +37,7 @@ class Settings:
     operator: tuple[str, ...]
     max_upload: int = 8 << 30
     arm_quota: int = ARM_QUOTA  # switches one network may arm an hour (0: no quota)
+    peer_wait: int = 600  # a switch with several servers: how long peers have to answer
 
     @classmethod
     def load(
@@ -59,6 +61,7 @@ class Settings:
             operator=tuple(x for x in operator.split(",") if x),
             max_upload=parse_size(os.environ.get("AFTERWORD_MAX_UPLOAD", "8G")),
             arm_quota=parse_count(os.environ.get("AFTERWORD_ARM_QUOTA", str(ARM_QUOTA))),
+            peer_wait=parse_duration(os.environ.get("AFTERWORD_PEER_WAIT", "10m")),
         )
 
 
@@ -106,6 +109,7 @@ def build_engine(settings: Settings) -> Engine:
         operator=settings.operator,
         max_upload=settings.max_upload,
         arm_quota=settings.arm_quota,
+        peer_wait=settings.peer_wait,
     )
     return Engine(store, keys, config)
 

@@ -48,9 +48,17 @@ def checkin_password_value(*, confirm: bool = False) -> str:
     return str(typer.prompt("Check-in password", hide_input=True, confirmation_prompt=confirm))
 
 
+ServersOpt = Annotated[
+    list[str],
+    typer.Option(
+        "--server", help="The afterword server URL; repeat it for a switch on several servers."
+    ),
+]
+
+
 def arm(
     bundle: Annotated[Path, typer.Argument(help="The bundle folder made by seal.")],
-    server: ServerOpt,
+    server: ServersOpt,
     owner_key: OwnerKeyOpt,
     interval: Annotated[str, typer.Option(help="Check-in interval, e.g. 7d.")],
     grace: Annotated[str, typer.Option(help="Grace after a missed check-in, e.g. 2d.")] = "0s",
@@ -99,30 +107,91 @@ def arm(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Register a sealed bundle with a server: the switch starts counting."""
+    """Register a sealed bundle with its server(s): the switch starts counting.
+
+    With several --server, each is given the shares sealed for its recipient and the list
+    of all of them, signed by you: any of them hears your check-ins for all."""
 
     def action() -> None:
-        from afterword.client import Client
-
+        if len(server) > 1 and server_custodian:
+            raise AfterwordError(
+                "--server-custodian is for a switch on one server",
+                "with several --server, each server holds the custodians sealed for its key",
+            )
         owner = unlock(owner_key)
         policy = _arm_policy(interval, grace, waiting, reminders, cooling_off, duress_delay)
         contacts = _arm_contacts(contact, custodian_contact, recipient, alert_custodians)
         _check_sealed_by(bundle, owner)
         secret, forced = _arm_passwords(password or totp or duress_password, duress_password)
-        with Client(server) as client:
-            status = client.arm(
-                bundle,
-                policy=policy,
-                contacts=contacts,
-                server_custodians=server_custodian or [],
-                password=secret,
-                totp=totp,
-                duress_key=owner.duress_public_key,
-                duress_password=forced,
-            )
-        _print_armed(status, server, as_json)
+        fields = {
+            "policy": policy,
+            "contacts": contacts,
+            "password": secret,
+            "totp": totp,
+            "duress_key": owner.duress_public_key,
+            "duress_password": forced,
+        }
+        _arm_on(bundle, server, server_custodian or [], owner, fields, as_json)
 
     run_action(action)
+
+
+def _arm_on(
+    bundle: Path,
+    servers: list[str],
+    server_custodians: list[str],
+    owner: OwnerKey,
+    fields: dict[str, Any],
+    as_json: bool,
+) -> None:
+    """Arm ``bundle`` on its one server (``server_custodians`` its shares), or on each of
+    several with the roster of all (each server's shares: those sealed for it)."""
+    from afterword.cli.servers import arm_everywhere
+    from afterword.client import Client
+
+    def arm_one(client: Client, labels: list[str], roster: Any) -> dict[str, Any]:
+        status: dict[str, Any] = client.arm(
+            bundle, server_custodians=labels, servers=roster, **fields
+        )
+        return status
+
+    if len(servers) == 1:
+        with Client(servers[0]) as client:
+            status = arm_one(client, server_custodians, None)
+        _print_armed(status, servers[0], as_json)
+        return
+    _print_per_server("Armed", arm_everywhere(bundle, owner, servers, arm_one), as_json)
+
+
+def _print_per_server(done: str, result: dict[str, Any], as_json: bool) -> None:
+    """What an action on every server of a switch did on each; a failure if it failed
+    on every one, and the servers it failed on named either way."""
+    states = result["servers"]
+    failed = [url for url, state in states.items() if _failed(state)]
+    if as_json:
+        print_json(result)
+    else:
+        for url, state in states.items():
+            if not _failed(state):
+                shown = state if isinstance(state, str) else state.get("state")
+                typer.echo(f"{done} switch {result['switch']} on {url}: {shown}")
+    for url in failed:
+        state = states[url]
+        typer.echo(f"afterword: {url}: {_error_of(state)}", err=True)
+    if len(failed) == len(states):
+        raise typer.Exit(1)
+
+
+def _failed(state: object) -> bool:
+    return (isinstance(state, str) and state.startswith("error: ")) or (
+        isinstance(state, dict) and "error" in state
+    )
+
+
+def _error_of(state: object) -> str:
+    if isinstance(state, dict):
+        return str(state["error"])
+    return str(state).removeprefix("error: ")
 
 
 def _arm_policy(
@@ -205,7 +274,7 @@ def _owner_command(
 
 
 def checkin(
-    server: ServerOpt,
+    server: ServersOpt,
     switch: SwitchOpt,
     owner_key: Annotated[
         Path | None, typer.Option("--owner-key", help="Owner keyfile (signed check-in).")
@@ -216,17 +285,36 @@ def checkin(
     code: Annotated[str | None, typer.Option(help="TOTP code, with --password.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Check in: you are well; the deadline moves one interval ahead."""
+    """Check in: you are well; the deadline moves one interval ahead.
+
+    Signed with the key file, the check-in is one request to each --server: it counts if
+    one of them took it (they tell each other)."""
     if not password:
         if owner_key is None:
             raise fail("pass --owner-key KEYFILE (or --password)")
-        _owner_command(server, owner_key, switch, "checkin", as_json)
+        key = owner_key
+
+        def signed() -> None:
+            from afterword.cli.servers import checkin_everywhere
+
+            answers = checkin_everywhere(server, unlock(key), key, switch)
+            if len(server) == 1:
+                answer = answers[server[0]]
+                if "error" in answer:
+                    raise AfterwordError(str(answer["error"]))
+                print_status(answer, as_json)
+                return
+            _print_per_server("Checked in", {"switch": switch, "servers": answers}, as_json)
+
+        run_action(signed)
         return
+    if len(server) > 1:
+        raise fail("a password check-in goes to one --server")
 
     def action() -> None:
         from afterword.client import Client
 
-        with Client(server) as client:
+        with Client(server[0]) as client:
             result = client.checkin_password(switch, checkin_password_value(), code)
         if as_json:
             print_json(result)

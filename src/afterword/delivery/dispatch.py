@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from afterword.delivery.mail import Mailer
 from afterword.delivery.message import Message, PermanentError
+from afterword.delivery.peer import PeerSender
 from afterword.delivery.webhook import WebhookSender, origin
 
 
@@ -14,9 +15,15 @@ class Dispatcher:
     the outbox dispatcher should surface it to the operator instead of retrying blindly.
     """
 
-    def __init__(self, mailer: Mailer | None, webhooks: WebhookSender | None) -> None:
+    def __init__(
+        self,
+        mailer: Mailer | None,
+        webhooks: WebhookSender | None,
+        peers: PeerSender | None = None,
+    ) -> None:
         self.mailer = mailer
         self.webhooks = webhooks
+        self.peers = peers or PeerSender()
 
     def send(self, message: Message) -> None:
         """Deliver ``message`` once through its channel; raise a ``DeliveryError`` if not."""
@@ -30,6 +37,8 @@ class Dispatcher:
                     message_id=message.id,
                 )
             self.mailer.send(message)
+        elif scheme == "peer":  # a relay to another server of the switch
+            self.peers.send(message)
         elif scheme in ("http", "https"):
             if self.webhooks is None:
                 raise PermanentError(
@@ -49,3 +58,4 @@ class Dispatcher:
         """Release the webhook client's connections."""
         if self.webhooks is not None:
             self.webhooks.close()
+        self.peers.close()

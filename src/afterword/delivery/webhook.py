@@ -191,10 +191,16 @@ class WebhookSender:
             raise
         log.info("webhook %s delivered to %s", message.id, where)
 
+    def _request(self, message: Message) -> tuple[httpx.URL, bytes]:
+        """Where to post ``message``, and the body: the webhook's JSON."""
+        return check_url(message.to), encode(message)
+
+    def _classify(self, response: httpx.Response, message_id: str, where: str) -> None:
+        _classify(response, message_id, where)
+
     def _post(self, message: Message, where: str) -> None:
         check_id(message)
-        url = check_url(message.to)
-        body = encode(message)
+        url, body = self._request(message)
         headers = {
             "Content-Type": "application/json",
             "Idempotency-Key": message.id,
@@ -216,6 +222,6 @@ class WebhookSender:
                 f"webhook {where} unreachable ({type(exc).__name__})", message_id=message.id
             ) from None
         try:
-            _classify(response, message.id, where)
+            self._classify(response, message.id, where)
         finally:
             response.close()

@@ -9,6 +9,7 @@ from afterword.engine.contacts import Contacts
 from afterword.engine.context import ARM_QUOTA, Config, OwnerSession, TickReport
 from afterword.engine.engine import Engine
 from afterword.engine.errors import Conflict, Forbidden, Locked, NotFound, TooLarge
+from afterword.engine.federation import StaleCheckIn
 from afterword.engine.keys import ServerKeys
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "NotFound",
     "OwnerSession",
     "ServerKeys",
+    "StaleCheckIn",
     "TickReport",
     "TooLarge",
 ]

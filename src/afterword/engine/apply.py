@@ -22,10 +22,12 @@ from afterword.engine.context import Context
 from afterword.engine.duress import decoy_enters_releasing, keep_owner_log
 from afterword.engine.errors import Conflict
 from afterword.engine.mail_text import drill_marked, render
+from afterword.engine.peers import handoff_messages, relay_messages
 from afterword.engine.release import delete_server_copies, publish, store_share
 from afterword.store import repository as repo
 from afterword.store.models import ServerEnvelopeRow
 from afterword.switch.machine import (
+    AskPeers,
     Audit,
     DeleteServerCopies,
     Effect,
@@ -117,6 +119,10 @@ def build_transition(
     messages = render(row.id, new, effects, contacts_of(row), ctx.config.public_url, now)
     if row.drill_of is not None:  # a drill's mail says so, first thing
         messages = drill_marked(messages, row.drill_of)
+    if any(isinstance(e, AskPeers) for e in effects):  # the truth's: a decoy asks nobody
+        messages = [*messages, *relay_messages(ctx, row, now)]
+    if any(isinstance(e, SubmitServerShares) for e in effects):  # the truth's release
+        messages = [*messages, *handoff_messages(ctx, s, row, now)]
     return repo.Transition(row, new, effects, messages)
 
 

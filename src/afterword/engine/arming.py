@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from afterword.crypto.bundle import CUSTODIANS_KIND
 from afterword.crypto.manifest import check_public_manifest
 from afterword.crypto.notice import check_against_notice
+from afterword.crypto.servers import Server, load_roster
 from afterword.crypto.signing import Document, verify_document
 from afterword.crypto.switch_id import check_switch_id
 from afterword.engine.bundle_checks import (
@@ -66,12 +67,15 @@ def arm(
     duress_password: str | None = None,
     client: str = "",
     drill_of: str | None = None,
+    servers: Document | None = None,
 ) -> dict[str, Any]:
     """Register a sealed bundle as a switch. Everything is checked before anything
     is kept: signatures, that the files belong together, the dossier's size and header.
 
     ``duress_key`` / ``duress_password``: the owner's duress credentials (the keyfile
-    names a duress key whether or not it has a duress slot). ``client`` is remembered
+    names a duress key whether or not it has a duress slot). ``servers``: the roster of
+    the switch's servers the owner signed (``servers/1``), for a switch watched by several;
+    this server must be on it, with its own key and recipient. ``client`` is remembered
     as a known client: check-ins from elsewhere are announced. An arm from a known
     network (the web's) counts against that network's quota (``Config.arm_quota``).
     """
@@ -84,6 +88,7 @@ def arm(
     bundle = _checked_bundle(
         ctx, manifest, notice, custodians, policy, contacts, server_envelopes, duress_key
     )
+    peers = _checked_servers(ctx, servers, bundle.switch_id, bundle.owner)
     switch_id, dossier_info = bundle.switch_id, bundle.dossier_info
     path = ctx.dossier_path(switch_id)
     # a name of its own per upload: two arms of one bundle never touch each other's file
@@ -94,7 +99,8 @@ def arm(
         duress_hash = hash_password(duress_password) if duress_password else None
         totp_secret = pyotp.random_base32() if totp else None
         now = ctx.clock()
-        state, effects = machine.arm(policy, bundle.threshold, now)
+        peer_wait = ctx.config.peer_wait if peers else 0
+        state, effects = machine.arm(policy, bundle.threshold, now, peer_wait)
         columns: dict[str, Any] = {
             "switch_id": switch_id,
             "owner_key": bundle.owner,
@@ -112,6 +118,7 @@ def arm(
             "duress_key": bundle.duress_key,
             "duress_password_hash": duress_hash,
             "drill_of": drill_of,
+            "servers": None if servers is None else json.dumps(servers),
         }
         _keep(ctx, columns, quota, network, client, server_envelopes, (partial, path))
     finally:
@@ -133,6 +140,25 @@ def _check_passwords(password: str | None, totp: bool, duress_password: str | No
             "a duress password needs a check-in password, and must differ from it",
             "set both, different",
         )
+
+
+def _checked_servers(
+    ctx: Context, servers: Document | None, switch_id: str, owner: str
+) -> tuple[Server, ...]:
+    """The switch's other servers, from the roster the owner signed (none without one).
+    This server must be on it as it publishes itself: its key, and its recipient (what
+    peers will encrypt its shares to)."""
+    if servers is None:
+        return ()
+    roster = load_roster(servers, switch_id, owner)
+    peers = roster.peers_of(ctx.keys.public_key)  # refused if this server is not on it
+    me = next(s for s in roster.servers if s.key == ctx.keys.public_key)
+    if me.recipient != ctx.keys.age_recipient:
+        raise FormatError(
+            "the roster names this server's key with another age recipient",
+            "make the roster from this server's /.well-known/afterword",
+        )
+    return peers
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,9 @@ class Config:
     operator: Sequence[str] = ()  # where breaker alerts go
     batch: int = 500
     arm_quota: int = ARM_QUOTA  # switches one network may arm in lockout.ARM_WINDOW; 0: none
+    # a switch with several servers: how long to wait for the peers' answer before the
+    # owner's silence counts (see switch.state.SwitchState.peer_wait)
+    peer_wait: int = 600
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ import dataclasses
 import json
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from afterword.crypto.shares import commitment, credential_digest, normalize_mnemonic
 from afterword.engine.apply import apply_event, refuses
 from afterword.engine.callers import who
@@ -29,24 +31,11 @@ from afterword.switch.machine import Audit, ShareAccepted, Vote, WithdrawVote, o
 def submit_share(ctx: Context, switch_id: str, mnemonic: str, client: str = "") -> dict[str, Any]:
     """A custodian's share: checked against its commitment before anything is kept."""
     words = normalize_mnemonic(mnemonic)
-    digest = commitment(words)
     now = ctx.clock()
-    refused: AfterwordError | None = None
     with ctx.store.transaction() as s:
         row = load_switch(ctx, s, switch_id, lock=True)
         check_lock(ctx, s, row.id, "share", now, client)
-        roster = json.loads(row.custodians)
-        label = next((c["label"] for c in roster["custodians"] if c["commitment"] == digest), None)
-        if label is None:  # counted in the log (committed), the share itself not kept
-            refusal = Audit("share-refused", f"no match; {who(client)}")
-            wrong_guess(ctx, s, row, refusal, "share", now, client)
-        else:
-            event = ShareAccepted(label)
-            # kept if the truth takes it; one only the owner's decoy takes (a duress
-            # release-now: the truth is only triggered) is counted there, not kept
-            kept = not refuses(dataclasses.replace(repo.state_of(row), decoy=None), event, now)
-            store_share(ctx, s, switch_id, label, words, now, keep=kept)
-            refused = refused_other(apply_event(ctx, s, row, event, now)[1])
+        label, refused = take_share(ctx, s, row, words, now, client)
     if label is None:
         raise ShareError(
             "this share is not one of this switch's shares",
@@ -55,6 +44,27 @@ def submit_share(ctx: Context, switch_id: str, mnemonic: str, client: str = "") 
     if refused is not None:  # the custodian sees the truth: it refused their share
         raise refused
     return status_view(ctx, switch_id)
+
+
+def take_share(
+    ctx: Context, s: Session, row: repo.Switch, words: str, now: int, client: str
+) -> tuple[str | None, AfterwordError | None]:
+    """A share (normalized words) for the switch in ``row``, by whoever holds it (a
+    custodian, or a peer server handing its own over): whose it is, by its commitment
+    (None: nobody's, and the refusal is logged), and the machine's refusal, if any."""
+    digest = commitment(words)
+    roster = json.loads(row.custodians)
+    label = next((c["label"] for c in roster["custodians"] if c["commitment"] == digest), None)
+    if label is None:  # counted in the log (committed), the share itself not kept
+        refusal = Audit("share-refused", f"no match; {who(client)}")
+        wrong_guess(ctx, s, row, refusal, "share", now, client)
+        return None, None
+    event = ShareAccepted(label)
+    # kept if the truth takes it; one only the owner's decoy takes (a duress release-now:
+    # the truth is only triggered) is counted there, not kept
+    kept = not refuses(dataclasses.replace(repo.state_of(row), decoy=None), event, now)
+    store_share(ctx, s, row.id, label, words, now, keep=kept)
+    return label, refused_other(apply_event(ctx, s, row, event, now)[1])
 
 
 def custodian(

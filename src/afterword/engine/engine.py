@@ -20,6 +20,7 @@ from typing import Any, BinaryIO
 import afterword.engine.arming as arming
 import afterword.engine.canaries as canaries
 import afterword.engine.custodians as custodians
+import afterword.engine.federation as federation
 import afterword.engine.outbox as outbox
 import afterword.engine.owner as owner
 import afterword.engine.scheduler as scheduler
@@ -106,6 +107,7 @@ class Engine:
         duress_password: str | None = None,
         client: str = "",
         drill_of: str | None = None,
+        servers: Document | None = None,
     ) -> dict[str, Any]:
         """See :func:`arming.arm`."""
         return arming.arm(
@@ -123,6 +125,7 @@ class Engine:
             duress_password=duress_password,
             client=client,
             drill_of=drill_of,
+            servers=servers,
         )
 
     # --- owner requests (owner.py) ------------------------------------------------------
@@ -132,6 +135,17 @@ class Engine:
 
     def owner_request(self, switch_id: str, request: Document, client: str = "") -> dict[str, Any]:
         return owner.owner_request(self.ctx, switch_id, request, client)
+
+    # --- several servers (federation.py) ---------------------------------------------------
+
+    def signed_checkin(self, switch_id: str, doc: object, client: str = "") -> dict[str, Any]:
+        return federation.signed_checkin(self.ctx, switch_id, doc, client)
+
+    def take_relay(self, switch_id: str, doc: object, client: str = "") -> dict[str, Any]:
+        return federation.take_relay(self.ctx, switch_id, doc, client)
+
+    def take_handoff(self, switch_id: str, doc: object, client: str = "") -> dict[str, Any]:
+        return federation.take_handoff(self.ctx, switch_id, doc, client)
 
     def password_action(
         self,

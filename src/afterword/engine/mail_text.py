@@ -40,7 +40,7 @@ def when(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _tag(text: str) -> str:
+def tag(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -135,7 +135,7 @@ def _alert(switch: str, alert: Alert, contacts: Contacts, now: int) -> list[Outg
     subject = ALERT_SUBJECT.get(alert.what, "afterword: {what} alert on switch {switch}")
     return [
         Outgoing(
-            f"alert-{alert.what}-{switch}-{now}-{_tag(alert.detail)}-{_tag(address)}",
+            f"alert-{alert.what}-{switch}-{now}-{tag(alert.detail)}-{tag(address)}",
             address,
             subject.format(what=alert.what, switch=switch),
             text + "\n",
@@ -190,7 +190,7 @@ def render(
             for to in contacts.recipients:
                 out.append(
                     Outgoing(
-                        f"release-{switch}-{_tag(to)}",
+                        f"release-{switch}-{tag(to)}",
                         to,
                         f"afterword release: {switch}",
                         "A sealed dossier has been released to you.\n\n"
@@ -242,7 +242,7 @@ def _remind(
     for to in contacts.owner:
         out.append(
             Outgoing(
-                f"remind-{switch}-{effect.deadline}-{kind}-{latest}-{_tag(to)}",
+                f"remind-{switch}-{effect.deadline}-{kind}-{latest}-{tag(to)}",
                 to,
                 subject,
                 body,

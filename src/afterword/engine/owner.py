@@ -83,18 +83,25 @@ def owner_request(
             outcome = act(ctx, s, row, duress, request, now, client, "signature")
             seen_from(ctx, s, row, client, request.get("action"), outcome, now)
     except Forbidden as refused:  # a forged or replayed request shows in the log
-        # at most LOCKOUT["request"] per network in the window; past that, refused
-        # unlogged (a valid signature is checked first, so the owner is never locked
-        # out). The entry holds no text the caller wrote: a known action or "request",
-        # the engine's own reason, the network and a digest of the user agent
-        with ctx.store.transaction() as s:
-            row = load_switch(ctx, s, switch_id, lock=True)
-            check_lock(ctx, s, row.id, "request", now, client)
-            kind = action_kind(request.get("action"))
-            detail = f"{refused.message}; {who(client)}"
-            wrong_guess(ctx, s, row, Audit(f"{kind}-refused", detail), "request", now, client)
+        log_refused(ctx, switch_id, action_kind(request.get("action")), refused, now, client)
         raise
     return answer(ctx, switch_id, request.get("action"), duress, outcome)
+
+
+def log_refused(
+    ctx: Context, switch_id: str, kind: str, refused: AfterwordError, now: int, client: str
+) -> None:
+    """A forged or replayed request to a switch, in its log as ``KIND-refused``.
+
+    At most LOCKOUT["request"] per network in the window; past that, refused unlogged (a
+    valid signature is checked first, so the owner is never locked out). The entry holds
+    no text the caller wrote: a known kind, the engine's own reason, the network and a
+    digest of the user agent."""
+    with ctx.store.transaction() as s:
+        row = load_switch(ctx, s, switch_id, lock=True)
+        check_lock(ctx, s, row.id, "request", now, client)
+        detail = f"{refused.message}; {who(client)}"
+        wrong_guess(ctx, s, row, Audit(f"{kind}-refused", detail), "request", now, client)
 
 
 def password_action(
@@ -191,17 +198,20 @@ def act(
     now: int,
     client: str,
     method: str,
+    *,
+    relayed: bool = False,
 ) -> _Outcome:
     """Run one owner action; under duress, as ``Duress(action)``. A refusal (an
     ``AfterwordError``) undoes what the action wrote, never the spent nonce: the action
     runs in a savepoint, except the ones in :data:`_LEAN_ACTIONS`, which write nothing
-    before the last point where they can be refused."""
+    before the last point where they can be refused. ``relayed``: a check-in another
+    server of the switch took and relayed (it came from no client of this server's)."""
     action = request.get("action")
     outcome = _Outcome()
     lean = isinstance(action, str) and action in _LEAN_ACTIONS
     try:
         with nullcontext() if lean else s.begin_nested():
-            event = owner_event(ctx, s, row, action, request, now, client, method)
+            event = owner_event(ctx, s, row, action, request, now, client, method, relayed)
             set_duress(ctx, s, row, action, request, duress)
             # a real look too is decided and stored (the machine changes nothing for
             # it): the work is the duress look's, which triggers (issue 15, item 10)

@@ -59,11 +59,14 @@ def owner_event(
     now: int,
     client: str,
     method: str,
+    relayed: bool = False,
 ) -> OwnerAction:
-    """The machine event an owner action stands for (None: a real look, no event)."""
+    """The machine event an owner action stands for (None: a real look, no event).
+    ``relayed``: a check-in another server took, so no client of this one's, new or not."""
     if action == "checkin":
         # remembered once the check-in is taken (see act)
-        return CheckIn(method, client, new_client=not knows_client(ctx, s, row, client))
+        new_client = not relayed and not knows_client(ctx, s, row, client)
+        return CheckIn(method, client, new_client=new_client)
     if action == "pause":
         until = request.get("until")
         if not isinstance(until, int) or isinstance(until, bool):

@@ -84,6 +84,11 @@ class SwitchRow(Base):
     # extending the chain reads nothing more than the switch row the change locked anyway
     audit_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     audit_head: Mapped[str] = mapped_column(String(64), default=GENESIS, server_default=GENESIS)
+    # federation (issue 17): the roster of the switch's servers as the owner signed it
+    # (None: this server alone), and the highest signed check-in seen, with its counter
+    servers: Mapped[str | None] = mapped_column(Text, nullable=True)
+    checkin_counter: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    checkin_doc: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class AuditRow(Base):

@@ -76,6 +76,8 @@ def state_to_json(state: SwitchState) -> dict[str, Any]:
         "last_checkin": state.last_checkin,
         "checkins": state.checkins,
         "counted_from": state.counted_from,
+        # federation only (a switch on one server stores what it stored before)
+        **({"peer_wait": state.peer_wait, "asked_at": state.asked_at} if state.peer_wait else {}),
     }
 
 
@@ -111,6 +113,8 @@ def state_from_json(data: dict[str, Any]) -> SwitchState:
             settings_pending=_policy_from(data.get("settings_pending")),
             settings_at=int(data.get("settings_at", 0)),
             told=_policy_from(data.get("told")),
+            peer_wait=int(data.get("peer_wait", 0)),
+            asked_at=int(data.get("asked_at", 0)),
         )
     except (KeyError, TypeError) as exc:
         raise ValueError(f"stored switch state is incomplete: {exc}") from exc

@@ -44,6 +44,13 @@ class SubmitServerShares:
 
 
 @dataclass(frozen=True)
+class AskPeers:
+    """Ask the switch's other servers for a check-in newer than the one this server holds,
+    before the owner's silence is counted (the server relays what it has; a peer that
+    holds newer relays it back). Only a switch with peers asks (``SwitchState.peer_wait``)."""
+
+
+@dataclass(frozen=True)
 class PublishRelease:
     """Rebuild the key from the accepted shares, check it, sign the statement, publish."""
 
@@ -101,6 +108,7 @@ Effect = (
     | RemindOwner
     | NotifyCustodians
     | SubmitServerShares
+    | AskPeers
     | PublishRelease
     | NotifyRecipients
     | Alert

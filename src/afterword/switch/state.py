@@ -84,6 +84,11 @@ class SwitchState:
     settings_at: int = 0  # when the pending settings take effect (held by pending duress)
     # the longest settings the custodians were told of (None: the ones in force, as armed)
     told: Policy | None = None
+    # federation (issue 17): how long this server waits for its peers' answer before it
+    # counts the owner silent (0: a switch on this server alone, nobody to ask), and when
+    # it last asked them
+    peer_wait: int = 0
+    asked_at: int = 0
 
     @property
     def grace_ends(self) -> int:
@@ -92,6 +97,20 @@ class SwitchState:
     @property
     def release_at(self) -> int:
         return self.since + self.policy.waiting
+
+    @property
+    def trigger_due(self) -> int:
+        """When the silence that triggers began to count: the grace's end, or with no
+        grace the deadline itself (the same silence, so the same answer from the peers)."""
+        return self.grace_ends if self.policy.grace else self.deadline
+
+    def silent_at(self, due: int) -> int:
+        """When a silence due at ``due`` may be counted. At ``due`` itself on a server
+        alone; with peers, ``peer_wait`` after they were asked (at ``due`` or later), so
+        a check-in another server heard has time to arrive first."""
+        if self.peer_wait and self.asked_at >= due:
+            return self.asked_at + self.peer_wait
+        return due
 
     def reminder_times(self) -> list[int]:
         """Instants reminders are due in this period, in order."""
@@ -125,15 +144,16 @@ class SwitchState:
     def _own_next_event(self) -> int | None:
         pending = [t for t in self.reminder_times() if t not in self.reminded]
         if self.phase is Phase.ARMED:
-            return min([*pending, self.deadline])
+            return min([*pending, self.silent_at(self.deadline)])
         if self.phase is Phase.OVERDUE:
-            return min([*pending, self.grace_ends])
+            return min([*pending, max(self.grace_ends, self.silent_at(self.trigger_due))])
         if self.phase is Phase.TRIGGERED:
             return self.release_at
         if self.phase is Phase.PAUSED:
             return self.paused_until
         if self.phase is Phase.DISARMING:  # (a pending duress trigger holds the disarm)
-            return min([*pending, self.deadline, *self.cooling_off_ends(self.disarm_ends)])
+            deadline = self.silent_at(self.deadline)
+            return min([*pending, deadline, *self.cooling_off_ends(self.disarm_ends)])
         return None
 
     def cooling_off_ends(self, ends: int) -> list[int]:

@@ -16,6 +16,7 @@ for the database.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
@@ -25,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from afterword import __version__
 from afterword.crypto.bundle import LABEL
 from afterword.crypto.switch_id import check_switch_id
-from afterword.engine import Contacts, Engine, TooLarge
+from afterword.engine import Contacts, Engine, StaleCheckIn, TooLarge
 from afterword.engine.contacts import CONTACTS_HINT, contacts_from_wire
 from afterword.errors import AfterwordError, FormatError
 from afterword.switch.policy import POLICY_HINT, Policy, policy_from_wire
@@ -111,6 +112,9 @@ def add_api(app: FastAPI, engine: Engine) -> None:
     app.post("/switches/{switch_id}/challenge", response_model=dict[str, Any])(challenge)
     app.post("/switches/{switch_id}/owner", response_model=dict[str, Any])(owner)
     app.post("/switches/{switch_id}/checkin")(checkin_password)
+    app.post("/switches/{switch_id}/checkins", response_model=dict[str, Any])(signed_checkin)
+    app.post("/switches/{switch_id}/relays", response_model=dict[str, Any])(relay)
+    app.post("/switches/{switch_id}/handoffs", response_model=dict[str, Any])(handoff)
     app.post("/switches/{switch_id}/act")(password_action)
     app.post("/switches/{switch_id}/custodian")(custodian)
     app.post("/canary/{token}/checkin")(canary_checkin_api)
@@ -152,6 +156,7 @@ async def arm(
     totp: Annotated[bool, Form()] = False,
     duress_key: Annotated[str | None, Form(max_length=200)] = None,
     duress_password: Annotated[str | None, Form(max_length=1024)] = None,
+    servers: Annotated[UploadFile | None, File()] = None,
 ) -> dict[str, Any]:
     engine = engine_of(request)
     parsed_policy = _policy(policy)
@@ -183,6 +188,7 @@ async def arm(
         duress_key=duress_key,
         duress_password=duress_password,
         client=client_of(request),
+        servers=None if servers is None else await _json_file(servers, "servers.json"),
     )
 
 
@@ -204,6 +210,40 @@ async def owner(switch_id: str, request: Request) -> JSONResponse:
     return JSONResponse(
         await run_in_threadpool(engine.owner_request, switch_id, body, client_of(request))
     )
+
+
+async def signed_checkin(switch_id: str, request: Request) -> JSONResponse:
+    """The owner's signed check-in (``checkin/1``) in one request, as `afterword checkin`
+    sends it to every server of a switch. One not newer than the highest this server holds
+    is refused (409) with that ``counter``, to sign past."""
+    engine = engine_of(request)
+    check_id(switch_id)
+    body = await _json_body(request, "send the signed check-in `afterword checkin` makes")
+    try:
+        answer = await run_in_threadpool(engine.signed_checkin, switch_id, body, client_of(request))
+    except StaleCheckIn as stale:
+        content = {"error": stale.message, "hint": stale.hint, "counter": stale.highest}
+        return JSONResponse(content, status_code=409)
+    return JSONResponse(answer)
+
+
+async def relay(switch_id: str, request: Request) -> dict[str, Any]:
+    """A relay from another server of the switch (``relay/1``, signed by its key)."""
+    return await _from_peer(request, switch_id, "relays", engine_of(request).take_relay)
+
+
+async def handoff(switch_id: str, request: Request) -> dict[str, Any]:
+    """Another server's own shares of the switch, at release (``handoff/1``)."""
+    return await _from_peer(request, switch_id, "handoffs", engine_of(request).take_handoff)
+
+
+async def _from_peer(
+    request: Request, switch_id: str, what: str, take: Callable[..., dict[str, Any]]
+) -> dict[str, Any]:
+    """A signed document from another server of the switch, taken by ``take``."""
+    check_id(switch_id)
+    body = await _json_body(request, f"{what} are sent by the servers of a switch to each other")
+    return await run_in_threadpool(take, switch_id, body, client_of(request))
 
 
 async def checkin_password(switch_id: str, request: Request) -> dict[str, Any]:

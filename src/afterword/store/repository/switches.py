@@ -139,6 +139,9 @@ class Switch:
     drill_of: str | None
     audit_seq: int
     audit_head: str
+    servers: str | None = None  # the signed roster of the switch's servers (issue 17)
+    checkin_counter: int = 0  # the highest signed check-in's counter
+    checkin_doc: str | None = None  # ... and the check-in itself
     client_known: bool | None = None  # asked with ``client=``: has the switch seen it?
 
 

@@ -20,8 +20,9 @@ needs another that needs it back):
   (``_cooled_off``, a disarm's too);
 - ``schedule.py``: the clock: a trigger and the waiting period (``_trigger``, with the
   delayed duress trigger it keeps, ``_pending_duress``), a new check-in period
-  (``_period_from``, ``_rearm``), the switch's own tick (``_tick_switch``) and a disarm's
-  cooling-off (``_tick_disarming``);
+  (``_period_from``, ``_rearm``), the switch's own tick (``_tick_switch``), a disarm's
+  cooling-off (``_tick_disarming``) and, on a switch with several servers, asking the
+  peers before a silence counts (``_ask_first``);
 - ``canaries.py``: protected persons: added, checking in, falling silent
   (``_tick_canaries``), and a silence run out counting before any later event
   (``_overdue_alarms``);
@@ -64,6 +65,9 @@ Time rules that keep a release from ever coming early:
 - each tick advances at most to ``triggered``: the waiting period always runs in full after
   the trigger was observed, so the owner and custodians always get it;
 - a ``now`` earlier than a recorded instant (a clock set back) changes nothing.
+- on a switch with several servers (``peer_wait``), a silence counts only once the peers
+  were asked for a newer check-in and had ``peer_wait`` to relay it (``AskPeers``): a
+  server the owner could not reach does not trigger while another one heard the owner.
 
 And two that keep one from being lost:
 
@@ -83,6 +87,7 @@ from __future__ import annotations
 from afterword.switch.effects import (
     OWNER_EFFECTS,
     Alert,
+    AskPeers,
     Audit,
     DeleteServerCopies,
     Effect,
@@ -124,7 +129,8 @@ from afterword.switch.policy import Policy
 from afterword.switch.state import LIVE, WATCHED, Canary, Cause, Phase, SwitchState, replace
 
 __all__ = [  # the rules' own names, and the records they act on (imported from here too)
-    "LIVE", "OWNER_EFFECTS", "SETTLED", "WATCHED", "Abort", "AddCanary", "Alert", "Audit",
+    "LIVE", "OWNER_EFFECTS", "SETTLED", "WATCHED", "Abort", "AddCanary", "Alert", "AskPeers",
+    "Audit",
     "Canary", "CanaryAlarm", "CanaryCheckIn", "Cause", "ChangePolicy", "CheckIn",
     "DeleteServerCopies", "Disarm", "Duress", "Effect", "Event", "NotifyCustodians",
     "NotifyRecipients", "OwnerAction", "OwnerLog", "Pause", "Phase", "Policy",
@@ -134,16 +140,23 @@ __all__ = [  # the rules' own names, and the records they act on (imported from 
 ]  # fmt: skip
 
 
-def arm(policy: Policy, threshold: int, now: int) -> tuple[SwitchState, list[Effect]]:
-    """A new switch, armed at ``now`` with its first deadline one interval away."""
+def arm(
+    policy: Policy, threshold: int, now: int, peer_wait: int = 0
+) -> tuple[SwitchState, list[Effect]]:
+    """A new switch, armed at ``now`` with its first deadline one interval away.
+    ``peer_wait``: on a switch with several servers, how long to wait for the peers'
+    answer before counting the owner silent (0: this server alone)."""
     if threshold < 1:
         raise ValueError("threshold must be at least 1")
+    if peer_wait < 0:
+        raise ValueError("peer_wait must be 0 or more")
     state = SwitchState(
         policy=policy,
         threshold=threshold,
         deadline=now + policy.interval,
         since=now,
         counted_from=now,
+        peer_wait=peer_wait,
     )
     return state, [Audit("armed", f"first check-in due at {state.deadline}")]
 

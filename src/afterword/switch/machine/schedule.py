@@ -11,6 +11,7 @@ the schedule needs none of them.
 from __future__ import annotations
 
 from afterword.switch.effects import (
+    AskPeers,
     Audit,
     DeleteServerCopies,
     Effect,
@@ -78,9 +79,13 @@ def _tick_switch(state: SwitchState, now: int) -> tuple[SwitchState, list[Effect
         return _tick_disarming(state, now)
     effects: list[Effect] = []
     if state.phase is Phase.ARMED and now >= state.deadline:
+        if (held := _ask_first(state, state.deadline, now)) is not None:
+            return held
         state = replace(state, phase=Phase.OVERDUE, since=now, reminded=frozenset())
         effects.append(Audit("overdue", f"check-in was due at {state.deadline}"))
     if state.phase is Phase.OVERDUE and now >= state.grace_ends:
+        if (held := _ask_first(state, state.trigger_due, now)) is not None:
+            return held[0], effects + held[1]
         state = replace(
             state,
             phase=Phase.TRIGGERED,
@@ -116,6 +121,24 @@ def _tick_switch(state: SwitchState, now: int) -> tuple[SwitchState, list[Effect
     return state, effects
 
 
+def _ask_first(state: SwitchState, due: int, now: int) -> tuple[SwitchState, list[Effect]] | None:
+    """None if the owner's silence since ``due`` may be counted now; else what to do
+    first. A switch on one server counts it at once. One with peers asks them (once per
+    silence) for a newer check-in, and waits ``peer_wait`` for their answer: a check-in
+    one of them heard arrives as a relayed ``CheckIn`` meanwhile and rearms the switch.
+    An answer that never comes only delays (issue 17, "silence needs agreement")."""
+    if not state.peer_wait:
+        return None
+    if state.asked_at < due:
+        return replace(state, asked_at=now), [
+            AskPeers(),
+            Audit("asked-peers", f"no check-in since the one due at {state.deadline}; asking"),
+        ]
+    if now < state.asked_at + state.peer_wait:
+        return state, []
+    return None
+
+
 def _tick_disarming(state: SwitchState, now: int) -> tuple[SwitchState, list[Effect]]:
     """Disarming still needs check-ins; a missed one cancels it into the normal path.
 
@@ -125,6 +148,8 @@ def _tick_disarming(state: SwitchState, now: int) -> tuple[SwitchState, list[Eff
     not be lost to a cooling-off that ended first. The owner, shown the decoy, sees the
     disarm complete on time."""
     if now >= state.deadline:
+        if (held := _ask_first(state, state.deadline, now)) is not None:
+            return held
         new = replace(state, phase=Phase.OVERDUE, since=now, reminded=frozenset(), disarm_ends=0)
         return new, [
             Audit("overdue", f"check-in was due at {state.deadline}; disarming cancelled"),

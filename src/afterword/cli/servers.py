@@ -1,0 +1,130 @@
+"""A switch on several servers, as the owner's commands see it (issue 17): the roster
+``arm`` signs and sends to each server, the one-request check-in ``checkin`` sends to
+every server, and the check-in counter kept beside the key file.
+
+Separate from the commands (``cli/owner.py``) because ``arm`` and ``checkin`` both need
+the servers' own descriptions and both answer per server: a switch is as alive as the
+servers that took the request, and the owner is told which did not.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from afterword.client import Client, ServerError
+from afterword.crypto.bundle import load_json
+from afterword.crypto.checkin import MAX_COUNTER, sign_checkin
+from afterword.crypto.keys import OwnerKey
+from afterword.crypto.servers import Server, check_server_url, sign_roster
+from afterword.errors import AfterwordError
+
+COUNTERS_SUFFIX = ".checkins.json"
+"""Beside the key file (``owner.age.checkins.json``): the last check-in counter signed per
+switch. Not secret: it says how many check-ins there were, which every server knows."""
+
+
+def describe(urls: list[str]) -> list[Server]:
+    """Each server as it describes itself (``/.well-known/afterword``): its URL, its
+    signing key and its age recipient, in the order given."""
+    servers = []
+    for url in urls:
+        url = check_server_url(url)
+        with Client(url) as client:
+            known = client.well_known()
+        servers.append(Server(url, str(known["server_key"]), str(known["recipient"])))
+    return servers
+
+
+def held_by(bundle: Path, server: Server) -> list[str]:
+    """The custodians of ``bundle`` sealed for ``server``'s recipient: the shares it holds."""
+    roster = load_json(bundle / "custodians.json", "custodians")
+    return [c["label"] for c in roster["custodians"] if c.get("recipient") == server.recipient]
+
+
+def arm_everywhere(
+    bundle: Path, owner: OwnerKey, urls: list[str], arm: Callable[[Client, list[str], Any], Any]
+) -> dict[str, Any]:
+    """Arm ``bundle`` on every server of ``urls`` with one roster the owner signs: each
+    server is given the shares sealed for its recipient. ``arm(client, labels, roster)``
+    arms one. The answer is ``{"switch", "servers": {URL: STATE or "error: ..."}}``."""
+    switch = str(load_json(bundle / "manifest.json", "manifest")["switch"])
+    servers = describe(urls)
+    roster = sign_roster(owner.signing, switch, servers)
+    states: dict[str, str] = {}
+    for server in servers:
+        try:
+            with Client(server.url) as client:
+                status = arm(client, held_by(bundle, server), roster)
+            states[server.url] = str(status["state"])
+        except AfterwordError as exc:
+            states[server.url] = f"error: {exc}"
+    return {"switch": switch, "servers": states}
+
+
+def checkin_everywhere(
+    urls: list[str], owner: OwnerKey, keyfile: Path, switch: str
+) -> dict[str, dict[str, Any]]:
+    """Sign the next check-in and send it to every server, one request each. A server that
+    holds a higher counter says so; the check-in is then signed again past it and sent
+    once more (to every server: the highest one is the one that counts). The answer per
+    URL: the server's status, or ``{"error": ...}``."""
+    counter = next_counter(keyfile, switch)
+    answers: dict[str, dict[str, Any]] = {}
+    for _ in range(2):
+        doc = sign_checkin(owner.signing, switch, int(time.time()), counter)
+        save_counter(keyfile, switch, counter)
+        highest = 0
+        for url in urls:
+            try:
+                with Client(url) as client:
+                    answers[url] = client.signed_checkin(switch, doc)
+            except ServerError as exc:
+                answers[url] = {"error": str(exc)}
+                if exc.status == 409 and isinstance(exc.body.get("counter"), int):
+                    highest = max(highest, exc.body["counter"])
+            except AfterwordError as exc:
+                answers[url] = {"error": str(exc)}
+        if highest < counter:
+            break
+        counter = min(highest + 1, MAX_COUNTER)
+    return answers
+
+
+def counters_path(keyfile: Path) -> Path:
+    return keyfile.with_name(keyfile.name + COUNTERS_SUFFIX)
+
+
+def next_counter(keyfile: Path, switch: str) -> int:
+    """One past the last counter signed for ``switch`` with this key file (1 at first)."""
+    return int(_counters(keyfile).get(switch, 0)) + 1
+
+
+def save_counter(keyfile: Path, switch: str, counter: int) -> None:
+    """Remember ``counter`` as signed, before it is sent (written whole, then renamed: a
+    crash leaves the old file or the new one)."""
+    path = counters_path(keyfile)
+    counters = {**_counters(keyfile), switch: counter}
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(counters, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(partial, path)
+
+
+def _counters(keyfile: Path) -> dict[str, int]:
+    path = counters_path(keyfile)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise AfterwordError(
+            f"cannot read the check-in counters in {path}",
+            "delete the file: the servers tell the next check-in which counter to sign past",
+        ) from exc
+    if not isinstance(data, dict):
+        return {}
+    return {str(k): v for k, v in data.items() if isinstance(v, int) and not isinstance(v, bool)}

@@ -1,0 +1,144 @@
+"""What one server of a switch tells its peers, signed by its server key: a relay of the
+owner's check-in (``relay/1``), and at release its own shares (``handoff/1``).
+
+A relay carries the highest check-in the sending server holds for the switch (a
+``checkin/1`` as the owner signed it, or none yet) and its counter. It is how a check-in
+the owner sent to one server reaches the others, and how a server asks its peers for
+anything newer before it counts the owner silent: it relays what it has, and a peer that
+holds a newer check-in relays that one back (docs/federation.md).
+
+The server's signature says who relayed; only a server on the switch's roster, and not
+the receiver itself, is listened to. The owner's signature on the check-in inside is what
+moves the switch, so a relay can carry nothing the owner did not sign: a peer that lies
+can only withhold.
+
+A handoff carries the sending server's share envelopes, each age-encrypted to the
+receiving peer's recipient (from the roster), for a peer that is releasing too: any
+server that gathers K shares, each checked against its commitment, publishes. The shares
+are as secret at rest and on the wire as in the sender's own database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from afterword.crypto.encoding import b64decode, b64encode
+from afterword.crypto.keys import KeyPair
+from afterword.crypto.servers import Server, ServerRoster
+from afterword.crypto.signing import SERVER_KEY, Document, sign_document, verify_document
+from afterword.crypto.switch_id import check_switch_id
+from afterword.errors import FormatError, SignatureError
+
+RELAY_KIND = "relay/1"
+HANDOFF_KIND = "handoff/1"
+HANDOFF_FIELDS = frozenset({"afterword", "switch", "envelopes", SERVER_KEY, "signature"})
+MAX_ENVELOPES = 16  # a server holds a few shares of one switch at most
+MAX_ENVELOPE = 64 * 1024
+FIELDS = frozenset({"afterword", "switch", "counter", "checkin", SERVER_KEY, "signature"})
+MAX_COUNTER = 2**53 - 1
+_HINT = "relays are sent by the servers of a switch to each other"
+
+
+@dataclass(frozen=True)
+class Relay:
+    """A relay whose server signature verified: who sent it (a peer on the roster), the
+    highest counter it holds and the check-in it holds (unchecked: the owner's signature
+    on it is the receiver's to check against the switch's keys)."""
+
+    sender: Server
+    counter: int
+    checkin: Document | None
+
+
+def sign_relay(keys: KeyPair, switch: str, counter: int, checkin: Document | None) -> Document:
+    """A relay of ``checkin`` (the highest one held, counter ``counter``; None and 0 before
+    any) for ``switch``, signed by this server's key."""
+    check_switch_id(switch)
+    _check_counter(counter)
+    body: Document = {
+        "afterword": RELAY_KIND,
+        "switch": switch,
+        "counter": counter,
+        "checkin": checkin,
+    }
+    return sign_document(body, keys.signing, key_field=SERVER_KEY)
+
+
+def load_relay(doc: object, switch: str, roster: ServerRoster, own_key: str) -> Relay:
+    """The relay in ``doc`` for ``switch``, from a peer on ``roster`` (never from the
+    server whose key is ``own_key``), or a ``FormatError``/``SignatureError`` saying why
+    not: a stranger's relay, a forged or altered one, one for another switch."""
+    sender = _peer(doc, "relay", FIELDS, roster, own_key)
+    assert isinstance(doc, dict)
+    if doc.get("switch") != switch:
+        raise FormatError(f"the relay is for switch {doc.get('switch')!r}, not {switch}", _HINT)
+    counter, checkin = doc.get("counter"), doc.get("checkin")
+    _check_counter(counter)
+    assert isinstance(counter, int)
+    if checkin is not None and not isinstance(checkin, dict):
+        raise FormatError("the relay's check-in must be a JSON object or null", _HINT)
+    return Relay(sender, counter, checkin)
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """A handoff whose server signature verified: from which peer, and its share
+    envelopes (age files to the receiver's recipient, still sealed)."""
+
+    sender: Server
+    envelopes: tuple[bytes, ...]
+
+
+def sign_handoff(keys: KeyPair, switch: str, envelopes: list[bytes]) -> Document:
+    """This server's share envelopes for ``switch``, already encrypted to the peer."""
+    check_switch_id(switch)
+    body: Document = {
+        "afterword": HANDOFF_KIND,
+        "switch": switch,
+        "envelopes": [b64encode(e) for e in envelopes],
+    }
+    return sign_document(body, keys.signing, key_field=SERVER_KEY)
+
+
+def load_handoff(doc: object, switch: str, roster: ServerRoster, own_key: str) -> Handoff:
+    """The handoff in ``doc`` for ``switch``, from a peer on ``roster``; refused as
+    :func:`load_relay` refuses (a stranger, a forgery, another switch), and when it
+    carries no envelope or more than a server could hold."""
+    sender = _peer(doc, "handoff", HANDOFF_FIELDS, roster, own_key)
+    assert isinstance(doc, dict)
+    if doc.get("switch") != switch:
+        raise FormatError(f"the handoff is for switch {doc.get('switch')!r}, not {switch}", _HINT)
+    listed = doc.get("envelopes")
+    if not isinstance(listed, list) or not 1 <= len(listed) <= MAX_ENVELOPES:
+        raise FormatError(f"a handoff carries 1 to {MAX_ENVELOPES} share envelopes", _HINT)
+    envelopes = []
+    for item in listed:
+        if not isinstance(item, str) or len(item) > MAX_ENVELOPE:
+            raise FormatError("a handoff's envelope must be base64 text of an age file", _HINT)
+        envelopes.append(b64decode(item, what="a handoff's envelope"))
+    return Handoff(sender, tuple(envelopes))
+
+
+def _peer(
+    doc: object, kind: str, fields: frozenset[str], roster: ServerRoster, own_key: str
+) -> Server:
+    """The peer on ``roster`` (never this server) that signed ``doc``, a ``kind``."""
+    if not isinstance(doc, dict):
+        raise FormatError(f"a {kind} must be a JSON object", _HINT)
+    unknown = sorted(str(k) for k in doc if k not in fields)
+    if unknown:
+        raise FormatError(f"the {kind} has unknown fields: {', '.join(unknown)}", _HINT)
+    sender = doc.get(SERVER_KEY)
+    peers = {server.key: server for server in roster.peers_of(own_key)}
+    if sender not in peers:
+        raise SignatureError(
+            f"the {kind} is not signed by a server on this switch's roster",
+            "only the servers the owner listed may speak for a switch",
+        )
+    verify_document(doc, kind, expected_key=str(sender), key_field=SERVER_KEY)
+    return peers[str(sender)]
+
+
+def _check_counter(value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNTER:
+        raise FormatError(f"a relay's counter must be a whole number from 0 to {MAX_COUNTER}")

@@ -1,0 +1,206 @@
+"""Several servers, one switch (issue 17): the check-in any server takes in one request,
+and the relays the servers send each other.
+
+- :func:`signed_checkin`: a ``checkin/1`` the owner signed, sent to every server of the
+  switch in one request each. No challenge: a check-in that is not newer than the highest
+  one this server holds moves nothing and is refused with that counter (a replay, or a
+  key file whose counter was lost: the CLI signs the next one).
+- :func:`take_relay`: a peer's ``relay/1``, signed by its server key and carrying the
+  highest check-in it holds. A newer one is taken as the owner's check-in; a peer that is
+  behind is sent what this server holds (the answer to an ``AskPeers``).
+- :func:`take_handoff`: a peer's ``handoff/1``, its own shares encrypted to this server,
+  taken only while this server's own copy of the switch is releasing: each share is
+  checked against its commitment as a custodian's is, and K of them publish here. A
+  server whose copy is not releasing refuses (409, retried by the sender) and relays
+  what it holds back, so one server's wrong clock or lost check-ins release nothing.
+
+Both run the check-in through the owner's own path (:func:`owner.act`), so the rule of
+:mod:`duress` holds here too: every key is tried, whichever signed, and a duress
+check-in is answered as the real one while the machine triggers, silently, here and, by
+relay, on every server of the switch.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from afterword.crypto.checkin import CheckIn, is_newer, load_checkin
+from afterword.crypto.relay import load_handoff, load_relay
+from afterword.crypto.servers import Server, ServerRoster
+from afterword.crypto.shares import ShareEnvelope
+from afterword.crypto.signing import Document
+from afterword.engine.context import Context, load_switch
+from afterword.engine.custodians import take_share
+from afterword.engine.duress import NOBODY
+from afterword.engine.errors import Conflict, Forbidden
+from afterword.engine.owner import act, answer, log_refused, seen_from
+from afterword.engine.peers import peers_of, relay_messages, roster_of
+from afterword.engine.views import status_view
+from afterword.errors import AfterwordError, SignatureError
+from afterword.store import repository as repo
+from afterword.switch.machine import Phase
+
+
+class StaleCheckIn(Conflict):
+    """A check-in not newer than the highest one this server holds (409): a replay, or
+    the owner's counter fell behind. ``highest`` is the counter to sign past."""
+
+    def __init__(self, highest: int) -> None:
+        super().__init__(
+            f"this server already holds check-in {highest}; this one is not newer",
+            f"sign check-in {highest + 1} or later (afterword checkin does this itself)",
+        )
+        self.highest = highest
+
+
+def signed_checkin(ctx: Context, switch_id: str, doc: object, client: str = "") -> dict[str, Any]:
+    """The owner's signed check-in (``checkin/1``), in one request. Answered as every
+    owner check-in is, with the counter this server now holds."""
+    now = ctx.clock()
+    try:
+        with ctx.store.transaction() as s:
+            row = load_switch(ctx, s, switch_id, lock=True, client=client)
+            checkin, duress = owner_checkin(row, doc)
+            if not is_newer(checkin, row.checkin_counter):
+                raise StaleCheckIn(row.checkin_counter)
+            outcome = act(ctx, s, row, duress, {"action": "checkin"}, now, client, "signature")
+            keep_highest(ctx, s, row, doc, checkin, now)
+            seen_from(ctx, s, row, client, "checkin", outcome, now)
+    except (Forbidden, StaleCheckIn) as refused:  # forged, or a replay: in the log
+        log_refused(ctx, switch_id, "checkin", refused, now, client)
+        raise
+    return {**answer(ctx, switch_id, "checkin", duress, outcome), "counter": checkin.counter}
+
+
+def take_relay(ctx: Context, switch_id: str, doc: object, client: str = "") -> dict[str, Any]:
+    """A peer's relay. Its check-in, if newer, is the owner's check-in here too (so a
+    server the owner could not reach hears of it); if this server holds a newer one than
+    the peer, it relays that one back. Refused and logged: a relay from a server not on
+    the roster, or signed by the wrong key, or carrying a check-in the owner did not sign."""
+    now = ctx.clock()
+    try:
+        with ctx.store.transaction() as s:
+            row = load_switch(ctx, s, switch_id, lock=True)
+            roster = _roster(row)
+            try:
+                relay = load_relay(doc, switch_id, roster, ctx.keys.public_key)
+            except SignatureError as exc:
+                raise Forbidden(exc.message, exc.hint) from exc
+            took = relay.checkin is not None and _take_relayed(
+                ctx, s, row, relay.checkin, relay.sender, now
+            )
+            if row.checkin_counter > relay.counter:  # the peer is behind: what we hold
+                for message in relay_messages(ctx, row, now, to=(relay.sender,)):
+                    repo.enqueue(s, row.id, message, now)
+            held = row.checkin_counter
+    except Forbidden as refused:
+        log_refused(ctx, switch_id, "relay", refused, now, client)
+        raise
+    return {"switch": switch_id, "counter": held, "took": took}
+
+
+class NotReleasing(Conflict):
+    """A handoff to a server whose own copy of the switch is not releasing (409)."""
+
+
+def take_handoff(ctx: Context, switch_id: str, doc: object, client: str = "") -> dict[str, Any]:
+    """A peer's own shares, handed over at release. Taken only while this server's copy
+    of the switch (the truth, never an owner's decoy) is releasing; refused otherwise,
+    with the check-in this server holds relayed back to the sender. Refused and logged: a
+    handoff from a server not on the roster or forged, or carrying a share that does not
+    open with this server's key or matches no custodian's commitment."""
+    now = ctx.clock()
+    waiting: Phase | None = None
+    try:
+        with ctx.store.transaction() as s:
+            row = load_switch(ctx, s, switch_id, lock=True)
+            try:
+                handoff = load_handoff(doc, switch_id, _roster(row), ctx.keys.public_key)
+            except SignatureError as exc:
+                raise Forbidden(exc.message, exc.hint) from exc
+            phase = repo.state_of(row).phase  # the truth's
+            if phase is Phase.RELEASING:
+                for blob in handoff.envelopes:
+                    label, _ = take_share(ctx, s, row, _opened(ctx, blob), now, client)
+                    if label is None:
+                        raise Forbidden("a handed-over share is none of this switch's shares")
+            elif phase is not Phase.RELEASED:  # late shares change nothing
+                waiting = phase
+                for message in relay_messages(ctx, row, now, to=(handoff.sender,)):
+                    repo.enqueue(s, row.id, message, now)
+    except Forbidden as refused:
+        log_refused(ctx, switch_id, "handoff", refused, now, client)
+        raise
+    if waiting is not None:  # after the commit: the relay back is on its way
+        raise NotReleasing(
+            f"switch {switch_id} is {waiting} on this server, not releasing",
+            "the sender tries again later; this server's newest check-in was relayed to it",
+        )
+    return status_view(ctx, switch_id)
+
+
+def _opened(ctx: Context, blob: bytes) -> str:
+    """The share words in a handed-over envelope, opened with this server's key."""
+    try:
+        return ShareEnvelope.from_json(json.loads(ctx.keys.decrypt(blob))).mnemonic
+    except (AfterwordError, ValueError) as exc:
+        raise Forbidden(
+            "a handed-over share does not open with this server's key",
+            "a peer encrypts its shares to the recipient the roster lists for this server",
+        ) from exc
+
+
+def _roster(row: repo.Switch) -> ServerRoster:
+    roster = roster_of(row)
+    if roster is None:
+        raise Forbidden(
+            f"switch {row.id} has no other servers on this one",
+            "relays and handoffs are for switches armed on several servers",
+        )
+    return roster
+
+
+def _take_relayed(
+    ctx: Context, s: Session, row: repo.Switch, doc: Document, sender: Server, now: int
+) -> bool:
+    checkin, duress = owner_checkin(row, doc)
+    if not is_newer(checkin, row.checkin_counter):
+        return False  # already here (by the owner, or another peer's relay)
+    method = f"signature, relayed by {sender.url}"
+    act(ctx, s, row, duress, {"action": "checkin"}, now, "", method, relayed=True)
+    keep_highest(ctx, s, row, doc, checkin, now, skip=sender)
+    return True
+
+
+def owner_checkin(row: repo.Switch, doc: object) -> tuple[CheckIn, bool]:
+    """The check-in in ``doc``, signed by the switch's owner (False) or a duress key
+    (True); a ``Forbidden`` if by neither. Every key is tried, whichever signed (the
+    switch's duress keys, or a stand-in when it has none), so the work is the same."""
+    keys = [row.owner_key, row.duress_key or NOBODY, row.decoy_duress_key or NOBODY]
+    try:
+        checkin = load_checkin(doc, row.id, keys)
+    except SignatureError as exc:
+        raise Forbidden(exc.message, exc.hint) from exc
+    return checkin, checkin.signer != row.owner_key
+
+
+def keep_highest(
+    ctx: Context,
+    s: Session,
+    row: repo.Switch,
+    doc: object,
+    checkin: CheckIn,
+    now: int,
+    skip: Server | None = None,
+) -> None:
+    """Keep ``checkin`` as the highest this server holds, and relay it to the switch's
+    other servers (but ``skip``, the one it came from). Alike whoever signed it."""
+    repo.update_switch(
+        s, row, checkin_counter=checkin.counter, checkin_doc=json.dumps(doc, sort_keys=True)
+    )
+    peers = tuple(p for p in peers_of(ctx, row) if p != skip)
+    for message in relay_messages(ctx, row, now, to=peers):
+        repo.enqueue(s, row.id, message, now)
