@@ -273,3 +273,26 @@ def test_k_minus_1_servers_pooled_cannot_open_the_dossier(tmp_path: Path, owner:
             shamir_mnemonic.combine_mnemonics(pooled)
     finally:
         close(fed)
+
+
+def test_a_server_whose_clock_jumps_days_ahead_releases_nothing_and_is_stopped(
+    fed: Federation, owner: OwnerKey
+) -> None:
+    """Guarantee 4, the other half: C's clock jumps three days ahead after arming, so C
+    counts the owner silent and begins releasing. Its peers, armed, refuse its share and
+    relay back what they hold; nothing is published; the owner's next check-in, taken at
+    A and relayed, stops C's release."""
+    fed.world.now = T0 + 600
+    list(answers(fed, fed.checkin(owner, fed.world.now), [0]))
+    fed.world.run(T0 + 900)
+    clock = fed.world.nodes[2].engine.clock
+    clock.offset = 3 * 24 * HOUR  # type: ignore[attr-defined]
+    fed.world.run(T0 + 900 + 2 * PEER_WAIT + POLICY.grace + POLICY.waiting + 300)
+    assert fed.states() == ["armed", "armed", "releasing"]
+    assert fed.world.nodes[2].engine.status(fed.switch)["shares"] == 1
+    assert releases(fed) == []
+    assert fed.world.nodes[0].engine.status(fed.switch)["shares"] == 0  # refused C's
+    list(answers(fed, fed.checkin(owner, fed.world.now), [0]))
+    fed.world.run(fed.world.now + 120)
+    assert fed.states() == ["armed", "armed", "armed"]
+    assert releases(fed) == []

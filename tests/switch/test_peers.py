@@ -5,11 +5,25 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from afterword.switch.codec import state_from_json, state_to_json
-from afterword.switch.machine import AskPeers, CheckIn, Disarm, Effect, Phase, Tick, arm, decide
+from afterword.switch.machine import (
+    AskPeers,
+    CheckIn,
+    Disarm,
+    Effect,
+    NotifyCustodians,
+    Phase,
+    Rejected,
+    ReleaseNow,
+    ShareAccepted,
+    Tick,
+    arm,
+    decide,
+)
 from afterword.switch.policy import Policy
 from tests.switch.test_machine import POLICY, T0, D, kinds, run_ticks
 
@@ -90,3 +104,34 @@ def test_with_peers_a_trigger_is_never_earlier_than_alone(
         assert peers.triggered_at >= alone.triggered_at + wait
         assert peers.triggered_at <= alone.triggered_at + 2 * wait
     assert asks(effects) <= 2
+
+
+def test_a_newer_check_in_stops_a_release_this_server_began_alone() -> None:
+    """A server that counted the owner silent (its clock ran ahead, relays were lost)
+    began releasing, short of K shares: its peers refuse it theirs. The owner's newer
+    check-in, relayed, stops the release here as a late check-in stops a trigger."""
+    policy = Policy(interval=7 * D, grace=0, waiting=0)
+    state, _ = arm(policy, 2, T0, peer_wait=WAIT)
+    state, _ = run_ticks(state, state.deadline + WAIT)
+    state, _ = decide(state, ShareAccepted("s0"), state.deadline + WAIT)
+    assert state.phase is Phase.RELEASING and state.shares == {"s0"}
+    later = state.deadline + WAIT + 60
+    state, effects = decide(state, CheckIn("signature, relayed by https://b.example"), later)
+    assert state.phase is Phase.ARMED and state.shares == frozenset()
+    assert state.deadline == later + policy.interval
+    assert any(isinstance(e, NotifyCustodians) and e.what == "aborted" for e in effects)
+
+
+def test_a_release_that_is_not_this_servers_mistake_is_never_stopped() -> None:
+    """On one server, or released on purpose, or by duress, a check-in stops nothing
+    once the release has begun (as before federation)."""
+    policy = Policy(interval=7 * D, grace=0, waiting=0)
+    alone, _ = arm(policy, 2, T0)
+    alone, _ = run_ticks(alone, alone.deadline)
+    assert alone.phase is Phase.RELEASING
+    with pytest.raises(Rejected, match="can no longer stop it"):
+        decide(alone, CheckIn("signature"), alone.deadline + 60)
+    federated, _ = arm(policy, 2, T0, peer_wait=WAIT)
+    federated, _ = decide(federated, ReleaseNow(), T0 + 60)
+    with pytest.raises(Rejected, match="can no longer stop it"):
+        decide(federated, CheckIn("signature"), T0 + 120)

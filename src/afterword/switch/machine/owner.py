@@ -28,8 +28,22 @@ def _disarm(state: SwitchState, now: int) -> tuple[SwitchState, list[Effect]]:
     ]
 
 
+def _stoppable_release(state: SwitchState) -> bool:
+    """A switch with several servers that began releasing here for a missed check-in and
+    is still short of K shares: this server did not hear the owner in time (a clock run
+    ahead, relays lost), and its peers, who did, refuse it their shares. A newer check-in
+    stops it here, as a late check-in stops a trigger: the owner is well."""
+    return (
+        state.peer_wait > 0
+        and state.phase is Phase.RELEASING
+        and state.cause is Cause.MISSED
+        and len(state.shares) < state.threshold
+    )
+
+
 def _checkin(state: SwitchState, event: CheckIn, now: int) -> tuple[SwitchState, list[Effect]]:
-    if state.phase in (Phase.RELEASING, Phase.RELEASED, Phase.DISARMED):
+    stopped = _stoppable_release(state)
+    if state.phase in (Phase.RELEASING, Phase.RELEASED, Phase.DISARMED) and not stopped:
         raise Rejected(f"the switch is {state.phase}; a check-in can no longer stop it")
     if state.phase is Phase.TRIGGERED and state.cause is not Cause.MISSED:
         raise Rejected(f"the switch was triggered ({state.cause}); only an abort stops it")
@@ -50,8 +64,8 @@ def _checkin(state: SwitchState, event: CheckIn, now: int) -> tuple[SwitchState,
         return new, effects + _new_client(event)
     new, effects = _rearm(state, now, "checked-in", f"by {event.method} {event.client}".strip())
     new = replace(new, last_checkin=now, checkins=state.checkins + 1)
-    if was is Phase.TRIGGERED:
-        new, cleared = _clear_votes(new)
+    if was in (Phase.TRIGGERED, Phase.RELEASING):  # (releasing: see _stoppable_release)
+        new, cleared = _clear_votes(replace(new, shares=frozenset()))
         effects += [*cleared, NotifyCustodians("aborted")]
     return new, effects + _new_client(event)
 
