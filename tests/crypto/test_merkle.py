@@ -18,11 +18,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from afterword.crypto.merkle import (
+    consistency_proof,
     inclusion_proof,
     leaf_hash,
     merkle_root,
     node_hash,
     root_from_leaf_hashes,
+    verify_consistency,
     verify_inclusion,
 )
 from afterword.errors import FormatError
@@ -475,3 +477,169 @@ def test_million_leaf_root_without_recursion_trouble() -> None:
     larger = [perfect[j] for j in range(tz + 1, n.bit_length()) if n >> j & 1]
     assert proof == perfect[:tz] + larger
     assert verify_inclusion(leaf, n - 1, n, proof, root)
+
+
+# ---------------------------------------------------------------------------------------------
+# Consistency proofs (RFC 9162 section 2.1.4)
+#
+# Published vectors: transparency-dev/merkle, proof/verify_test.go, `consistencyProofs`, over
+# the same 8 CT leaves as above (`roots[size - 1]` is the root of the first `size` leaves).
+# ---------------------------------------------------------------------------------------------
+
+CT_CONSISTENCY_PROOFS: list[tuple[int, int, list[bytes]]] = [
+    (1, 1, []),
+    (
+        1,
+        8,
+        [
+            bytes.fromhex("96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7"),
+            bytes.fromhex("5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e"),
+            bytes.fromhex("6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"),
+        ],
+    ),
+    (
+        6,
+        8,
+        [
+            bytes.fromhex("0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a"),
+            bytes.fromhex("ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0"),
+            bytes.fromhex("d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"),
+        ],
+    ),
+    (
+        2,
+        5,
+        [
+            bytes.fromhex("5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e"),
+            bytes.fromhex("bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"),
+        ],
+    ),
+    (
+        6,
+        7,
+        [
+            bytes.fromhex("0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a"),
+            bytes.fromhex("b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f"),
+            bytes.fromhex("d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"),
+        ],
+    ),
+]
+
+
+def _ref_subproof(m: int, d: list[bytes], b: bool) -> list[bytes]:
+    """SUBPROOF(m, D[n], b) over raw entries, exactly as written in RFC 9162 2.1.4.1."""
+    n = len(d)
+    if m == n:
+        return [] if b else [_ref_mth(d)]
+    k = _ref_k(n)
+    if m <= k:
+        return [*_ref_subproof(m, d[:k], b), _ref_mth(d[k:])]
+    return [*_ref_subproof(m - k, d[k:], False), _ref_mth(d[:k])]
+
+
+def _ref_proof(m: int, d: list[bytes]) -> list[bytes]:
+    """PROOF(m, D[n]) = SUBPROOF(m, D[n], true), for 0 < m <= n."""
+    return _ref_subproof(m, d, True)
+
+
+@pytest.mark.parametrize(("old", "new", "proof"), CT_CONSISTENCY_PROOFS)
+def test_ct_consistency_proofs(old: int, new: int, proof: list[bytes]) -> None:
+    assert consistency_proof(CT_LEAF_HASHES[:new], old) == proof
+    assert verify_consistency(old, new, CT_ROOTS[old - 1], CT_ROOTS[new - 1], proof)
+
+
+def _corruptions(
+    old: int, new: int, old_root: bytes, new_root: bytes, proof: list[bytes]
+) -> list[tuple[str, int, int, bytes, bytes, list[bytes]]]:
+    """transparency-dev/merkle's corruptConsistencyProof probes, plus every bit of every
+    element flipped: each must fail."""
+    some = bytes.fromhex("abacaba000000000000000000000000000000000000000000060061e00123456")
+    probes = [
+        ("old - 1", old - 1, new, old_root, new_root, proof),
+        ("old + 1", old + 1, new, old_root, new_root, proof),
+        ("old ^ 2", old ^ 2, new, old_root, new_root, proof),
+        ("new * 2", old, new * 2, old_root, new_root, proof),
+        ("new // 2", old, new // 2, old_root, new_root, proof),
+        ("wrong old root", old, new, some, new_root, proof),
+        ("wrong new root", old, new, old_root, some, proof),
+        ("swapped roots", old, new, new_root, old_root, proof),
+        ("empty proof", old, new, old_root, new_root, []),
+        ("trailing old root", old, new, old_root, new_root, [*proof, old_root]),
+        ("trailing new root", old, new, old_root, new_root, [*proof, new_root]),
+        ("preceding old root", old, new, old_root, new_root, [old_root, *proof]),
+        ("preceding new root", old, new, old_root, new_root, [new_root, *proof]),
+        ("preceding proof[0]", old, new, old_root, new_root, [proof[0], *proof]),
+        ("truncated", old, new, old_root, new_root, proof[:-1]),
+        ("first dropped", old, new, old_root, new_root, proof[1:]),
+    ]
+    for i in range(len(proof)):
+        for bit in (0, 4, 255):
+            bad = [*proof]
+            bad[i] = _flip(bad[i], bit)
+            probes.append((f"proof[{i}] bit {bit}", old, new, old_root, new_root, bad))
+    return probes
+
+
+def test_every_pair_of_sizes_up_to_40_leaves_proves_and_tampering_fails() -> None:
+    entries = [b"entry %d" % i for i in range(40)]
+    leaves = [leaf_hash(e) for e in entries]
+    roots = [_ref_mth(entries[:n]) for n in range(41)]
+    for new in range(1, 41):
+        for old in range(1, new + 1):
+            proof = consistency_proof(leaves[:new], old)
+            assert proof == _ref_proof(old, entries[:new]), (old, new)
+            assert verify_consistency(old, new, roots[old], roots[new], proof), (old, new)
+            if old == new:
+                continue
+            for desc, m, n, r1, r2, p in _corruptions(old, new, roots[old], roots[new], proof):
+                # a size probe that lands on the real pair of sizes is no corruption
+                if (m, n) == (old, new) and (r1, r2, p) == (roots[old], roots[new], proof):
+                    continue
+                assert not verify_consistency(m, n, r1, r2, p), (old, new, desc)
+
+
+def test_a_rewritten_old_entry_breaks_consistency() -> None:
+    entries = [b"entry %d" % i for i in range(23)]
+    for old in range(1, 23):
+        for changed in range(old):
+            forked = [*entries]
+            forked[changed] = b"rewritten"
+            proof = consistency_proof([leaf_hash(e) for e in forked], old)
+            old_root = merkle_root(entries[:old])
+            assert not verify_consistency(old, 23, old_root, merkle_root(forked), proof)
+
+
+def test_consistency_edge_cases() -> None:
+    empty = hashlib.sha256(b"").digest()
+    root = CT_ROOTS[0]
+    assert consistency_proof(CT_LEAF_HASHES, 0) == []
+    assert consistency_proof(CT_LEAF_HASHES, 8) == []
+    assert verify_consistency(0, 0, empty, empty, [])
+    assert verify_consistency(0, 5, empty, CT_ROOTS[4], [])
+    assert not verify_consistency(0, 5, root, CT_ROOTS[4], [])  # "size 0" with a real root
+    assert not verify_consistency(0, 5, empty, CT_ROOTS[4], [empty])
+    assert verify_consistency(1, 1, root, root, [])
+    assert not verify_consistency(1, 1, root, CT_ROOTS[1], [])
+    assert not verify_consistency(1, 1, root, root, [root])
+    assert not verify_consistency(2, 1, CT_ROOTS[1], root, [])  # back in time
+    assert not verify_consistency(-1, 1, root, root, [])
+    assert not verify_consistency(True, 2, root, CT_ROOTS[1], [CT_LEAF_HASHES[1]])
+    assert not verify_consistency(1, 2, root[:31], CT_ROOTS[1], [CT_LEAF_HASHES[1]])
+    assert not verify_consistency(1, 2, root, CT_ROOTS[1], [b"short"])
+    assert verify_consistency(1, 2, root, CT_ROOTS[1], [CT_LEAF_HASHES[1]])
+    for bad in (-1, 9, True, "1"):
+        with pytest.raises(FormatError):
+            consistency_proof(CT_LEAF_HASHES, bad)  # type: ignore[arg-type]
+    with pytest.raises(FormatError):
+        consistency_proof([*CT_LEAF_HASHES[:3], b"not a hash"], 2)
+
+
+@_fast
+@given(_unique_entries, st.data())
+def test_consistency_matches_recursive_rfc_transcription(
+    entries: list[bytes], data: st.DataObject
+) -> None:
+    old = data.draw(st.integers(min_value=1, max_value=len(entries)))
+    proof = consistency_proof([leaf_hash(e) for e in entries], old)
+    assert proof == _ref_proof(old, entries)
+    assert verify_consistency(old, len(entries), _ref_mth(entries[:old]), _ref_mth(entries), proof)

@@ -25,11 +25,13 @@ from collections.abc import Iterable, Sequence
 from afterword.errors import FormatError
 
 __all__ = [
+    "consistency_proof",
     "inclusion_proof",
     "leaf_hash",
     "merkle_root",
     "node_hash",
     "root_from_leaf_hashes",
+    "verify_consistency",
     "verify_inclusion",
 ]
 
@@ -223,3 +225,111 @@ def verify_inclusion(
         sn >>= 1
     # 5. Succeed only if sn is 0 and r equals root_hash.
     return sn == 0 and r == bytes(root)
+
+
+def consistency_proof(leaf_hashes: Sequence[bytes], old_size: int) -> list[bytes]:
+    """RFC 9162 section 2.1.4.1 ``PROOF(m, D[n])``: that the tree of the first ``old_size``
+    leaves is a prefix of the tree of all of ``leaf_hashes``.
+
+    Why: a peer that kept an older checkpoint of a log can check, with O(log n) hashes and
+    without the entries, that a newer one only appended to it (nothing was rewritten).
+
+    ``PROOF(m, D[n]) = SUBPROOF(m, D[n], true)``; walking the ``k`` splits top-down and
+    reversing gives exactly the RFC's recursive output, as :func:`inclusion_proof` does.
+    ``old_size == len(leaf_hashes)`` gives ``[]`` (a tree is consistent with itself), and so
+    does ``old_size == 0`` (the empty tree is a prefix of every tree; RFC 9162 defines the
+    proof for ``0 < m < n`` only). Raises :class:`FormatError` for ``old_size`` outside
+    ``[0, n]`` or a leaf hash that is not a 32-byte digest.
+    """
+    n = len(leaf_hashes)
+    if isinstance(old_size, bool) or not isinstance(old_size, int) or not 0 <= old_size <= n:
+        raise FormatError(
+            f"cannot prove consistency from {old_size!r} leaves in a Merkle tree of {n}",
+            f"ask for an older size from 0 to {n}",
+        )
+    for position, value in enumerate(leaf_hashes):
+        _check_leaf_hash(value, position)
+    if old_size in (0, n):
+        return []
+    path: list[bytes] = []
+    lo, hi, m, complete = 0, n, old_size, True  # SUBPROOF(m, D[lo:hi], complete)
+    while True:
+        if m == hi - lo:
+            # SUBPROOF(m, D[m], true) = {}; SUBPROOF(m, D[m], false) = {MTH(D[m])}
+            if not complete:
+                path.append(_root_of(leaf_hashes[lo:hi], lo))
+            break
+        k = _split(hi - lo)
+        if m <= k:
+            # SUBPROOF(m, D[n], b) = SUBPROOF(m, D[0:k], b) : MTH(D[k:n])
+            path.append(_root_of(leaf_hashes[lo + k : hi], lo + k))
+            hi = lo + k
+        else:
+            # SUBPROOF(m, D[n], b) = SUBPROOF(m - k, D[k:n], false) : MTH(D[0:k])
+            path.append(_root_of(leaf_hashes[lo : lo + k], lo))
+            lo, m, complete = lo + k, m - k, False
+    path.reverse()
+    return path
+
+
+def verify_consistency(
+    old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
+) -> bool:
+    """Check a consistency proof with the RFC 9162 section 2.1.4.2 algorithm, step for step.
+
+    As :func:`verify_inclusion`, every malformed input is a plain ``False``. The cases the
+    RFC leaves out (it covers ``0 < old_size < new_size``) hold only with an empty proof: the
+    same size with the same root, and an old tree of size 0 whose root is the empty tree's
+    (``SHA-256("")``), which every tree extends.
+    """
+    if any(isinstance(v, bool) or not isinstance(v, int) for v in (old_size, new_size)):
+        return False
+    if not _is_hash(old_root) or not _is_hash(new_root):
+        return False
+    if not all(_is_hash(p) for p in proof):
+        return False
+    if not 0 <= old_size <= new_size:
+        return False
+    if old_size == new_size:
+        return not proof and bytes(old_root) == bytes(new_root)
+    if old_size == 0:
+        return not proof and bytes(old_root) == hashlib.sha256(b"").digest()
+
+    # 1. If consistency_path is an empty array, stop and fail the proof verification.
+    if not proof:
+        return False
+    path = [bytes(p) for p in proof]
+    # 2. If first is an exact power of 2, then prepend first_hash to the consistency_path.
+    if old_size & (old_size - 1) == 0:
+        path.insert(0, bytes(old_root))
+    # 3. Set fn to first - 1 and sn to second - 1.
+    fn, sn = old_size - 1, new_size - 1
+    # 4. If LSB(fn) is set, then right-shift both fn and sn equally until LSB(fn) is not set.
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    # 5. Set both fr and sr to the first value in the consistency_path array.
+    fr = sr = path[0]
+    # 6. For each subsequent value c in the consistency_path array:
+    for c in path[1:]:
+        # a. If sn is 0, then stop the iteration and fail the proof verification.
+        if sn == 0:
+            return False
+        # b. If LSB(fn) is set, or if fn is equal to sn, then:
+        if fn & 1 or fn == sn:
+            # 1. Set fr to HASH(0x01 || c || fr). Set sr to HASH(0x01 || c || sr).
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            # 2. If LSB(fn) is not set, then right-shift both fn and sn equally until
+            #    either LSB(fn) is set or fn is 0.
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            # Otherwise: set sr to HASH(0x01 || sr || c).
+            sr = node_hash(sr, c)
+        # c. Finally, right-shift both fn and sn one time.
+        fn >>= 1
+        sn >>= 1
+    # 7. Verify that fr equals first_hash, sr equals second_hash, and sn is 0.
+    return fr == bytes(old_root) and sr == bytes(new_root) and sn == 0
