@@ -141,10 +141,12 @@ def federation(
     policy: Policy = POLICY,
     duress: Ed25519PrivateKey | None = None,
     postgres: str | None = None,
+    **config: int,
 ) -> Federation:
     """A switch sealed with ``servers`` server custodians (any ``threshold`` of them open
     it), armed on each of them with one roster the owner signed. ``postgres``: the URL of
-    a database the first server uses (the others use SQLite)."""
+    a database the first server uses (the others use SQLite); ``config``: settings of
+    every server's ``Config`` (``peer_silence=...``)."""
     world = World()
     keys = []
     for i in range(servers):
@@ -154,8 +156,8 @@ def federation(
         store = Store(postgres if postgres and i == 0 else f"sqlite:///{folder / 'a.db'}")
         store.migrate()
         clock = Clock(world, (offsets or {}).get(i, 0))
-        config = Config(folder, url, min_duration=1, peer_wait=PEER_WAIT)
-        world.nodes.append(Node(url, Engine(store, key, config, clock)))
+        settings = Config(folder, url, min_duration=1, peer_wait=PEER_WAIT, **config)  # type: ignore[arg-type]
+        world.nodes.append(Node(url, Engine(store, key, settings, clock)))
         keys.append(key)
     (tmp_path / "src").mkdir(exist_ok=True)
     (tmp_path / "src" / "evidence.txt").write_text("the ledger, page 4")

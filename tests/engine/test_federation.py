@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from afterword.crypto.checkin import sign_checkin
+from afterword.crypto.encoding import b64encode, canonical_json
 from afterword.crypto.keys import KeyPair, OwnerKey
 from afterword.crypto.relay import sign_relay
+from afterword.crypto.signing import REQUEST_KIND
 from afterword.delivery import Message
-from afterword.engine import Forbidden, StaleCheckIn
+from afterword.engine import Engine, Forbidden, StaleCheckIn
 from tests.engine.federation import PEER_WAIT, POLICY, T0, Federation, answers, close, federation
 
 HOUR = 3600
@@ -296,3 +299,60 @@ def test_a_server_whose_clock_jumps_days_ahead_releases_nothing_and_is_stopped(
     fed.world.run(fed.world.now + 120)
     assert fed.states() == ["armed", "armed", "armed"]
     assert releases(fed) == []
+
+
+def signed_status(key: Ed25519PrivateKey, engine: Engine, switch: str) -> dict[str, Any]:
+    nonce = engine.challenge(switch)["nonce"]
+    body = {"afterword": REQUEST_KIND, "switch": switch, "action": "status", "nonce": nonce}
+    request = {**body, "signature": b64encode(key.sign(canonical_json(body)))}
+    return engine.owner_request(switch, request, client="10.1.2.3 cli")
+
+
+def test_a_silent_server_is_reported_once_and_status_shows_every_servers_view(
+    tmp_path: Path, owner: OwnerKey
+) -> None:
+    """Slice 5: servers ask each other how they are; C is gone. After ``peer_silence``
+    the owner and the custodians are told, once; the owner's status shows each peer's
+    state and when it was last heard from."""
+    fed = federation(tmp_path, owner, peer_every=600, peer_silence=2 * HOUR)
+    try:
+        fed.world.dead.add(fed.world.nodes[2].url)
+        for hour in range(1, 5):
+            fed.world.run(T0 + hour * HOUR - 600, step=60)
+            list(answers(fed, fed.checkin(owner, fed.world.now), [0]))
+        _, b, c = (n.url for n in fed.world.nodes)
+        silent = [m for m in fed.world.mail if "is silent" in m.subject]
+        assert {m.to for m in silent} == {"mailto:owner@example.org"}
+        assert len(silent) == 2 and all(c in m.text for m in silent)  # one from A, one from B
+        assert fed.kinds(0).count("peer-silent") == fed.kinds(1).count("peer-silent") == 1
+        peers = signed_status(owner.signing, fed.world.nodes[0].engine, fed.switch)["peers"]
+        assert set(peers) == {b, c}
+        assert peers[b]["state"] == "armed" and peers[b]["last_seen"] >= fed.world.now - 700
+        assert peers[c] == {"state": None, "last_seen": None}
+    finally:
+        close(fed)
+
+
+def test_under_duress_the_peers_look_as_they_would_for_real(
+    tmp_path: Path, owner: OwnerKey
+) -> None:
+    """After a duress check-in every server is triggered; the owner's status, asked with
+    the duress key, shows the peers as the real world's status does: armed."""
+    duress = Ed25519PrivateKey.generate()
+    real = federation(tmp_path / "real", owner, duress=duress, peer_every=60)
+    forced = federation(tmp_path / "forced", owner, duress=duress, peer_every=60)
+    try:
+        for world in (real, forced):
+            world.world.now = T0 + 1800
+        list(answers(real, real.checkin(owner, T0 + 1800), [0]))
+        list(answers(forced, forced.checkin(owner, T0 + 1800, duress=True), [0]))
+        for world in (real, forced):
+            world.world.run(T0 + 2000)
+        assert forced.states() == ["triggered"] * 3
+        seen_real = signed_status(owner.signing, real.world.nodes[0].engine, real.switch)
+        seen_forced = signed_status(duress, forced.world.nodes[0].engine, forced.switch)
+        assert seen_forced["peers"] == seen_real["peers"]
+        assert {p["state"] for p in seen_real["peers"].values()} == {"armed"}
+    finally:
+        close(real)
+        close(forced)

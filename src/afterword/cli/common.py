@@ -114,6 +114,9 @@ def print_status(status: dict[str, Any], as_json: bool) -> None:
     if status.get("cause"):
         typer.echo(f"  Cause: {status['cause']}")
     typer.echo(f"  Shares: {status.get('shares', 0)} of {status.get('threshold')} needed")
+    for url, peer in sorted(status.get("peers", {}).items()):
+        heard = format_time(peer.get("last_seen")) if peer.get("last_seen") else "not yet"
+        typer.echo(f"  Server {url}: {peer.get('state') or 'unknown'} (last heard {heard})")
     for entry in status.get("last_checkins", []):
         typer.echo(f"  Checked in {format_time(entry['at'])} ({entry['detail']})")
     if status.get("audit"):

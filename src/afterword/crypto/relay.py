@@ -34,7 +34,10 @@ HANDOFF_KIND = "handoff/1"
 HANDOFF_FIELDS = frozenset({"afterword", "switch", "envelopes", SERVER_KEY, "signature"})
 MAX_ENVELOPES = 16  # a server holds a few shares of one switch at most
 MAX_ENVELOPE = 64 * 1024
-FIELDS = frozenset({"afterword", "switch", "counter", "checkin", SERVER_KEY, "signature"})
+FIELDS = frozenset({"afterword", "switch", "counter", "checkin", "state", SERVER_KEY, "signature"})
+STATES = frozenset(
+    {"armed", "overdue", "triggered", "releasing", "released", "paused", "disarming", "disarmed"}
+)
 MAX_COUNTER = 2**53 - 1
 _HINT = "relays are sent by the servers of a switch to each other"
 
@@ -48,11 +51,19 @@ class Relay:
     sender: Server
     counter: int
     checkin: Document | None
+    state: str | None = None  # the switch's state on the sender, as it says
 
 
-def sign_relay(keys: KeyPair, switch: str, counter: int, checkin: Document | None) -> Document:
+def sign_relay(
+    keys: KeyPair,
+    switch: str,
+    counter: int,
+    checkin: Document | None,
+    state: str | None = None,
+) -> Document:
     """A relay of ``checkin`` (the highest one held, counter ``counter``; None and 0 before
-    any) for ``switch``, signed by this server's key."""
+    any) for ``switch``, signed by this server's key; ``state``: the switch's state here
+    (how the peers know this server is well, and how it sees the switch)."""
     check_switch_id(switch)
     _check_counter(counter)
     body: Document = {
@@ -61,6 +72,8 @@ def sign_relay(keys: KeyPair, switch: str, counter: int, checkin: Document | Non
         "counter": counter,
         "checkin": checkin,
     }
+    if state is not None:
+        body["state"] = _checked_state(state)
     return sign_document(body, keys.signing, key_field=SERVER_KEY)
 
 
@@ -77,7 +90,14 @@ def load_relay(doc: object, switch: str, roster: ServerRoster, own_key: str) -> 
     assert isinstance(counter, int)
     if checkin is not None and not isinstance(checkin, dict):
         raise FormatError("the relay's check-in must be a JSON object or null", _HINT)
-    return Relay(sender, counter, checkin)
+    state = doc.get("state")
+    return Relay(sender, counter, checkin, None if state is None else _checked_state(state))
+
+
+def _checked_state(state: object) -> str:
+    if state not in STATES:
+        raise FormatError(f"a relay's state must be one of {', '.join(sorted(STATES))}", _HINT)
+    return str(state)
 
 
 @dataclass(frozen=True)

@@ -120,6 +120,7 @@ def arm(
             "drill_of": drill_of,
             "servers": None if servers is None else json.dumps(servers),
         }
+        columns["peers"] = [peer.url for peer in peers]
         _keep(ctx, columns, quota, network, client, server_envelopes, (partial, path))
     finally:
         partial.unlink(missing_ok=True)
@@ -249,6 +250,7 @@ def _keep(
 ) -> None:
     """Make the switch (``columns``: its row) in one transaction, and move its uploaded
     dossier (``files``: where it was received, where it belongs) in place."""
+    peers = columns.pop("peers")
     switch_id, now = columns["switch_id"], columns["now"]
     partial, path = files
     try:
@@ -261,6 +263,7 @@ def _keep(
             repo.create_switch(
                 s, **columns
             )  # flushed: a concurrent arm of the same switch fails here, before the rename
+            repo.add_peers(s, switch_id, peers, now)
             remember_client(ctx, s, switch_id, client, now)
             repo.see_network(s, switch_id, network_of(client), now)
             for label, blob in server_envelopes.items():

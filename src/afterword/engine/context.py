@@ -45,6 +45,8 @@ class Config:
     # a switch with several servers: how long to wait for the peers' answer before the
     # owner's silence counts (see switch.state.SwitchState.peer_wait)
     peer_wait: int = 600
+    peer_every: int = 3600  # how often a switch's peers are asked how they are, at least
+    peer_silence: int = 2 * 86400  # a peer not heard from this long is reported
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,7 @@ class Context:
         self.challenges = Challenges(keys)
         self.swept = False
         self.purge_at = 0
+        self.peers_at = 0  # when the scheduler next asks the peers of due switches
         # the server's own folder, its key and the dossiers: for the server's user alone
         (config.data_dir / "dossiers").mkdir(parents=True, mode=0o700, exist_ok=True)
         config.data_dir.chmod(0o700)

@@ -89,6 +89,7 @@ def take_relay(ctx: Context, switch_id: str, doc: object, client: str = "") -> d
                 relay = load_relay(doc, switch_id, roster, ctx.keys.public_key)
             except SignatureError as exc:
                 raise Forbidden(exc.message, exc.hint) from exc
+            repo.see_peer(s, row.id, relay.sender.url, now, relay.state)
             took = relay.checkin is not None and _take_relayed(
                 ctx, s, row, relay.checkin, relay.sender, now
             )
@@ -121,6 +122,7 @@ def take_handoff(ctx: Context, switch_id: str, doc: object, client: str = "") ->
                 handoff = load_handoff(doc, switch_id, _roster(row), ctx.keys.public_key)
             except SignatureError as exc:
                 raise Forbidden(exc.message, exc.hint) from exc
+            repo.see_peer(s, row.id, handoff.sender.url, now, Phase.RELEASING.value)
             phase = repo.state_of(row).phase  # the truth's
             if phase is Phase.RELEASING:
                 for blob in handoff.envelopes:

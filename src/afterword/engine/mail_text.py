@@ -121,15 +121,24 @@ ALERT_TEXT = {
         "Someone signed in to switch {switch} from a network this switch has never seen: "
         f"{{detail}}. {_STOLEN}"
     ),
+    "peer-silent": (
+        "Server {detail} of switch {switch} has not answered the switch's other servers for "
+        "2 days or more. The switch goes on with the others, but one server fewer stands "
+        "between you and a lost release: ask its operator, or arm the switch again with "
+        "another server."
+    ),
 }
-ALERT_SUBJECT = {"new-network": "afterword: sign-in to switch {switch} from a new network"}
+ALERT_SUBJECT = {
+    "new-network": "afterword: sign-in to switch {switch} from a new network",
+    "peer-silent": "afterword: a server of switch {switch} is silent",
+}
 
 
 def _alert(switch: str, alert: Alert, contacts: Contacts, now: int) -> list[Outgoing]:
-    """Canary alarms reach the owner and the custodians; new-client and new-network alerts
-    the owner's channels, and the custodians if the owner asked for that."""
+    """Canary alarms and silent servers reach the owner and the custodians; new-client and
+    new-network alerts the owner's channels, and the custodians if the owner asked for that."""
     to = list(contacts.owner)
-    if alert.what == "canary" or contacts.alert_custodians:
+    if alert.what in ("canary", "peer-silent") or contacts.alert_custodians:
         to += [address for _, address in sorted(contacts.custodians.items())]
     text = ALERT_TEXT.get(alert.what, "{detail}").format(switch=switch, detail=alert.detail)
     subject = ALERT_SUBJECT.get(alert.what, "afterword: {what} alert on switch {switch}")

@@ -8,6 +8,11 @@ once the release is due here (``SubmitServerShares``). Both go through the outbo
 mail, so a peer that is down gets them once it is back, and nothing is sent inside a
 transaction.
 
+Relays also say how this server is: the switch's state here. Every ``Config.peer_every``
+each switch's peers are sent one (:func:`ask_peers`), whatever else happened, and a peer
+not heard from for ``Config.peer_silence`` (2 days) is reported, once, to the owner and
+the custodians: a server of their switch may be gone.
+
 Separate from :mod:`federation` (the requests peers and owners send here) because the
 transitions need it too: ``apply.build_transition`` turns those two effects into messages.
 """
@@ -15,6 +20,7 @@ transitions need it too: ``apply.build_transition`` turns those two effects into
 from __future__ import annotations
 
 import json
+import logging
 
 from sqlalchemy.orm import Session
 
@@ -23,10 +29,15 @@ from afterword.crypto.servers import Server, ServerRoster, load_roster
 from afterword.crypto.shares import ShareEnvelope
 from afterword.crypto.signing import Document
 from afterword.delivery.peer import PEER_SCHEME
-from afterword.engine.context import Context
-from afterword.engine.mail_text import tag
+from afterword.engine.contacts import contacts_of
+from afterword.engine.context import Context, load_switch
+from afterword.engine.duress import record_aside
+from afterword.engine.mail_text import render, tag
 from afterword.store import repository as repo
 from afterword.store.models import ServerEnvelopeRow
+from afterword.switch.machine import Alert, Audit
+
+log = logging.getLogger("afterword.engine")
 
 
 def roster_of(row: repo.Switch) -> ServerRoster | None:
@@ -56,7 +67,8 @@ def relay_messages(
     peers = peers_of(ctx, row) if to is None else to
     if not peers:
         return []
-    doc = sign_relay(ctx.keys, row.id, row.checkin_counter, highest_checkin(row))
+    state = repo.state_of(row).phase.value  # the truth's: peers see the truth
+    doc = sign_relay(ctx.keys, row.id, row.checkin_counter, highest_checkin(row), state)
     body = json.dumps(doc, sort_keys=True, separators=(",", ":"))
     return [
         repo.Outgoing(
@@ -91,3 +103,39 @@ def handoff_messages(ctx: Context, s: Session, row: repo.Switch, now: int) -> li
             )
         )
     return messages
+
+
+ASKED = ("armed", "overdue", "triggered", "releasing", "paused", "disarming")
+"""The states in which a switch's peers are asked how they are (not once it is over)."""
+
+
+def ask_peers(ctx: Context, now: int) -> int:
+    """Relay to the peers of every switch that has not asked them for ``peer_every``,
+    and report a peer silent for ``peer_silence``. Each switch in its own transaction:
+    one switch's failure never delays another. Returns how many switches asked."""
+    with ctx.store.transaction() as s:
+        due = repo.due_to_ask(s, now - ctx.config.peer_every, ASKED, ctx.config.batch)
+    for switch_id in due:
+        try:
+            with ctx.store.transaction() as s:
+                _ask(ctx, s, load_switch(ctx, s, switch_id, lock=True), now)
+        except Exception:  # logged; the others go on, this one is asked again later
+            log.exception("asking the peers of switch %s failed", switch_id)
+    return len(due)
+
+
+def _ask(ctx: Context, s: Session, row: repo.Switch, now: int) -> None:
+    for message in relay_messages(ctx, row, now):
+        repo.enqueue(s, row.id, message, now)
+    repo.asked(s, row.id, now)
+    for peer in repo.peers(s, row.id):
+        heard = peer.last_seen if peer.last_seen is not None else peer.since
+        if peer.alerted or heard > now - ctx.config.peer_silence:
+            continue
+        alert = Alert("peer-silent", peer.url)
+        state = repo.state_of(row)
+        messages = render(row.id, state, [alert], contacts_of(row), ctx.config.public_url, now)
+        record_aside(
+            ctx, s, row, Audit("peer-silent", f"{peer.url}, silent since {heard}"), now, messages
+        )
+        repo.mark_alerted(s, row.id, peer.url)

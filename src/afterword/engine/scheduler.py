@@ -24,6 +24,7 @@ from afterword.engine.context import Context, TickReport
 from afterword.engine.errors import NotFound
 from afterword.engine.lockout import ARM_WINDOW, LOCKOUT_WINDOW
 from afterword.engine.mail_text import breaker_mail, held_mail, quarantine_mail
+from afterword.engine.peers import ask_peers
 from afterword.errors import AfterwordError
 from afterword.store import repository as repo
 from afterword.store.models import ArmRow, RefusalRow
@@ -94,6 +95,9 @@ def tick(ctx: Context) -> TickReport:
             s.execute(delete(RefusalRow).where(RefusalRow.at <= now - LOCKOUT_WINDOW))
             s.execute(delete(ArmRow).where(ArmRow.at <= now - ARM_WINDOW))
         ctx.purge_at = now + NONCE_TTL
+    if now >= ctx.peers_at:  # switches on several servers: are the others well?
+        ask_peers(ctx, now)
+        ctx.peers_at = now + min(60, ctx.config.peer_every)
     report = TickReport()
     with _gc_paused(), ctx.store.transaction() as s:
         rows = repo.claim_due(s, now, ctx.config.batch)

@@ -81,6 +81,8 @@ def switch_view(
         else None,
         "settings_at": state.settings_at or None,
     }
+    if row.servers is not None:  # a switch on several servers: how each is
+        view["peers"] = _peers_view(s, row.id, state.phase.value if owner else None)
     if detail:
         audit = owner_entries(ctx, s, row, owner)
         view["last_checkins"] = [e for e in audit if e["kind"] == "checked-in"][-5:]
@@ -155,6 +157,19 @@ def _chained(switch_id: str, kept: list[tuple[int, str, str]]) -> list[dict[str,
         shown.append({**entry, "prev": prev, "hash": digest})
         prev = digest
     return shown
+
+
+def _peers_view(s: Session | Connection, switch_id: str, shown: str | None) -> dict[str, Any]:
+    """Each other server of the switch: the state it last said the switch was in, and when
+    it was last heard from. ``shown``: under duress, the state the owner is shown stands
+    for every peer's, as the peers of the switch the decoy stands for would all say it."""
+    return {
+        peer.url: {
+            "state": shown if shown is not None and peer.state is not None else peer.state,
+            "last_seen": peer.last_seen,
+        }
+        for peer in repo.peers(s, switch_id)
+    }
 
 
 def _recipients(row: Any, owner: bool) -> list[str]:

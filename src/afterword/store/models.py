@@ -91,6 +91,23 @@ class SwitchRow(Base):
     checkin_doc: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+class PeerRow(Base):
+    """Another server of a switch watched by several (issue 17), as this server knows
+    it: since when it is a peer, when a signed relay or handoff from it was last taken and
+    the state it said the switch was in, when this server last asked it, and whether its
+    silence has been reported."""
+
+    __tablename__ = "peers"
+
+    switch_id: Mapped[str] = mapped_column(ForeignKey("switches.id"), primary_key=True)
+    url: Mapped[str] = mapped_column(String(512), primary_key=True)
+    since: Mapped[int] = mapped_column(BigInteger)
+    last_seen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    state: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    last_asked: Mapped[int] = mapped_column(BigInteger, index=True)
+    alerted: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+
+
 class AuditRow(Base):
     """One entry of a switch's hash-chained audit log (see afterword.crypto.audit)."""
 

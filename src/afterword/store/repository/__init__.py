@@ -16,6 +16,7 @@ repository as repo; repo.record_many(...)`` reads the same wherever it is writte
 - ``owner_log``: the owner's own log while a decoy stands;
 - ``shares``: custodians' shares, kept sealed to the server;
 - ``canaries``: a protected person's link;
+- ``peers``: the other servers of a switch watched by several, as this server heard them;
 - ``_tables``: the tables as Core handles, and the ways rows reach them (executemany, COPY,
   an INSERT that inserts nothing) that the statements of an owner action depend on.
 """
@@ -45,6 +46,14 @@ from afterword.store.repository.owner_log import (
     owner_log,
     write_owner_log,
 )
+from afterword.store.repository.peers import (
+    add_peers,
+    asked,
+    due_to_ask,
+    mark_alerted,
+    peers,
+    see_peer,
+)
 from afterword.store.repository.schedule import (
     claim_due,
     count_due,
@@ -71,7 +80,9 @@ __all__ = [
     "Switch",
     "Transition",
     "add_client",
+    "add_peers",
     "add_share",
+    "asked",
     "audit_entries",
     "canary_link",
     "claim_due",
@@ -80,20 +91,24 @@ __all__ = [
     "create_switch",
     "disarmed_ids",
     "documents",
+    "due_to_ask",
     "enqueue",
     "get_switch",
     "held_switches",
     "last_seq",
     "lease_outbox",
+    "mark_alerted",
     "next_due",
     "outbox_delivered",
     "outbox_given_up",
     "outbox_retry",
     "owner_log",
+    "peers",
     "purge_nonces",
     "record",
     "record_many",
     "see_network",
+    "see_peer",
     "set_held",
     "spend_nonce",
     "state_of",

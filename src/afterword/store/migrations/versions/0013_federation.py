@@ -1,8 +1,9 @@
 """A switch may be watched by several servers (issue 17): ``servers`` keeps the roster
 the owner signed (NULL: this server alone, as before), ``checkin_counter`` and
 ``checkin_doc`` the highest signed check-in seen (``checkin/1``), which orders check-ins
-and is what this server relays to its peers. Switches before this revision have no
-roster and no signed check-in yet.
+and is what this server relays to its peers. ``peers``: each other server of a switch,
+when it was last heard from and in which state it said the switch was, and when it was
+last asked. Switches before this revision have no roster and no signed check-in yet.
 
 Revision ID: 0013
 Revises: 0012
@@ -26,9 +27,22 @@ def upgrade() -> None:
         sa.Column("checkin_counter", sa.BigInteger(), nullable=False, server_default="0"),
     )
     op.add_column("switches", sa.Column("checkin_doc", sa.Text(), nullable=True))
+    op.create_table(
+        "peers",
+        sa.Column("switch_id", sa.String(64), sa.ForeignKey("switches.id"), primary_key=True),
+        sa.Column("url", sa.String(512), primary_key=True),
+        sa.Column("since", sa.BigInteger(), nullable=False),
+        sa.Column("last_seen", sa.BigInteger(), nullable=True),
+        sa.Column("state", sa.String(16), nullable=True),
+        sa.Column("last_asked", sa.BigInteger(), nullable=False),
+        sa.Column("alerted", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
+    op.create_index("ix_peers_last_asked", "peers", ["last_asked"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_peers_last_asked", "peers")
+    op.drop_table("peers")
     for column in ("checkin_doc", "checkin_counter", "servers"):
         # ALTER TABLE ... DROP COLUMN, which SQLite has had since 3.35 (2021), for the
         # same reason as above

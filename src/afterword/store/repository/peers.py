@@ -1,0 +1,69 @@
+"""The other servers of switches watched by several (issue 17): when each was last heard
+from, in which state it said the switch was, and when it was last asked how it is.
+
+Apart from the switch's row because a switch has one row per peer, written by relays
+and handoffs as they are taken, and read by the heartbeat and the owner's status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from afterword.store.models import PeerRow, SwitchRow
+
+
+def add_peers(session: Session, switch_id: str, urls: Sequence[str], now: int) -> None:
+    """A new switch's peers, none heard from yet, all asked at arming."""
+    for url in urls:
+        session.add(PeerRow(switch_id=switch_id, url=url, since=now, last_asked=now))
+
+
+_PEERS = select(
+    PeerRow.url, PeerRow.since, PeerRow.last_seen, PeerRow.state, PeerRow.alerted
+).order_by(PeerRow.url)
+
+
+def peers(session: Session | Connection, switch_id: str) -> list[Any]:
+    """The switch's peers, by URL: rows of ``url``, ``since``, ``last_seen``, ``state``
+    and ``alerted`` (a read any transaction or connection can make)."""
+    return list(session.execute(_PEERS.where(PeerRow.switch_id == switch_id)).all())
+
+
+def see_peer(session: Session, switch_id: str, url: str, now: int, state: str | None) -> None:
+    """A signed message from a peer was taken: it is alive, and says the switch is
+    ``state`` there (None: it did not say)."""
+    values: dict[str, object] = {"last_seen": now, "alerted": False}
+    if state is not None:
+        values["state"] = state
+    session.execute(
+        update(PeerRow).where(PeerRow.switch_id == switch_id, PeerRow.url == url).values(**values)
+    )
+
+
+def due_to_ask(session: Session, before: int, phases: Sequence[str], limit: int) -> list[str]:
+    """Switches (in one of ``phases``) with a peer last asked before ``before``."""
+    query = (
+        select(PeerRow.switch_id)
+        .join(SwitchRow, SwitchRow.id == PeerRow.switch_id)
+        .where(PeerRow.last_asked < before, SwitchRow.phase.in_(phases))
+        .distinct()
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def asked(session: Session, switch_id: str, now: int) -> None:
+    session.execute(update(PeerRow).where(PeerRow.switch_id == switch_id).values(last_asked=now))
+
+
+def mark_alerted(session: Session, switch_id: str, url: str) -> None:
+    session.execute(
+        update(PeerRow)
+        .where(PeerRow.switch_id == switch_id, PeerRow.url == url)
+        .values(alerted=True)
+    )
