@@ -15,13 +15,22 @@ asks ``cluster_factory(3)`` for three servers and gets them running, each with
 ``kill(i)`` SIGKILLs a server, ``start(i)`` starts it again on the same data and port,
 ``well_known(i)`` reads its ``/.well-known/afterword`` through its proxy. Every process,
 proxy, SMTP server and database is gone when the test ends, whether it passed or not.
+
+Cutting a server's proxy stops everyone reaching it, but not it reaching the others
+(they are reached through their own proxies). For a real partition:
+
+- ``partition({0, 1}, {2})``: servers reach only the servers of their own group (one
+  not named is a group of its own); the test itself still reaches every server.
+- ``isolate(i)``: server i reaches nobody and nobody reaches it, the test included (its
+  proxy is cut as well).
+- ``heal()`` ends every cut, partition and isolation. Both survive ``start(i)``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
@@ -118,6 +127,8 @@ class Cluster:
         self.clock_offsets = offsets
         self.servers: list[Node] = []
         self._stack = contextlib.ExitStack()
+        self._groups: list[frozenset[int]] = []  # a partition in force (empty: none)
+        self._isolated: set[int] = set()
 
     def __enter__(self) -> Cluster:
         try:
@@ -146,6 +157,9 @@ class Cluster:
             process = Server(folder / "data", database, smtp.url, env=env)
             proxy = TcpProxy(process.port)
             self._stack.callback(proxy.close)
+            while proxy.port == process.port:  # free_port's port, handed out again
+                proxy = TcpProxy(process.port)
+                self._stack.callback(proxy.close)
             # the address the server names in what it sends is the one the world uses
             process.env["AFTERWORD_PUBLIC_URL"] = proxy.url
             self.servers.append(Node(i, process, proxy, smtp, database, self.clock_offsets[i]))
@@ -185,8 +199,52 @@ class Cluster:
         self.servers[i].process.stop()
 
     def start(self, i: int) -> None:
-        """Start server i again, on the same data (directory or database) and port."""
+        """Start server i again, on the same data (directory or database) and port; a
+        partition or isolation in force holds for the new process too."""
         self.servers[i].process.start()
+        if self._groups or self._isolated:
+            self._apply()
+
+    def partition(self, *groups: Iterable[int]) -> None:
+        """From now on servers reach only the servers of their own group (replacing any
+        partition before); connections open across groups are dropped. A server named in
+        no group is a group of its own. The test's own requests are not cut."""
+        sets = [frozenset(group) for group in groups]
+        named = [i for group in sets for i in group]
+        if len(named) != len(set(named)) or not set(named) <= set(range(self.n)):
+            raise ValueError(f"groups {groups} are not disjoint sets of servers 0..{self.n - 1}")
+        sets += [frozenset({i}) for i in range(self.n) if i not in named]
+        self._groups = sets
+        self._apply()
+
+    def isolate(self, i: int) -> None:
+        """Server i reaches no server and nothing reaches it (its proxy is cut)."""
+        self._isolated.add(i)
+        self._apply()
+
+    def heal(self) -> None:
+        """End every partition, isolation and proxy cut."""
+        self._groups, self._isolated = [], set()
+        for node in self.servers:
+            node.proxy.heal()
+        self._apply()
+
+    def _apply(self) -> None:
+        """Tell each proxy which server processes it refuses (by pid, as they are now),
+        and cut the proxies of isolated servers."""
+        pids = {
+            node.index: node.process.proc.pid
+            for node in self.servers
+            if node.process.proc is not None and node.running()
+        }
+        groups = list(self._groups) or [frozenset(range(self.n))]
+        for i in self._isolated:  # an isolated server is a group of its own
+            groups = [g - {i} for g in groups] + [frozenset({i})]
+        for node in self.servers:
+            mine = next(g for g in groups if node.index in g)
+            node.proxy.block(pid for j, pid in pids.items() if j not in mine)
+            if node.index in self._isolated:
+                node.proxy.cut()
 
     def well_known(self, i: int, timeout: float = 5) -> dict[str, Any]:
         """Server i's ``/.well-known/afterword``, read as anyone would: through its proxy."""

@@ -10,6 +10,11 @@ forwards every connection to ``127.0.0.1:target_port``, both ways, byte for byte
   timeouts and late answers; those are reset by ``heal()`` or ``close()``.
 - ``heal()`` forwards again; ``close()`` stops listening, resets every connection and joins
   every thread it started (so a test leaks none).
+- ``block({pid, ...})`` cuts only the connections made by those processes (open and new),
+  and leaves everyone else's: how a cluster keeps one server from reaching its peers
+  while the test still reaches them. All the connections here come from loopback, so the
+  proxy tells processes apart by which one holds the connecting socket (Linux's /proc);
+  it looks only while a block is in force. ``block(())`` ends it; ``heal()`` does not.
 - When the target does not answer (its server killed), a new connection is reset at once,
   as a cut one is: a killed server looks like a refused one, not like a hung one.
 
@@ -22,10 +27,12 @@ proxy was cut), ``unreachable`` (the target refused), and ``active`` (open now).
 from __future__ import annotations
 
 import contextlib
+import os
 import select
 import socket
 import struct
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 LOOPBACK = "127.0.0.1"
@@ -39,12 +46,46 @@ def _reset(sock: socket.socket) -> None:
     sock.close()
 
 
+def _socket_inode(local_port: int, remote_port: int) -> str | None:
+    """The inode of the loopback TCP socket from ``local_port`` to ``remote_port``."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as rows:
+                next(rows, None)
+                for row in rows:
+                    fields = row.split()
+                    local, remote, inode = fields[1], fields[2], fields[9]
+                    if (
+                        int(local.rsplit(":", 1)[1], 16) == local_port
+                        and int(remote.rsplit(":", 1)[1], 16) == remote_port
+                    ):
+                        return inode
+        except OSError:
+            continue
+    return None
+
+
+def _holds_socket(pid: int, inode: str) -> bool:
+    """Whether process ``pid`` has the socket ``inode`` open."""
+    wanted = f"socket:[{inode}]"
+    try:
+        names = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for name in names:
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/fd/{name}") == wanted:
+                return True
+    return False
+
+
 @dataclass(eq=False)
 class _Link:
     client: socket.socket
     upstream: socket.socket | None = None
     aborted: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
+    thread: threading.Thread | None = None  # the pump
 
     def abort(self) -> None:
         """Wake the pump (a shut-down socket reads as closed, a blocked send fails); the
@@ -66,6 +107,7 @@ class TcpProxy:
         self.unreachable = 0
         self._cut = False
         self._blackhole = False
+        self._sources: frozenset[int] = frozenset()  # processes whose connections are cut
         self._closed = False
         self._lock = threading.Lock()
         self._links: set[_Link] = set()
@@ -108,13 +150,28 @@ class TcpProxy:
         self._drop_all()
 
     def heal(self) -> None:
-        """Forward new connections again; connections held by a blackhole are reset (their
-        requests were never delivered, and delivering them late would be a replay)."""
+        """Forward new connections again (but from processes ``block`` names); connections
+        held by a blackhole are reset (their requests were never delivered, and delivering
+        them late would be a replay)."""
         with self._lock:
             self._cut = self._blackhole = False
             held, self._held = self._held, []
         for sock in held:
             _reset(sock)
+
+    def block(self, sources: Iterable[int]) -> None:
+        """Cut only the connections these processes make (open ones dropped, new ones
+        reset), replacing the set named before; ``block(())`` ends it. Independent of
+        ``cut``/``heal``. Returns once the open ones are gone."""
+        with self._lock:
+            self._sources = frozenset(sources)
+            blocked = self._sources
+        if blocked:
+            self._drop_all(lambda link: self._made_by(link.client, blocked))
+
+    @property
+    def blocked(self) -> frozenset[int]:
+        return self._sources
 
     def close(self) -> None:
         with self._lock:
@@ -128,6 +185,10 @@ class TcpProxy:
         for sock in held:
             _reset(sock)
         self._drop_all()
+        with self._lock:
+            threads, self._threads = list(self._threads), set()
+        for thread in threads:
+            thread.join(5)
         self._wake_r.close()
         self._wake_w.close()
 
@@ -139,15 +200,27 @@ class TcpProxy:
 
     # ------------------------------------------------------------------ inside
 
-    def _drop_all(self) -> None:
+    def _drop_all(self, which: Callable[[_Link], bool] | None = None) -> None:
+        """Abort the open links (those ``which`` picks), and wait for their threads."""
         with self._lock:
-            links, threads = list(self._links), list(self._threads)
+            links = list(self._links)
+        links = [link for link in links if which is None or which(link)]
         for link in links:
             link.abort()
-        for thread in threads:
-            thread.join(5)
-        with self._lock:
-            self._threads = {t for t in self._threads if t.is_alive()}
+        for link in links:
+            if link.thread is not None:
+                link.thread.join(5)
+
+    def _made_by(self, conn: socket.socket, pids: frozenset[int]) -> bool:
+        """Whether one of ``pids`` made the connection ``conn`` accepted."""
+        if not pids:
+            return False
+        try:
+            peer_port = int(conn.getpeername()[1])
+        except OSError:
+            return False
+        inode = _socket_inode(peer_port, self.port)
+        return inode is not None and any(_holds_socket(pid, inode) for pid in pids)
 
     def _accept_loop(self) -> None:
         while True:
@@ -176,13 +249,20 @@ class TcpProxy:
                 thread = threading.Thread(
                     target=self._serve, args=(link,), name=f"tcpproxy-{self.port}", daemon=True
                 )
+                link.thread = thread
                 self._threads = {t for t in self._threads if t.is_alive()}
                 self._threads.add(thread)
-                thread.start()  # under the lock: a cut or close never joins an unstarted one
+                thread.start()  # under the lock: close never joins an unstarted one
 
     def _serve(self, link: _Link) -> None:
         clean = False
         try:
+            with self._lock:
+                sources = self._sources
+            if sources and self._made_by(link.client, sources):
+                with self._lock:
+                    self.refused += 1
+                return
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
             except OSError:

@@ -6,6 +6,7 @@ the server's own time; the PostgreSQL server keeps its switches in PostgreSQL.""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +44,16 @@ def fails_within(url: str, seconds: float) -> httpx.TransportError:
     return failed.value
 
 
-def arm(tmp_path: Path, url: str, *, interval: int, reminders: list[int]) -> tuple[str, OwnerKey]:
-    """Seal a one-document, 1-of-1 paper bundle and arm it on ``url``; (switch, owner)."""
+def arm(
+    tmp_path: Path,
+    url: str,
+    *,
+    interval: int,
+    reminders: list[int],
+    owner_contact: str = "mailto:owner@example.org",
+) -> tuple[str, OwnerKey]:
+    """Seal a one-document, 1-of-1 paper bundle and arm it on ``url``; (switch, owner).
+    The reminders go to ``owner_contact`` (a mail address or a webhook)."""
     owner = OwnerKey.generate()
     tmp_path.mkdir(parents=True, exist_ok=True)
     doc = tmp_path / "evidence.txt"
@@ -60,7 +69,7 @@ def arm(tmp_path: Path, url: str, *, interval: int, reminders: list[int]) -> tup
         "duress_delay": 0,
     }
     contacts = {
-        "owner": ["mailto:owner@example.org"],
+        "owner": [owner_contact],
         "custodians": {},
         "recipients": ["mailto:press@example.org"],
         "alert_custodians": False,
@@ -123,6 +132,58 @@ def test_a_blackhole_answers_nothing_until_healed(cluster_factory: ClusterFactor
     assert time.monotonic() - start >= 0.9  # held, not refused
     node.proxy.heal()
     cluster.well_known(0)
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(0.1)
+
+
+def test_a_partition_keeps_servers_from_each_other_not_the_test(
+    cluster_factory: ClusterFactory, tmp_path: Path
+) -> None:
+    """Server 0 sends its owner's reminder to a webhook on server 1 (any request of one
+    server to another would do; a 404 is still a connection): across a partition the
+    connection is refused, and once healed it goes through."""
+    cluster = cluster_factory(2)
+    hook = cluster[1].url + "/hook"
+    cluster.partition({0}, {1})
+    arm(tmp_path / "a", cluster[0].url, interval=HOUR, reminders=[HOUR], owner_contact=hook)
+    wait_until(lambda: cluster[1].proxy.refused >= 1, 15, "server 0 refused at server 1")
+    assert cluster[1].proxy.blocked == {cluster[0].process.proc.pid}  # type: ignore[union-attr]
+    for i in (0, 1):  # the test itself still reaches both
+        cluster.well_known(i)
+
+    cluster.heal()
+    assert cluster[1].proxy.blocked == frozenset()
+    before, refused = cluster[1].proxy.forwarded, cluster[1].proxy.refused
+    arm(tmp_path / "b", cluster[0].url, interval=HOUR, reminders=[HOUR], owner_contact=hook)
+    wait_until(lambda: cluster[1].proxy.forwarded > before, 15, "server 0 got through")
+    assert cluster[1].proxy.refused == refused
+
+
+def test_an_isolated_server_reaches_nobody_and_nobody_it_even_restarted(
+    cluster_factory: ClusterFactory,
+) -> None:
+    cluster = cluster_factory(3)
+    cluster.isolate(2)
+    fails_within(cluster[2].url, FAST)
+    well_known(cluster[2].direct_url)  # alive behind its cut proxy
+    pid = cluster[2].process.proc.pid  # type: ignore[union-attr]
+    assert cluster[0].proxy.blocked == cluster[1].proxy.blocked == {pid}
+    assert cluster[2].proxy.is_cut  # and nobody at all reaches it
+    cluster.kill(2)
+    cluster.start(2)
+    new = cluster[2].process.proc.pid  # type: ignore[union-attr]
+    assert new != pid
+    assert cluster[0].proxy.blocked == cluster[1].proxy.blocked == {new}
+    fails_within(cluster[2].url, FAST)
+    cluster.heal()
+    cluster.well_known(2)
+    assert all(node.proxy.blocked == frozenset() for node in cluster.servers)
 
 
 def test_kill_makes_it_unreachable_and_start_brings_it_back(
