@@ -3,22 +3,31 @@
 Settings come from arguments or the environment (``AFTERWORD_DATABASE_URL``,
 ``AFTERWORD_PUBLIC_URL``, ``AFTERWORD_SMTP_URL``, ``AFTERWORD_MIN_DURATION``,
 ``AFTERWORD_OPERATOR``, ``AFTERWORD_MAX_UPLOAD``, ``AFTERWORD_ARM_QUOTA``,
-``AFTERWORD_PEER_WAIT``), with the
-embedded default: SQLite in the user's data directory.
+``AFTERWORD_PEER_WAIT``: how long a switch on several servers waits for its peers before it
+counts the owner silent, default 10m), with the embedded default: SQLite in the user's data
+directory.
+
+One more, for tests alone: ``AFTERWORD_TEST_CLOCK_OFFSET`` (whole seconds, may be
+negative; unset or empty: 0) puts the engine's wall clock that far from the machine's,
+so the federation tests can run servers whose clocks disagree (tests/federation). No
+operator has a reason to set it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from afterword.delivery import Dispatcher, MailConfig, Mailer, WebhookSender
 from afterword.engine import ARM_QUOTA, Config, Engine, ServerKeys
+from afterword.engine.context import boot_seconds
 from afterword.errors import AfterwordError
 from afterword.store import Store
 from afterword.store.db import default_data_dir, default_database_url
@@ -38,6 +47,7 @@ class Settings:
     max_upload: int = 8 << 30
     arm_quota: int = ARM_QUOTA  # switches one network may arm an hour (0: no quota)
     peer_wait: int = 600  # a switch with several servers: how long peers have to answer
+    clock_offset: int = 0  # seconds the engine's wall clock runs ahead (tests only)
 
     @classmethod
     def load(
@@ -62,6 +72,7 @@ class Settings:
             max_upload=parse_size(os.environ.get("AFTERWORD_MAX_UPLOAD", "8G")),
             arm_quota=parse_count(os.environ.get("AFTERWORD_ARM_QUOTA", str(ARM_QUOTA))),
             peer_wait=parse_duration(os.environ.get("AFTERWORD_PEER_WAIT", "10m")),
+            clock_offset=parse_offset(os.environ.get("AFTERWORD_TEST_CLOCK_OFFSET") or "0"),
         )
 
 
@@ -73,6 +84,25 @@ def parse_count(text: str) -> int:
             "set it to how many switches one network may arm an hour (0 for no quota)",
         )
     return int(text)
+
+
+def parse_offset(text: str) -> int:
+    """Whole seconds, of either sign (AFTERWORD_TEST_CLOCK_OFFSET): ``-3600``, ``+259200``."""
+    if not re.fullmatch(r"[+-]?[0-9]+", text.strip()):
+        raise AfterwordError(
+            f"AFTERWORD_TEST_CLOCK_OFFSET is {text!r}, not a whole number of seconds",
+            "it is for tests only: unset it, or give whole seconds such as -3600 or 259200",
+        )
+    return int(text.strip())
+
+
+def offset_clock(offset: int) -> Callable[[], int]:
+    """The engine's wall clock (whole seconds, as ``now_seconds``), ``offset`` seconds ahead."""
+
+    def clock() -> int:
+        return int(time.time()) + offset
+
+    return clock
 
 
 def parse_size(text: str) -> int:
@@ -111,7 +141,16 @@ def build_engine(settings: Settings) -> Engine:
         arm_quota=settings.arm_quota,
         peer_wait=settings.peer_wait,
     )
-    return Engine(store, keys, config)
+    if not settings.clock_offset:
+        return Engine(store, keys, config)
+    # The breaker compares how far the wall clock moved between two passes with how far
+    # the boot clock moved. A constant offset adds the same to both ends of the wall
+    # clock's span, so it is no jump; but an engine given its own clock and no
+    # ``monotonic`` takes that clock as its own reference and would never see a real
+    # jump (of the machine's clock under the offset), so the boot clock is named here.
+    return Engine(
+        store, keys, config, clock=offset_clock(settings.clock_offset), monotonic=boot_seconds
+    )
 
 
 def build_sender(settings: Settings) -> Dispatcher:

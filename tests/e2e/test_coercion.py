@@ -22,7 +22,7 @@ import pytest
 
 from tests.conftest import AgeKey, write_corpus
 from tests.delivery.servers import SmtpServer
-from tests.e2e.test_release import AFTERWORD, Server
+from tests.e2e.serve import AFTERWORD, Server
 
 pytestmark = pytest.mark.slow
 
@@ -35,9 +35,7 @@ def server(tmp_path: Path, smtp_server: SmtpServer) -> Iterator[Server]:
     srv = Server(tmp_path / "srv" / "data", None, smtp_server.url)
     srv.start()
     yield srv
-    if srv.proc and srv.proc.poll() is None:
-        srv.proc.terminate()
-        srv.proc.wait(10)
+    srv.stop()
 
 
 def cli(*args: str | Path, cwd: Path, passphrase: str = REAL) -> str:

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,56 +22,9 @@ from afterword.client import Client
 from afterword.crypto.keys import load_owner_key
 from tests.conftest import PASSPHRASE, AgeKey, require_tool, write_corpus
 from tests.delivery.servers import SmtpServer, WebhookServer
+from tests.e2e.serve import AFTERWORD, Server
 
 pytestmark = pytest.mark.slow
-
-AFTERWORD = str(Path(sys.executable).parent / "afterword")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """``afterword serve`` in a subprocess, killable and restartable on the same data."""
-
-    def __init__(self, data_dir: Path, db: str | None, smtp_url: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.data_dir = data_dir
-        self.db = db
-        self.env = {
-            **os.environ,
-            "AFTERWORD_MIN_DURATION": "1s",
-            "AFTERWORD_SMTP_URL": smtp_url,
-            "AFTERWORD_PUBLIC_URL": self.url,
-        }
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        args = [AFTERWORD, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)]
-        if self.db:
-            args += ["--db", self.db]
-        log = open(self.data_dir.parent / "serve.log", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(args, env=self.env, stdout=log, stderr=log)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(self.url + "/.well-known/afterword", timeout=1).raise_for_status()
-                return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise AssertionError("afterword serve did not start: " + self.log())
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def log(self) -> str:
-        return (self.data_dir.parent / "serve.log").read_text(errors="replace")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -94,9 +44,7 @@ def server(
     srv = Server(tmp_path / "srv" / "data", db, smtp_server.url)
     srv.start()
     yield srv
-    if srv.proc and srv.proc.poll() is None:
-        srv.proc.terminate()
-        srv.proc.wait(10)
+    srv.stop()
 
 
 def cli(*args: str | Path, cwd: Path) -> str:
