@@ -113,6 +113,7 @@ class Cluster:
         *,
         postgres_index: int | None = None,
         clock_offsets: Sequence[int] | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         if n < 1:
             raise ValueError("a cluster has at least one server")
@@ -125,6 +126,7 @@ class Cluster:
         self.n = n
         self.postgres_index = postgres_index
         self.clock_offsets = offsets
+        self.env = dict(env or {})  # more settings for every server (AFTERWORD_PEER_WAIT)
         self.servers: list[Node] = []
         self._stack = contextlib.ExitStack()
         self._groups: list[frozenset[int]] = []  # a partition in force (empty: none)
@@ -153,7 +155,7 @@ class Cluster:
                 database = self._stack.enter_context(fresh_database())
             folder = self.root / f"server{i}"
             folder.mkdir(parents=True)
-            env = {"AFTERWORD_TEST_CLOCK_OFFSET": str(self.clock_offsets[i])}
+            env = {**self.env, "AFTERWORD_TEST_CLOCK_OFFSET": str(self.clock_offsets[i])}
             process = Server(folder / "data", database, smtp.url, env=env)
             proxy = TcpProxy(process.port)
             self._stack.callback(proxy.close)
@@ -267,7 +269,7 @@ ClusterFactory = Callable[..., Cluster]
 
 @pytest.fixture
 def cluster_factory(tmp_path: Path) -> Iterator[ClusterFactory]:
-    """``cluster_factory(n, postgres_index=None, clock_offsets=None)``: a running
+    """``cluster_factory(n, postgres_index=None, clock_offsets=None, env=None)``: a running
     :class:`Cluster` of ``n`` servers, torn down with the test (several may be made)."""
     with contextlib.ExitStack() as stack:
         made = 0
@@ -276,11 +278,14 @@ def cluster_factory(tmp_path: Path) -> Iterator[ClusterFactory]:
             n: int,
             postgres_index: int | None = None,
             clock_offsets: Sequence[int] | None = None,
+            env: dict[str, str] | None = None,
         ) -> Cluster:
             nonlocal made
             root = tmp_path / f"cluster{made}"
             made += 1
-            cluster = Cluster(root, n, postgres_index=postgres_index, clock_offsets=clock_offsets)
+            cluster = Cluster(
+                root, n, postgres_index=postgres_index, clock_offsets=clock_offsets, env=env
+            )
             return stack.enter_context(cluster)
 
         yield make

@@ -24,11 +24,18 @@ class PeerSender(WebhookSender):
     """Posts a ``peer:URL`` message's text (a signed relay) to ``URL``."""
 
     def _request(self, message: Message) -> tuple[httpx.URL, bytes]:
-        return check_url(message.to.removeprefix(PEER_SCHEME)), message.text.encode("utf-8")
+        return check_url(self._target(message)), message.text.encode("utf-8")
 
     def _classify(self, response: httpx.Response, message_id: str, where: str) -> None:
         if response.status_code == 404:  # not armed there yet: it will be
             raise TransientError(
                 f"peer {where} does not know the switch yet", message_id=message_id
             )
+        if response.status_code == 409:  # a handoff to a peer not releasing (yet)
+            raise TransientError(
+                f"peer {where} is not releasing the switch yet", message_id=message_id
+            )
         _classify(response, message_id, where)
+
+    def _target(self, message: Message) -> str:
+        return message.to.removeprefix(PEER_SCHEME)

@@ -176,7 +176,7 @@ class WebhookSender:
 
     def send(self, message: Message) -> None:
         """Deliver ``message`` once; raise :class:`TransientError` or :class:`PermanentError`."""
-        where = origin(message.to)
+        where = origin(self._target(message))
         try:
             with time_limit(self.deadline):
                 self._post(message, where)
@@ -190,6 +190,10 @@ class WebhookSender:
             )
             raise
         log.info("webhook %s delivered to %s", message.id, where)
+
+    def _target(self, message: Message) -> str:
+        """The URL ``message`` goes to."""
+        return message.to
 
     def _request(self, message: Message) -> tuple[httpx.URL, bytes]:
         """Where to post ``message``, and the body: the webhook's JSON."""
