@@ -163,9 +163,11 @@ def _arm_on(
     _print_per_server("Armed", arm_everywhere(bundle, owner, servers, arm_one), as_json)
 
 
-def _print_per_server(done: str, result: dict[str, Any], as_json: bool) -> None:
-    """What an action on every server of a switch did on each; a failure if it failed
-    on every one, and the servers it failed on named either way."""
+def _print_per_server(
+    done: str, result: dict[str, Any], as_json: bool, *, every: bool = False
+) -> None:
+    """What an action on every server of a switch did on each, the servers it failed on
+    named; a failure if it failed on every one (``every``: on any one)."""
     states = result["servers"]
     failed = [url for url, state in states.items() if _failed(state)]
     if as_json:
@@ -178,7 +180,7 @@ def _print_per_server(done: str, result: dict[str, Any], as_json: bool) -> None:
     for url in failed:
         state = states[url]
         typer.echo(f"afterword: {url}: {_error_of(state)}", err=True)
-    if len(failed) == len(states):
+    if failed and (every or len(failed) == len(states)):
         raise typer.Exit(1)
 
 
@@ -257,20 +259,50 @@ def _print_armed(status: dict[str, Any], server: str, as_json: bool) -> None:
 
 
 def _owner_command(
-    server: str, owner_key: Path, switch: str, action: str, as_json: bool, **extra: Any
+    server: str | list[str],
+    owner_key: Path,
+    switch: str,
+    action: str,
+    as_json: bool,
+    **extra: Any,
 ) -> None:
+    """One signed owner action, on the switch's server, or on each of its servers: a
+    pause, an abort or a disarm that reached only some of them leaves the others counting,
+    so every server that did not take it is named, and the command fails."""
+    servers = [server] if isinstance(server, str) else server
+
     def run() -> None:
         from afterword.client import Client
 
         owner = unlock(owner_key)
-        with Client(server) as client:
-            status = client.owner(switch, owner, action, **extra)
-        if action == "audit":
-            print_json(status)
+        answers: dict[str, Any] = {}
+        for url in servers:
+            try:
+                with Client(url) as client:
+                    answers[url] = client.owner(switch, owner, action, **extra)
+            except AfterwordError as exc:
+                if len(servers) == 1:
+                    raise
+                answers[url] = {"error": str(exc)}
+        if len(servers) > 1:
+            result = {"switch": switch, "servers": answers}
+            _print_per_server(_DONE.get(action, action), result, as_json, every=True)
+        elif action == "audit":
+            print_json(answers[servers[0]])
         else:
-            print_status(status, as_json)
+            print_status(answers[servers[0]], as_json)
 
     run_action(run)
+
+
+_DONE = {
+    "status": "Status of",
+    "pause": "Paused",
+    "abort": "Aborted",
+    "release": "Released",
+    "disarm": "Disarming",
+    "revoke": "Revoked on",
+}
 
 
 def checkin(
@@ -328,14 +360,14 @@ def checkin(
 
 
 def status(
-    server: ServerOpt, owner_key: OwnerKeyOpt, switch: SwitchOpt, as_json: JsonOpt = False
+    server: ServersOpt, owner_key: OwnerKeyOpt, switch: SwitchOpt, as_json: JsonOpt = False
 ) -> None:
     """Show the switch's state, deadline, last check-ins and audit log."""
     _owner_command(server, owner_key, switch, "status", as_json)
 
 
 def pause(
-    server: ServerOpt,
+    server: ServersOpt,
     owner_key: OwnerKeyOpt,
     switch: SwitchOpt,
     length: Annotated[str, typer.Option("--for", help="How long, e.g. 10d (bounded).")],
@@ -347,21 +379,21 @@ def pause(
 
 
 def abort(
-    server: ServerOpt, owner_key: OwnerKeyOpt, switch: SwitchOpt, as_json: JsonOpt = False
+    server: ServersOpt, owner_key: OwnerKeyOpt, switch: SwitchOpt, as_json: JsonOpt = False
 ) -> None:
     """Stop a pending release during the waiting period."""
     _owner_command(server, owner_key, switch, "abort", as_json)
 
 
 def release_now(
-    server: ServerOpt, owner_key: OwnerKeyOpt, switch: SwitchOpt, as_json: JsonOpt = False
+    server: ServersOpt, owner_key: OwnerKeyOpt, switch: SwitchOpt, as_json: JsonOpt = False
 ) -> None:
     """Release the dossier now, on purpose."""
     _owner_command(server, owner_key, switch, "release", as_json)
 
 
 def disarm(
-    server: ServerOpt, owner_key: OwnerKeyOpt, switch: SwitchOpt, as_json: JsonOpt = False
+    server: ServersOpt, owner_key: OwnerKeyOpt, switch: SwitchOpt, as_json: JsonOpt = False
 ) -> None:
     """Retire the switch: after a cooling-off period (custodians are told and may vote;
     check-ins are still due) the server deletes its share and the dossier for good."""
@@ -369,7 +401,7 @@ def disarm(
 
 
 def revoke(
-    server: ServerOpt,
+    server: ServersOpt,
     owner_key: OwnerKeyOpt,
     switch: SwitchOpt,
     custodian: Annotated[str, typer.Option(help="The custodian's label.")],

@@ -18,9 +18,10 @@ from afterword.store.models import PeerRow, SwitchRow
 
 
 def add_peers(session: Session, switch_id: str, urls: Sequence[str], now: int) -> None:
-    """A new switch's peers, none heard from yet, all asked at arming."""
+    """A new switch's peers, none heard from yet, to be asked at the scheduler's next
+    pass (so the owner's status soon says how each is)."""
     for url in urls:
-        session.add(PeerRow(switch_id=switch_id, url=url, since=now, last_asked=now))
+        session.add(PeerRow(switch_id=switch_id, url=url, since=now, last_asked=0))
 
 
 _PEERS = select(
