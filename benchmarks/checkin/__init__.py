@@ -17,11 +17,21 @@ For each database it starts two servers on loopback, each a single uvicorn proce
 
 A load generator (``--procs`` processes, ``--clients`` threads in all, each with its own
 keep-alive connection, stdlib ``http.client``) then does, as fast as it can for
-``--duration`` seconds after ``--warmup``: against afterword, a check-in as ``afterword
-checkin`` does it (POST challenge, sign the request over canonical JSON with the owner's
-Ed25519 key, POST it), each client going round its own switches; against the bare app, one
-POST of a body of the same size. Runs alternate between the two servers; the medians are
-reported. One check-in is two HTTP requests.
+``--duration`` seconds after ``--warmup``, one of three loads (:data:`KINDS`):
+
+- ``bare``: against the bare app, one POST of a body of the same size;
+- ``challenge``: against afterword, the two-request check-in (POST challenge, sign the
+  request over canonical JSON with the owner's Ed25519 key, POST it to
+  ``/switches/ID/owner``), each client going round its own switches;
+- ``checkin``: against afterword, the one-request check-in of federation (issue 17): sign a
+  ``checkin/1`` (``crypto/checkin.py``) with the next counter for the switch and POST it
+  to ``/switches/ID/checkins``. Each client keeps its own counter per switch (it alone
+  checks in on its switches), carried from run to run by the orchestrator, so no
+  check-in is stale; a 409 would count as an error and move the client past the
+  server's counter, as ``afterword checkin`` does.
+
+Runs rotate the order of the three loads from one repeat to the next; the medians are
+reported. Then the engine alone, without HTTP, does each kind of check-in in this process.
 
 Progress goes to stderr; the Markdown table goes to stdout. The package, by step:
 ``children`` (the bare server and the load generator, each its own process), ``servers``
@@ -37,6 +47,12 @@ import sys
 SECTION = "checkin"
 
 RATIO_TARGET = 0.7
+"""The two-request check-in: afterword's HTTP requests/s over the bare app's."""
+RATIO_TARGET_ONE = 1.0
+"""The one-request check-in (issue 17): afterword's check-ins/s (one request each) over the
+bare app's requests/s."""
+KINDS = ("bare", "challenge", "checkin")
+"""The loads, by name: the bare app, the two-request check-in, the one-request check-in."""
 INTERVAL = 7 * 86400
 
 

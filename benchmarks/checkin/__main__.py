@@ -36,6 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--write-docs", action="store_true", help=f"also write {DOCS}")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="also profile the engine alone, each kind of check-in (cProfile, extra runs "
+        "not in the table) into DIR/engine[-checkin]-DATABASE.txt and .prof",
+    )
     parser.add_argument("--child-bare", nargs=2, metavar=("URL", "PORT"), help=argparse.SUPPRESS)
     parser.add_argument("--child-load", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

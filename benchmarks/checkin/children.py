@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from afterword.crypto.checkin import sign_checkin
 from afterword.crypto.encoding import b64encode, canonical_json
 
 
@@ -60,6 +61,7 @@ def child_load(spec_path: Path) -> int:
     from afterword.crypto.signing import REQUEST_KIND
 
     spec = json.loads(spec_path.read_text())
+    counters: dict[str, int] = {o["switch"]: int(o.get("counter", 0)) for o in spec["owners"]}
     port, kind, threads = spec["port"], spec["kind"], spec["threads"]
     owners = [
         (o["switch"], Ed25519PrivateKey.from_private_bytes(bytes.fromhex(o["seed"])))
@@ -93,7 +95,11 @@ def child_load(spec_path: Path) -> int:
                 if kind != "bare":
                     owner = mine[i % len(mine)]
                     i += 1
-                status, data, n, ok = _one_request(conn, bare, owner, body0)
+                if kind == "checkin":
+                    assert owner is not None
+                    status, data, n, ok = _one_checkin(conn, owner, counters)
+                else:
+                    status, data, n, ok = _one_request(conn, bare, owner, body0)
             except (OSError, http.client.HTTPException) as exc:
                 ok, n, status, data = False, 1, 0, str(exc).encode()
                 conn.close()
@@ -125,6 +131,7 @@ def child_load(spec_path: Path) -> int:
         "latencies": latencies,
         "cpu": cpu,
         "error_samples": errors,
+        "counters": counters,
     }
     print(json.dumps(report), flush=True)
     return 0
@@ -166,6 +173,30 @@ def _one_request(
         n = 2
         ok = status == 200 and json.loads(data).get("state") == "armed"
     return status, data, n, ok
+
+
+def _one_checkin(
+    conn: http.client.HTTPConnection, owner: tuple[str, Any], counters: dict[str, int]
+) -> tuple[int, bytes, int, bool]:
+    """The one-request check-in as ``afterword checkin`` sends it: a ``checkin/1`` with the
+    next counter for the switch, POSTed to ``/switches/ID/checkins``. The counter is the
+    client's own (each switch has one client); a 409 moves it past the server's, as the
+    CLI does, and counts as an error. (status, data, HTTP requests, ok)."""
+    sid, key = owner
+    counter = counters[sid] + 1
+    counters[sid] = counter  # signed: never sent again, whatever the answer
+    doc = sign_checkin(key, sid, int(time.time()), counter)
+    status, data = _post(conn, f"/switches/{sid}/checkins", json.dumps(doc).encode())
+    if status == 409:
+        highest = json.loads(data).get("counter")
+        if isinstance(highest, int):
+            counters[sid] = max(counter, highest)
+        return status, data, 1, False
+    ok = status == 200
+    if ok:
+        answer = json.loads(data)
+        ok = answer.get("state") == "armed" and answer.get("counter") == counter
+    return status, data, 1, ok
 
 
 def _run_threads(client: Any, groups: list[Any]) -> float:
