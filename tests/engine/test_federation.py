@@ -356,3 +356,43 @@ def test_under_duress_the_peers_look_as_they_would_for_real(
     finally:
         close(real)
         close(forced)
+
+
+def test_a_server_that_rolls_its_log_back_is_caught_by_its_peers(
+    tmp_path: Path, owner: OwnerKey
+) -> None:
+    """Slice 6: every relay carries the sender's signed checkpoint of its log for the
+    switch; peers keep the last one. B's database is put back to a copy from an hour
+    earlier (a restored old backup, or a rewrite): the next head B signs is of a shorter
+    log, signed later, and A and C report it, once each, keeping the head B signed first."""
+    import shutil
+
+    from afterword.store import Store
+
+    fed = federation(tmp_path, owner, peer_every=600)
+    node, db = fed.world.nodes[1], tmp_path / "server1" / "a.db"
+
+    def reopen(copy_from: Path | None, copy_to: Path | None) -> None:
+        node.engine.store.close()  # (the WAL checkpointed: one file holds it all)
+        if copy_from is not None and copy_to is not None:
+            shutil.copyfile(copy_from, copy_to)
+        store = Store(f"sqlite:///{db}")
+        node.engine = Engine(store, node.engine.keys, node.engine.config, node.engine.clock)
+
+    try:
+        fed.world.run(T0 + 900, step=60)
+        reopen(db, tmp_path / "old.db")
+        for minute in range(20, 60, 10):
+            fed.world.run(T0 + minute * 60, step=60)
+            list(answers(fed, fed.checkin(owner, fed.world.now), [0]))
+        fed.world.run(T0 + 3600, step=60)
+        assert not [m for m in fed.world.mail if "rewrote its log" in m.subject]
+        reopen(tmp_path / "old.db", db)
+        list(answers(fed, fed.checkin(owner, fed.world.now + 60), [1]))
+        fed.world.run(T0 + 3600 + 1200, step=60)
+        caught = [m for m in fed.world.mail if "rewrote its log" in m.subject]
+        assert len(caught) == 2 and all(node.url in m.text for m in caught)
+        assert "peer-forked" in fed.kinds(0) and "peer-forked" in fed.kinds(2)
+        assert "peer-forked" not in fed.kinds(1)
+    finally:
+        close(fed)

@@ -34,7 +34,10 @@ HANDOFF_KIND = "handoff/1"
 HANDOFF_FIELDS = frozenset({"afterword", "switch", "envelopes", SERVER_KEY, "signature"})
 MAX_ENVELOPES = 16  # a server holds a few shares of one switch at most
 MAX_ENVELOPE = 64 * 1024
-FIELDS = frozenset({"afterword", "switch", "counter", "checkin", "state", SERVER_KEY, "signature"})
+FIELDS = frozenset(
+    {"afterword", "switch", "counter", "checkin", "state", "checkpoint", "at"}
+    | {SERVER_KEY, "signature"}
+)
 STATES = frozenset(
     {"armed", "overdue", "triggered", "releasing", "released", "paused", "disarming", "disarmed"}
 )
@@ -52,6 +55,8 @@ class Relay:
     counter: int
     checkin: Document | None
     state: str | None = None  # the switch's state on the sender, as it says
+    checkpoint: str | None = None  # its audit log's head for the switch (a signed note)
+    at: int = 0  # the sender's clock when it signed (orders its checkpoints; 0: unsaid)
 
 
 def sign_relay(
@@ -60,10 +65,15 @@ def sign_relay(
     counter: int,
     checkin: Document | None,
     state: str | None = None,
+    checkpoint: str | None = None,
+    at: int = 0,
 ) -> Document:
     """A relay of ``checkin`` (the highest one held, counter ``counter``; None and 0 before
     any) for ``switch``, signed by this server's key; ``state``: the switch's state here
-    (how the peers know this server is well, and how it sees the switch)."""
+    (how the peers know this server is well, and how it sees the switch); ``checkpoint``:
+    the head of this server's audit log for the switch, a signed C2SP checkpoint, which
+    its peers keep and compare (a server that rewrites the switch's history is caught), and
+    ``at``, this server's clock, which orders its checkpoints for them."""
     check_switch_id(switch)
     _check_counter(counter)
     body: Document = {
@@ -74,6 +84,10 @@ def sign_relay(
     }
     if state is not None:
         body["state"] = _checked_state(state)
+    if checkpoint is not None:
+        body["checkpoint"] = _checked_note(checkpoint)
+        body["at"] = at
+        _check_counter(at)
     return sign_document(body, keys.signing, key_field=SERVER_KEY)
 
 
@@ -90,8 +104,27 @@ def load_relay(doc: object, switch: str, roster: ServerRoster, own_key: str) -> 
     assert isinstance(counter, int)
     if checkin is not None and not isinstance(checkin, dict):
         raise FormatError("the relay's check-in must be a JSON object or null", _HINT)
-    state = doc.get("state")
-    return Relay(sender, counter, checkin, None if state is None else _checked_state(state))
+    state, note = doc.get("state"), doc.get("checkpoint")
+    return Relay(
+        sender,
+        counter,
+        checkin,
+        None if state is None else _checked_state(state),
+        None if note is None else _checked_note(note),
+        _checked_at(doc.get("at", 0)),
+    )
+
+
+def _checked_at(at: object) -> int:
+    _check_counter(at)
+    assert isinstance(at, int)
+    return at
+
+
+def _checked_note(note: object) -> str:
+    if not isinstance(note, str) or len(note) > MAX_ENVELOPE:
+        raise FormatError("a relay's checkpoint must be a signed note (text)", _HINT)
+    return note
 
 
 def _checked_state(state: object) -> str:

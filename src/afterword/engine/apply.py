@@ -120,7 +120,7 @@ def build_transition(
     if row.drill_of is not None:  # a drill's mail says so, first thing
         messages = drill_marked(messages, row.drill_of)
     if any(isinstance(e, AskPeers) for e in effects):  # the truth's: a decoy asks nobody
-        messages = [*messages, *relay_messages(ctx, row, now)]
+        messages = [*messages, *relay_messages(ctx, s, row, now)]
     if any(isinstance(e, SubmitServerShares) for e in effects):  # the truth's release
         messages = [*messages, *handoff_messages(ctx, s, row, now)]
     return repo.Transition(row, new, effects, messages)

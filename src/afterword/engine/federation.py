@@ -37,7 +37,7 @@ from afterword.engine.custodians import take_share
 from afterword.engine.duress import NOBODY
 from afterword.engine.errors import Conflict, Forbidden
 from afterword.engine.owner import act, answer, log_refused, seen_from
-from afterword.engine.peers import peers_of, relay_messages, roster_of
+from afterword.engine.peers import compare_heads, peers_of, relay_messages, roster_of
 from afterword.engine.views import status_view
 from afterword.errors import AfterwordError, SignatureError
 from afterword.store import repository as repo
@@ -90,11 +90,12 @@ def take_relay(ctx: Context, switch_id: str, doc: object, client: str = "") -> d
             except SignatureError as exc:
                 raise Forbidden(exc.message, exc.hint) from exc
             repo.see_peer(s, row.id, relay.sender.url, now, relay.state)
+            compare_heads(ctx, s, row, relay, now)
             took = relay.checkin is not None and _take_relayed(
                 ctx, s, row, relay.checkin, relay.sender, now
             )
             if row.checkin_counter > relay.counter:  # the peer is behind: what we hold
-                for message in relay_messages(ctx, row, now, to=(relay.sender,)):
+                for message in relay_messages(ctx, s, row, now, to=(relay.sender,)):
                     repo.enqueue(s, row.id, message, now)
             held = row.checkin_counter
     except Forbidden as refused:
@@ -131,7 +132,7 @@ def take_handoff(ctx: Context, switch_id: str, doc: object, client: str = "") ->
                         raise Forbidden("a handed-over share is none of this switch's shares")
             elif phase is not Phase.RELEASED:  # late shares change nothing
                 waiting = phase
-                for message in relay_messages(ctx, row, now, to=(handoff.sender,)):
+                for message in relay_messages(ctx, s, row, now, to=(handoff.sender,)):
                     repo.enqueue(s, row.id, message, now)
     except Forbidden as refused:
         log_refused(ctx, switch_id, "handoff", refused, now, client)
@@ -204,5 +205,5 @@ def keep_highest(
         s, row, checkin_counter=checkin.counter, checkin_doc=json.dumps(doc, sort_keys=True)
     )
     peers = tuple(p for p in peers_of(ctx, row) if p != skip)
-    for message in relay_messages(ctx, row, now, to=peers):
+    for message in relay_messages(ctx, s, row, now, to=peers):
         repo.enqueue(s, row.id, message, now)

@@ -127,10 +127,18 @@ ALERT_TEXT = {
         "between you and a lost release: ask its operator, or arm the switch again with "
         "another server."
     ),
+    "peer-forked": (
+        "Server {detail} of switch {switch} signed two different histories of the "
+        "switch's log: a later head of its log does not contain the one it signed before "
+        "(it was rewritten, or restored from an old copy). Its other servers keep the head "
+        "it signed first. Ask its operator what happened, and do not trust what that "
+        "server shows of the switch."
+    ),
 }
 ALERT_SUBJECT = {
     "new-network": "afterword: sign-in to switch {switch} from a new network",
     "peer-silent": "afterword: a server of switch {switch} is silent",
+    "peer-forked": "afterword: a server of switch {switch} rewrote its log",
 }
 
 
@@ -138,7 +146,7 @@ def _alert(switch: str, alert: Alert, contacts: Contacts, now: int) -> list[Outg
     """Canary alarms and silent servers reach the owner and the custodians; new-client and
     new-network alerts the owner's channels, and the custodians if the owner asked for that."""
     to = list(contacts.owner)
-    if alert.what in ("canary", "peer-silent") or contacts.alert_custodians:
+    if alert.what in ("canary", "peer-silent", "peer-forked") or contacts.alert_custodians:
         to += [address for _, address in sorted(contacts.custodians.items())]
     text = ALERT_TEXT.get(alert.what, "{detail}").format(switch=switch, detail=alert.detail)
     subject = ALERT_SUBJECT.get(alert.what, "afterword: {what} alert on switch {switch}")

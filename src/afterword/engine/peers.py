@@ -24,15 +24,26 @@ import logging
 
 from sqlalchemy.orm import Session
 
-from afterword.crypto.relay import sign_handoff, sign_relay
+from afterword.crypto.checkpoint import (
+    Checkpoint,
+    compare_checkpoints,
+    open_checkpoint,
+    parse_checkpoint,
+    parse_note,
+    sign_checkpoint,
+    switch_checkpoint,
+    verifier_key,
+)
+from afterword.crypto.relay import Relay, sign_handoff, sign_relay
 from afterword.crypto.servers import Server, ServerRoster, load_roster
 from afterword.crypto.shares import ShareEnvelope
-from afterword.crypto.signing import Document
+from afterword.crypto.signing import Document, parse_public_key
 from afterword.delivery.peer import PEER_SCHEME
 from afterword.engine.contacts import contacts_of
 from afterword.engine.context import Context, load_switch
 from afterword.engine.duress import record_aside
 from afterword.engine.mail_text import render, tag
+from afterword.errors import FormatError, IntegrityError, SignatureError
 from afterword.store import repository as repo
 from afterword.store.models import ServerEnvelopeRow
 from afterword.switch.machine import Alert, Audit
@@ -59,16 +70,22 @@ def highest_checkin(row: repo.Switch) -> Document | None:
 
 
 def relay_messages(
-    ctx: Context, row: repo.Switch, now: int, to: tuple[Server, ...] | None = None
+    ctx: Context,
+    s: Session,
+    row: repo.Switch,
+    now: int,
+    to: tuple[Server, ...] | None = None,
 ) -> list[repo.Outgoing]:
     """A relay of the highest check-in this server holds, for each peer in ``to`` (every
-    peer by default). The id names the switch, the peer, the counter and the instant, so
+    peer by default), with the switch's state here and the head of its audit log (a
+    signed checkpoint). The id names the switch, the peer, the counter and the instant, so
     a retry is the same message and a later ask is a new one."""
     peers = peers_of(ctx, row) if to is None else to
     if not peers:
         return []
     state = repo.state_of(row).phase.value  # the truth's: peers see the truth
-    doc = sign_relay(ctx.keys, row.id, row.checkin_counter, highest_checkin(row), state)
+    head = own_checkpoint(ctx, s, row)
+    doc = sign_relay(ctx.keys, row.id, row.checkin_counter, highest_checkin(row), state, head, now)
     body = json.dumps(doc, sort_keys=True, separators=(",", ":"))
     return [
         repo.Outgoing(
@@ -79,6 +96,17 @@ def relay_messages(
         )
         for peer in peers
     ]
+
+
+def own_checkpoint(ctx: Context, s: Session, row: repo.Switch) -> str | None:
+    """The head of this server's audit log for the switch, as a C2SP checkpoint signed by
+    its server key (the truth's log: peers compare truths). None for a server whose public
+    URL could name no log (plain http off loopback): its peers then keep no head of it."""
+    try:
+        head = switch_checkpoint(ctx.config.public_url, row.id, repo.audit_entries(s, row.id))
+    except FormatError:
+        return None
+    return sign_checkpoint(head, ctx.keys.signing)
 
 
 def handoff_messages(ctx: Context, s: Session, row: repo.Switch, now: int) -> list[repo.Outgoing]:
@@ -125,7 +153,7 @@ def ask_peers(ctx: Context, now: int) -> int:
 
 
 def _ask(ctx: Context, s: Session, row: repo.Switch, now: int) -> None:
-    for message in relay_messages(ctx, row, now):
+    for message in relay_messages(ctx, s, row, now):
         repo.enqueue(s, row.id, message, now)
     repo.asked(s, row.id, now)
     for peer in repo.peers(s, row.id):
@@ -139,3 +167,47 @@ def _ask(ctx: Context, s: Session, row: repo.Switch, now: int) -> None:
             ctx, s, row, Audit("peer-silent", f"{peer.url}, silent since {heard}"), now, messages
         )
         repo.mark_alerted(s, row.id, peer.url)
+
+
+def compare_heads(ctx: Context, s: Session, row: repo.Switch, relay: Relay, now: int) -> None:
+    """Keep a peer's signed checkpoint of its log for the switch, and compare it with the
+    one held: the same size with another root (a fork), or a shorter log signed later (a
+    rollback: restored from an old backup, or rewritten), is reported once to the owner
+    and the custodians, and logged; the head held is kept as the evidence. A checkpoint
+    that does not open with the peer's own key is ignored (and said in the server log)."""
+    held = next((p for p in repo.peers(s, row.id) if p.url == relay.sender.url), None)
+    if held is None or held.forked or relay.checkpoint is None:
+        return
+    try:
+        newer = _opened_head(relay.checkpoint, relay.sender, row.id)
+        older = (
+            None if held.checkpoint is None else _opened_head(held.checkpoint, relay.sender, row.id)
+        )
+    except (FormatError, SignatureError) as exc:
+        log.warning(
+            "switch %s: a checkpoint from %s was refused: %s", row.id, relay.sender.url, exc
+        )
+        return
+    if older is not None:
+        if newer.size < older.size and relay.at <= held.checkpoint_at:
+            return  # an older relay, delivered late: nothing to compare
+        try:
+            compare_checkpoints(older, newer)
+        except IntegrityError as exc:
+            repo.keep_checkpoint(s, row.id, relay.sender.url, "", 0, forked=True)
+            alert = Alert("peer-forked", relay.sender.url)
+            state = repo.state_of(row)
+            messages = render(row.id, state, [alert], contacts_of(row), ctx.config.public_url, now)
+            entry = Audit("peer-forked", f"{relay.sender.url}: {exc.message}")
+            record_aside(ctx, s, row, entry, now, messages)
+            return
+    repo.keep_checkpoint(s, row.id, relay.sender.url, relay.checkpoint, relay.at)
+
+
+def _opened_head(note: str, sender: Server, switch: str) -> Checkpoint:
+    """A peer's checkpoint of its log for ``switch``, signed by its own server key."""
+    origin = parse_checkpoint(parse_note(note)[0]).origin
+    if not origin.endswith(f"/afterword/{switch}"):
+        raise FormatError(f"the checkpoint is of another log ({origin[:100]})")
+    verifier = verifier_key(origin, parse_public_key(sender.key))
+    return open_checkpoint(note, [verifier], origin=origin)[0]

@@ -94,8 +94,8 @@ class SwitchRow(Base):
 class PeerRow(Base):
     """Another server of a switch watched by several (issue 17), as this server knows
     it: since when it is a peer, when a signed relay or handoff from it was last taken and
-    the state it said the switch was in, when this server last asked it, and whether its
-    silence has been reported."""
+    the state it said the switch was in, when this server last asked it, whether its
+    silence has been reported, and the head of its audit log it last signed."""
 
     __tablename__ = "peers"
 
@@ -106,6 +106,11 @@ class PeerRow(Base):
     state: Mapped[str | None] = mapped_column(String(16), nullable=True)
     last_asked: Mapped[int] = mapped_column(BigInteger, index=True)
     alerted: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # the last signed checkpoint of its audit log for the switch (a C2SP signed note), and
+    # whether a later one contradicted it (a fork or a rollback: reported once)
+    checkpoint: Mapped[str | None] = mapped_column(Text, nullable=True)
+    checkpoint_at: Mapped[int] = mapped_column(BigInteger, server_default="0")  # its clock
+    forked: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
 
 class AuditRow(Base):

@@ -25,13 +25,21 @@ def add_peers(session: Session, switch_id: str, urls: Sequence[str], now: int) -
 
 
 _PEERS = select(
-    PeerRow.url, PeerRow.since, PeerRow.last_seen, PeerRow.state, PeerRow.alerted
+    PeerRow.url,
+    PeerRow.since,
+    PeerRow.last_seen,
+    PeerRow.state,
+    PeerRow.alerted,
+    PeerRow.checkpoint,
+    PeerRow.checkpoint_at,
+    PeerRow.forked,
 ).order_by(PeerRow.url)
 
 
 def peers(session: Session | Connection, switch_id: str) -> list[Any]:
-    """The switch's peers, by URL: rows of ``url``, ``since``, ``last_seen``, ``state``
-    and ``alerted`` (a read any transaction or connection can make)."""
+    """The switch's peers, by URL: rows of ``url``, ``since``, ``last_seen``, ``state``,
+    ``alerted``, ``checkpoint``, ``checkpoint_at`` and ``forked`` (a read any transaction
+    or connection can make)."""
     return list(session.execute(_PEERS.where(PeerRow.switch_id == switch_id)).all())
 
 
@@ -67,4 +75,17 @@ def mark_alerted(session: Session, switch_id: str, url: str) -> None:
         update(PeerRow)
         .where(PeerRow.switch_id == switch_id, PeerRow.url == url)
         .values(alerted=True)
+    )
+
+
+def keep_checkpoint(
+    session: Session, switch_id: str, url: str, note: str, at: int, *, forked: bool = False
+) -> None:
+    """The peer's newest signed checkpoint (``note``, signed at ``at`` by its clock), or
+    that it contradicted the one held (``forked``: the one held is kept, as evidence)."""
+    values: dict[str, object] = (
+        {"forked": True} if forked else {"checkpoint": note, "checkpoint_at": at}
+    )
+    session.execute(
+        update(PeerRow).where(PeerRow.switch_id == switch_id, PeerRow.url == url).values(**values)
     )

@@ -3,7 +3,9 @@ the owner signed (NULL: this server alone, as before), ``checkin_counter`` and
 ``checkin_doc`` the highest signed check-in seen (``checkin/1``), which orders check-ins
 and is what this server relays to its peers. ``peers``: each other server of a switch,
 when it was last heard from and in which state it said the switch was, and when it was
-last asked. Switches before this revision have no roster and no signed check-in yet.
+last asked, and the last signed checkpoint of its audit log for the switch (C2SP
+tlog-checkpoint) with whether it was caught rewriting it. Switches before this revision
+have no roster and no signed check-in yet.
 
 Revision ID: 0013
 Revises: 0012
@@ -36,6 +38,9 @@ def upgrade() -> None:
         sa.Column("state", sa.String(16), nullable=True),
         sa.Column("last_asked", sa.BigInteger(), nullable=False),
         sa.Column("alerted", sa.Boolean(), nullable=False, server_default=sa.false()),
+        sa.Column("checkpoint", sa.Text(), nullable=True),
+        sa.Column("checkpoint_at", sa.BigInteger(), nullable=False, server_default="0"),
+        sa.Column("forked", sa.Boolean(), nullable=False, server_default=sa.false()),
     )
     op.create_index("ix_peers_last_asked", "peers", ["last_asked"])
 
