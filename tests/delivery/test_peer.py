@@ -1,6 +1,7 @@
 """Relays and handoffs to a switch's other servers (delivery/peer.py): the signed document
 posted as it is, to the URL after ``peer:``, and two answers that mean "later" rather
-than "never": a peer that does not know the switch yet, or is not releasing yet."""
+than "never": a peer that does not know the switch yet (404), or is not releasing yet
+(425, as for every webhook)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ def test_the_document_is_posted_as_it_is_with_the_outbox_id(
     ("status", "error", "words"),
     [
         (404, TransientError, "does not know the switch yet"),
-        (409, TransientError, "is not releasing the switch yet"),
+        (425, TransientError, "answered HTTP 425"),
+        (409, PermanentError, "answered HTTP 409"),
         (403, PermanentError, "answered HTTP 403"),
         (503, TransientError, "answered HTTP 503"),
     ],

@@ -19,7 +19,7 @@ from afterword.crypto.keys import OwnerKey
 from afterword.crypto.servers import Server, sign_roster
 from afterword.crypto.signing import Document, public_key_text
 from afterword.delivery import Message, PermanentError, TransientError
-from afterword.engine import Config, Conflict, Contacts, Engine, Forbidden, ServerKeys
+from afterword.engine import Config, Conflict, Contacts, Engine, Forbidden, ServerKeys, TooEarly
 from afterword.store import Store
 from afterword.switch.policy import Policy
 from tests.conftest import arm_bundle
@@ -91,14 +91,20 @@ class _Sender:
         if target.url in self.world.dead:
             raise TransientError(f"{target.url} is down", message_id=message.id)
         switch, kind = url.split("/switches/")[1].split("/")
-        take = target.engine.take_relay if kind == "relays" else target.engine.take_handoff
+        body = json.loads(message.text)
         try:
-            take(switch, json.loads(message.text), client="127.0.0.9 peer")
+            if kind == "custodian":  # a custodian's vote, passed on
+                target.engine.custodian(switch, body["code"], body["action"], "127.0.0.9 peer")
+            else:
+                take = target.engine.take_relay if kind == "relays" else target.engine.take_handoff
+                take(switch, body, client="127.0.0.9 peer")
         except Forbidden as exc:
             self.world.refused.append(exc.message)
             raise PermanentError(exc.message, message_id=message.id) from None
-        except Conflict as exc:  # a handoff to a peer not releasing yet: later
+        except TooEarly as exc:  # a handoff to a peer not releasing yet: later
             raise TransientError(exc.message, message_id=message.id) from None
+        except Conflict as exc:  # refused for good (a vote the peer's state refuses)
+            raise PermanentError(exc.message, message_id=message.id) from None
 
 
 @dataclass

@@ -396,3 +396,30 @@ def test_a_server_that_rolls_its_log_back_is_caught_by_its_peers(
         assert "peer-forked" not in fed.kinds(1)
     finally:
         close(fed)
+
+
+def test_custodians_voting_at_one_server_trigger_every_server(
+    fed: Federation, owner: OwnerKey
+) -> None:
+    """Votes travel as check-ins do: K custodians vote at server A alone; A passes each
+    vote on to its peers, and every server triggers (cause: votes) and releases."""
+    from afterword.crypto.shares import ShareEnvelope
+
+    codes = []
+    for i in (0, 1):
+        blob = (fed.sealed.bundle / "shares" / f"s{i}.age").read_bytes()
+        opened = json.loads(fed.world.nodes[i].engine.keys.decrypt(blob))
+        codes.append(ShareEnvelope.from_json(opened).credential)
+    a = fed.world.nodes[0].engine
+    fed.world.now = T0 + 600
+    a.custodian(fed.switch, codes[0], "vote", client="10.7.7.7 lawyer")
+    fed.world.run(T0 + 700)
+    assert fed.states() == ["armed", "armed", "armed"]  # one vote of two
+    assert all(n.engine.status(fed.switch)["shares"] == 0 for n in fed.world.nodes)
+    a.custodian(fed.switch, codes[1], "vote", client="10.7.7.8 editor")
+    fed.world.run(T0 + 800)
+    causes = [n.engine.status(fed.switch)["cause"] for n in fed.world.nodes]
+    assert fed.states() == ["triggered"] * 3 and causes == ["votes"] * 3
+    fed.world.run(T0 + 800 + POLICY.waiting + 300)
+    assert fed.states() == ["released"] * 3
+    assert len({m.id for m in releases(fed)}) == 1

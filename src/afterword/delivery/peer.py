@@ -4,9 +4,9 @@ A relay (``relay/1``, see ``crypto/relay.py``) is already a signed JSON document
 posted to ``URL`` as it is, through the webhook sender's machinery (the same deadline,
 no redirects, https except on loopback, the outbox id as ``Idempotency-Key``). One thing
 differs: a peer that does not know the switch yet (404) is retried, since the owner arms
-the servers of a switch one after the other, and a relay must not be lost to the order;
-so is a peer that is not releasing yet (409 to a handoff), whose own deadline may come
-a little later than the sender's.
+the servers of a switch one after the other, and a relay must not be lost to the order.
+(A peer not releasing yet answers a handoff 425 Too Early, retried as every webhook's
+is: its own deadline may come a little later than the sender's.)
 """
 
 from __future__ import annotations
@@ -30,10 +30,6 @@ class PeerSender(WebhookSender):
         if response.status_code == 404:  # not armed there yet: it will be
             raise TransientError(
                 f"peer {where} does not know the switch yet", message_id=message_id
-            )
-        if response.status_code == 409:  # a handoff to a peer not releasing (yet)
-            raise TransientError(
-                f"peer {where} is not releasing the switch yet", message_id=message_id
             )
         _classify(response, message_id, where)
 

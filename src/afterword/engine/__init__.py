@@ -8,7 +8,7 @@ rule.
 from afterword.engine.contacts import Contacts
 from afterword.engine.context import ARM_QUOTA, Config, OwnerSession, TickReport
 from afterword.engine.engine import Engine
-from afterword.engine.errors import Conflict, Forbidden, Locked, NotFound, TooLarge
+from afterword.engine.errors import Conflict, Forbidden, Locked, NotFound, TooEarly, TooLarge
 from afterword.engine.federation import StaleCheckIn
 from afterword.engine.keys import ServerKeys
 
@@ -25,5 +25,6 @@ __all__ = [
     "ServerKeys",
     "StaleCheckIn",
     "TickReport",
+    "TooEarly",
     "TooLarge",
 ]

@@ -21,6 +21,7 @@ from afterword.engine.context import Context, load_switch
 from afterword.engine.duress import record_aside, refused_other
 from afterword.engine.errors import Forbidden
 from afterword.engine.lockout import check_lock, wrong_guess
+from afterword.engine.peers import vote_messages
 from afterword.engine.release import store_share
 from afterword.engine.views import custodian_view, status_view
 from afterword.errors import AfterwordError, FormatError, ShareError
@@ -107,10 +108,13 @@ def custodian(
                 repo.write_owner_log(s, row.id, [(now, kind, why)], clear=False)
             if action != "status":
                 event = Vote(label) if action == "vote" else WithdrawVote(label)
-                shown = owner_view(state)
+                shown, voted = owner_view(state), state.votes
                 try:
                     with s.begin_nested():
                         state, effects = apply_event(ctx, s, row, event, now)
+                    if state.votes != voted:  # the switch's other servers hear of it
+                        for message in vote_messages(ctx, row, code, action, label, now):
+                            repo.enqueue(s, row.id, message, now)
                     if (refused := refused_other(effects)) is not None:
                         # the truth refused it, the decoy took it (the truth is
                         # releasing, say): the refusal goes in the real log only, the

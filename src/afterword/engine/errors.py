@@ -4,6 +4,7 @@
      +-- NotFound     no such switch (or release): 404
      +-- Forbidden    not authorized: bad signature, used or expired nonce: 403
      +-- Conflict     the switch's state does not allow this now: 409
+     +-- TooEarly     not yet, but soon: a handoff to a peer not releasing yet: 425
      +-- TooLarge     an upload larger than the switch can take: 413
      +-- Locked       too many wrong guesses lately, or the arm quota: 429
 
@@ -25,6 +26,11 @@ class Forbidden(AfterwordError):
 
 class Conflict(AfterwordError):
     """The switch's state does not allow this now."""
+
+
+class TooEarly(AfterwordError):
+    """Not yet, but it may be soon (425): a server of a switch hands its shares to a peer
+    whose own copy of the switch is not releasing yet. The sender tries again later."""
 
 
 class TooLarge(AfterwordError):

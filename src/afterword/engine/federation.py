@@ -11,7 +11,7 @@ and the relays the servers send each other.
 - :func:`take_handoff`: a peer's ``handoff/1``, its own shares encrypted to this server,
   taken only while this server's own copy of the switch is releasing: each share is
   checked against its commitment as a custodian's is, and K of them publish here. A
-  server whose copy is not releasing refuses (409, retried by the sender) and relays
+  server whose copy is not releasing refuses (425, retried by the sender) and relays
   what it holds back, so one server's wrong clock or lost check-ins release nothing.
 
 Both run the check-in through the owner's own path (:func:`owner.act`), so the rule of
@@ -35,7 +35,7 @@ from afterword.crypto.signing import Document
 from afterword.engine.context import Context, load_switch
 from afterword.engine.custodians import take_share
 from afterword.engine.duress import NOBODY
-from afterword.engine.errors import Conflict, Forbidden
+from afterword.engine.errors import Conflict, Forbidden, TooEarly
 from afterword.engine.owner import act, answer, log_refused, seen_from
 from afterword.engine.peers import compare_heads, peers_of, relay_messages, roster_of
 from afterword.engine.views import status_view
@@ -104,8 +104,8 @@ def take_relay(ctx: Context, switch_id: str, doc: object, client: str = "") -> d
     return {"switch": switch_id, "counter": held, "took": took}
 
 
-class NotReleasing(Conflict):
-    """A handoff to a server whose own copy of the switch is not releasing (409)."""
+class NotReleasing(TooEarly):
+    """A handoff to a server whose own copy of the switch is not releasing (425)."""
 
 
 def take_handoff(ctx: Context, switch_id: str, doc: object, client: str = "") -> dict[str, Any]:

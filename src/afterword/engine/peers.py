@@ -1,12 +1,13 @@
 """A switch's other servers, as its roster names them, and what this server tells them.
 
-Two messages. A relay (``relay/1``) of the highest signed check-in this server holds: sent
-when a fresh check-in arrives here, when the machine asks the peers before counting a
+Three messages. A relay (``relay/1``) of the highest signed check-in this server holds:
+sent when a fresh check-in arrives here, when the machine asks the peers before counting a
 silence (``AskPeers``), and back to a peer whose relay was older than what this server
 holds. A handoff (``handoff/1``) of this server's own shares, each encrypted to the peer,
-once the release is due here (``SubmitServerShares``). Both go through the outbox like
-mail, so a peer that is down gets them once it is back, and nothing is sent inside a
-transaction.
+once the release is due here (``SubmitServerShares``). A custodian's vote that moved this
+server's copy, passed on as the custodian made it (:func:`vote_messages`). All go through
+the outbox like mail, so a peer that is down gets them once it is back, and nothing is
+sent inside a transaction.
 
 Relays also say how this server is: the switch's state here. Every ``Config.peer_every``
 each switch's peers are sent one (:func:`ask_peers`), whatever else happened, and a peer
@@ -14,7 +15,7 @@ not heard from for ``Config.peer_silence`` (2 days) is reported, once, to the ow
 the custodians: a server of their switch may be gone.
 
 Separate from :mod:`federation` (the requests peers and owners send here) because the
-transitions need it too: ``apply.build_transition`` turns those two effects into messages.
+transitions need it too: ``apply.build_transition`` turns two effects into messages.
 """
 
 from __future__ import annotations
@@ -95,6 +96,25 @@ def relay_messages(
             body=body,
         )
         for peer in peers
+    ]
+
+
+def vote_messages(
+    ctx: Context, row: repo.Switch, code: str, action: str, label: str, now: int
+) -> list[repo.Outgoing]:
+    """A custodian's vote (or its withdrawal) that moved this server's copy of the switch,
+    passed on to every peer as the custodian made it: their code and the action, to the
+    peer's own custodian door, which checks the code as it checks anyone's. A server
+    relays a vote only when it changed its own copy, so each server passes each vote on
+    once (none to a switch on this server alone)."""
+    return [
+        repo.Outgoing(
+            id=f"vote-{row.id}-{tag(peer.url)}-{tag(label)}-{action}-{now}",
+            to=f"{PEER_SCHEME}{peer.url}/switches/{row.id}/custodian",
+            subject=f"afterword custodian {action}: {row.id}",
+            body=json.dumps({"code": code, "action": action}, sort_keys=True),
+        )
+        for peer in peers_of(ctx, row)
     ]
 
 

@@ -10,21 +10,22 @@ import ipaddress
 
 from starlette.requests import Request
 
-from afterword.engine import Conflict, Forbidden, Locked, NotFound, TooLarge
+from afterword.engine import Conflict, Forbidden, Locked, NotFound, TooEarly, TooLarge
 from afterword.errors import AfterwordError
 
 STATUSES: tuple[tuple[type[AfterwordError], int], ...] = (
     (NotFound, 404),
     (Forbidden, 403),
     (Conflict, 409),
+    (TooEarly, 425),
     (TooLarge, 413),
     (Locked, 429),
 )
 
 
 def status_of(exc: AfterwordError) -> int:
-    """404, 403, 409, 413 or 429 by the error's kind; 400 for anything else wrong with
-    the request."""
+    """404, 403, 409, 425, 413 or 429 by the error's kind; 400 for anything else wrong
+    with the request."""
     for kind, status in STATUSES:
         if isinstance(exc, kind):
             return status
