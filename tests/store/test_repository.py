@@ -431,3 +431,29 @@ def test_the_workers_sweep_reads_the_disarmed_switches_by_their_index(store: Sto
         else:
             plan = [r[-1] for r in s.execute(sa.text(f"EXPLAIN QUERY PLAN {statement}"))]
     assert any("ix_switches_disarmed" in line for line in plan), plan
+
+
+def test_one_switch_with_thousands_of_messages_never_fills_a_pass(store: Store) -> None:
+    """A switch that wrote 2,000 due messages (a hostile owner's relays to peers that
+    hang) takes at most PER_SWITCH of a pass: the victim's one message, due later than
+    all of them, is leased in the same pass."""
+    from afterword.store.repository.outbox import PER_SWITCH
+
+    for sw in ("hostile", "victim"):
+        new_switch(store, sw)
+    with store.transaction() as s:
+        s.add_all(
+            OutboxRow(id=f"h{i:04}", switch_id="hostile", to="peer:https://slow.example",
+                      subject="relay", body="{}", created_at=T0, next_attempt_at=T0 + i % 7)
+            for i in range(2000)
+        )  # fmt: skip
+        release = OutboxRow(id="release", switch_id="victim", to="mailto:press@example.org",
+                            subject="release", body="x", created_at=T0, next_attempt_at=T0 + 9)  # fmt: skip
+        s.add(release)
+    with store.transaction() as s:
+        leased = [(r.switch_id, r.id) for r in repo.lease_outbox(s, T0 + 10, 50, until=T0 + 310)]
+    assert ("victim", "release") in leased
+    assert sum(1 for sw, _ in leased if sw == "hostile") == PER_SWITCH
+    with store.transaction() as s:  # the next pass: the flood's next turns, oldest first
+        again = [r.id for r in repo.lease_outbox(s, T0 + 10, 50, until=T0 + 310)]
+    assert len(again) == PER_SWITCH and not set(again) & {mid for _, mid in leased}

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, case, select, update
+from sqlalchemy import Integer, bindparam, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
@@ -106,8 +106,28 @@ def _enqueue_many(
 _NO_OUTBOX = _nothing(_OUTBOX, _OUTBOX_COLUMNS)
 
 
+PER_SWITCH = 4
+"""The most messages of one switch a dispatcher leases in one pass. A switch that wrote
+thousands (a hostile owner checking in as fast as the server answers, each check-in
+relayed to 15 peers that never answer) fills its own turns, never a whole pass: every
+other switch's due messages are leased in the same pass as they would be without it."""
+
+
 # The dispatcher: lease due messages in two statements whatever their number (the rows'
 # fields as tuples, no objects), and settle each message's attempt in one UPDATE.
+_TURNS = (
+    select(
+        _OUTBOX.c.id,
+        func.row_number()
+        .over(
+            partition_by=_OUTBOX.c.switch_id,
+            order_by=(_OUTBOX.c.next_attempt_at, _OUTBOX.c.id),
+        )
+        .label("turn"),
+    )
+    .where(_OUTBOX.c.next_attempt_at <= bindparam("now"))
+    .subquery()
+)
 _DUE_MESSAGES = (
     select(
         _OUTBOX.c.id,
@@ -117,6 +137,9 @@ _DUE_MESSAGES = (
         _OUTBOX.c.body,
         _OUTBOX.c.data,
     )
+    # each switch's first PER_SWITCH due messages only (the window is in a subquery:
+    # PostgreSQL locks no row of a query with a window function)
+    .where(_OUTBOX.c.id.in_(select(_TURNS.c.id).where(_TURNS.c.turn <= PER_SWITCH)))
     .where(_OUTBOX.c.next_attempt_at <= bindparam("now"))
     .order_by(_OUTBOX.c.next_attempt_at)
     .limit(bindparam("limit", type_=Integer()))
@@ -144,9 +167,9 @@ _RETRIES: dict[tuple[int, ...], Any] = {}
 
 
 def lease_outbox(session: Session | Connection, now: int, limit: int, until: int) -> list[Any]:
-    """Due messages (``id, switch_id, to, subject, body, data``), oldest due first, locked and
-    leased until ``until``: their attempt counted, and left alone by other dispatchers
-    until then."""
+    """Due messages (``id, switch_id, to, subject, body, data``), oldest due first, at most
+    :data:`PER_SWITCH` of any one switch, locked and leased until ``until``: their attempt
+    counted, and left alone by other dispatchers until then."""
     connection = _connection(session)
     rows = sql.run(connection, _DUE_MESSAGES, {"now": now, "limit": limit})
     if rows:
