@@ -63,16 +63,16 @@ def test_a_relay_for_another_switch_or_with_a_state_made_up_is_refused() -> None
 
 
 def test_a_handoff_carries_envelopes_from_a_peer_and_nothing_else() -> None:
-    doc = sign_handoff(KEYS[2], SWITCH, [b"age-envelope-1", b"age-envelope-2"])
+    doc = sign_handoff(KEYS[2], SWITCH, [b"age-envelope-1", b"age-envelope-2"], 3)
     handoff = load_handoff(doc, SWITCH, ROSTER, KEYS[0].public_key)
     assert handoff.sender == ROSTER.servers[2]
     assert handoff.envelopes == (b"age-envelope-1", b"age-envelope-2")
     for envelopes in ([], ["x"] * 17):
-        forged = sign_handoff(KEYS[2], SWITCH, [b"e"])
+        forged = sign_handoff(KEYS[2], SWITCH, [b"e"], 1)
         forged = {**forged, "envelopes": envelopes}
         with pytest.raises(AfterwordError):
             load_handoff(forged, SWITCH, ROSTER, KEYS[0].public_key)
-    stranger = sign_handoff(KeyPair.generate(), SWITCH, [b"e"])
+    stranger = sign_handoff(KeyPair.generate(), SWITCH, [b"e"], 1)
     with pytest.raises(SignatureError, match="not signed by a server"):
         load_handoff(stranger, SWITCH, ROSTER, KEYS[0].public_key)
 

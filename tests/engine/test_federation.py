@@ -243,11 +243,11 @@ def test_a_handoff_to_a_server_that_is_not_releasing_is_refused(
     sender, target = fed.world.nodes[1].engine, fed.world.nodes[0].engine
     blob = (fed.sealed.bundle / "shares" / "s0.age").read_bytes()
     envelope = ShareEnvelope.from_json(json.loads(target.keys.decrypt(blob)))
-    doc = sign_handoff(sender.keys, fed.switch, [envelope.encrypt(target.keys.age_recipient)])
+    doc = sign_handoff(sender.keys, fed.switch, [envelope.encrypt(target.keys.age_recipient)], 0)
     with pytest.raises(NotReleasing, match="is armed on this server"):
         target.take_handoff(fed.switch, doc)
     assert target.status(fed.switch)["shares"] == 0
-    forged = sign_handoff(KeyPair.generate(), fed.switch, [b"x"])
+    forged = sign_handoff(KeyPair.generate(), fed.switch, [b"x"], 0)
     with pytest.raises(Forbidden, match="not signed by a server on this switch's roster"):
         target.take_handoff(fed.switch, forged)
     assert "handoff-refused" in fed.kinds(0)

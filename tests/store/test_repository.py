@@ -447,9 +447,10 @@ def test_one_switch_with_thousands_of_messages_never_fills_a_pass(store: Store) 
                       subject="relay", body="{}", created_at=T0, next_attempt_at=T0 + i % 7)
             for i in range(2000)
         )  # fmt: skip
-        release = OutboxRow(id="release", switch_id="victim", to="mailto:press@example.org",
-                            subject="release", body="x", created_at=T0, next_attempt_at=T0 + 9)  # fmt: skip
-        s.add(release)
+        release = {"id": "release", "switch_id": "victim", "to": "mailto:press@example.org"}
+        s.add(
+            OutboxRow(**release, subject="release", body="x", created_at=T0, next_attempt_at=T0 + 9)
+        )
     with store.transaction() as s:
         leased = [(r.switch_id, r.id) for r in repo.lease_outbox(s, T0 + 10, 50, until=T0 + 310)]
     assert ("victim", "release") in leased

@@ -18,7 +18,7 @@ from typing import Any
 
 from afterword.client import Client, ServerError
 from afterword.crypto.bundle import load_json
-from afterword.crypto.checkin import MAX_COUNTER, sign_checkin
+from afterword.crypto.checkin import MAX_COUNTER, load_checkin, sign_checkin
 from afterword.crypto.keys import OwnerKey
 from afterword.crypto.servers import Server, check_server_url, sign_roster
 from afterword.errors import AfterwordError
@@ -70,9 +70,10 @@ def checkin_everywhere(
     urls: list[str], owner: OwnerKey, keyfile: Path, switch: str
 ) -> dict[str, dict[str, Any]]:
     """Sign the next check-in and send it to every server, one request each. A server that
-    holds a higher counter says so; the check-in is then signed again past it and sent
-    once more (to every server: the highest one is the one that counts). The answer per
-    URL: the server's status, or ``{"error": ...}``."""
+    holds a higher counter says so, and shows the check-in signed with this key file that
+    bears it; the check-in is then signed again past it and sent once more (to every
+    server: the highest one is the one that counts). The answer per URL: the server's
+    status, or ``{"error": ...}``."""
     counter = next_counter(keyfile, switch)
     answers: dict[str, dict[str, Any]] = {}
     for _ in range(2):
@@ -85,14 +86,35 @@ def checkin_everywhere(
                     answers[url] = client.signed_checkin(switch, doc)
             except ServerError as exc:
                 answers[url] = {"error": str(exc)}
-                if exc.status == 409 and isinstance(exc.body.get("counter"), int):
-                    highest = max(highest, exc.body["counter"])
+                if exc.status == 409:
+                    highest = max(highest, _proven(exc.body, owner, switch, url, answers))
             except AfterwordError as exc:
                 answers[url] = {"error": str(exc)}
         if highest < counter:
             break
-        counter = min(highest + 1, MAX_COUNTER)
+        if highest >= MAX_COUNTER:
+            raise AfterwordError(
+                "a check-in bearing the last counter there is was signed with this key file",
+                "arm the switch again with a new key file",
+            )
+        counter = highest + 1
     return answers
+
+
+def _proven(
+    body: dict[str, Any], owner: OwnerKey, switch: str, url: str, answers: dict[str, Any]
+) -> int:
+    """The counter a server says it holds, if it shows a check-in signed with this key
+    file (the owner's key or its duress key) that bears it; 0 otherwise, and that server
+    is named as one that did not take the check-in. A server cannot make up a counter to
+    lock the owner out of the others."""
+    keys = [owner.public_key, *([owner.duress_public_key] if owner.duress_public_key else [])]
+    try:
+        shown = load_checkin(body.get("checkin"), switch, keys)
+    except AfterwordError:
+        answers[url] = {"error": f"{url} refused the check-in, and showed none it holds"}
+        return 0
+    return shown.counter
 
 
 def counters_path(keyfile: Path) -> Path:

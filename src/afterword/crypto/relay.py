@@ -31,11 +31,11 @@ from afterword.errors import FormatError, SignatureError
 
 RELAY_KIND = "relay/1"
 HANDOFF_KIND = "handoff/1"
-HANDOFF_FIELDS = frozenset({"afterword", "switch", "envelopes", SERVER_KEY, "signature"})
+HANDOFF_FIELDS = frozenset({"afterword", "switch", "envelopes", "counter", SERVER_KEY, "signature"})
 MAX_ENVELOPES = 16  # a server holds a few shares of one switch at most
 MAX_ENVELOPE = 64 * 1024
 FIELDS = frozenset(
-    {"afterword", "switch", "counter", "checkin", "state", "checkpoint", "at"}
+    {"afterword", "switch", "counter", "checkin", "state", "checkpoint", "at", "request"}
     | {SERVER_KEY, "signature"}
 )
 STATES = frozenset(
@@ -57,6 +57,7 @@ class Relay:
     state: str | None = None  # the switch's state on the sender, as it says
     checkpoint: str | None = None  # its audit log's head for the switch (a signed note)
     at: int = 0  # the sender's clock when it signed (orders its checkpoints; 0: unsaid)
+    request: Document | None = None  # an owner's signed request it took (a pause, ...)
 
 
 def sign_relay(
@@ -67,13 +68,16 @@ def sign_relay(
     state: str | None = None,
     checkpoint: str | None = None,
     at: int = 0,
+    request: Document | None = None,
 ) -> Document:
     """A relay of ``checkin`` (the highest one held, counter ``counter``; None and 0 before
     any) for ``switch``, signed by this server's key; ``state``: the switch's state here
     (how the peers know this server is well, and how it sees the switch); ``checkpoint``:
     the head of this server's audit log for the switch, a signed C2SP checkpoint, which
     its peers keep and compare (a server that rewrites the switch's history is caught), and
-    ``at``, this server's clock, which orders its checkpoints for them."""
+    ``at``, this server's clock, which orders its checkpoints for them; ``request``: an
+    owner's signed request this server took (a pause, an abort, ...), passed on as it came
+    (its owner signature is what a peer acts on)."""
     check_switch_id(switch)
     _check_counter(counter)
     body: Document = {
@@ -88,6 +92,8 @@ def sign_relay(
         body["checkpoint"] = _checked_note(checkpoint)
         body["at"] = at
         _check_counter(at)
+    if request is not None:
+        body["request"] = request
     return sign_document(body, keys.signing, key_field=SERVER_KEY)
 
 
@@ -112,7 +118,14 @@ def load_relay(doc: object, switch: str, roster: ServerRoster, own_key: str) -> 
         None if state is None else _checked_state(state),
         None if note is None else _checked_note(note),
         _checked_at(doc.get("at", 0)),
+        _checked_request(doc.get("request")),
     )
+
+
+def _checked_request(request: object) -> Document | None:
+    if request is not None and not isinstance(request, dict):
+        raise FormatError("a relay's request must be a JSON object or null", _HINT)
+    return request
 
 
 def _checked_at(at: object) -> int:
@@ -140,15 +153,20 @@ class Handoff:
 
     sender: Server
     envelopes: tuple[bytes, ...]
+    counter: int  # the highest check-in the sender held when its release began
 
 
-def sign_handoff(keys: KeyPair, switch: str, envelopes: list[bytes]) -> Document:
-    """This server's share envelopes for ``switch``, already encrypted to the peer."""
+def sign_handoff(keys: KeyPair, switch: str, envelopes: list[bytes], counter: int) -> Document:
+    """This server's share envelopes for ``switch``, already encrypted to the peer, for a
+    release that began after check-in ``counter`` (the highest it held then): a peer that
+    holds a newer one knows the owner spoke since, and refuses it."""
     check_switch_id(switch)
+    _check_counter(counter)
     body: Document = {
         "afterword": HANDOFF_KIND,
         "switch": switch,
         "envelopes": [b64encode(e) for e in envelopes],
+        "counter": counter,
     }
     return sign_document(body, keys.signing, key_field=SERVER_KEY)
 
@@ -169,7 +187,10 @@ def load_handoff(doc: object, switch: str, roster: ServerRoster, own_key: str) -
         if not isinstance(item, str) or len(item) > MAX_ENVELOPE:
             raise FormatError("a handoff's envelope must be base64 text of an age file", _HINT)
         envelopes.append(b64decode(item, what="a handoff's envelope"))
-    return Handoff(sender, tuple(envelopes))
+    counter = doc.get("counter")
+    _check_counter(counter)
+    assert isinstance(counter, int)
+    return Handoff(sender, tuple(envelopes), counter)
 
 
 def _peer(

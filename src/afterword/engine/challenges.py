@@ -56,3 +56,12 @@ class Challenges:
     def _mac(self, switch_id: str, body: bytes) -> bytes:
         message = switch_id.encode() + b"\0" + body
         return hmac.new(self._key, message, hashlib.sha256).digest()[:_MAC]
+
+
+def stated_expiry(nonce: object) -> int | None:
+    """When a nonce says it expires, read without its MAC: for a peer of the server that
+    issued it, which cannot check the MAC but can trust the instant in a request the owner
+    signed (the signature covers the nonce). None if it is no nonce of this shape."""
+    if not isinstance(nonce, str) or not _SHAPE.fullmatch(nonce):
+        return None
+    return int(struct.unpack(">Q", base64.urlsafe_b64decode(nonce)[:8])[0])

@@ -22,38 +22,50 @@ relay, on every server of the switch.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from afterword.crypto.checkin import CheckIn, is_newer, load_checkin
+from afterword.crypto.encoding import b64decode, canonical_json
 from afterword.crypto.relay import load_handoff, load_relay
 from afterword.crypto.servers import Server, ServerRoster
 from afterword.crypto.shares import ShareEnvelope
-from afterword.crypto.signing import Document
+from afterword.crypto.signing import REQUEST_KIND, Document
+from afterword.engine.challenges import stated_expiry
 from afterword.engine.context import Context, load_switch
 from afterword.engine.custodians import take_share
-from afterword.engine.duress import NOBODY
+from afterword.engine.duress import NOBODY, verifies
 from afterword.engine.errors import Conflict, Forbidden, TooEarly
 from afterword.engine.owner import act, answer, log_refused, seen_from
-from afterword.engine.peers import compare_heads, peers_of, relay_messages, roster_of
+from afterword.engine.peers import (
+    compare_heads,
+    highest_checkin,
+    peers_of,
+    relay_messages,
+    roster_of,
+)
 from afterword.engine.views import status_view
-from afterword.errors import AfterwordError, SignatureError
+from afterword.errors import AfterwordError, FormatError, SignatureError
 from afterword.store import repository as repo
 from afterword.switch.machine import Phase
 
 
 class StaleCheckIn(Conflict):
     """A check-in not newer than the highest one this server holds (409): a replay, or
-    the owner's counter fell behind. ``highest`` is the counter to sign past."""
+    the owner's counter fell behind. ``highest`` is the counter to sign past, and
+    ``checkin`` the owner-signed check-in that bears it: the owner's CLI believes the
+    counter only once it checked that signature (a server cannot make it up)."""
 
-    def __init__(self, highest: int) -> None:
+    def __init__(self, highest: int, checkin: Document | None) -> None:
         super().__init__(
             f"this server already holds check-in {highest}; this one is not newer",
             f"sign check-in {highest + 1} or later (afterword checkin does this itself)",
         )
         self.highest = highest
+        self.checkin = checkin
 
 
 def signed_checkin(ctx: Context, switch_id: str, doc: object, client: str = "") -> dict[str, Any]:
@@ -65,11 +77,11 @@ def signed_checkin(ctx: Context, switch_id: str, doc: object, client: str = "") 
             row = load_switch(ctx, s, switch_id, lock=True, client=client)
             checkin, duress = owner_checkin(row, doc)
             if not is_newer(checkin, row.checkin_counter):
-                raise StaleCheckIn(row.checkin_counter)
+                raise StaleCheckIn(row.checkin_counter, highest_checkin(row))
             outcome = act(ctx, s, row, duress, {"action": "checkin"}, now, client, "signature")
-            keep_highest(ctx, s, row, doc, checkin, now)
+            keep_highest(ctx, s, row, doc, checkin, now, duress=duress)
             seen_from(ctx, s, row, client, "checkin", outcome, now)
-    except (Forbidden, StaleCheckIn) as refused:  # forged, or a replay: in the log
+    except (Forbidden, StaleCheckIn, FormatError) as refused:  # forged, replayed, malformed
         log_refused(ctx, switch_id, "checkin", refused, now, client)
         raise
     return {**answer(ctx, switch_id, "checkin", duress, outcome), "counter": checkin.counter}
@@ -91,6 +103,8 @@ def take_relay(ctx: Context, switch_id: str, doc: object, client: str = "") -> d
                 raise Forbidden(exc.message, exc.hint) from exc
             repo.see_peer(s, row.id, relay.sender.url, now, relay.state)
             compare_heads(ctx, s, row, relay, now)
+            if relay.request is not None:
+                take_request(ctx, s, row, relay.request, relay.sender, now)
             took = relay.checkin is not None and _take_relayed(
                 ctx, s, row, relay.checkin, relay.sender, now
             )
@@ -98,7 +112,7 @@ def take_relay(ctx: Context, switch_id: str, doc: object, client: str = "") -> d
                 for message in relay_messages(ctx, s, row, now, to=(relay.sender,)):
                     repo.enqueue(s, row.id, message, now)
             held = row.checkin_counter
-    except Forbidden as refused:
+    except (Forbidden, FormatError) as refused:  # in the log, as any refused request
         log_refused(ctx, switch_id, "relay", refused, now, client)
         raise
     return {"switch": switch_id, "counter": held, "took": took}
@@ -116,6 +130,7 @@ def take_handoff(ctx: Context, switch_id: str, doc: object, client: str = "") ->
     open with this server's key or matches no custodian's commitment."""
     now = ctx.clock()
     waiting: Phase | None = None
+    behind = 0
     try:
         with ctx.store.transaction() as s:
             row = load_switch(ctx, s, switch_id, lock=True)
@@ -125,7 +140,13 @@ def take_handoff(ctx: Context, switch_id: str, doc: object, client: str = "") ->
                 raise Forbidden(exc.message, exc.hint) from exc
             repo.see_peer(s, row.id, handoff.sender.url, now, Phase.RELEASING.value)
             phase = repo.state_of(row).phase  # the truth's
-            if phase is Phase.RELEASING:
+            if handoff.counter < row.checkin_counter and phase is not Phase.RELEASED:
+                # a release that began before a check-in this server heard: the owner
+                # spoke since, whatever this server's own state; the sender is told
+                behind = row.checkin_counter
+                for message in relay_messages(ctx, s, row, now, to=(handoff.sender,)):
+                    repo.enqueue(s, row.id, message, now)
+            elif phase is Phase.RELEASING:
                 for blob in handoff.envelopes:
                     label, _ = take_share(ctx, s, row, _opened(ctx, blob), now, client)
                     if label is None:
@@ -134,9 +155,14 @@ def take_handoff(ctx: Context, switch_id: str, doc: object, client: str = "") ->
                 waiting = phase
                 for message in relay_messages(ctx, s, row, now, to=(handoff.sender,)):
                     repo.enqueue(s, row.id, message, now)
-    except Forbidden as refused:
+    except (Forbidden, FormatError) as refused:  # in the log, as any refused request
         log_refused(ctx, switch_id, "handoff", refused, now, client)
         raise
+    if behind:  # after the commit: the relay back is on its way
+        raise Conflict(
+            f"this handoff is from a release that began before check-in {behind}",
+            "the owner checked in since; the newer check-in was relayed to the sender",
+        )
     if waiting is not None:  # after the commit: the relay back is on its way
         raise NotReleasing(
             f"switch {switch_id} is {waiting} on this server, not releasing",
@@ -170,11 +196,66 @@ def _take_relayed(
     ctx: Context, s: Session, row: repo.Switch, doc: Document, sender: Server, now: int
 ) -> bool:
     checkin, duress = owner_checkin(row, doc)
-    if not is_newer(checkin, row.checkin_counter):
-        return False  # already here (by the owner, or another peer's relay)
     method = f"signature, relayed by {sender.url}"
+    if not is_newer(checkin, row.checkin_counter):
+        if duress and checkin.counter > row.duress_counter:
+            # a duress check-in a later real one outranked (it reached this server late):
+            # the owner was coerced all the same, so it triggers, once, and goes on
+            act(ctx, s, row, True, {"action": "checkin"}, now, "", method, relayed=True)
+            repo.update_switch(s, row, duress_counter=checkin.counter)
+            peers = tuple(p for p in peers_of(ctx, row) if p != sender)
+            for message in relay_messages(ctx, s, row, now, to=peers, checkin=doc):
+                repo.enqueue(s, row.id, message, now)
+            return True
+        return False  # already here (by the owner, or another peer's relay)
     act(ctx, s, row, duress, {"action": "checkin"}, now, "", method, relayed=True)
-    keep_highest(ctx, s, row, doc, checkin, now, skip=sender)
+    keep_highest(ctx, s, row, doc, checkin, now, skip=sender, duress=duress)
+    return True
+
+
+RELAY_GRACE = 7 * 86400
+"""How long after its nonce expired a relayed owner request is still taken: long enough
+for a peer that was down for days to get the owner's pause, short enough that a peer
+cannot keep an old abort to play later."""
+
+AS_A_LOOK = frozenset({"canary-add", "drill"})
+"""Owner actions a peer takes as a look only: a protected person's links and a drill are
+the server's the owner asked (a duress one still triggers, as a duress look does)."""
+
+
+def take_request(
+    ctx: Context, s: Session, row: repo.Switch, request: Document, sender: Server, now: int
+) -> bool:
+    """An owner's signed request another server took, acted on here as the owner's own
+    (a pause, an abort, a release, new settings, a duress look that triggers), once: its
+    nonce is spent here too. Refused (and logged): one the owner did not sign, or for
+    another switch; ignored: one seen before, or too old."""
+    body = {k: v for k, v in request.items() if k != "signature"}
+    if body.get("afterword") != REQUEST_KIND or body.get("switch") != row.id:
+        raise Forbidden("the relayed request is not for this switch")
+    try:
+        signature = b64decode(str(request.get("signature")), what="the signature")
+    except FormatError:
+        signature = b""
+    message = canonical_json(body)
+    real = verifies(row.owner_key, signature, message)
+    duress = verifies(row.duress_key or NOBODY, signature, message)
+    duress = verifies(row.decoy_duress_key or NOBODY, signature, message) or duress
+    if not (real or duress):
+        raise Forbidden("the relayed request's signature does not verify with the owner key")
+    expiry = stated_expiry(body.get("nonce"))
+    if expiry is None or now > expiry + RELAY_GRACE:
+        return False
+    spent = hashlib.sha256(f"{row.id} {body.get('nonce')}".encode()).hexdigest()
+    if not repo.spend_nonce(s, row.id, f"r:{spent[:60]}", expiry + RELAY_GRACE):
+        return False  # taken before (from the owner's own server, or another peer)
+    action = body.get("action")
+    taken = {**request, "action": "status"} if action in AS_A_LOOK else request
+    method = f"signature, relayed by {sender.url}"
+    act(ctx, s, row, duress and not real, taken, now, "", method, relayed=True)
+    peers = tuple(p for p in peers_of(ctx, row) if p != sender)
+    for outgoing in relay_messages(ctx, s, row, now, to=peers, request=request):
+        repo.enqueue(s, row.id, outgoing, now)
     return True
 
 
@@ -198,11 +279,18 @@ def keep_highest(
     checkin: CheckIn,
     now: int,
     skip: Server | None = None,
+    *,
+    duress: bool = False,
 ) -> None:
     """Keep ``checkin`` as the highest this server holds, and relay it to the switch's
-    other servers (but ``skip``, the one it came from). Alike whoever signed it."""
+    other servers (but ``skip``, the one it came from). Alike whoever signed it (a duress
+    one is also the highest duress check-in: the same statement either way)."""
     repo.update_switch(
-        s, row, checkin_counter=checkin.counter, checkin_doc=json.dumps(doc, sort_keys=True)
+        s,
+        row,
+        checkin_counter=checkin.counter,
+        checkin_doc=json.dumps(doc, sort_keys=True),
+        duress_counter=checkin.counter if duress else row.duress_counter,
     )
     peers = tuple(p for p in peers_of(ctx, row) if p != skip)
     for message in relay_messages(ctx, s, row, now, to=peers):

@@ -28,6 +28,7 @@ from afterword.engine.errors import Conflict, Forbidden, NotFound
 from afterword.engine.lockout import WRONG_PASSWORD, check_lock, wrong_guess
 from afterword.engine.mail_text import render
 from afterword.engine.owner_events import action_kind, owner_event
+from afterword.engine.peers import relay_messages
 from afterword.engine.views import audit_export, dashboard_custodians, status_view, switch_view
 from afterword.errors import AfterwordError, FormatError
 from afterword.store import repository as repo
@@ -82,6 +83,10 @@ def owner_request(
             duress = authorize(ctx, s, row, request, now)
             outcome = act(ctx, s, row, duress, request, now, client, "signature")
             seen_from(ctx, s, row, client, request.get("action"), outcome, now)
+            # the switch's other servers act on it too (a pause, an abort, a duress
+            # look): every signed request, real or duress, so the work is the same
+            for message in relay_messages(ctx, s, row, now, request=request):
+                repo.enqueue(s, row.id, message, now)
     except Forbidden as refused:  # a forged or replayed request shows in the log
         log_refused(ctx, switch_id, action_kind(request.get("action")), refused, now, client)
         raise

@@ -76,21 +76,28 @@ def relay_messages(
     row: repo.Switch,
     now: int,
     to: tuple[Server, ...] | None = None,
+    checkin: Document | None = None,
+    request: Document | None = None,
 ) -> list[repo.Outgoing]:
     """A relay of the highest check-in this server holds, for each peer in ``to`` (every
     peer by default), with the switch's state here and the head of its audit log (a
-    signed checkpoint). The id names the switch, the peer, the counter and the instant, so
-    a retry is the same message and a later ask is a new one."""
+    signed checkpoint). ``checkin``: another one to relay (a duress check-in outranked
+    by the highest); ``request``: an owner's signed request to pass on. The id names the
+    switch, the peer, the check-in's counter, the request's nonce and the instant, so a
+    retry is the same message and a later ask is a new one."""
     peers = peers_of(ctx, row) if to is None else to
     if not peers:
         return []
     state = repo.state_of(row).phase.value  # the truth's: peers see the truth
     head = own_checkpoint(ctx, s, row)
-    doc = sign_relay(ctx.keys, row.id, row.checkin_counter, highest_checkin(row), state, head, now)
+    carried = highest_checkin(row) if checkin is None else checkin
+    doc = sign_relay(ctx.keys, row.id, row.checkin_counter, carried, state, head, now, request)
     body = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+    counter = carried.get("counter") if carried is not None else 0
+    asked = "" if request is None else f"-{tag(str(request.get('nonce')))}"
     return [
         repo.Outgoing(
-            id=f"relay-{row.id}-{tag(peer.url)}-{row.checkin_counter}-{now}",
+            id=f"relay-{row.id}-{tag(peer.url)}-{counter}{asked}-{now}",
             to=f"{PEER_SCHEME}{peer.url}/switches/{row.id}/relays",
             subject=f"afterword relay: {row.id}",
             body=body,
@@ -141,7 +148,8 @@ def handoff_messages(ctx: Context, s: Session, row: repo.Switch, now: int) -> li
     held = [ShareEnvelope.from_json(json.loads(ctx.keys.decrypt(r.envelope))) for r in rows]
     messages = []
     for peer in peers:
-        doc = sign_handoff(ctx.keys, row.id, [e.encrypt(peer.recipient) for e in held])
+        sealed = [e.encrypt(peer.recipient) for e in held]
+        doc = sign_handoff(ctx.keys, row.id, sealed, row.checkin_counter)
         messages.append(
             repo.Outgoing(
                 id=f"handoff-{row.id}-{tag(peer.url)}",
@@ -153,8 +161,11 @@ def handoff_messages(ctx: Context, s: Session, row: repo.Switch, now: int) -> li
     return messages
 
 
-ASKED = ("armed", "overdue", "triggered", "releasing", "paused", "disarming")
-"""The states in which a switch's peers are asked how they are (not once it is over)."""
+ASKED = ("armed", "overdue", "triggered", "releasing", "released", "paused", "disarming")
+"""The states in which a switch's peers are asked how they are: all but disarmed. A
+released switch goes on asking too: after a duress release the owner is shown a decoy
+that is still armed, whose peers (as its status shows them) are still heard from, and
+whose silent servers are still reported, as in the real world."""
 
 
 def ask_peers(ctx: Context, now: int) -> int:

@@ -89,6 +89,8 @@ class SwitchRow(Base):
     servers: Mapped[str | None] = mapped_column(Text, nullable=True)
     checkin_counter: Mapped[int] = mapped_column(BigInteger, server_default="0")
     checkin_doc: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # the highest duress check-in taken: one outranked by a later real one still counts
+    duress_counter: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 class PeerRow(Base):

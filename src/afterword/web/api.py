@@ -215,14 +215,19 @@ async def owner(switch_id: str, request: Request) -> JSONResponse:
 async def signed_checkin(switch_id: str, request: Request) -> JSONResponse:
     """The owner's signed check-in (``checkin/1``) in one request, as `afterword checkin`
     sends it to every server of a switch. One not newer than the highest this server holds
-    is refused (409) with that ``counter``, to sign past."""
+    is refused (409) with that ``counter`` and the owner-signed ``checkin`` bearing it."""
     engine = engine_of(request)
     check_id(switch_id)
     body = await _json_body(request, "send the signed check-in `afterword checkin` makes")
     try:
         answer = await run_in_threadpool(engine.signed_checkin, switch_id, body, client_of(request))
     except StaleCheckIn as stale:
-        content = {"error": stale.message, "hint": stale.hint, "counter": stale.highest}
+        content = {
+            "error": stale.message,
+            "hint": stale.hint,
+            "counter": stale.highest,
+            "checkin": stale.checkin,  # the owner-signed proof of it
+        }
         return JSONResponse(content, status_code=409)
     return JSONResponse(answer)
 

@@ -142,6 +142,7 @@ class Switch:
     servers: str | None = None  # the signed roster of the switch's servers (issue 17)
     checkin_counter: int = 0  # the highest signed check-in's counter
     checkin_doc: str | None = None  # ... and the check-in itself
+    duress_counter: int = 0  # the highest duress check-in taken
     client_known: bool | None = None  # asked with ``client=``: has the switch seen it?
 
 

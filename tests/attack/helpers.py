@@ -1,0 +1,30 @@
+"""What the attack tests share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from afterword.crypto.encoding import b64encode, canonical_json
+from afterword.crypto.signing import REQUEST_KIND
+from afterword.engine import Engine
+from afterword.errors import AfterwordError
+from tests.engine.federation import Federation, answers
+
+
+def everywhere(fed: Federation, doc: dict, to: list[int] | None = None) -> list[Any]:
+    """The CLI's check-in: to every server, each answer on its own (a refusal is kept)."""
+    said: list[Any] = []
+    for i in range(len(fed.world.nodes)) if to is None else to:
+        try:
+            said += list(answers(fed, doc, [i]))
+        except AfterwordError as exc:
+            said.append(exc)
+    return said
+
+
+def signed(key: Any, engine: Engine, switch: str, action: str, **extra: Any) -> dict:
+    """A signed owner request (``key``: the owner's signing key, or the duress key)."""
+    nonce = engine.challenge(switch)["nonce"]
+    body = {"afterword": REQUEST_KIND, "switch": switch, "action": action, "nonce": nonce, **extra}
+    request = {**body, "signature": b64encode(key.sign(canonical_json(body)))}
+    return engine.owner_request(switch, request, client="10.1.2.3 cli")
