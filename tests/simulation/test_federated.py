@@ -14,7 +14,10 @@ are drawn and, in its docstring, how each bound is derived:
   release page, ``{public_url}/r/ID``: the one thing that differs);
 - duress at any server triggers every alive server, and the server answers the duress
   check-in exactly as a copy of it (its twin, same database, same clock) answers the
-  owner's real one with the same counter.
+  owner's real one with the same counter. Two exceptions are counted, not failed: the
+  duress check-in's only servers died for good (it may never have left them), and a
+  server that took a real check-in the freed owner signed after the duress one before
+  the duress one reached it: the product gap the xfail test at the end pins down.
 
 Faults here are the network's and the servers' (crash = skip ticks and answer nothing);
 kills inside transactions, mail failures and clock jumps are the single-server
@@ -23,7 +26,8 @@ told of every failure; only relays, which the asks make up for, are lost silentl
 
 ``make test`` runs 4 seeds of ``AFTERWORD_FED_LIFECYCLES`` (default 6) lifecycles;
 ``make soak`` runs this too (``-k keep_every_promise``), over its ``SEEDS``, with
-``SIM_LIFECYCLES // 8`` lifecycles a seed unless ``AFTERWORD_FED_LIFECYCLES`` says.
+``SIM_LIFECYCLES // 24`` lifecycles a seed (one, by default: 4,200 lifecycles, about 25
+minutes on each of its two jobs) unless ``AFTERWORD_FED_LIFECYCLES`` says.
 A failing seed is named, with the command that replays it.
 """
 
@@ -56,7 +60,7 @@ def fed_lifecycles() -> int:
     if chosen:
         return int(chosen)
     if os.environ.get("AFTERWORD_SEEDS", "").strip():  # make soak: many seeds
-        return max(1, lifecycles_per_seed() // 8)
+        return max(1, lifecycles_per_seed() // 24)
     return 6
 
 
@@ -240,6 +244,43 @@ def test_a_duress_check_in_outrun_by_a_real_one_still_triggers_every_server(
         world.dead.clear()
         world.run(T0 + 2400)
         assert fed.states()[0] in ("triggered", "releasing")  # server 0 knows
+        causes = [n.engine.status(fed.switch).get("cause") for n in world.nodes]
+        assert causes == ["duress", "duress", "duress"], (fed.states(), causes)
+    finally:
+        close(fed)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a real check-in that a duress-triggered server refuses (409: 'only an abort "
+    "stops it') is still kept there as the highest and relayed: a peer the duress "
+    "check-in had not reached yet takes the real one first, and never triggers",
+)
+def test_a_real_check_in_refused_after_duress_does_not_outrun_it(
+    tmp_path: Path, owner: OwnerKey
+) -> None:
+    """Seed 70's lifecycle 0 (AFTERWORD_SIM_SEED=70 AFTERWORD_FED_LIFECYCLES=6, before
+    the simulation learnt to count this): duress at server 0 while server 2 is cut off;
+    the freed owner's next real check-in goes to 0 and 1 only, and both refuse it (they
+    triggered), yet relay it; server 2, reachable again, takes the real one, not the
+    duress one, so with K=3 of 3 the duress releases nothing."""
+    from afterword.engine import Conflict
+    from tests.engine.federation import T0, federation
+
+    fed = federation(tmp_path, owner, servers=3, threshold=3)
+    try:
+        world = fed.world
+        world.cut |= {world.link(0, 2), world.link(1, 2)}
+        world.now = T0 + 600
+        duress = fed.checkin(owner, world.now, duress=True)
+        world.nodes[0].engine.signed_checkin(fed.switch, duress, client="10.1.2.3 cli")
+        world.run(T0 + 900)
+        real = fed.checkin(owner, world.now)
+        for node in world.nodes[:2]:
+            with pytest.raises(Conflict):
+                node.engine.signed_checkin(fed.switch, real, client="10.1.2.3 cli")
+        world.cut.clear()
+        world.run(T0 + 1500)
         causes = [n.engine.status(fed.switch).get("cause") for n in world.nodes]
         assert causes == ["duress", "duress", "duress"], (fed.states(), causes)
     finally:
