@@ -32,7 +32,7 @@ all in virtual time (each server's offset cancels: every duration is counted on 
   issue's bound, "the owner's last real check-in + I + G + W", whenever that check-in
   reached N-K+1 servers; a check-in K servers never heard of (its only servers crashed
   or cut off past everyone's deadline) cannot hold them, which is counted, not failed
-  (``stale-minority``). Checked for lifecycles without duress.
+  (``stale-minority``). Checked for lifecycles no duress check-in reached.
 - **never lost**: with at least K servers alive for good, and every fault over at ``E``
   (drops, cuts, lost relays and crashes stop; delays up to ``D`` and duplicates go on, and
   a request arrives within ``D`` of its first attempt), every alive server ends released
@@ -71,6 +71,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from afterword.crypto.checkin import sign_checkin
 from afterword.crypto.keys import OwnerKey
+from afterword.crypto.signing import public_key_text
 from afterword.engine import Engine, ServerKeys
 from afterword.engine.outbox import MAX_BACKOFF
 from afterword.errors import AfterwordError
@@ -242,6 +243,10 @@ class Lifecycle:
         self.swallowed: dict[tuple[str, str], int] = {}
         self.quiet_at = 0
         self.twins = 0
+        # when each server was first handed the duress check-in (a relay carrying it)
+        self.duress_key = public_key_text(self.fed.duress.public_key())
+        self.duress_reached: dict[int, int] = {}
+        self.world.taken = self.took_request
 
     def where(self) -> str:
         p = self.plan
@@ -258,6 +263,14 @@ class Lifecycle:
 
     def url(self, i: int) -> str:
         return self.world.nodes[i].url
+
+    def took_request(
+        self, origin: str, target: str, kind: str, doc: Any, answer: dict[str, Any]
+    ) -> None:
+        checkin = doc.get("checkin") if kind == "relays" else None
+        if isinstance(checkin, dict) and checkin.get("owner_key") == self.duress_key:
+            index = next(i for i, n in enumerate(self.world.nodes) if n.url == target)
+            self.duress_reached.setdefault(index, self.world.now)
 
     def forever_dead(self, i: int) -> bool:
         return i in self.plan.dies
@@ -402,10 +415,13 @@ class Lifecycle:
         return logs
 
     def check(self) -> None:
-        p, pol = self.plan, self.plan.policy
+        p = self.plan
         logs = self.logs()
         alive = [i for i in range(p.servers) if not self.forever_dead(i)]
         duress_landed = any(c.duress for c in self.landed)
+        # a duress check-in a server refused (its copy was releasing) is relayed all the
+        # same, and triggers the peers it reaches: no bound on missed check-ins holds then
+        duress_heard = duress_landed or any(e["kind"] == "duress" for log in logs for e in log)
         releasing: dict[int, int] = {}  # server -> virtual instant its copy released
         published: dict[int, int] = {}
         rearms: dict[int, list[int]] = {}  # server -> virtual instants it took a check-in
@@ -428,7 +444,7 @@ class Lifecycle:
                         self.check_server_early(s, at, last)
                 elif kind == "released" and s not in published:
                     published[s] = at
-        self.check_federation_early(releasing, published, rearms, duress_landed)
+        self.check_federation_early(releasing, published, rearms, duress_heard)
         self.check_lost(alive, releasing, published)
         self.check_messages()
         if duress_landed:
@@ -436,12 +452,11 @@ class Lifecycle:
         self.stats.lifecycles += 1
         self.stats.shapes[f"{p.threshold}of{p.servers}"] += 1
         self.stats.outcomes["released" if published else "not-released"] += 1
-        self.stats.outcomes["with-duress" if duress_landed else "without-duress"] += 1
+        self.stats.outcomes["with-duress" if duress_heard else "without-duress"] += 1
         self.stats.faults.update(self.world.network.struck)
         self.stats.faults["refused-by-peers"] += len(self.world.refused)
         self.stats.faults["dead-for-good"] += len(p.dies)
         self.stats.faults["clock-offsets"] += sum(1 for o in p.offsets.values() if o)
-        del pol
 
     def check_server_early(self, s: int, at: int, last: int | None) -> None:
         pol, pw = self.plan.policy, self.plan.peer_wait
@@ -456,9 +471,9 @@ class Lifecycle:
         releasing: dict[int, int],
         published: dict[int, int],
         rearms: dict[int, list[int]],
-        duress_landed: bool,
+        duress_heard: bool,
     ) -> None:
-        if duress_landed:
+        if duress_heard:
             return
         p, pol = self.plan, self.plan.policy
         need = 1 if p.clean else p.servers - p.threshold + 1
@@ -510,7 +525,7 @@ class Lifecycle:
         if first is None or first > bound:
             self.fail(f"the recipient's release came at {first}, after the bound {bound}")
         self.stats.outcomes["release-within-bound"] += 1
-        del published
+        self.stats.outcomes["published-by-all-alive"] += len(published) >= len(alive)
 
     def check_messages(self) -> None:
         copies = [(origin, m) for _, origin, m in self.world.mailed if _released(m)]
@@ -534,12 +549,11 @@ class Lifecycle:
             if len({origin for origin, _ in same}) > 1:
                 self.stats.outcomes["copies-from-several-servers"] += 1
 
-    def phase_at_duress(self, log: list[dict[str, Any]], server: int, given: int) -> str:
-        """What server's copy was (by its log) when the duress check-in reached it, or,
-        if it never did, when the owner gave it."""
+    def phase_at(self, log: list[dict[str, Any]], server: int, at: int) -> str:
+        """What server's copy was at virtual instant ``at``, by its log."""
         phase = "armed"
         for e in log:
-            if e["kind"] == "duress" or int(e["at"]) - self.plan.offsets[server] > given:
+            if int(e["at"]) - self.plan.offsets[server] > at:  # (the same second: before)
                 break
             if e["kind"] in ("armed", "checked-in", "aborted", *TRIGGERED):
                 phase = "armed" if e["kind"] in ("checked-in", "aborted") else e["kind"]
@@ -567,17 +581,30 @@ class Lifecycle:
         self.stats.outcomes["duress-outrun-known"] += bool(outrun)
         missed = [i for i in missed if i not in outrun]
         # a server whose copy had triggered already (the owner was late: a missed
-        # check-in) when the duress check-in reached it, or by the time it was given:
-        # that release goes on as it is, for its own cause
-        late = [i for i in missed if self.phase_at_duress(logs[i], i, first.at) in TRIGGERED]
+        # check-in) when the duress check-in reached it: that release goes on as it is,
+        # for its own cause. One it never reached: with relays lost for good and links
+        # cut (fault_rate), it may not have (counted); without, it must have.
+        for c in self.landed:
+            if c.duress:
+                for i in c.took:
+                    self.duress_reached.setdefault(i, c.at)
+        unreached = [i for i in missed if i not in self.duress_reached]
+        if self.plan.fault_rate:
+            self.stats.outcomes["duress-lost-to-faults"] += bool(unreached)
+            missed = [i for i in missed if i not in unreached]
+        late = [
+            i
+            for i in missed
+            if i not in unreached and self.phase_at(logs[i], i, self.duress_reached[i]) in TRIGGERED
+        ]
         self.stats.outcomes["duress-after-a-trigger"] += bool(late)
         missed = [i for i in missed if i not in late]
         if missed:
             landed = [(c.counter, c.at, c.duress, c.took) for c in self.landed]
             self.fail(
                 f"a duress check-in landed, yet servers {missed} triggered for "
-                f"{[causes.get(i) for i in missed]}; check-ins (counter, at, duress, took): "
-                f"{landed}"
+                f"{[causes.get(i) for i in missed]} (never reached: {unreached}); check-ins "
+                f"(counter, at, duress, took): {landed}"
             )
 
 
