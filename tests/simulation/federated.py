@@ -138,7 +138,7 @@ class Plan:
     policy: Policy
     peer_wait: int
     offsets: dict[int, int]
-    dies: dict[int, int]  # server index -> the virtual instant it dies for good
+    dies: dict[int, int]  # server index -> when it dies for good (seconds after arming)
     gaps: list[int]  # the owner's check-ins, as gaps after arming
     duress_at: int | None  # the index of the check-in signed by the duress key
     freed: bool  # after duress, the owner goes on checking in for real
@@ -276,13 +276,25 @@ class Lifecycle:
         return i in self.plan.dies
 
     def run_to(self, at: int) -> None:
+        """Run the world to ``at``, stopping wherever a fault starts or ends on the way."""
+        while True:
+            ends = [*self.crashed.values(), *self.cuts.values(), *self.swallowed.values()]
+            ends += [self.armed + t for t in self.plan.dies.values()]
+            ends = [t for t in ends if self.world.now < t < at]
+            if not ends:
+                break
+            self.world.run_events(min(ends))
+            self.update_dead()
         self.world.run_events(at)
         self.world.now = max(self.world.now, at)
         self.update_dead()
 
     def update_dead(self) -> None:
+        """The world's faults as they stand now (a death still to come at the quiet
+        instant comes then: the bound of never lost counts from a world that stays)."""
         now = self.world.now
-        dead = {self.url(i) for i, at in self.plan.dies.items() if at <= now}
+        quiet = bool(self.quiet_at) and now >= self.quiet_at
+        dead = {self.url(i) for i, t in self.plan.dies.items() if quiet or self.armed + t <= now}
         dead |= {self.url(i) for i, back in self.crashed.items() if back > now}
         self.world.dead = dead
         self.world.cut = {link for link, until in self.cuts.items() if until > now}
