@@ -26,8 +26,9 @@ told of every failure; only relays, which the asks make up for, are lost silentl
 
 ``make test`` runs 4 seeds of ``AFTERWORD_FED_LIFECYCLES`` (default 6) lifecycles;
 ``make soak`` runs this too (``-k keep_every_promise``), over its ``SEEDS``, with
-``SIM_LIFECYCLES // 24`` lifecycles a seed (one, by default: 4,200 lifecycles, about 25
-minutes of a core on each of its two jobs) unless ``AFTERWORD_FED_LIFECYCLES`` says.
+``SIM_LIFECYCLES // 24`` lifecycles a seed (one, by default: 4,200 lifecycles, about 35
+minutes on each of its two jobs: 720 took 10.5 minutes on two jobs of a 2-core machine)
+unless ``AFTERWORD_FED_LIFECYCLES`` says.
 A failing seed is named, with the command that replays it.
 """
 
