@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from afterword.crypto.keys import OwnerKey
 from afterword.crypto.relay import sign_handoff
 from afterword.crypto.shares import ShareEnvelope
@@ -18,6 +20,13 @@ from tests.attack.helpers import everywhere
 from tests.engine.federation import PEER_WAIT, POLICY, T0, close, federation
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="a design limit, documented in docs/federation.md: a server cut off from the "
+    "owner and from every honest peer cannot tell 'the owner is silent and the others are "
+    "gone' (where promise 2 wants it to release) from 'a hostile peer withholds what it "
+    "heard'; with K-1 hostile or cut-off servers, one hostile peer's share completes it",
+)
 def test_a_hostile_peer_completes_an_isolated_servers_release(
     tmp_path: Path, owner: OwnerKey
 ) -> None:

@@ -14,12 +14,14 @@ from pathlib import Path
 import pytest
 
 from afterword.engine import ServerKeys, passwords
+from tests.simulation.federated import FedStats
 from tests.simulation.sim import Stats
 from tests.simulation.world import PoolBundle, seal_pool
 from tests.store.conftest import pg_url  # noqa: F401
 
 POOL = 8
 TOTALS = Stats()
+FED_TOTALS = FedStats()  # the federated simulation's (test_federated.py)
 
 
 def seeds() -> list[int]:
@@ -85,10 +87,16 @@ def quiet_logs() -> Iterator[None]:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not TOTALS.batches:
+    """The totals, and with ``AFTERWORD_SIM_REPORT=FILE`` in FILE too: the single-server
+    simulation's as before, and the federated one's under ``"federated"``."""
+    if not TOTALS.batches and not FED_TOTALS.lifecycles:
         return
-    summary = TOTALS.summary()
-    terminalreporter.write_line("simulation: " + json.dumps(summary))
+    summary = TOTALS.summary() if TOTALS.batches else {}
+    if summary:
+        terminalreporter.write_line("simulation: " + json.dumps(summary))
+    if FED_TOTALS.lifecycles:
+        summary["federated"] = FED_TOTALS.summary()
+        terminalreporter.write_line("federated simulation: " + json.dumps(summary["federated"]))
     report = os.environ.get("AFTERWORD_SIM_REPORT")
     if report:
         Path(report).write_text(json.dumps(summary, indent=1) + "\n")

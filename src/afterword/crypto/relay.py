@@ -31,7 +31,9 @@ from afterword.errors import FormatError, SignatureError
 
 RELAY_KIND = "relay/1"
 HANDOFF_KIND = "handoff/1"
-HANDOFF_FIELDS = frozenset({"afterword", "switch", "envelopes", "counter", SERVER_KEY, "signature"})
+HANDOFF_FIELDS = frozenset(
+    {"afterword", "switch", "envelopes", "counter", "released"} | {SERVER_KEY, "signature"}
+)
 MAX_ENVELOPES = 16  # a server holds a few shares of one switch at most
 MAX_ENVELOPE = 64 * 1024
 FIELDS = frozenset(
@@ -154,12 +156,17 @@ class Handoff:
     sender: Server
     envelopes: tuple[bytes, ...]
     counter: int  # the highest check-in the sender held when its release began
+    released: bool = False  # the sender has published: its shares are no secret any more
 
 
-def sign_handoff(keys: KeyPair, switch: str, envelopes: list[bytes], counter: int) -> Document:
+def sign_handoff(
+    keys: KeyPair, switch: str, envelopes: list[bytes], counter: int, released: bool = False
+) -> Document:
     """This server's share envelopes for ``switch``, already encrypted to the peer, for a
     release that began after check-in ``counter`` (the highest it held then): a peer that
-    holds a newer one knows the owner spoke since, and refuses it."""
+    holds a newer one knows the owner spoke since, and refuses it. ``released``: this
+    server has published the release already (its key is public), so the handoff helps a
+    peer that began releasing later to finish, whatever it heard since."""
     check_switch_id(switch)
     _check_counter(counter)
     body: Document = {
@@ -167,6 +174,7 @@ def sign_handoff(keys: KeyPair, switch: str, envelopes: list[bytes], counter: in
         "switch": switch,
         "envelopes": [b64encode(e) for e in envelopes],
         "counter": counter,
+        **({"released": True} if released else {}),
     }
     return sign_document(body, keys.signing, key_field=SERVER_KEY)
 
@@ -190,7 +198,7 @@ def load_handoff(doc: object, switch: str, roster: ServerRoster, own_key: str) -
     counter = doc.get("counter")
     _check_counter(counter)
     assert isinstance(counter, int)
-    return Handoff(sender, tuple(envelopes), counter)
+    return Handoff(sender, tuple(envelopes), counter, doc.get("released") is True)
 
 
 def _peer(

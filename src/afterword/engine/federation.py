@@ -42,6 +42,7 @@ from afterword.engine.errors import Conflict, Forbidden, TooEarly
 from afterword.engine.owner import act, answer, log_refused, seen_from
 from afterword.engine.peers import (
     compare_heads,
+    handoff_messages,
     highest_checkin,
     peers_of,
     relay_messages,
@@ -140,7 +141,12 @@ def take_handoff(ctx: Context, switch_id: str, doc: object, client: str = "") ->
                 raise Forbidden(exc.message, exc.hint) from exc
             repo.see_peer(s, row.id, handoff.sender.url, now, Phase.RELEASING.value)
             phase = repo.state_of(row).phase  # the truth's
-            if handoff.counter < row.checkin_counter and phase is not Phase.RELEASED:
+            if phase is Phase.RELEASED:  # a peer still releasing: here are ours, freely
+                for message in handoff_messages(
+                    ctx, s, row, now, to=(handoff.sender,), released=True
+                ):
+                    repo.enqueue(s, row.id, message, now)
+            elif handoff.counter < row.checkin_counter and not handoff.released:
                 # a release that began before a check-in this server heard: the owner
                 # spoke since, whatever this server's own state; the sender is told
                 behind = row.checkin_counter
@@ -151,7 +157,7 @@ def take_handoff(ctx: Context, switch_id: str, doc: object, client: str = "") ->
                     label, _ = take_share(ctx, s, row, _opened(ctx, blob), now, client)
                     if label is None:
                         raise Forbidden("a handed-over share is none of this switch's shares")
-            elif phase is not Phase.RELEASED:  # late shares change nothing
+            else:
                 waiting = phase
                 for message in relay_messages(ctx, s, row, now, to=(handoff.sender,)):
                     repo.enqueue(s, row.id, message, now)

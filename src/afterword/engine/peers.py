@@ -136,23 +136,33 @@ def own_checkpoint(ctx: Context, s: Session, row: repo.Switch) -> str | None:
     return sign_checkpoint(head, ctx.keys.signing)
 
 
-def handoff_messages(ctx: Context, s: Session, row: repo.Switch, now: int) -> list[repo.Outgoing]:
+def handoff_messages(
+    ctx: Context,
+    s: Session,
+    row: repo.Switch,
+    now: int,
+    to: tuple[Server, ...] | None = None,
+    released: bool = False,
+) -> list[repo.Outgoing]:
     """This server's own shares of the switch, for each peer, each share encrypted to that
     peer's recipient (from the roster): what a peer that is releasing too needs to reach
-    K. One message per peer, whose id names the switch and the peer alone: there is one
-    handoff per release."""
-    peers = peers_of(ctx, row)
+    K. One message per peer (``to``: these only), whose id names the switch, the peer and
+    the highest check-in held: one handoff per release (a release stopped by a newer
+    check-in and begun again later hands over again), and one more, ``released``, from a
+    server that published to a peer still releasing."""
+    peers = peers_of(ctx, row) if to is None else to
     rows = s.query(ServerEnvelopeRow).filter_by(switch_id=row.id).all() if peers else []
     if not rows:
         return []
     held = [ShareEnvelope.from_json(json.loads(ctx.keys.decrypt(r.envelope))) for r in rows]
     messages = []
+    suffix = "-released" if released else ""
     for peer in peers:
         sealed = [e.encrypt(peer.recipient) for e in held]
-        doc = sign_handoff(ctx.keys, row.id, sealed, row.checkin_counter)
+        doc = sign_handoff(ctx.keys, row.id, sealed, row.checkin_counter, released)
         messages.append(
             repo.Outgoing(
-                id=f"handoff-{row.id}-{tag(peer.url)}",
+                id=f"handoff-{row.id}-{tag(peer.url)}-{row.checkin_counter}{suffix}",
                 to=f"{PEER_SCHEME}{peer.url}/switches/{row.id}/handoffs",
                 subject=f"afterword handoff: {row.id}",
                 body=json.dumps(doc, sort_keys=True, separators=(",", ":")),
