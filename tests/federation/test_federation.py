@@ -152,3 +152,41 @@ def test_the_owner_reaches_one_server_and_another_stays_armed_for_many_intervals
     assert "overdue" not in kinds and "triggered" not in kinds
     relayed = [e for e in log if e["kind"] == "checked-in" and "relayed by" in e["detail"]]
     assert len(relayed) >= 15
+
+
+def test_a_server_partitioned_from_the_others_and_days_ahead_releases_nothing(
+    cluster_factory: ClusterFactory, tmp_path: Path
+) -> None:
+    """Guarantees 3 and 4 with a real partition and a real clock offset: C runs three
+    days ahead and is cut off from A and B (the TCP proxies refuse its connections and
+    theirs); the owner checks in at B. C hears nothing, counts the owner silent and
+    begins releasing alone. Healed, C's handoff is refused by peers who heard newer, they
+    relay it back, and C's release stops. Nothing is published anywhere."""
+    days = 3 * 86400
+    cluster = cluster_factory(3, clock_offsets=[0, 0, days], env={"AFTERWORD_PEER_WAIT": PEER_WAIT})
+    bundle, switch = sealed(tmp_path, cluster, 2)
+    arm_everywhere(cluster, bundle, tmp_path, "8s")
+    owner = load_owner_key(tmp_path / "owner.key", PASSPHRASE)
+    cluster.partition({0, 1}, {2})
+    counter = next_counter(tmp_path / "owner.key", switch)
+    with Client(cluster[1].url, timeout=10) as b:
+
+        def check_in() -> None:
+            nonlocal counter
+            doc = sign_checkin(owner.signing, switch, int(time.time()), counter)
+            assert b.signed_checkin(switch, doc)["state"] == "armed"
+            counter += 1
+
+        def c_is(state: str) -> bool:
+            check_in()
+            return truth(cluster, 2, switch, owner)["state"] == state
+
+        wait_until(lambda: c_is("releasing"), 40, lambda: "C never began releasing")
+        cluster.heal()
+        wait_until(
+            lambda: c_is("armed"), 40, lambda: "C's release never stopped\n" + cluster.logs()
+        )
+    assert [truth(cluster, i, switch, owner)["state"] for i in range(3)] == ["armed"] * 3
+    assert press(cluster, [0, 1, 2]) == []
+    kinds = [e["kind"] for e in truth(cluster, 2, switch, owner)["audit"]]
+    assert "releasing" in kinds  # C did begin, alone, and was stopped
