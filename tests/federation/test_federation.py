@@ -139,7 +139,7 @@ def test_the_owner_reaches_one_server_and_another_stays_armed_for_many_intervals
     arm_everywhere(cluster, bundle, tmp_path, "8s")
     owner = load_owner_key(tmp_path / "owner.key", PASSPHRASE)
     counter = next_counter(tmp_path / "owner.key", switch)
-    end = time.monotonic() + 32  # four intervals
+    end = time.monotonic() + 24  # three intervals
     with Client(cluster[1].url, timeout=10) as b:
         while time.monotonic() < end:
             doc = sign_checkin(owner.signing, switch, int(time.time()), counter)
@@ -151,7 +151,7 @@ def test_the_owner_reaches_one_server_and_another_stays_armed_for_many_intervals
     kinds = [e["kind"] for e in log]
     assert "overdue" not in kinds and "triggered" not in kinds
     relayed = [e for e in log if e["kind"] == "checked-in" and "relayed by" in e["detail"]]
-    assert len(relayed) >= 15
+    assert len(relayed) >= 10
 
 
 def test_a_server_partitioned_from_the_others_and_days_ahead_releases_nothing(

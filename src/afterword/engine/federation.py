@@ -42,6 +42,7 @@ from afterword.engine.errors import Conflict, Forbidden, TooEarly
 from afterword.engine.owner import act, answer, log_refused, seen_from
 from afterword.engine.peers import (
     compare_heads,
+    handoff_id,
     handoff_messages,
     highest_checkin,
     peers_of,
@@ -157,6 +158,9 @@ def take_handoff(ctx: Context, switch_id: str, doc: object, client: str = "") ->
                     label, _ = take_share(ctx, s, row, _opened(ctx, blob), now, client)
                     if label is None:
                         raise Forbidden("a handed-over share is none of this switch's shares")
+                # the sender is releasing too: our own handoff to it, refused while it
+                # was not, need not wait out its backoff
+                repo.outbox_retry_now(s, handoff_id(row, handoff.sender), now)
             else:
                 waiting = phase
                 for message in relay_messages(ctx, s, row, now, to=(handoff.sender,)):

@@ -156,13 +156,12 @@ def handoff_messages(
         return []
     held = [ShareEnvelope.from_json(json.loads(ctx.keys.decrypt(r.envelope))) for r in rows]
     messages = []
-    suffix = "-released" if released else ""
     for peer in peers:
         sealed = [e.encrypt(peer.recipient) for e in held]
         doc = sign_handoff(ctx.keys, row.id, sealed, row.checkin_counter, released)
         messages.append(
             repo.Outgoing(
-                id=f"handoff-{row.id}-{tag(peer.url)}-{row.checkin_counter}{suffix}",
+                id=handoff_id(row, peer, released),
                 to=f"{PEER_SCHEME}{peer.url}/switches/{row.id}/handoffs",
                 subject=f"afterword handoff: {row.id}",
                 body=json.dumps(doc, sort_keys=True, separators=(",", ":")),
@@ -208,6 +207,12 @@ def _ask(ctx: Context, s: Session, row: repo.Switch, now: int) -> None:
             ctx, s, row, Audit("peer-silent", f"{peer.url}, silent since {heard}"), now, messages
         )
         repo.mark_alerted(s, row.id, peer.url)
+
+
+def handoff_id(row: repo.Switch, peer: Server, released: bool = False) -> str:
+    """The outbox id of this server's handoff to ``peer`` for the release in ``row``."""
+    suffix = "-released" if released else ""
+    return f"handoff-{row.id}-{tag(peer.url)}-{row.checkin_counter}{suffix}"
 
 
 def compare_heads(ctx: Context, s: Session, row: repo.Switch, relay: Relay, now: int) -> None:

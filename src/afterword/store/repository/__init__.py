@@ -39,6 +39,7 @@ from afterword.store.repository.outbox import (
     outbox_delivered,
     outbox_given_up,
     outbox_retry,
+    outbox_retry_now,
 )
 from afterword.store.repository.owner_log import (
     DECOY_ENDED,
@@ -104,6 +105,7 @@ __all__ = [
     "outbox_delivered",
     "outbox_given_up",
     "outbox_retry",
+    "outbox_retry_now",
     "owner_log",
     "peers",
     "purge_nonces",

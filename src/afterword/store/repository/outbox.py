@@ -206,3 +206,20 @@ def outbox_retry(
         _RETRIES[tuple(delays)] = statement
     params = {"b_id": message_id, "b_now": now, "b_error": error}
     _settled(sql.run(_connection(session), statement, params))
+
+
+_SOONER = (
+    update(_OUTBOX)
+    .where(
+        _OUTBOX.c.id == bindparam("b_id"),
+        _OUTBOX.c.next_attempt_at > bindparam("b_now"),  # waiting out a backoff
+        _OUTBOX.c.delivered_at.is_(None),
+    )
+    .values(next_attempt_at=bindparam("b_now"))
+)
+
+
+def outbox_retry_now(session: Session | Connection, message_id: str, now: int) -> None:
+    """A message waiting out its backoff is due now (its receiver showed it is ready); a
+    delivered, given-up, due or absent one is left as it is."""
+    sql.run(_connection(session), _SOONER, {"b_id": message_id, "b_now": now})
