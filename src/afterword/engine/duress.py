@@ -58,26 +58,37 @@ def check_passwords(
 
 def authorize(ctx: Context, s: Session, row: repo.Switch, request: Document, now: int) -> bool:
     """Check a signed request and spend its nonce; True if the duress key signed it."""
-    signature = request.get("signature")
-    body = {k: v for k, v in request.items() if k != "signature"}
-    if body.get("afterword") != REQUEST_KIND or body.get("switch") != row.id:
-        raise Forbidden("the request is not for this switch")
-    message = canonical_json(body)
-    try:
-        raw = b64decode(str(signature), what="the signature")
-    except Exception:
-        raw = b""
-    real = verifies(row.owner_key, raw, message)
-    duress = verifies(row.duress_key or NOBODY, raw, message)  # always all three
-    # the one a coerced owner set (see set_duress): duress as well
-    duress = verifies(row.decoy_duress_key or NOBODY, raw, message) or duress
-    if not (real or duress):
-        raise Forbidden("the request's signature does not verify with the owner key")
-    nonce = body.get("nonce")
+    duress = signed_request(row, request)
+    nonce = request.get("nonce")
     expires_at = ctx.challenges.expiry(row.id, nonce, now)
     if expires_at is None or not repo.spend_nonce(s, row.id, str(nonce), expires_at):
         raise Forbidden("the nonce is unknown, used or expired", "ask for a new challenge")
-    return duress and not real
+    return duress
+
+
+def owner_keys(row: repo.Switch) -> tuple[str, str, str]:
+    """The keys an owner signs with: the real one, the duress one and the one a coerced
+    owner set (see set_duress), a stand-in for each the switch lacks, so that checking
+    all three is the same work whichever exist and whichever signed."""
+    return (row.owner_key, row.duress_key or NOBODY, row.decoy_duress_key or NOBODY)
+
+
+def signed_request(row: repo.Switch, request: Document, what: str = "the request") -> bool:
+    """Check a signed owner request (``request/1``) for this switch against every key in
+    :func:`owner_keys` (all three, always); True if a duress key signed it. ``what``
+    names it in the refusals (``Forbidden``). Its nonce is the caller's to check."""
+    body = {k: v for k, v in request.items() if k != "signature"}
+    if body.get("afterword") != REQUEST_KIND or body.get("switch") != row.id:
+        raise Forbidden(f"{what} is not for this switch")
+    message = canonical_json(body)
+    try:
+        raw = b64decode(str(request.get("signature")), what="the signature")
+    except Exception:
+        raw = b""
+    real, duress, decoy = (verifies(key, raw, message) for key in owner_keys(row))
+    if not (real or duress or decoy):
+        raise Forbidden(f"{what}'s signature does not verify with the owner key")
+    return (duress or decoy) and not real
 
 
 def set_duress(

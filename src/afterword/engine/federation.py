@@ -29,15 +29,14 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from afterword.crypto.checkin import CheckIn, is_newer, load_checkin
-from afterword.crypto.encoding import b64decode, canonical_json
 from afterword.crypto.relay import load_handoff, load_relay
 from afterword.crypto.servers import Server, ServerRoster
 from afterword.crypto.shares import ShareEnvelope
-from afterword.crypto.signing import REQUEST_KIND, Document
+from afterword.crypto.signing import Document
 from afterword.engine.challenges import stated_expiry
 from afterword.engine.context import Context, load_switch
 from afterword.engine.custodians import take_share
-from afterword.engine.duress import NOBODY, verifies
+from afterword.engine.duress import owner_keys, signed_request
 from afterword.engine.errors import Conflict, Forbidden, TooEarly
 from afterword.engine.owner import act, answer, log_refused, seen_from
 from afterword.engine.peers import (
@@ -240,29 +239,17 @@ def take_request(
     (a pause, an abort, a release, new settings, a duress look that triggers), once: its
     nonce is spent here too. Refused (and logged): one the owner did not sign, or for
     another switch; ignored: one seen before, or too old."""
-    body = {k: v for k, v in request.items() if k != "signature"}
-    if body.get("afterword") != REQUEST_KIND or body.get("switch") != row.id:
-        raise Forbidden("the relayed request is not for this switch")
-    try:
-        signature = b64decode(str(request.get("signature")), what="the signature")
-    except FormatError:
-        signature = b""
-    message = canonical_json(body)
-    real = verifies(row.owner_key, signature, message)
-    duress = verifies(row.duress_key or NOBODY, signature, message)
-    duress = verifies(row.decoy_duress_key or NOBODY, signature, message) or duress
-    if not (real or duress):
-        raise Forbidden("the relayed request's signature does not verify with the owner key")
-    expiry = stated_expiry(body.get("nonce"))
+    duress = signed_request(row, request, "the relayed request")
+    expiry = stated_expiry(request.get("nonce"))
     if expiry is None or now > expiry + RELAY_GRACE:
         return False
-    spent = hashlib.sha256(f"{row.id} {body.get('nonce')}".encode()).hexdigest()
+    spent = hashlib.sha256(f"{row.id} {request.get('nonce')}".encode()).hexdigest()
     if not repo.spend_nonce(s, row.id, f"r:{spent[:60]}", expiry + RELAY_GRACE):
         return False  # taken before (from the owner's own server, or another peer)
-    action = body.get("action")
+    action = request.get("action")
     taken = {**request, "action": "status"} if action in AS_A_LOOK else request
     method = f"signature, relayed by {sender.url}"
-    act(ctx, s, row, duress and not real, taken, now, "", method, relayed=True)
+    act(ctx, s, row, duress, taken, now, "", method, relayed=True)
     peers = tuple(p for p in peers_of(ctx, row) if p != sender)
     for outgoing in relay_messages(ctx, s, row, now, to=peers, request=request):
         repo.enqueue(s, row.id, outgoing, now)
@@ -273,9 +260,8 @@ def owner_checkin(row: repo.Switch, doc: object) -> tuple[CheckIn, bool]:
     """The check-in in ``doc``, signed by the switch's owner (False) or a duress key
     (True); a ``Forbidden`` if by neither. Every key is tried, whichever signed (the
     switch's duress keys, or a stand-in when it has none), so the work is the same."""
-    keys = [row.owner_key, row.duress_key or NOBODY, row.decoy_duress_key or NOBODY]
     try:
-        checkin = load_checkin(doc, row.id, keys)
+        checkin = load_checkin(doc, row.id, owner_keys(row))
     except SignatureError as exc:
         raise Forbidden(exc.message, exc.hint) from exc
     return checkin, checkin.signer != row.owner_key

@@ -78,10 +78,12 @@ def relay_messages(
     to: tuple[Server, ...] | None = None,
     checkin: Document | None = None,
     request: Document | None = None,
+    head: bool = False,
 ) -> list[repo.Outgoing]:
     """A relay of the highest check-in this server holds, for each peer in ``to`` (every
-    peer by default), with the switch's state here and the head of its audit log (a
-    signed checkpoint). ``checkin``: another one to relay (a duress check-in outranked
+    peer by default), with the switch's state here and, with ``head`` (the hourly ask:
+    the head reads the whole log, too much for every check-in), the head of its audit log
+    (a signed checkpoint). ``checkin``: another one to relay (a duress check-in outranked
     by the highest); ``request``: an owner's signed request to pass on. The id names the
     switch, the peer, the check-in's counter, the request's nonce and the instant, so a
     retry is the same message and a later ask is a new one."""
@@ -89,9 +91,11 @@ def relay_messages(
     if not peers:
         return []
     state = repo.state_of(row).phase.value  # the truth's: peers see the truth
-    head = own_checkpoint(ctx, s, row)
+    signed_head = own_checkpoint(ctx, s, row) if head else None
     carried = highest_checkin(row) if checkin is None else checkin
-    doc = sign_relay(ctx.keys, row.id, row.checkin_counter, carried, state, head, now, request)
+    doc = sign_relay(
+        ctx.keys, row.id, row.checkin_counter, carried, state, signed_head, now, request
+    )
     body = json.dumps(doc, sort_keys=True, separators=(",", ":"))
     counter = carried.get("counter") if carried is not None else 0
     asked = "" if request is None else f"-{tag(str(request.get('nonce')))}"
@@ -193,7 +197,7 @@ def ask_peers(ctx: Context, now: int) -> int:
 
 
 def _ask(ctx: Context, s: Session, row: repo.Switch, now: int) -> None:
-    for message in relay_messages(ctx, s, row, now):
+    for message in relay_messages(ctx, s, row, now, head=True):
         repo.enqueue(s, row.id, message, now)
     repo.asked(s, row.id, now)
     for peer in repo.peers(s, row.id):
