@@ -31,6 +31,7 @@ from afterword.cli.common import (
 )
 from afterword.crypto.bundle import load_json
 from afterword.crypto.keys import OwnerKey
+from afterword.crypto.servers import SEVERAL_SERVERS_NO_PASSWORD
 from afterword.errors import AfterwordError
 from afterword.switch.policy import parse_duration
 
@@ -118,6 +119,8 @@ def arm(
                 "--server-custodian is for a switch on one server",
                 "with several --server, each server holds the custodians sealed for its key",
             )
+        if len(server) > 1 and (password or totp or duress_password):
+            raise AfterwordError(*SEVERAL_SERVERS_NO_PASSWORD)
         owner = unlock(owner_key)
         policy = _arm_policy(interval, grace, waiting, reminders, cooling_off, duress_delay)
         contacts = _arm_contacts(contact, custodian_contact, recipient, alert_custodians)

@@ -134,3 +134,17 @@ def _checked(servers: Sequence[Server]) -> tuple[Server, ...]:
         if len(set(values)) != len(values):
             raise FormatError(f"two servers of the roster have the same {field}", _HINT)
     return tuple(checked)
+
+
+SEVERAL_SERVERS_NO_PASSWORD = (
+    "a switch on several servers takes no check-in password",
+    "a password is a secret every server of the switch learns, so one hostile server could "
+    "act as you on the others, even release; check in with your key file "
+    "(afterword checkin --server URL ... --owner-key KEY), or arm on one server to use a "
+    "password",
+)
+"""Why a switch with a roster is armed with signed credentials only: a password (and a
+TOTP secret) is a secret the server checks by knowing it, so every server of the switch
+would know it, and any one of them could sign in as the owner at its peers, pause, abort,
+or release at K of them: a false release by one hostile server. A signed request is what
+no server can make (docs/federation.md, "Passwords")."""

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from afterword.crypto.bundle import CUSTODIANS_KIND
 from afterword.crypto.manifest import check_public_manifest
 from afterword.crypto.notice import check_against_notice
-from afterword.crypto.servers import Server, load_roster
+from afterword.crypto.servers import SEVERAL_SERVERS_NO_PASSWORD, Server, load_roster
 from afterword.crypto.signing import Document, verify_document
 from afterword.crypto.switch_id import check_switch_id
 from afterword.engine.bundle_checks import (
@@ -84,7 +84,7 @@ def arm(
     if quota:
         with ctx.store.connection() as c:  # before any work: a refused arm costs little
             check_arm_quota(c, network, quota, ctx.clock())
-    _check_passwords(password, totp, duress_password)
+    _check_passwords(password, totp, duress_password, several=servers is not None)
     bundle = _checked_bundle(
         ctx, manifest, notice, custodians, policy, contacts, server_envelopes, duress_key
     )
@@ -132,8 +132,12 @@ def arm(
     return status
 
 
-def _check_passwords(password: str | None, totp: bool, duress_password: str | None) -> None:
-    """The password credentials an arm asks for go together."""
+def _check_passwords(
+    password: str | None, totp: bool, duress_password: str | None, *, several: bool = False
+) -> None:
+    """The password credentials an arm asks for go together, and only on one server."""
+    if several and (password is not None or totp or duress_password is not None):
+        raise FormatError(*SEVERAL_SERVERS_NO_PASSWORD)
     if totp and password is None:
         raise FormatError("TOTP needs a check-in password", "set a password too")
     if duress_password is not None and (password is None or duress_password == password):
