@@ -19,6 +19,7 @@ from afterword.crypto.keys import OwnerKey
 from afterword.crypto.servers import SEVERAL_SERVERS_NO_PASSWORD
 from afterword.engine import Contacts
 from afterword.errors import FormatError
+from tests.attack.helpers import signed
 from tests.cli.test_cli import refused, run
 from tests.conftest import arm_bundle
 from tests.engine.federation import POLICY, close, federation
@@ -87,3 +88,25 @@ def test_the_cli_refuses_a_password_for_several_servers_before_reaching_one(
         "takes no check-in password",
     )
     assert "127.0.0.1" not in line  # not a connection error: nothing was reached
+
+
+def test_no_duress_password_can_be_set_later_on_a_switch_on_several_servers(
+    tmp_path: Path, owner: OwnerKey
+) -> None:
+    # set-duress is relayed to every peer as it came: a duress password in it would be
+    # known to each server, and any one could then raise a silent trigger on the others
+    fed = federation(tmp_path, owner)
+    try:
+        engine = fed.world.nodes[0].engine
+        for key in (owner.signing, fed.duress):  # refused alike, real or duress
+            with pytest.raises(FormatError) as refusal:
+                signed(key, engine, fed.switch, "set-duress", duress_password="hidden horse 1")
+            assert refusal.value.message == SEVERAL_SERVERS_NO_PASSWORD[0]
+        fed.world.run(fed.world.now + 60)  # the relays delivered: nothing set anywhere
+        for node in fed.world.nodes:
+            with pytest.raises(Exception, match="wrong password"):
+                node.engine.password_action(
+                    fed.switch, "hidden horse 1", None, "checkin", client="10.9.9.9 x"
+                )
+    finally:
+        close(fed)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from afterword.crypto.encoding import b64decode, canonical_json
 from afterword.crypto.keys import KeyPair
+from afterword.crypto.servers import SEVERAL_SERVERS_NO_PASSWORD
 from afterword.crypto.signing import REQUEST_KIND, Document, parse_public_key
 from afterword.engine.context import Context
 from afterword.engine.errors import Conflict, Forbidden
@@ -106,6 +107,8 @@ def set_duress(
     if key is not None:
         repo.update_switch(s, row, **{f"{prefix}duress_key": check_duress_key(key, row.owner_key)})
     if password is not None:
+        if row.servers is not None:  # as at arm: each server would know it
+            raise FormatError(*SEVERAL_SERVERS_NO_PASSWORD)
         if not isinstance(password, str):
             raise FormatError("duress_password must be text")
         known = row.duress_password_hash if duress else row.password_hash
