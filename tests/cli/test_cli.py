@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,8 +12,7 @@ import pytest
 
 from afterword.crypto.keys import OwnerKey
 from tests.conftest import PASSPHRASE, AgeKey, write_corpus
-
-AFTERWORD = str(Path(sys.executable).parent / "afterword")
+from tests.e2e.serve import AFTERWORD
 
 
 def run(

@@ -9,7 +9,6 @@ download the release, verify it, open it with the stock age CLI.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -20,9 +19,10 @@ import pytest
 
 from afterword.client import Client
 from afterword.crypto.keys import load_owner_key
+from tests.cli.test_cli import ok, run
 from tests.conftest import PASSPHRASE, AgeKey, require_tool, write_corpus
 from tests.delivery.servers import SmtpServer, WebhookServer
-from tests.e2e.serve import AFTERWORD, Server
+from tests.e2e.serve import Server
 
 pytestmark = pytest.mark.slow
 
@@ -48,16 +48,8 @@ def server(
 
 
 def cli(*args: str | Path, cwd: Path) -> str:
-    result = subprocess.run(
-        [AFTERWORD, *map(str, args)],
-        cwd=cwd,
-        env={**os.environ, "AFTERWORD_PASSPHRASE": PASSPHRASE},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    """The real console script, which must succeed: its standard output."""
+    return ok(run(*args, cwd=cwd))
 
 
 def wait_for_state(server: Server, cwd: Path, switch: str, state: str, timeout: float = 60) -> dict:

@@ -29,7 +29,6 @@ Cutting a server's proxy stops everyone reaching it, but not it reaching the oth
 from __future__ import annotations
 
 import contextlib
-import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -38,33 +37,13 @@ from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
 
 from tests.delivery.servers import SmtpServer
 from tests.e2e.serve import Server
 from tests.federation.proxy import TcpProxy
-from tests.store.conftest import PG_ADMIN
+from tests.store.conftest import fresh_database
 
 DAY = 86400
-
-
-@contextlib.contextmanager
-def fresh_database() -> Iterator[str]:
-    """A new, empty PostgreSQL database (its SQLAlchemy URL), dropped afterwards even if
-    a server still holds connections to it."""
-    name = f"afterword_fed_{secrets.token_hex(4)}"
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    try:
-        try:
-            with admin.connect() as c:
-                c.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        except sa.exc.OperationalError as exc:
-            pytest.fail(f"PostgreSQL is needed at {PG_ADMIN} (.ci/run starts it): {exc.orig}")
-        yield PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-        with admin.connect() as c:
-            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
 
 
 @dataclass(frozen=True)
@@ -152,7 +131,7 @@ class Cluster:
             smtp = self._stack.enter_context(SmtpServer())
             database = None
             if i == self.postgres_index:
-                database = self._stack.enter_context(fresh_database())
+                database = self._stack.enter_context(fresh_database("afterword_fed"))
             folder = self.root / f"server{i}"
             folder.mkdir(parents=True)
             env = {**self.env, "AFTERWORD_TEST_CLOCK_OFFSET": str(self.clock_offsets[i])}

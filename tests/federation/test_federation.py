@@ -12,7 +12,6 @@ the CLI as an owner drives it: ``arm --server ... --server ...`` and ``checkin``
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from collections.abc import Callable
@@ -27,8 +26,8 @@ from afterword.client import Client
 from afterword.crypto.bundle import Custodian, seal_bundle
 from afterword.crypto.checkin import sign_checkin
 from afterword.crypto.keys import OwnerKey, load_owner_key
+from tests.cli.test_cli import ok, run
 from tests.conftest import PASSPHRASE
-from tests.e2e.serve import AFTERWORD
 from tests.federation.cluster import Cluster, ClusterFactory
 
 pytestmark = pytest.mark.slow
@@ -37,17 +36,10 @@ PEER_WAIT = "2s"
 
 
 def cli(*args: str | Path, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [AFTERWORD, *map(str, args)],
-        cwd=cwd,
-        env={**os.environ, "AFTERWORD_PASSPHRASE": PASSPHRASE},
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-    )
+    """The real console script (``check``: which must succeed)."""
+    result = run(*args, cwd=cwd)
     if check:
-        assert result.returncode == 0, result.stderr
+        ok(result)
     return result
 
 

@@ -7,6 +7,7 @@ database test).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import Iterator
@@ -20,19 +21,30 @@ from afterword.store import Store
 PG_ADMIN = os.environ.get("AFTERWORD_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    name = f"afterword_test_{secrets.token_hex(4)}"
+@contextlib.contextmanager
+def fresh_database(prefix: str = "afterword_test") -> Iterator[str]:
+    """A new, empty PostgreSQL database (its SQLAlchemy URL), dropped afterwards even if
+    a server still holds connections to it. A test that needs PostgreSQL fails without
+    it: CI starts it (.ci/run)."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
     admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     try:
+        try:
+            with admin.connect() as c:
+                c.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        except sa.exc.OperationalError as exc:
+            pytest.fail(f"PostgreSQL is needed at {PG_ADMIN} (.ci/run starts it): {exc.orig}")
+        yield PG_ADMIN.rsplit("/", 1)[0] + "/" + name
         with admin.connect() as c:
-            c.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as exc:
-        pytest.fail(f"PostgreSQL is needed at {PG_ADMIN} (.ci/run starts it): {exc.orig}")
-    yield PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-    with admin.connect() as c:
-        c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
