@@ -65,6 +65,11 @@ CUSTODIAN_TEXT = {
         "stood until now were cleared: if you still believe the owner is missing or coerced, "
         "vote again ({threshold} fresh votes trigger it again). Otherwise nothing to do."
     ),
+    "canary-stopped": (
+        "The pending release of switch {switch} was stopped: the protected person whose "
+        "silence triggered it had checked in on time at another server of the switch, and "
+        "this server heard of it late. Nothing to do."
+    ),
     "disarming": (
         "The owner of switch {switch} is retiring it. After a cooling-off period (until "
         "{disarm_ends}) the server deletes its share and the dossier. If you believe the owner "

@@ -78,6 +78,7 @@ def state_to_json(state: SwitchState) -> dict[str, Any]:
         "counted_from": state.counted_from,
         # federation only (a switch on one server stores what it stored before)
         **({"peer_wait": state.peer_wait, "asked_at": state.asked_at} if state.peer_wait else {}),
+        **({"missed_by": state.missed_by} if state.missed_by else {}),
     }
 
 
@@ -115,6 +116,7 @@ def state_from_json(data: dict[str, Any]) -> SwitchState:
             told=_policy_from(data.get("told")),
             peer_wait=int(data.get("peer_wait", 0)),
             asked_at=int(data.get("asked_at", 0)),
+            missed_by=str(data.get("missed_by", "")),
         )
     except (KeyError, TypeError) as exc:
         raise ValueError(f"stored switch state is incomplete: {exc}") from exc

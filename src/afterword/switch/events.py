@@ -112,10 +112,13 @@ class AddCanary:
 
 @dataclass(frozen=True)
 class CanaryCheckIn:
-    """A protected person checked in; ``duress`` if they used their duress link."""
+    """A protected person checked in; ``duress`` if they used their duress link.
+    ``in_time``: relayed by another server of the switch, which took it before this
+    person's alarm there (so it is no miss, however late it arrives here)."""
 
     name: str
     duress: bool = False
+    in_time: bool = False
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,9 @@ class SwitchState:
     # it last asked them
     peer_wait: int = 0
     asked_at: int = 0
+    # the protected person whose missed check-in triggered the current trigger ("": none,
+    # or another cause): an in-time check-in relayed for them stops it (federation only)
+    missed_by: str = ""
 
     @property
     def grace_ends(self) -> int:

@@ -24,8 +24,10 @@ needs another that needs it back):
   cooling-off (``_tick_disarming``) and, on a switch with several servers, asking the
   peers before a silence counts (``_ask_first``);
 - ``canaries.py``: protected persons: added, checking in, falling silent
-  (``_tick_canaries``), and a silence run out counting before any later event
-  (``_overdue_alarms``);
+  (``_tick_canaries``), a silence run out counting before any later event
+  (``_overdue_alarms``), and on a switch with several servers a check-in another server
+  took in time (:func:`canary_in_time`) that no late arrival makes a miss, and that stops
+  the trigger this server began alone for it (``_stoppable_alarm``);
 - ``custodians.py``: votes, shares, revoking a custodian, and clearing the votes an
   owner's stop spends (``_clear_votes``);
 - ``owner.py``: the owner's own actions: check-in, pause, abort, release now, disarm;
@@ -121,6 +123,7 @@ from afterword.switch.events import (
     Vote,
     WithdrawVote,
 )
+from afterword.switch.machine.canaries import canary_in_time
 from afterword.switch.machine.dispatch import _decide
 from afterword.switch.machine.duress import _duress, _with_decoy, owner_view
 from afterword.switch.machine.rejected import Rejected
@@ -136,7 +139,7 @@ __all__ = [  # the rules' own names, and the records they act on (imported from 
     "NotifyRecipients", "OwnerAction", "OwnerLog", "Pause", "Phase", "Policy",
     "PublishRelease", "RefuseOther", "RefuseOwner", "Rejected", "ReleaseNow", "RemindOwner",
     "Resume", "Revoke", "ShareAccepted", "Status", "SubmitServerShares", "SwitchState",
-    "Tick", "Vote", "WithdrawVote", "arm", "decide", "owner_view", "replace",
+    "Tick", "Vote", "WithdrawVote", "arm", "canary_in_time", "decide", "owner_view", "replace",
 ]  # fmt: skip
 
 

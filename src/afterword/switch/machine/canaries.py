@@ -8,11 +8,11 @@ their alarm reaches the switch only through the trigger.
 
 from __future__ import annotations
 
-from afterword.switch.effects import Alert, Audit, Effect
+from afterword.switch.effects import Alert, Audit, Effect, NotifyCustodians
 from afterword.switch.events import AddCanary, CanaryAlarm, CanaryCheckIn, Event, Status, Tick
 from afterword.switch.machine.rejected import Rejected
-from afterword.switch.machine.schedule import _trigger
-from afterword.switch.state import LIVE, WATCHED, Canary, Cause, SwitchState, replace
+from afterword.switch.machine.schedule import _pending_duress, _rearm, _trigger
+from afterword.switch.state import LIVE, WATCHED, Canary, Cause, Phase, SwitchState, replace
 
 
 def _overdue_alarms(state: SwitchState, event: Event, now: int) -> tuple[SwitchState, list[Effect]]:
@@ -22,17 +22,31 @@ def _overdue_alarms(state: SwitchState, event: Event, now: int) -> tuple[SwitchS
     check-in, an abort or a disarm that arrives first must meet the switch as that tick
     would have left it: a late check-in of the protected person must not erase the silence
     (it triggers, as it would have), and an owner's abort spends it (as it would have).
-    Looking (``Status``) changes nothing; the next tick raises the alarm."""
+    Looking (``Status``) changes nothing; the next tick raises the alarm.
+
+    A check-in another server of the switch took in time and relayed here (``in_time``)
+    is no miss of that person, however late it arrives: their alarm is not raised for it
+    (the others' are)."""
     if isinstance(event, Tick | Status):
         return state, []
-    return _tick_canaries(state, now)
+    spared = event.name if isinstance(event, CanaryCheckIn) and event.in_time else None
+    return _tick_canaries(state, now, spared)
+
+
+def canary_in_time(state: SwitchState, name: str, now: int) -> bool:
+    """Whether a check-in of ``name`` at ``now`` comes before their alarm: they are not
+    marked missed, and their grace has not run out (what a relay of it says to the
+    switch's other servers). False for a name not on the switch."""
+    found = [c for c in state.canaries if c.name == name]
+    return bool(found) and not found[0].missed and now < found[0].alarm_at
 
 
 def _canary(state: SwitchState, event: CanaryAlarm, now: int) -> tuple[SwitchState, list[Effect]]:
     detail = f"{event.name}: {event.reason}"
     if event.trigger and state.phase in LIVE:
         new, effects = _trigger(state, Cause.CANARY, now, f"protected person {detail}")
-        return new, [Alert("canary", detail), *effects]
+        missed_by = event.name if event.reason == "missed" else ""
+        return replace(new, missed_by=missed_by), [Alert("canary", detail), *effects]
     return state, [Audit("canary", detail), Alert("canary", detail)]
 
 
@@ -61,20 +75,59 @@ def _canary_checkin(
     start = max(now, canary.deadline - canary.interval)  # a clock set back: see the module
     checked = replace(canary, deadline=start + canary.interval, last_checkin=now, missed=False)
     state = replace(state, canaries=tuple(checked if c is canary else c for c in state.canaries))
-    effects: list[Effect] = [Audit("canary-checkin", f"{event.name}; next due {checked.deadline}")]
+    relayed = ", relayed in time" if event.in_time else ""
+    effects: list[Effect] = [
+        Audit("canary-checkin", f"{event.name}{relayed}; next due {checked.deadline}")
+    ]
+    if event.in_time and _stoppable_alarm(state, event.name):
+        state, more = _stop_alarm(state, event.name, now)
+        effects += more
     if event.duress and state.phase in WATCHED:
         state, more = _canary(state, CanaryAlarm(event.name, "duress", canary.trigger), now)
         effects += more
     return state, effects
 
 
-def _tick_canaries(state: SwitchState, now: int) -> tuple[SwitchState, list[Effect]]:
-    """Raise the alarm once for each protected person whose check-in and grace ran out."""
+def _stoppable_alarm(state: SwitchState, name: str) -> bool:
+    """A switch with several servers that triggered here because ``name`` missed a
+    check-in, and is still short of K shares, while another server took that check-in in
+    time (its relay came late: a link cut, a clock run ahead). Its peers, who heard the
+    person, refuse it their shares; the relayed check-in stops it here, as a late owner's
+    check-in stops a release this server began alone (``owner._stoppable_release``).
+    Not if another protected person set to trigger is missed too: that silence stands."""
+    return (
+        state.peer_wait > 0
+        and state.phase in (Phase.TRIGGERED, Phase.RELEASING)
+        and state.cause is Cause.CANARY
+        and state.missed_by == name
+        and len(state.shares) < state.threshold
+        and not any(c.missed and c.trigger for c in state.canaries if c.name != name)
+    )
+
+
+def _stop_alarm(state: SwitchState, name: str, now: int) -> tuple[SwitchState, list[Effect]]:
+    """Back to armed, with a new check-in period for the owner, as after an abort: while
+    the switch was triggered the owner's check-ins were refused here (their peers took
+    them), so the owner's silence counts again from now. Only ever later, never sooner.
+    A pause the trigger interrupted that has not ended goes on (the peers are paused)."""
+    state = replace(state, duress_at=_pending_duress(state, now))
+    new, effects = _rearm(state, now, "canary-stopped", f"{name} checked in in time elsewhere")
+    new = replace(new, shares=frozenset(), missed_by="")
+    if state.paused_until > now:
+        new = replace(new, phase=Phase.PAUSED, paused_until=state.paused_until)
+    return new, [*effects, NotifyCustodians("canary-stopped")]
+
+
+def _tick_canaries(
+    state: SwitchState, now: int, spared: str | None = None
+) -> tuple[SwitchState, list[Effect]]:
+    """Raise the alarm once for each protected person whose check-in and grace ran out
+    (but ``spared``: see :func:`_overdue_alarms`)."""
     effects: list[Effect] = []
     if state.phase not in WATCHED:
         return state, effects
     for canary in state.canaries:
-        if canary.missed or now < canary.alarm_at:
+        if canary.missed or now < canary.alarm_at or canary.name == spared:
             continue
         missed = replace(canary, missed=True)
         state = replace(
