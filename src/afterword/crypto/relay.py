@@ -38,7 +38,7 @@ MAX_ENVELOPES = 16  # a server holds a few shares of one switch at most
 MAX_ENVELOPE = 64 * 1024
 FIELDS = frozenset(
     {"afterword", "switch", "counter", "checkin", "state", "checkpoint", "at", "request"}
-    | {SERVER_KEY, "signature"}
+    | {"canary", SERVER_KEY, "signature"}
 )
 STATES = frozenset(
     {"armed", "overdue", "triggered", "releasing", "released", "paused", "disarming", "disarmed"}
@@ -60,6 +60,7 @@ class Relay:
     checkpoint: str | None = None  # its audit log's head for the switch (a signed note)
     at: int = 0  # the sender's clock when it signed (orders its checkpoints; 0: unsaid)
     request: Document | None = None  # an owner's signed request it took (a pause, ...)
+    canary: bytes | None = None  # a protected person's check-in, sealed to the receiver
 
 
 def sign_relay(
@@ -71,6 +72,7 @@ def sign_relay(
     checkpoint: str | None = None,
     at: int = 0,
     request: Document | None = None,
+    canary: bytes | None = None,
 ) -> Document:
     """A relay of ``checkin`` (the highest one held, counter ``counter``; None and 0 before
     any) for ``switch``, signed by this server's key; ``state``: the switch's state here
@@ -79,7 +81,8 @@ def sign_relay(
     its peers keep and compare (a server that rewrites the switch's history is caught), and
     ``at``, this server's clock, which orders its checkpoints for them; ``request``: an
     owner's signed request this server took (a pause, an abort, ...), passed on as it came
-    (its owner signature is what a peer acts on)."""
+    (its owner signature is what a peer acts on); ``canary``: a protected person's
+    check-in this server took, sealed to the receiver (``crypto/canary_relay.py``)."""
     check_switch_id(switch)
     _check_counter(counter)
     body: Document = {
@@ -96,6 +99,8 @@ def sign_relay(
         _check_counter(at)
     if request is not None:
         body["request"] = request
+    if canary is not None:
+        body["canary"] = b64encode(canary)
     return sign_document(body, keys.signing, key_field=SERVER_KEY)
 
 
@@ -121,7 +126,16 @@ def load_relay(doc: object, switch: str, roster: ServerRoster, own_key: str) -> 
         None if note is None else _checked_note(note),
         _checked_at(doc.get("at", 0)),
         _checked_request(doc.get("request")),
+        _checked_canary(doc.get("canary")),
     )
+
+
+def _checked_canary(sealed: object) -> bytes | None:
+    if sealed is None:
+        return None
+    if not isinstance(sealed, str) or len(sealed) > MAX_ENVELOPE:
+        raise FormatError("a relay's canary must be base64 text of an age file", _HINT)
+    return b64decode(sealed, what="a relay's canary")
 
 
 def _checked_request(request: object) -> Document | None:
