@@ -25,13 +25,6 @@ from tests.engine.federation import PEER_WAIT, POLICY, T0, Federation, answers, 
 HOUR = 3600
 
 
-@pytest.fixture
-def fed(tmp_path: Path, owner: OwnerKey) -> Federation:
-    made = federation(tmp_path, owner)
-    yield made  # type: ignore[misc]
-    close(made)
-
-
 def test_a_check_in_one_server_took_reaches_the_others(fed: Federation, owner: OwnerKey) -> None:
     fed.world.now = T0 + 1800
     (answer,) = answers(fed, fed.checkin(owner, fed.world.now), [1])

@@ -130,6 +130,12 @@ def print_status(status: dict[str, Any], as_json: bool) -> None:
 
 # the options several audiences' commands share: the same flag with the same help
 ServerOpt = Annotated[str, typer.Option(help="The afterword server URL.")]
+ServersOpt = Annotated[
+    list[str],
+    typer.Option(
+        "--server", help="The afterword server URL; repeat it for a switch on several servers."
+    ),
+]
 OwnerKeyOpt = Annotated[Path, typer.Option("--owner-key", help="Owner keyfile.")]
 SwitchOpt = Annotated[str, typer.Option(help="The switch id (printed by seal and arm).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]

@@ -20,6 +20,7 @@ from afterword.cli.common import (
     JsonOpt,
     OwnerKeyOpt,
     ServerOpt,
+    ServersOpt,
     SwitchOpt,
     fail,
     format_time,
@@ -47,14 +48,6 @@ def checkin_password_value(*, confirm: bool = False) -> str:
             f"set {CHECKIN_PASSWORD_ENV} for scripts",
         )
     return str(typer.prompt("Check-in password", hide_input=True, confirmation_prompt=confirm))
-
-
-ServersOpt = Annotated[
-    list[str],
-    typer.Option(
-        "--server", help="The afterword server URL; repeat it for a switch on several servers."
-    ),
-]
 
 
 def arm(

@@ -33,6 +33,7 @@ from afterword.crypto.relay import load_handoff, load_relay
 from afterword.crypto.servers import Server, ServerRoster
 from afterword.crypto.shares import ShareEnvelope
 from afterword.crypto.signing import Document
+from afterword.engine.canaries import take_relayed_canary
 from afterword.engine.challenges import stated_expiry
 from afterword.engine.context import Context, load_switch
 from afterword.engine.custodians import take_share
@@ -106,6 +107,8 @@ def take_relay(ctx: Context, switch_id: str, doc: object, client: str = "") -> d
             compare_heads(ctx, s, row, relay, now)
             if relay.request is not None:
                 take_request(ctx, s, row, relay.request, relay.sender, now)
+            if relay.canary is not None:  # a protected person checked in at the sender
+                take_relayed_canary(ctx, s, row, relay.canary, now)
             took = relay.checkin is not None and _take_relayed(
                 ctx, s, row, relay.checkin, relay.sender, now
             )
@@ -228,8 +231,9 @@ for a peer that was down for days to get the owner's pause, short enough that a 
 cannot keep an old abort to play later."""
 
 AS_A_LOOK = frozenset({"canary-add", "drill"})
-"""Owner actions a peer takes as a look only: a protected person's links and a drill are
-the server's the owner asked (a duress one still triggers, as a duress look does)."""
+"""Owner actions a peer takes as a look only: a drill, and a protected person whose links
+the server the owner asked made (a duress one still triggers, as a duress look does). A
+``canary-add`` whose links the owner made (their digests in it) is taken as it came."""
 
 
 def take_request(
@@ -247,7 +251,9 @@ def take_request(
     if not repo.spend_nonce(s, row.id, f"r:{spent[:60]}", expiry + RELAY_GRACE):
         return False  # taken before (from the owner's own server, or another peer)
     action = request.get("action")
-    taken = {**request, "action": "status"} if action in AS_A_LOOK else request
+    owner_made = action == "canary-add" and request.get("links") is not None
+    look = action in AS_A_LOOK and not owner_made
+    taken = {**request, "action": "status"} if look else request
     method = f"signature, relayed by {sender.url}"
     act(ctx, s, row, duress, taken, now, "", method, relayed=True)
     peers = tuple(p for p in peers_of(ctx, row) if p != sender)

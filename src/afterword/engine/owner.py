@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from afterword.crypto.signing import Document
 from afterword.engine.apply import apply_event, carry_out
 from afterword.engine.callers import client_digest, network_of, who
-from afterword.engine.canaries import canary_links
+from afterword.engine.canaries import canary_links, link_digests
 from afterword.engine.challenges import NONCE_TTL
 from afterword.engine.contacts import check_address, contacts_of
 from afterword.engine.context import Context, OwnerSession, load_switch
@@ -232,7 +232,8 @@ def act(
             if isinstance(event, CheckIn) and event.new_client:  # once it is taken
                 repo.add_client(s, row.id, client_digest(client), now)
             if isinstance(event, AddCanary):
-                outcome.extra = canary_links(ctx, s, row.id, event.name)
+                digests = link_digests(request)
+                outcome.extra = canary_links(ctx, s, row.id, event.name, digests)
             if action == "settings" and "recipients" in request:
                 change_recipients(ctx, s, row, request["recipients"], duress, now)
             shown = owner_view(state) if duress else state

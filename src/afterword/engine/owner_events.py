@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from afterword.crypto.signing import Document
 from afterword.engine.callers import client_digest
-from afterword.engine.canaries import canary_event
+from afterword.engine.canaries import canary_event, known_links
 from afterword.engine.context import Context, labels_of
 from afterword.errors import FormatError
 from afterword.store import repository as repo
@@ -78,7 +78,9 @@ def owner_event(
             raise FormatError("revoke needs 'custodian': the label of one of its custodians")
         return Revoke(label)
     if action == "canary-add":
-        return canary_event(request)
+        if known_links(s, row.id, request):  # taken here already (relayed): a look
+            return Status()
+        return canary_event(request, federated=row.servers is not None)
     if action == "settings":
         return settings_event(ctx, row, request)
     simple: dict[object, OwnerAction] = {

@@ -40,6 +40,7 @@ from afterword.store.repository.outbox import (
     outbox_given_up,
     outbox_retry,
     outbox_retry_now,
+    withdraw_handoffs,
 )
 from afterword.store.repository.owner_log import (
     DECOY_ENDED,
@@ -117,5 +118,6 @@ __all__ = [
     "spend_nonce",
     "state_of",
     "update_switch",
+    "withdraw_handoffs",
     "write_owner_log",
 ]

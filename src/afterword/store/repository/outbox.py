@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, case, func, select, update
+from sqlalchemy import Integer, bindparam, case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
@@ -223,3 +223,16 @@ def outbox_retry_now(session: Session | Connection, message_id: str, now: int) -
     """A message waiting out its backoff is due now (its receiver showed it is ready); a
     delivered, given-up, due or absent one is left as it is."""
     sql.run(_connection(session), _SOONER, {"b_id": message_id, "b_now": now})
+
+
+def withdraw_handoffs(session: Session, switch_id: str) -> None:
+    """This server's handoffs of ``switch_id`` not delivered yet are withdrawn: a release
+    it began was stopped, and a peer must not take its share later, for another release
+    (a new release writes them again, under the same ids)."""
+    session.execute(
+        delete(_OUTBOX).where(
+            _OUTBOX.c.switch_id == switch_id,
+            _OUTBOX.c.id.like(f"handoff-{switch_id}-%"),
+            _OUTBOX.c.delivered_at.is_(None),
+        )
+    )
