@@ -71,3 +71,25 @@ def test_a_hostile_peer_409_locks_the_owner_out_of_every_server(
         )
     finally:
         close(fed)
+
+
+def test_a_check_in_refused_for_the_switchs_state_says_why(
+    tmp_path: Path, owner: OwnerKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a 409 that names no counter is the switch refusing (it is released, disarmed ...),
+    # not a stale check-in: the owner is told the server's own reason
+    fed = federation(tmp_path, owner)
+    try:
+        w = fed.world
+        urls = [n.url for n in w.nodes]
+        monkeypatch.setattr(cli_servers, "Client", fake_client(fed, hostile=""))
+        monkeypatch.setattr(cli_servers.time, "time", lambda: w.now)
+        w.run(T0 + 2 * (POLICY.interval + POLICY.grace + POLICY.waiting + 2 * PEER_WAIT))
+        assert set(fed.states()) == {"released"}, fed.states()  # silent: released
+        said = cli_servers.checkin_everywhere(urls, owner, tmp_path / "owner.key", fed.switch)
+        errors = [a["error"] for a in said.values()]
+        assert len(errors) == 3, said
+        for error in errors:
+            assert "showed none" not in error and "released" in error, error
+    finally:
+        close(fed)

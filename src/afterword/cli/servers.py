@@ -86,7 +86,7 @@ def checkin_everywhere(
                     answers[url] = client.signed_checkin(switch, doc)
             except ServerError as exc:
                 answers[url] = {"error": str(exc)}
-                if exc.status == 409:
+                if exc.status == 409 and "counter" in exc.body:  # stale, not refused
                     highest = max(highest, _proven(exc.body, owner, switch, url, answers))
             except AfterwordError as exc:
                 answers[url] = {"error": str(exc)}
