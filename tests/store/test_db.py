@@ -239,3 +239,53 @@ def test_migration_0012_types_the_decoy_ended_rows(
         ]
     finally:
         store.close()
+
+
+def test_migration_0014_starts_each_peer_with_its_head_as_the_base(tmp_path: Path) -> None:
+    """A peer row of 0013 holds the peer's last checkpoint: it becomes the base the next
+    consistency proof must start from (not none, which would take any next head on
+    trust); nothing is pending, and nothing said yet of this server's log. Downgrading
+    drops the columns and keeps the rows."""
+    from alembic import command
+
+    store = Store(f"sqlite:///{tmp_path / 'afterword.db'}")
+    try:
+        config = store.alembic_config()
+        with store.engine.begin() as c:
+            config.attributes["connection"] = c
+            command.upgrade(config, "0013")
+            c.execute(
+                sa.text(
+                    "INSERT INTO switches (id, owner_key, phase, held, state, manifest, notice,"
+                    " custodians, contacts, dossier_sha256, dossier_size, created_at,"
+                    " updated_at) VALUES ('sw1', 'ed25519:x', 'armed', 0, '{}', '{}', '{}',"
+                    " '{}', '{}', '', 1, 0, 0)"
+                )
+            )
+            c.execute(
+                sa.text(
+                    "INSERT INTO peers (switch_id, url, since, last_asked, checkpoint) VALUES"
+                    " ('sw1', 'https://a.example', 0, 0, 'NOTE'),"
+                    " ('sw1', 'https://b.example', 0, 0, NULL)"
+                )
+            )
+        store.migrate()
+        with store.engine.begin() as c:
+            rows = c.execute(
+                sa.text(
+                    "SELECT url, proved, holds, unproven_since, unproven_alerted FROM peers"
+                    " ORDER BY url"
+                )
+            ).all()
+            assert [tuple(r) for r in rows] == [
+                ("https://a.example", "NOTE", 0, None, False),
+                ("https://b.example", None, 0, None, False),
+            ]
+            config.attributes["connection"] = c
+            command.downgrade(config, "0013")
+            assert c.execute(sa.text("SELECT url, checkpoint FROM peers ORDER BY url")).all() == [
+                ("https://a.example", "NOTE"),
+                ("https://b.example", None),
+            ]
+    finally:
+        store.close()
