@@ -10,11 +10,13 @@ holds a newer check-in relays that one back (docs/federation.md).
 A relay that carries the sender's checkpoint (the hourly ask) also carries two small
 fields that let each peer check the sender's log only ever grew (docs/federation.md,
 section 6): ``held``, the size of the *receiver's* log whose checkpoint the sender holds
-("of your log I hold size m"; 0 before any), which the receiver keeps per peer; and
-``proof``, ``{"from": m, "hashes": [base64, ...]}``, the RFC 9162 consistency proof from
-the size ``m`` this receiver last said it holds to the checkpoint carried (at most
-``MAX_PROOF_HASHES`` hashes of 32 bytes). A relay of an older server carries neither and
-still loads (``held`` and ``proof`` are then None).
+as its base, the newest one proved ("of your log I hold size m"; 0 before any), which the
+receiver keeps per peer; and ``proof``, ``{"from": m, "hashes": [base64, ...]}``, the RFC
+9162 consistency proof from the size ``m`` this receiver last said it holds to the
+checkpoint carried (at most ``MAX_PROOF_HASHES`` hashes of 32 bytes; none while nothing
+was said, or a size the log never reached). A relay of an older server carries neither
+and still loads (``held`` and ``proof`` are then None); an older server refuses relays
+with them, as it refuses any field it does not know.
 
 The server's signature says who relayed; only a server on the switch's roster, and not
 the receiver itself, is listened to. The owner's signature on the check-in inside is what
