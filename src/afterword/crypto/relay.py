@@ -158,8 +158,8 @@ def load_relay(doc: object, switch: str, roster: ServerRoster, own_key: str) -> 
         None if note is None else _checked_note(note),
         _checked_at(doc.get("at", 0)),
         _checked_request(doc.get("request")),
-        None if doc.get("held") is None else _checked_at(doc.get("held")),
-        _checked_proof(doc.get("proof"), note),
+        held=None if doc.get("held") is None else _checked_at(doc.get("held")),
+        proof=_checked_proof(doc.get("proof"), note),
     )
 
 
