@@ -97,3 +97,91 @@ def test_anything_a_stranger_sends_is_refused_with_a_reason(doc: object, field: 
         return
     with pytest.raises(AfterwordError):  # a signed relay altered anywhere
         load_relay(altered, SWITCH, ROSTER, KEYS[0].public_key)
+
+
+# --- the log-consistency fields: "held" and "proof" (docs/federation.md, section 6) ---------
+
+NOTE = "s1.example/afterword/K7QW2XDN4V6M3PZJ5HB8RCTY2E\n3\nAAAA\n\n\u2014 s1 AAAA\n"
+
+
+def _signed(body: dict[str, Any], keys: KeyPair = KEYS[1]) -> dict[str, Any]:
+    """A relay body as a (possibly hostile) peer signs it, whatever it holds."""
+    from afterword.crypto.signing import SERVER_KEY, sign_document
+
+    base = {"afterword": "relay/1", "switch": SWITCH, "counter": 1, "checkin": None}
+    return sign_document({**base, **body}, keys.signing, key_field=SERVER_KEY)
+
+
+def test_a_relay_says_which_size_it_holds_and_proves_from_the_size_asked() -> None:
+    from afterword.crypto.relay import LogProof
+
+    proof = LogProof(5, (bytes(range(32)), b"\xff" * 32))
+    doc = sign_relay(KEYS[1], SWITCH, 3, None, "armed", NOTE, 7, None, held=12, proof=proof)
+    assert doc["held"] == 12 and doc["proof"]["from"] == 5 and len(doc["proof"]["hashes"]) == 2
+    relay = load_relay(doc, SWITCH, ROSTER, KEYS[0].public_key)
+    assert (relay.held, relay.proof, relay.checkpoint, relay.at) == (12, proof, NOTE, 7)
+    empty = LogProof(9, ())  # the same size: nothing to prove, still said
+    doc = sign_relay(KEYS[1], SWITCH, 3, None, "armed", NOTE, 7, held=0, proof=empty)
+    assert load_relay(doc, SWITCH, ROSTER, KEYS[0].public_key).proof == empty
+
+
+def test_a_relay_of_an_older_sender_without_the_fields_still_loads() -> None:
+    """Compat: the relays of a server before consistency proofs carry neither field."""
+    for doc in (sign_relay(KEYS[1], SWITCH, 3, None, "armed", NOTE, 7), _signed({})):
+        relay = load_relay(doc, SWITCH, ROSTER, KEYS[0].public_key)
+        assert relay.held is None and relay.proof is None
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({"held": -1}, "counter must be"),
+        ({"held": "12"}, "counter must be"),
+        ({"held": True}, "counter must be"),
+        ({"proof": {"from": 1, "hashes": []}}, "proof comes only with a checkpoint"),
+        ({"checkpoint": NOTE, "proof": []}, "proof must be"),
+        ({"checkpoint": NOTE, "proof": {"from": 1}}, "proof must be"),
+        ({"checkpoint": NOTE, "proof": {"from": 1, "hashes": [], "x": 1}}, "proof must be"),
+        ({"checkpoint": NOTE, "proof": {"from": -2, "hashes": []}}, "counter must be"),
+        ({"checkpoint": NOTE, "proof": {"from": 1, "hashes": "AAAA"}}, "at most 128 hashes"),
+        ({"checkpoint": NOTE, "proof": {"from": 1, "hashes": ["A" * 44] * 129}}, "at most 128"),
+        ({"checkpoint": NOTE, "proof": {"from": 1, "hashes": ["not base64!"]}}, "base64"),
+        ({"checkpoint": NOTE, "proof": {"from": 1, "hashes": ["AAAA"]}}, "32 bytes"),
+        ({"checkpoint": NOTE, "proof": {"from": 1, "hashes": [7]}}, "32 bytes"),
+    ],
+)
+def test_a_malformed_proof_or_size_is_refused_with_a_reason(
+    body: dict[str, Any], words: str
+) -> None:
+    """A peer (hostile, or broken) signs a relay whose new fields are garbage: refused as
+    malformed before anything in it is used, never a crash."""
+    with pytest.raises(FormatError, match=words):
+        load_relay(_signed(body), SWITCH, ROSTER, KEYS[0].public_key)
+
+
+@given(
+    held=st.integers(0, 2**53 - 1),
+    old=st.integers(0, 2**53 - 1),
+    hashes=st.lists(st.binary(min_size=32, max_size=32), max_size=128),
+)
+def test_any_proof_a_server_signs_loads_back_as_it_was(
+    held: int, old: int, hashes: list[bytes]
+) -> None:
+    from afterword.crypto.relay import LogProof
+
+    proof = LogProof(old, tuple(hashes))
+    doc = sign_relay(KEYS[2], SWITCH, 1, None, None, NOTE, 1, held=held, proof=proof)
+    relay = load_relay(doc, SWITCH, ROSTER, KEYS[0].public_key)
+    assert (relay.held, relay.proof) == (held, proof)
+
+
+@given(proof=JSON, held=JSON)
+def test_anything_in_the_new_fields_is_refused_with_a_reason_or_loads(
+    proof: object, held: object
+) -> None:
+    for body in ({"checkpoint": NOTE, "proof": proof}, {"held": held}):
+        try:
+            relay = load_relay(_signed(body), SWITCH, ROSTER, KEYS[0].public_key)
+        except FormatError:
+            continue
+        assert relay.proof is None or all(len(h) == 32 for h in relay.proof.hashes)

@@ -107,6 +107,9 @@ class World:
     # called with (origin, target url, kind, the request's document, the peer's answer)
     # for every peer request a peer took
     taken: Callable[[str, str, str, Any, dict[str, Any]], None] | None = None
+    # called with (origin, kind, the request's document) before a peer takes it; what it
+    # returns is taken instead (a hostile sender's rewriting of its own requests)
+    alter: Callable[[str, str, Any], Any] | None = None
 
     def node(self, url: str) -> Node:
         return next(n for n in self.nodes if url.startswith(n.url + "/") or url == n.url)
@@ -219,6 +222,8 @@ def _take(world: World, origin: str, message: Message) -> dict[str, Any]:
     target = world.node(url)
     switch, kind = url.split("/switches/")[1].split("/")
     doc = json.loads(message.text)
+    if world.alter is not None:
+        doc = world.alter(origin, kind, doc)
     if kind == "custodian":
         answer = target.engine.custodian(switch, doc["code"], doc["action"], "127.0.0.9 peer")
     else:

@@ -459,6 +459,7 @@ class Lifecycle:
         self.check_federation_early(releasing, published, rearms, duress_heard)
         self.check_lost(alive, releasing, published)
         self.check_messages()
+        self.check_no_fork(logs)
         if duress_landed:
             self.check_duress(alive, causes, rearms, logs)
         self.stats.lifecycles += 1
@@ -538,6 +539,16 @@ class Lifecycle:
             self.fail(f"the recipient's release came at {first}, after the bound {bound}")
         self.stats.outcomes["release-within-bound"] += 1
         self.stats.outcomes["published-by-all-alive"] += len(published) >= len(alive)
+
+    def check_no_fork(self, logs: list[list[dict[str, Any]]]) -> None:
+        """Every server here is honest: however the network lost, delayed, duplicated and
+        reordered the heads and the consistency proofs of its peers' logs, none of them
+        is ever reported for rewriting its log (docs/federation.md, section 6)."""
+        for s, log in enumerate(logs):
+            for e in log:
+                if e["kind"] == "peer-forked":
+                    self.fail(f"server {s} reported an honest peer forked: {e['detail']}")
+        self.stats.checks["no-false-fork"] += 1
 
     def check_messages(self) -> None:
         copies = [(origin, m) for _, origin, m in self.world.mailed if _released(m)]

@@ -4,7 +4,10 @@ and a plain-row read that becomes an ORM row without reading again."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -143,11 +146,10 @@ def test_the_migrations_build_the_schema_the_models_describe(store: Store) -> No
     assert differences == []
 
 
-def test_the_newest_migration_drops_the_unused_challenges_and_their_column(
-    tmp_path: Path,
-) -> None:
-    """Migration 0006: rows written before challenges carried a MAC (issued, never spent)
-    go, spent ones stay; downgrading gives the column back, true for every row kept."""
+@contextmanager
+def _sqlite_at(tmp_path: Path, revision: str, *rows: str) -> Iterator[tuple[Store, Any]]:
+    """A SQLite database migrated up to ``revision`` only, with its Alembic config, and
+    switch ``sw1`` in it, then ``rows`` (statements) written as that revision had them."""
     from alembic import command
 
     store = Store(f"sqlite:///{tmp_path / 'afterword.db'}")
@@ -155,31 +157,47 @@ def test_the_newest_migration_drops_the_unused_challenges_and_their_column(
         config = store.alembic_config()
         with store.engine.begin() as c:
             config.attributes["connection"] = c
-            command.upgrade(config, "0005")
+            command.upgrade(config, revision)
         with store.engine.begin() as c:
-            # the columns of 0005 only (the models may have more, from later migrations)
-            c.execute(
-                sa.text(
-                    "INSERT INTO switches (id, owner_key, phase, held, state, manifest, notice,"
-                    " custodians, contacts, dossier_sha256, dossier_size, created_at,"
-                    " updated_at) VALUES ('sw1', 'ed25519:x', 'armed', 0, '{}', '{}', '{}',"
-                    " '{}', '{}', '', 1, 0, 0)"
-                )
-            )
-            c.execute(
-                sa.text(
-                    "INSERT INTO nonces (nonce, switch_id, expires_at, used) VALUES"
-                    " ('spent', 'sw1', 9, 1), ('issued', 'sw1', 9, 0)"
-                )
-            )
+            _old_switch(c)
+            for row in rows:
+                c.execute(sa.text(row))
+        yield store, config
+    finally:
+        store.close()
+
+
+def _old_switch(c: sa.Connection, held: str = "0") -> None:
+    """Switch ``sw1``, with the columns of migration 0005 only (the models may have more,
+    from later migrations); ``held``: SQLite's 0 or PostgreSQL's false."""
+    c.execute(
+        sa.text(
+            "INSERT INTO switches (id, owner_key, phase, held, state, manifest, notice,"
+            " custodians, contacts, dossier_sha256, dossier_size, created_at, updated_at)"
+            f" VALUES ('sw1', 'ed25519:x', 'armed', {held}, '{{}}', '{{}}', '{{}}', '{{}}',"
+            " '{}', '', 1, 0, 0)"
+        )
+    )
+
+
+def test_the_newest_migration_drops_the_unused_challenges_and_their_column(
+    tmp_path: Path,
+) -> None:
+    """Migration 0006: rows written before challenges carried a MAC (issued, never spent)
+    go, spent ones stay; downgrading gives the column back, true for every row kept."""
+    from alembic import command
+
+    nonces = (
+        "INSERT INTO nonces (nonce, switch_id, expires_at, used) VALUES"
+        " ('spent', 'sw1', 9, 1), ('issued', 'sw1', 9, 0)"
+    )
+    with _sqlite_at(tmp_path, "0005", nonces) as (store, config):
         store.migrate()
         with store.engine.begin() as c:
             assert c.execute(sa.text("SELECT * FROM nonces")).all() == [("spent", "sw1", 9)]
             config.attributes["connection"] = c
             command.downgrade(config, "0005")
             assert c.execute(sa.text("SELECT nonce, used FROM nonces")).all() == [("spent", 1)]
-    finally:
-        store.close()
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
@@ -203,14 +221,7 @@ def test_migration_0012_types_the_decoy_ended_rows(
                 c.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
             config.attributes["connection"] = c
             command.upgrade(config, "0011")
-            c.execute(
-                sa.text(
-                    "INSERT INTO switches (id, owner_key, phase, held, state, manifest, notice,"
-                    " custodians, contacts, dossier_sha256, dossier_size, created_at,"
-                    " updated_at) VALUES ('sw1', 'ed25519:x', 'armed', false, '{}', '{}', '{}',"
-                    " '{}', '{}', '', 1, 0, 0)"
-                )
-            )
+            _old_switch(c, "false")
             c.execute(
                 sa.text(
                     "INSERT INTO owner_log (switch_id, at, kind, detail) VALUES"
@@ -239,3 +250,35 @@ def test_migration_0012_types_the_decoy_ended_rows(
         ]
     finally:
         store.close()
+
+
+def test_migration_0014_starts_each_peer_with_its_head_as_the_base(tmp_path: Path) -> None:
+    """A peer row of 0013 holds the peer's last checkpoint: it becomes the base the next
+    consistency proof must start from (not none, which would take any next head on
+    trust); nothing is pending, and nothing said yet of this server's log. Downgrading
+    drops the columns and keeps the rows."""
+    from alembic import command
+
+    peers = (
+        "INSERT INTO peers (switch_id, url, since, last_asked, checkpoint) VALUES"
+        " ('sw1', 'https://a.example', 0, 0, 'NOTE'), ('sw1', 'https://b.example', 0, 0, NULL)"
+    )
+    with _sqlite_at(tmp_path, "0013", peers) as (store, config):
+        store.migrate()
+        with store.engine.begin() as c:
+            rows = c.execute(
+                sa.text(
+                    "SELECT url, proved, holds, unproven_since, unproven_alerted FROM peers"
+                    " ORDER BY url"
+                )
+            ).all()
+            assert [tuple(r) for r in rows] == [
+                ("https://a.example", "NOTE", 0, None, False),
+                ("https://b.example", None, 0, None, False),
+            ]
+            config.attributes["connection"] = c
+            command.downgrade(config, "0013")
+            assert c.execute(sa.text("SELECT url, checkpoint FROM peers ORDER BY url")).all() == [
+                ("https://a.example", "NOTE"),
+                ("https://b.example", None),
+            ]

@@ -7,6 +7,17 @@ the owner sent to one server reaches the others, and how a server asks its peers
 anything newer before it counts the owner silent: it relays what it has, and a peer that
 holds a newer check-in relays that one back (docs/federation.md).
 
+A relay that carries the sender's checkpoint (the hourly ask) also carries two small
+fields that let each peer check the sender's log only ever grew (docs/federation.md,
+section 6): ``held``, the size of the *receiver's* log whose checkpoint the sender holds
+as its base, the newest one proved ("of your log I hold size m"; 0 before any), which the
+receiver keeps per peer; and ``proof``, ``{"from": m, "hashes": [base64, ...]}``, the RFC
+9162 consistency proof from the size ``m`` this receiver last said it holds to the
+checkpoint carried (at most ``MAX_PROOF_HASHES`` hashes of 32 bytes; none while nothing
+was said, or a size the log never reached). A relay of an older server carries neither
+and still loads (``held`` and ``proof`` are then None); an older server refuses relays
+with them, as it refuses any field it does not know.
+
 The server's signature says who relayed; only a server on the switch's roster, and not
 the receiver itself, is listened to. The owner's signature on the check-in inside is what
 moves the switch, so a relay can carry nothing the owner did not sign: a peer that lies
@@ -38,13 +49,26 @@ MAX_ENVELOPES = 16  # a server holds a few shares of one switch at most
 MAX_ENVELOPE = 64 * 1024
 FIELDS = frozenset(
     {"afterword", "switch", "counter", "checkin", "state", "checkpoint", "at", "request"}
-    | {"canary", SERVER_KEY, "signature"}
+    | {"canary", "held", "proof", SERVER_KEY, "signature"}
 )
+PROOF_FIELDS = frozenset({"from", "hashes"})
+MAX_PROOF_HASHES = 128
+"""A consistency proof has about two hashes per level of the tree at most: 128 covers any
+log a checkpoint can name (2**63 entries), and a hostile peer cannot make one cost more."""
 STATES = frozenset(
     {"armed", "overdue", "triggered", "releasing", "released", "paused", "disarming", "disarmed"}
 )
 MAX_COUNTER = 2**53 - 1
 _HINT = "relays are sent by the servers of a switch to each other"
+
+
+@dataclass(frozen=True)
+class LogProof:
+    """An RFC 9162 consistency proof a relay carries: that the sender's log of ``old``
+    entries (the size its receiver said it holds) is a prefix of the checkpoint relayed."""
+
+    old: int
+    hashes: tuple[bytes, ...]
 
 
 @dataclass(frozen=True)
@@ -61,6 +85,8 @@ class Relay:
     at: int = 0  # the sender's clock when it signed (orders its checkpoints; 0: unsaid)
     request: Document | None = None  # an owner's signed request it took (a pause, ...)
     canary: bytes | None = None  # a protected person's check-in, sealed to the receiver
+    held: int | None = None  # the size of the receiver's log it holds (None: it did not say)
+    proof: LogProof | None = None  # that its checkpoint extends its log of that size
 
 
 def sign_relay(
@@ -73,6 +99,9 @@ def sign_relay(
     at: int = 0,
     request: Document | None = None,
     canary: bytes | None = None,
+    *,
+    held: int | None = None,
+    proof: LogProof | None = None,
 ) -> Document:
     """A relay of ``checkin`` (the highest one held, counter ``counter``; None and 0 before
     any) for ``switch``, signed by this server's key; ``state``: the switch's state here
@@ -82,7 +111,10 @@ def sign_relay(
     ``at``, this server's clock, which orders its checkpoints for them; ``request``: an
     owner's signed request this server took (a pause, an abort, ...), passed on as it came
     (its owner signature is what a peer acts on); ``canary``: a protected person's
-    check-in this server took, sealed to the receiver (``crypto/canary_relay.py``)."""
+    check-in this server took, sealed to the receiver (``crypto/canary_relay.py``);
+    ``held``: the size of the receiver's log whose checkpoint this server holds; ``proof``
+    (with a checkpoint only): that the checkpoint extends this server's log of the size
+    the receiver said it holds."""
     check_switch_id(switch)
     _check_counter(counter)
     body: Document = {
@@ -101,6 +133,12 @@ def sign_relay(
         body["request"] = request
     if canary is not None:
         body["canary"] = b64encode(canary)
+    if held is not None:
+        _check_counter(held)
+        body["held"] = held
+    if proof is not None:
+        body["proof"] = {"from": proof.old, "hashes": [b64encode(h) for h in proof.hashes]}
+        _checked_proof(body["proof"], checkpoint)
     return sign_document(body, keys.signing, key_field=SERVER_KEY)
 
 
@@ -127,6 +165,8 @@ def load_relay(doc: object, switch: str, roster: ServerRoster, own_key: str) -> 
         _checked_at(doc.get("at", 0)),
         _checked_request(doc.get("request")),
         _checked_canary(doc.get("canary")),
+        held=None if doc.get("held") is None else _checked_at(doc.get("held")),
+        proof=_checked_proof(doc.get("proof"), note),
     )
 
 
@@ -136,6 +176,29 @@ def _checked_canary(sealed: object) -> bytes | None:
     if not isinstance(sealed, str) or len(sealed) > MAX_ENVELOPE:
         raise FormatError("a relay's canary must be base64 text of an age file", _HINT)
     return b64decode(sealed, what="a relay's canary")
+
+
+def _checked_proof(proof: object, checkpoint: object) -> LogProof | None:
+    """A relay's consistency proof, its shape checked (whether it proves anything is the
+    receiver's to check, against the checkpoint it holds)."""
+    if proof is None:
+        return None
+    if checkpoint is None:
+        raise FormatError("a relay's proof comes only with a checkpoint", _HINT)
+    if not isinstance(proof, dict) or set(proof) != PROOF_FIELDS:
+        raise FormatError('a relay\'s proof must be {"from": SIZE, "hashes": [...]}', _HINT)
+    old, listed = proof["from"], proof["hashes"]
+    _check_counter(old)
+    assert isinstance(old, int)
+    if not isinstance(listed, list) or len(listed) > MAX_PROOF_HASHES:
+        raise FormatError(f"a relay's proof is a list of at most {MAX_PROOF_HASHES} hashes", _HINT)
+    hashes = []
+    for item in listed:
+        raw = b64decode(item, what="a proof's hash") if isinstance(item, str) else b""
+        if len(raw) != 32:
+            raise FormatError("each hash of a relay's proof is base64 of 32 bytes", _HINT)
+        hashes.append(raw)
+    return LogProof(old, tuple(hashes))
 
 
 def _checked_request(request: object) -> Document | None:

@@ -103,7 +103,7 @@ def take_relay(ctx: Context, switch_id: str, doc: object, client: str = "") -> d
                 relay = load_relay(doc, switch_id, roster, ctx.keys.public_key)
             except SignatureError as exc:
                 raise Forbidden(exc.message, exc.hint) from exc
-            repo.see_peer(s, row.id, relay.sender.url, now, relay.state)
+            repo.see_peer(s, row.id, relay.sender.url, now, relay.state, relay.held)
             compare_heads(ctx, s, row, relay, now)
             if relay.request is not None:
                 take_request(ctx, s, row, relay.request, relay.sender, now)

@@ -139,11 +139,21 @@ ALERT_TEXT = {
         "it signed first. Ask its operator what happened, and do not trust what that "
         "server shows of the switch."
     ),
+    "peer-unproven": (
+        "Server {detail} of switch {switch} has sent heads of the switch's log for 2 days "
+        "or more without proving that they contain the head it signed before, as every "
+        "server proves within an hour or two. It may have rewritten the switch's history, "
+        "run an older version of afterword, or not hear from the other servers. Ask its "
+        "operator, and do not trust what that server shows of the switch until it proves "
+        "its log again."
+    ),
 }
+PEER_ALERTS = ("peer-silent", "peer-forked", "peer-unproven")  # to the custodians too
 ALERT_SUBJECT = {
     "new-network": "afterword: sign-in to switch {switch} from a new network",
     "peer-silent": "afterword: a server of switch {switch} is silent",
     "peer-forked": "afterword: a server of switch {switch} rewrote its log",
+    "peer-unproven": "afterword: a server of switch {switch} does not prove its log",
 }
 
 
@@ -151,7 +161,7 @@ def _alert(switch: str, alert: Alert, contacts: Contacts, now: int) -> list[Outg
     """Canary alarms and silent servers reach the owner and the custodians; new-client and
     new-network alerts the owner's channels, and the custodians if the owner asked for that."""
     to = list(contacts.owner)
-    if alert.what in ("canary", "peer-silent", "peer-forked") or contacts.alert_custodians:
+    if alert.what in ("canary", *PEER_ALERTS) or contacts.alert_custodians:
         to += [address for _, address in sorted(contacts.custodians.items())]
     text = ALERT_TEXT.get(alert.what, "{detail}").format(switch=switch, detail=alert.detail)
     subject = ALERT_SUBJECT.get(alert.what, "afterword: {what} alert on switch {switch}")

@@ -22,20 +22,23 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from afterword.crypto.checkpoint import (
     Checkpoint,
+    Consistency,
     compare_checkpoints,
     open_checkpoint,
     parse_checkpoint,
     parse_note,
     sign_checkpoint,
     switch_checkpoint,
+    switch_consistency_proof,
     verifier_key,
 )
-from afterword.crypto.relay import Relay, sign_handoff, sign_relay
+from afterword.crypto.relay import LogProof, Relay, sign_handoff, sign_relay
 from afterword.crypto.servers import Server, ServerRoster, load_roster
 from afterword.crypto.shares import ShareEnvelope
 from afterword.crypto.signing import Document, parse_public_key
@@ -83,7 +86,9 @@ def relay_messages(
     """A relay of the highest check-in this server holds, for each peer in ``to`` (every
     peer by default), with the switch's state here and, with ``head`` (the hourly ask:
     the head reads the whole log, too much for every check-in), the head of its audit log
-    (a signed checkpoint). ``checkin``: another one to relay (a duress check-in outranked
+    (a signed checkpoint), the size of the peer's log whose head this server holds, and
+    the consistency proof from the size the peer said it holds of this one's (each peer
+    its own relay then). ``checkin``: another one to relay (a duress check-in outranked
     by the highest); ``request``: an owner's signed request to pass on. The id names the
     switch, the peer, the check-in's counter, the request's nonce and the instant, so a
     retry is the same message and a later ask is a new one."""
@@ -91,12 +96,9 @@ def relay_messages(
     if not peers:
         return []
     state = repo.state_of(row).phase.value  # the truth's: peers see the truth
-    signed_head = own_checkpoint(ctx, s, row) if head else None
     carried = highest_checkin(row) if checkin is None else checkin
-    doc = sign_relay(
-        ctx.keys, row.id, row.checkin_counter, carried, state, signed_head, now, request
-    )
-    body = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+    heads = _heads(ctx, s, row, peers) if head else {}
+    shared = None if head else _relay(ctx, row, now, carried, state, request, {})
     counter = carried.get("counter") if carried is not None else 0
     asked = "" if request is None else f"-{tag(str(request.get('nonce')))}"
     return [
@@ -104,10 +106,57 @@ def relay_messages(
             id=f"relay-{row.id}-{tag(peer.url)}-{counter}{asked}-{now}",
             to=f"{PEER_SCHEME}{peer.url}/switches/{row.id}/relays",
             subject=f"afterword relay: {row.id}",
-            body=body,
+            body=shared or _relay(ctx, row, now, carried, state, request, heads[peer.url]),
         )
         for peer in peers
     ]
+
+
+def _relay(
+    ctx: Context,
+    row: repo.Switch,
+    now: int,
+    carried: Document | None,
+    state: str,
+    request: Document | None,
+    head: dict[str, Any],
+) -> str:
+    doc = sign_relay(
+        ctx.keys, row.id, row.checkin_counter, carried, state, head.get("checkpoint"), now,
+        request, held=head.get("held"), proof=head.get("proof"),
+    )  # fmt: skip
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"))
+
+
+def _heads(
+    ctx: Context, s: Session, row: repo.Switch, peers: tuple[Server, ...]
+) -> dict[str, dict[str, Any]]:
+    """What each peer's hourly relay says of the logs: this server's signed head, the size
+    of the peer's log whose head it holds as the base (``held``: 0 for none), and the
+    proof that the head extends this server's log of the size the peer said it holds
+    (none while the peer said nothing, or said a size this log never reached)."""
+    entries = repo.audit_entries(s, row.id)
+    note = own_checkpoint(ctx, s, row, entries)
+    known = {p.url: p for p in repo.peers(s, row.id)}
+    proofs: dict[int, LogProof | None] = {}
+    heads = {}
+    for peer in peers:
+        held = known.get(peer.url)
+        holds = 0 if held is None else int(held.holds)
+        if note is not None and holds not in proofs:
+            proofs[holds] = (
+                LogProof(holds, tuple(switch_consistency_proof(row.id, entries, holds)))
+                if 0 < holds <= len(entries)
+                else None
+            )
+        base = None if held is None or held.proved is None else _size(held.proved)
+        heads[peer.url] = {"checkpoint": note, "held": base or 0, "proof": proofs.get(holds)}
+    return heads
+
+
+def _size(note: str) -> int:
+    """The size of a checkpoint held (it was opened and checked when it was kept)."""
+    return parse_checkpoint(parse_note(note)[0]).size
 
 
 def vote_messages(
@@ -129,12 +178,17 @@ def vote_messages(
     ]
 
 
-def own_checkpoint(ctx: Context, s: Session, row: repo.Switch) -> str | None:
-    """The head of this server's audit log for the switch, as a C2SP checkpoint signed by
-    its server key (the truth's log: peers compare truths). None for a server whose public
-    URL could name no log (plain http off loopback): its peers then keep no head of it."""
+def own_checkpoint(
+    ctx: Context, s: Session, row: repo.Switch, entries: list[dict[str, Any]] | None = None
+) -> str | None:
+    """The head of this server's audit log for the switch (``entries``, read if not
+    given), as a C2SP checkpoint signed by its server key (the truth's log: peers compare
+    truths). None for a server whose public URL could name no log (plain http off
+    loopback): its peers then keep no head of it."""
+    if entries is None:
+        entries = repo.audit_entries(s, row.id)
     try:
-        head = switch_checkpoint(ctx.config.public_url, row.id, repo.audit_entries(s, row.id))
+        head = switch_checkpoint(ctx.config.public_url, row.id, entries)
     except FormatError:
         return None
     return sign_checkpoint(head, ctx.keys.signing)
@@ -204,12 +258,7 @@ def _ask(ctx: Context, s: Session, row: repo.Switch, now: int) -> None:
         heard = peer.last_seen if peer.last_seen is not None else peer.since
         if peer.alerted or heard > now - ctx.config.peer_silence:
             continue
-        alert = Alert("peer-silent", peer.url)
-        state = repo.state_of(row)
-        messages = render(row.id, state, [alert], contacts_of(row), ctx.config.public_url, now)
-        record_aside(
-            ctx, s, row, Audit("peer-silent", f"{peer.url}, silent since {heard}"), now, messages
-        )
+        _report(ctx, s, row, Alert("peer-silent", peer.url), f"silent since {heard}", now)
         repo.mark_alerted(s, row.id, peer.url)
 
 
@@ -221,37 +270,82 @@ def handoff_id(row: repo.Switch, peer: Server, released: bool = False) -> str:
 
 def compare_heads(ctx: Context, s: Session, row: repo.Switch, relay: Relay, now: int) -> None:
     """Keep a peer's signed checkpoint of its log for the switch, and compare it with the
-    one held: the same size with another root (a fork), or a shorter log signed later (a
-    rollback: restored from an old backup, or rewritten), is reported once to the owner
-    and the custodians, and logged; the head held is kept as the evidence. A checkpoint
-    that does not open with the peer's own key is ignored (and said in the server log)."""
+    ones held: the newest head taken (the same size with another root is a fork; a shorter
+    log signed later, a rollback: restored from an old backup, or rewritten) and the base
+    (the newest one proved): a larger head needs the relay's consistency proof from the
+    base's size, and one that fails is a fork too. Each is reported once to the owner and
+    the custodians, and logged; the heads held are kept as the evidence.
+
+    A proof from another size (stale: the peer had not yet heard which size is held here),
+    or none (a server from before proofs), is no alarm: the head is taken as the newest,
+    the base stays, and the peer's next relays prove from it. A peer whose heads go on
+    growing unproven for ``peer_silence`` is reported, once (``peer-unproven``). A
+    checkpoint that does not open with the peer's own key is ignored (and said in the
+    server log)."""
     held = next((p for p in repo.peers(s, row.id) if p.url == relay.sender.url), None)
     if held is None or held.forked or relay.checkpoint is None:
         return
     try:
         newer = _opened_head(relay.checkpoint, relay.sender, row.id)
-        older = (
-            None if held.checkpoint is None else _opened_head(held.checkpoint, relay.sender, row.id)
+        latest, base = (
+            None if note is None else _opened_head(note, relay.sender, row.id)
+            for note in (held.checkpoint, held.proved or held.checkpoint)
         )
     except (FormatError, SignatureError) as exc:
         log.warning(
             "switch %s: a checkpoint from %s was refused: %s", row.id, relay.sender.url, exc
         )
         return
-    if older is not None:
-        if newer.size < older.size and relay.at <= held.checkpoint_at:
-            return  # an older relay, delivered late: nothing to compare
-        try:
-            compare_checkpoints(older, newer)
-        except IntegrityError as exc:
-            repo.keep_checkpoint(s, row.id, relay.sender.url, "", 0, forked=True)
-            alert = Alert("peer-forked", relay.sender.url)
-            state = repo.state_of(row)
-            messages = render(row.id, state, [alert], contacts_of(row), ctx.config.public_url, now)
-            entry = Audit("peer-forked", f"{relay.sender.url}: {exc.message}")
-            record_aside(ctx, s, row, entry, now, messages)
-            return
-    repo.keep_checkpoint(s, row.id, relay.sender.url, relay.checkpoint, relay.at)
+    at = max(relay.at, held.checkpoint_at)
+    if latest is None or base is None:  # the first head of this peer: the base
+        repo.keep_checkpoint(s, row.id, relay.sender.url, relay.checkpoint, at)
+        return
+    if newer.size < latest.size and relay.at <= held.checkpoint_at:
+        return  # an older relay, delivered late: nothing to compare
+    try:
+        compare_checkpoints(latest, newer)
+        proved = _proved(base, newer, relay)
+    except IntegrityError as exc:
+        repo.keep_checkpoint(s, row.id, relay.sender.url, "", 0, forked=True)
+        _report(ctx, s, row, Alert("peer-forked", relay.sender.url), exc.message, now)
+        return
+    repo.keep_checkpoint(s, row.id, relay.sender.url, relay.checkpoint, at, proved=proved)
+    if not proved:
+        _unproven(ctx, s, row, held, base.size, now)
+
+
+def _proved(base: Checkpoint, newer: Checkpoint, relay: Relay) -> bool:
+    """Whether ``newer`` was shown to extend ``base`` (the same head, or a proof from its
+    size that verifies); raises :class:`IntegrityError` for a fork or a proof that fails."""
+    proof = relay.proof
+    if newer.size == base.size or base.size == 0:
+        compare_checkpoints(base, newer)
+        return True
+    if proof is None or proof.old != base.size:
+        return False
+    return compare_checkpoints(base, newer, proof.hashes) is Consistency.EXTENDED
+
+
+def _unproven(ctx: Context, s: Session, row: repo.Switch, held: Any, base: int, now: int) -> None:
+    """The peer's log grew past the base held here with no proof from it: no alarm while
+    it is new (the proof from the base is on its way), reported once after
+    ``peer_silence``, the time after which a silent peer is reported too: an honest peer
+    that hears this server at all proves from the base at its next ask or two."""
+    since = now if held.unproven_since is None else int(held.unproven_since)
+    due = not held.unproven_alerted and now - since >= ctx.config.peer_silence
+    repo.mark_unproven(s, row.id, held.url, since, alerted=due or held.unproven_alerted)
+    if due:
+        why = f"no proof that its log extends the head of {base} entries held, since {since}"
+        _report(ctx, s, row, Alert("peer-unproven", held.url), why, now)
+
+
+def _report(ctx: Context, s: Session, row: repo.Switch, alert: Alert, why: str, now: int) -> None:
+    """Tell the owner and the custodians ``alert`` about the peer it names, and log it,
+    with ``why``."""
+    state = repo.state_of(row)
+    messages = render(row.id, state, [alert], contacts_of(row), ctx.config.public_url, now)
+    sep = ", " if alert.what == "peer-silent" else ": "
+    record_aside(ctx, s, row, Audit(alert.what, f"{alert.detail}{sep}{why}"), now, messages)
 
 
 def _opened_head(note: str, sender: Server, switch: str) -> Checkpoint:

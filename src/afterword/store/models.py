@@ -97,7 +97,8 @@ class PeerRow(Base):
     """Another server of a switch watched by several (issue 17), as this server knows
     it: since when it is a peer, when a signed relay or handoff from it was last taken and
     the state it said the switch was in, when this server last asked it, whether its
-    silence has been reported, and the head of its audit log it last signed."""
+    silence has been reported, the head of its audit log it last signed (proved), and
+    what it holds of this server's log."""
 
     __tablename__ = "peers"
 
@@ -113,6 +114,16 @@ class PeerRow(Base):
     checkpoint: Mapped[str | None] = mapped_column(Text, nullable=True)
     checkpoint_at: Mapped[int] = mapped_column(BigInteger, server_default="0")  # its clock
     forked: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # its newest checkpoint proved to extend the one before (or the first held): where the
+    # next proof must start (0014)
+    proved: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # the size of this server's log the peer says it holds (its relays' "held"): the
+    # consistency proof to it starts there (0014)
+    holds: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    # since when its heads grew past the one held here with no proof that matched it, and
+    # whether that was reported (after Config.peer_silence)
+    unproven_since: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    unproven_alerted: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
 
 class AuditRow(Base):

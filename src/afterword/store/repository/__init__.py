@@ -54,6 +54,7 @@ from afterword.store.repository.peers import (
     due_to_ask,
     keep_checkpoint,
     mark_alerted,
+    mark_unproven,
     peers,
     see_peer,
 )
@@ -102,6 +103,7 @@ __all__ = [
     "last_seq",
     "lease_outbox",
     "mark_alerted",
+    "mark_unproven",
     "next_due",
     "outbox_delivered",
     "outbox_given_up",

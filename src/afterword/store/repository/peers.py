@@ -33,22 +33,37 @@ _PEERS = select(
     PeerRow.checkpoint,
     PeerRow.checkpoint_at,
     PeerRow.forked,
+    PeerRow.proved,
+    PeerRow.holds,
+    PeerRow.unproven_since,
+    PeerRow.unproven_alerted,
 ).order_by(PeerRow.url)
 
 
 def peers(session: Session | Connection, switch_id: str) -> list[Any]:
     """The switch's peers, by URL: rows of ``url``, ``since``, ``last_seen``, ``state``,
-    ``alerted``, ``checkpoint``, ``checkpoint_at`` and ``forked`` (a read any transaction
-    or connection can make)."""
+    ``alerted``, ``checkpoint``, ``checkpoint_at``, ``forked``, ``proved``, ``holds``,
+    ``unproven_since`` and ``unproven_alerted`` (a read any transaction or connection can
+    make)."""
     return list(session.execute(_PEERS.where(PeerRow.switch_id == switch_id)).all())
 
 
-def see_peer(session: Session, switch_id: str, url: str, now: int, state: str | None) -> None:
+def see_peer(
+    session: Session,
+    switch_id: str,
+    url: str,
+    now: int,
+    state: str | None,
+    holds: int | None = None,
+) -> None:
     """A signed message from a peer was taken: it is alive, and says the switch is
-    ``state`` there (None: it did not say)."""
+    ``state`` there (None: it did not say), and that it holds this server's log of size
+    ``holds`` (None: it did not say)."""
     values: dict[str, object] = {"last_seen": now, "alerted": False}
     if state is not None:
         values["state"] = state
+    if holds is not None:
+        values["holds"] = holds
     session.execute(
         update(PeerRow).where(PeerRow.switch_id == switch_id, PeerRow.url == url).values(**values)
     )
@@ -79,13 +94,35 @@ def mark_alerted(session: Session, switch_id: str, url: str) -> None:
 
 
 def keep_checkpoint(
-    session: Session, switch_id: str, url: str, note: str, at: int, *, forked: bool = False
+    session: Session,
+    switch_id: str,
+    url: str,
+    note: str,
+    at: int,
+    *,
+    forked: bool = False,
+    proved: bool = True,
 ) -> None:
     """The peer's newest signed checkpoint (``note``, signed at ``at`` by its clock), or
-    that it contradicted the one held (``forked``: the one held is kept, as evidence)."""
+    that it contradicted the one held (``forked``: the one held is kept, as evidence).
+    ``proved``: it is also the new base of proofs (a proof showed it extends the base, or
+    it is the first), and nothing unproven is pending; otherwise the base stays."""
     values: dict[str, object] = (
         {"forked": True} if forked else {"checkpoint": note, "checkpoint_at": at}
     )
+    if proved and not forked:
+        values |= {"proved": note, "unproven_since": None, "unproven_alerted": False}
+    session.execute(
+        update(PeerRow).where(PeerRow.switch_id == switch_id, PeerRow.url == url).values(**values)
+    )
+
+
+def mark_unproven(
+    session: Session, switch_id: str, url: str, since: int, *, alerted: bool = False
+) -> None:
+    """The peer's heads have grown past the base held here, with no proof that matched it,
+    since ``since``; ``alerted``: that has been reported."""
+    values = {"unproven_since": since, "unproven_alerted": alerted}
     session.execute(
         update(PeerRow).where(PeerRow.switch_id == switch_id, PeerRow.url == url).values(**values)
     )
