@@ -89,6 +89,18 @@ def test_federated_lifecycles_keep_every_promise(seed: int, world: Path) -> None
     assert stats.checks["never-lost"] == stats.lifecycles
 
 
+@pytest.mark.parametrize("seed", [1003])
+def test_the_seeds_found_failing_now_keep_every_promise(seed: int, world: Path) -> None:
+    """Seeds beyond the quick set that once broke a promise, replayed (their first
+    lifecycle). 1003: three of five servers releasing for good, none publishing. Two had
+    begun releasing under check-in 5 and took 6 afterwards (a duress trigger: no check-in
+    stops it), so the peers refused their handoffs, named 5, for good, and nothing handed
+    over again; and a server whose K a peer's handoff completed sent that peer nothing,
+    its own handoff to it having been refused."""
+    stats = run_seed(seed, 1, world)
+    assert stats.checks["never-lost"] == 1
+
+
 def test_the_quick_seeds_reach_every_check() -> None:
     """The quick set is worth its minute: it draws both shapes, duress, lost relays and
     crashes (the draws alone: cheap), so every check above runs in ``make test``."""

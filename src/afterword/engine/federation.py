@@ -160,8 +160,14 @@ def take_handoff(ctx: Context, switch_id: str, doc: object, client: str = "") ->
                     label, _ = take_share(ctx, s, row, _opened(ctx, blob), now, client)
                     if label is None:
                         raise Forbidden("a handed-over share is none of this switch's shares")
-                # the sender is releasing too: our own handoff to it, refused while it
-                # was not, need not wait out its backoff
+                # the sender is releasing too, so it gets ours: the handoff under this
+                # server's counter now (sent at once if it waits out a backoff, written
+                # if a newer counter came since the first, whose peers refuse it for
+                # good), or, if these shares completed K here, ours as a released one's
+                published = repo.state_of(row).phase is Phase.RELEASED
+                to = (handoff.sender,)
+                for message in handoff_messages(ctx, s, row, now, to=to, released=published):
+                    repo.enqueue(s, row.id, message, now)
                 repo.outbox_retry_now(s, handoff_id(row, handoff.sender), now)
             else:
                 waiting = phase
@@ -297,3 +303,9 @@ def keep_highest(
     peers = tuple(p for p in peers_of(ctx, row) if p != skip)
     for message in relay_messages(ctx, s, row, now, to=peers):
         repo.enqueue(s, row.id, message, now)
+    if repo.state_of(row).phase is Phase.RELEASING:
+        # still releasing (a duress trigger, or K shares: no check-in stops it): the
+        # handoff it sent named the older counter, which its peers now refuse for good as
+        # from a release the owner spoke after; so hand over again, under the new counter
+        for message in handoff_messages(ctx, s, row, now):
+            repo.enqueue(s, row.id, message, now)
