@@ -137,8 +137,7 @@ def canary_checkin(ctx: Context, token: str, client: str = "") -> dict[str, Any]
         state, effects = apply_event(ctx, s, row, CanaryCheckIn(link.name, link.duress), now)
         refused = refused_other(effects)
         if refused is None:
-            for message in canary_relays(ctx, row, token, in_time, now):
-                repo.enqueue(s, row.id, message, now)
+            repo.enqueue_all(s, row.id, canary_relays(ctx, row, token, in_time, now), now)
     if refused is not None:  # the truth refused it, the owner's decoy took it
         raise refused
     canary = find_canary(state, link.name)

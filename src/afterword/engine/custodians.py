@@ -113,8 +113,9 @@ def custodian(
                     with s.begin_nested():
                         state, effects = apply_event(ctx, s, row, event, now)
                     if state.votes != voted:  # the switch's other servers hear of it
-                        for message in vote_messages(ctx, row, code, action, label, now):
-                            repo.enqueue(s, row.id, message, now)
+                        repo.enqueue_all(
+                            s, row.id, vote_messages(ctx, row, code, action, label, now), now
+                        )
                     if (refused := refused_other(effects)) is not None:
                         # the truth refused it, the decoy took it (the truth is
                         # releasing, say): the refusal goes in the real log only, the

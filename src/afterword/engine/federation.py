@@ -113,8 +113,9 @@ def take_relay(ctx: Context, switch_id: str, doc: object, client: str = "") -> d
                 ctx, s, row, relay.checkin, relay.sender, now
             )
             if row.checkin_counter > relay.counter:  # the peer is behind: what we hold
-                for message in relay_messages(ctx, s, row, now, to=(relay.sender,)):
-                    repo.enqueue(s, row.id, message, now)
+                repo.enqueue_all(
+                    s, row.id, relay_messages(ctx, s, row, now, to=(relay.sender,)), now
+                )
             held = row.checkin_counter
     except (Forbidden, FormatError) as refused:  # in the log, as any refused request
         log_refused(ctx, switch_id, "relay", refused, now, client)
@@ -145,16 +146,19 @@ def take_handoff(ctx: Context, switch_id: str, doc: object, client: str = "") ->
             repo.see_peer(s, row.id, handoff.sender.url, now, Phase.RELEASING.value)
             phase = repo.state_of(row).phase  # the truth's
             if phase is Phase.RELEASED:  # a peer still releasing: here are ours, freely
-                for message in handoff_messages(
-                    ctx, s, row, now, to=(handoff.sender,), released=True
-                ):
-                    repo.enqueue(s, row.id, message, now)
+                repo.enqueue_all(
+                    s,
+                    row.id,
+                    handoff_messages(ctx, s, row, now, to=(handoff.sender,), released=True),
+                    now,
+                )
             elif handoff.counter < row.checkin_counter and not handoff.released:
                 # a release that began before a check-in this server heard: the owner
                 # spoke since, whatever this server's own state; the sender is told
                 behind = row.checkin_counter
-                for message in relay_messages(ctx, s, row, now, to=(handoff.sender,)):
-                    repo.enqueue(s, row.id, message, now)
+                repo.enqueue_all(
+                    s, row.id, relay_messages(ctx, s, row, now, to=(handoff.sender,)), now
+                )
             elif phase is Phase.RELEASING:
                 for blob in handoff.envelopes:
                     label, _ = take_share(ctx, s, row, _opened(ctx, blob), now, client)
@@ -166,13 +170,15 @@ def take_handoff(ctx: Context, switch_id: str, doc: object, client: str = "") ->
                 # good), or, if these shares completed K here, ours as a released one's
                 published = repo.state_of(row).phase is Phase.RELEASED
                 to = (handoff.sender,)
-                for message in handoff_messages(ctx, s, row, now, to=to, released=published):
-                    repo.enqueue(s, row.id, message, now)
+                repo.enqueue_all(
+                    s, row.id, handoff_messages(ctx, s, row, now, to=to, released=published), now
+                )
                 repo.outbox_retry_now(s, handoff_id(row, handoff.sender), now)
             else:
                 waiting = phase
-                for message in relay_messages(ctx, s, row, now, to=(handoff.sender,)):
-                    repo.enqueue(s, row.id, message, now)
+                repo.enqueue_all(
+                    s, row.id, relay_messages(ctx, s, row, now, to=(handoff.sender,)), now
+                )
     except (Forbidden, FormatError) as refused:  # in the log, as any refused request
         log_refused(ctx, switch_id, "handoff", refused, now, client)
         raise
@@ -222,8 +228,9 @@ def _take_relayed(
             act(ctx, s, row, True, {"action": "checkin"}, now, "", method, relayed=True)
             repo.update_switch(s, row, duress_counter=checkin.counter)
             peers = tuple(p for p in peers_of(ctx, row) if p != sender)
-            for message in relay_messages(ctx, s, row, now, to=peers, checkin=doc):
-                repo.enqueue(s, row.id, message, now)
+            repo.enqueue_all(
+                s, row.id, relay_messages(ctx, s, row, now, to=peers, checkin=doc), now
+            )
             return True
         return False  # already here (by the owner, or another peer's relay)
     act(ctx, s, row, duress, {"action": "checkin"}, now, "", method, relayed=True)
@@ -263,8 +270,7 @@ def take_request(
     method = f"signature, relayed by {sender.url}"
     act(ctx, s, row, duress, taken, now, "", method, relayed=True)
     peers = tuple(p for p in peers_of(ctx, row) if p != sender)
-    for outgoing in relay_messages(ctx, s, row, now, to=peers, request=request):
-        repo.enqueue(s, row.id, outgoing, now)
+    repo.enqueue_all(s, row.id, relay_messages(ctx, s, row, now, to=peers, request=request), now)
     return True
 
 
@@ -301,11 +307,9 @@ def keep_highest(
         duress_counter=checkin.counter if duress else row.duress_counter,
     )
     peers = tuple(p for p in peers_of(ctx, row) if p != skip)
-    for message in relay_messages(ctx, s, row, now, to=peers):
-        repo.enqueue(s, row.id, message, now)
+    repo.enqueue_all(s, row.id, relay_messages(ctx, s, row, now, to=peers), now)
     if repo.state_of(row).phase is Phase.RELEASING:
         # still releasing (a duress trigger, or K shares: no check-in stops it): the
         # handoff it sent named the older counter, which its peers now refuse for good as
         # from a release the owner spoke after; so hand over again, under the new counter
-        for message in handoff_messages(ctx, s, row, now):
-            repo.enqueue(s, row.id, message, now)
+        repo.enqueue_all(s, row.id, handoff_messages(ctx, s, row, now), now)

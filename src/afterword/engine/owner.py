@@ -85,8 +85,7 @@ def owner_request(
             seen_from(ctx, s, row, client, request.get("action"), outcome, now)
             # the switch's other servers act on it too (a pause, an abort, a duress
             # look): every signed request, real or duress, so the work is the same
-            for message in relay_messages(ctx, s, row, now, request=request):
-                repo.enqueue(s, row.id, message, now)
+            repo.enqueue_all(s, row.id, relay_messages(ctx, s, row, now, request=request), now)
     except Forbidden as refused:  # a forged or replayed request shows in the log
         log_refused(ctx, switch_id, action_kind(request.get("action")), refused, now, client)
         raise

@@ -251,8 +251,7 @@ def ask_peers(ctx: Context, now: int) -> int:
 
 
 def _ask(ctx: Context, s: Session, row: repo.Switch, now: int) -> None:
-    for message in relay_messages(ctx, s, row, now, head=True):
-        repo.enqueue(s, row.id, message, now)
+    repo.enqueue_all(s, row.id, relay_messages(ctx, s, row, now, head=True), now)
     repo.asked(s, row.id, now)
     for peer in repo.peers(s, row.id):
         heard = peer.last_seen if peer.last_seen is not None else peer.since

@@ -35,6 +35,7 @@ from afterword.store.repository.clients import (
 from afterword.store.repository.outbox import (
     Outgoing,
     enqueue,
+    enqueue_all,
     lease_outbox,
     outbox_delivered,
     outbox_given_up,
@@ -97,6 +98,7 @@ __all__ = [
     "documents",
     "due_to_ask",
     "enqueue",
+    "enqueue_all",
     "get_switch",
     "held_switches",
     "keep_checkpoint",

@@ -69,6 +69,11 @@ def enqueue(session: Session, switch_id: str, message: Outgoing, now: int) -> No
     _enqueue_many(session, [(switch_id, message)], now)
 
 
+def enqueue_all(session: Session, switch_id: str, messages: Sequence[Outgoing], now: int) -> None:
+    """:func:`enqueue` each of ``messages`` (a relay to every peer, ...), in one statement."""
+    _enqueue_many(session, [(switch_id, m) for m in messages], now)
+
+
 def _enqueue_many(
     session: Session, messages: Sequence[tuple[str, Outgoing]], now: int, *, pad: bool = False
 ) -> None:
