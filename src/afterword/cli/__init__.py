@@ -6,7 +6,7 @@ Errors the user can act on are printed on one line, with a non-zero exit status.
 
 This module is the wiring only: the typer app, its commands in the order ``--help``
 lists them, and :func:`main`. The commands live in one module per audience or subject
-(``owner_keys``, ``bundle``, ``server``, ``owner``, ``operator``, ``custodian``,
+(``owner_keys``, ``bundle``, ``server``, ``arm``, ``owner``, ``operator``, ``custodian``,
 ``canary``); what they share is in ``common``.
 """
 
@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import typer
 
+from afterword.cli.arm import arm
 from afterword.cli.bundle import open_cmd, seal, teaser, verify
 from afterword.cli.canary import canary_app
 from afterword.cli.custodian import custodian_app
 from afterword.cli.operator import operator_app
 from afterword.cli.owner import (
     abort,
-    arm,
     audit_cmd,
     checkin,
     disarm,
