@@ -59,3 +59,18 @@ def test_the_release_button_asks_for_the_switch_id(nojs: Page, site: Site) -> No
     status = site.engine.status(site.switch)
     assert status["state"] in ("releasing", "released") and status["cause"] == "deliberate"
     expect(page.locator("form#release")).to_have_count(0)
+
+
+def test_a_switch_id_typed_in_capitals_is_the_same_switch(nojs: Page, site: Site) -> None:
+    """Issue 19, point 9: an id copied by hand from a card or a screen, in any case."""
+    page = nojs
+    page.goto(f"{site.url}/s/{site.switch.upper()}")
+    assert page.url == f"{site.url}/s/{site.switch}"
+    page.goto(f"{site.url}/login")
+    page.get_by_label("Switch id").fill(site.switch.upper())
+    page.get_by_label("Check-in password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    assert page.url == f"{site.url}/owner/{site.switch}"
+    page.goto(f"{site.url}/owner/{site.switch.upper()}?page=1")
+    assert page.url == f"{site.url}/owner/{site.switch}?page=1"
+    expect(page.locator("h1")).to_contain_text(site.switch)

@@ -10,6 +10,7 @@ import json
 import os
 import pty
 import select
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from afterword import __version__
 from tests.cli.test_cli import AFTERWORD, ok, refused, run
 from tests.conftest import PASSPHRASE, write_corpus
 from tests.delivery.servers import SmtpServer, smtp_server  # noqa: F401
@@ -136,6 +138,10 @@ def test_the_notices_policy_and_a_release_asked_for(tmp_path: Path, server: Serv
     assert (armed["policy"]["grace"], armed["policy"]["waiting"]) == (2 * 86400, 3 * 86400)
     owner = owner_args(server, switch)
 
+    # a switch id in capitals is the same switch
+    shouted = owner_args(server, switch.upper())
+    assert json.loads(ok(run("status", *shouted, "--json", cwd=tmp_path)))["switch"] == switch
+
     # no terminal, no --yes: refused before anything is sent
     refused(run("release-now", *owner, cwd=tmp_path), "no terminal", "pass --yes")
     status = json.loads(ok(run("status", *owner, "--json", cwd=tmp_path)))
@@ -163,3 +169,21 @@ def test_the_notices_policy_and_a_release_asked_for(tmp_path: Path, server: Serv
         ok(run("release-now", *owner, "--yes", "--skip-waiting", "--json", cwd=tmp_path))
     )
     assert (out["state"], out["cause"]) in {("releasing", "deliberate"), ("released", "deliberate")}
+
+
+def test_the_small_ones(tmp_path: Path) -> None:
+    """--version; a server address with no scheme; serve on a port already taken."""
+    assert ok(run("--version", cwd=tmp_path)).strip() == f"afterword {__version__}"
+    owner = ("--owner-key", "owner.key", "--switch", "abc")
+    for command in (["status", *owner], ["release-now", "--yes", *owner], ["arm", "bundle"]):
+        refused(
+            run(*command, "--server", "127.0.0.1:8000", cwd=tmp_path),
+            "'127.0.0.1:8000' has no scheme; add http:// or https://",
+        )
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run("serve", "--port", str(port), "--data-dir", tmp_path / "data", cwd=tmp_path)
+    refused(result, f"port {port} on 127.0.0.1 is already in use", "--port")
+    assert "serving" not in result.stdout

@@ -12,8 +12,11 @@ lists them, and :func:`main`. The commands live in one module per audience or su
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from afterword import __version__
 from afterword.cli.arm import arm
 from afterword.cli.bundle import open_cmd, seal, teaser, verify
 from afterword.cli.canary import canary_app
@@ -40,6 +43,25 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"afterword {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """The options of ``afterword`` itself, before any command (``--version``)."""
+
 
 app.command()(keygen)
 app.command()(seal)

@@ -28,6 +28,7 @@ from afterword.cli.common import (
     print_json,
     print_status,
     run_action,
+    server_address,
     unlock,
 )
 from afterword.crypto.keys import OwnerKey
@@ -52,7 +53,9 @@ def checkin_password_value(*, confirm: bool = False) -> str:
 ServersOpt = Annotated[
     list[str],
     typer.Option(
-        "--server", help="The afterword server URL; repeat it for a switch on several servers."
+        "--server",
+        help="The afterword server URL; repeat it for a switch on several servers.",
+        callback=server_address,
     ),
 ]
 

@@ -29,6 +29,7 @@ from afterword.web.rendering import (
     engine_of,
     error,
     failed,
+    lowercase_id,
     read_form,
     render,
     security_of,
@@ -63,7 +64,7 @@ async def login_submit(request: Request) -> Response:
     form = await read_form(request)
     if isinstance(form, Response):
         return form
-    switch_id = text_field(form, "switch", 100).strip()
+    switch_id = normalize_switch_id(text_field(form, "switch", 100).strip())
     password = text_field(form, "password")
     code = "".join(text_field(form, "code", 20).split()) or None
 
@@ -124,6 +125,8 @@ def signed_in(request: Request, switch_id: str) -> OwnerSession | None:
 
 @router.get("/owner/{switch_id}", response_class=HTMLResponse, include_in_schema=False)
 def dashboard(request: Request, switch_id: str, page: int = 1, done: str = "") -> Response:
+    if (moved := lowercase_id(request, switch_id)) is not None:
+        return moved
     engine = engine_of(request)
     owner = signed_in(request, switch_id) if is_switch_id(switch_id) else None
     if owner is None:
