@@ -29,7 +29,7 @@ OWNER_ACTIONS: list[tuple[str, dict[str, Any]]] = [
     ("pause", {"in": 3000}),
     ("resume", {}),
     ("abort", {}),
-    ("release", {}),
+    ("release", {"skip_waiting": True}),
     ("disarm", {}),
     ("settings", {"interval": 5400, "grace": 900}),
     ("settings", {"waiting": 1200}),
@@ -38,6 +38,8 @@ OWNER_ACTIONS: list[tuple[str, dict[str, Any]]] = [
     ("revoke", {"custodian": "alice"}),
     # a day between check-ins: past max_pause, so pending for the cooling-off (item 14)
     ("settings", {"interval": 86400}),
+    # issue 19: the owner's release through the waiting period (the default)
+    ("release", {}),
 ]
 
 OTHER_STEPS = [

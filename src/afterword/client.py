@@ -32,6 +32,12 @@ class ServerError(AfterwordError):
 
 class Client:
     def __init__(self, server: str, timeout: float = 60.0) -> None:
+        if "://" not in server:
+            raise AfterwordError(
+                f"the server address {server!r:.80} has no scheme",
+                f"add http:// or https:// (e.g. https://{server:.60}, or http:// for a "
+                "server on this machine)",
+            )
         self.server = server.rstrip("/")
         self._http = httpx.Client(
             base_url=self.server,

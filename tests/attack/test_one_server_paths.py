@@ -25,7 +25,7 @@ def test_a_deliberate_release_at_one_server_is_published(tmp_path: Path, owner: 
     fed = federation(tmp_path, owner)
     try:
         w = fed.world
-        said = signed(owner.signing, w.nodes[0].engine, fed.switch, "release")
+        said = signed(owner.signing, w.nodes[0].engine, fed.switch, "release", skip_waiting=True)
         assert said["state"] == "releasing"
         end = w.now + LONG
         while w.now < end:  # the owner, who released on purpose, is alive and checks in

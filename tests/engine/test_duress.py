@@ -41,7 +41,8 @@ ACTIONS: list[tuple[str, dict[str, Any]]] = [
     ("pause", {"in": 3000}),
     ("resume", {}),  # refused: not paused
     ("abort", {}),  # refused while armed; taken once triggered
-    ("release", {}),
+    ("release", {}),  # through the waiting period
+    ("release", {"skip_waiting": True}),
     ("disarm", {}),
     ("settings", {"interval": 5400, "grace": 900}),
     ("settings", {"recipients": ["mailto:x@example.org"]}),

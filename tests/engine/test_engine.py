@@ -336,7 +336,7 @@ def test_a_release_refused_after_writing_leaves_nothing_but_a_spent_nonce(
         raise ShareError("planted refusal")
 
     monkeypatch.setattr(apply_module, "submit_server_shares", refuse_after_writing)
-    request = signed(owner, engine, switch, "release")
+    request = signed(owner, engine, switch, "release", skip_waiting=True)
     with pytest.raises(ShareError, match="planted"):
         engine.owner_request(switch, request)
     monkeypatch.undo()
@@ -361,7 +361,7 @@ def test_a_checkin_refused_by_the_switch_spends_its_nonce_and_remembers_nothing(
     came from, never seen, is logged as such; item 20 of issue 15.)"""
     engine, _, sealed, _ = setup
     switch = arm_it(engine, sealed, smtp_server, webhook_server)
-    engine.owner_request(switch, signed(owner, engine, switch, "release"))
+    engine.owner_request(switch, signed(owner, engine, switch, "release", skip_waiting=True))
 
     def clients() -> int:
         with engine.store.transaction() as s:

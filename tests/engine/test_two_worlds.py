@@ -321,7 +321,7 @@ def play(fx: Fixture, owner: OwnerKey, steps: list[Any], delay: int, coerced: bo
     delay=0,
 )
 @example(  # a decoy's release counts the server's own share (it showed 0, the real one 1)
-    steps=[("owner", ("release", {}), "signed", True)], delay=LONG
+    steps=[("owner", ("release", {"skip_waiting": True}), "signed", True)], delay=LONG
 )
 @example(  # ... and so does the decoy's release once its waiting period is over
     steps=[
@@ -335,18 +335,19 @@ def play(fx: Fixture, owner: OwnerKey, steps: list[Any], delay: int, coerced: bo
 @example(  # a vote the decoy refuses (it is releasing) is refused in the owner's log
     steps=[
         ("owner", ("checkin", {}), "password", True),
-        ("owner", ("release", {}), "password", True),
+        ("owner", ("release", {"skip_waiting": True}), "password", True),
         ("vote", "alice"),
     ],
     delay=0,
 )
 @example(  # a share after a duress release-now: the truth (triggered) refuses it, the
     # decoy (releasing, as the real world) counts it and shows the release complete
-    steps=[("owner", ("release", {}), "password", True), ("share", "carol")],
+    steps=[("owner", ("release", {"skip_waiting": True}), "password", True), ("share", "carol")],
     delay=0,
 )
 @example(  # ... and so with the silent trigger still to come (the truth armed)
-    steps=[("owner", ("release", {}), "signed", True), ("share", "carol")], delay=LONG
+    steps=[("owner", ("release", {"skip_waiting": True}), "signed", True), ("share", "carol")],
+    delay=LONG,
 )
 @example(  # votes the truth refuses (it is releasing) reach the decoy, which triggers
     steps=[
@@ -377,6 +378,19 @@ def play(fx: Fixture, owner: OwnerKey, steps: list[Any], delay: int, coerced: bo
         ),
         ("wait", 900),
         ("wait", 1800),
+    ],
+    delay=0,
+)
+@example(  # issue 19: a release asked for under duress waits in the decoy as in the real
+    # world, is aborted there, and the decoy's waiting period runs out as the real one's
+    steps=[
+        ("owner", ("release", {}), "password", True),
+        ("wait", 300),
+        ("owner", ("status", {}), "signed", True),
+        ("owner", ("abort", {}), "signed", True),
+        ("owner", ("release", {}), "signed", True),
+        ("wait", 3700),
+        ("share", "carol"),
     ],
     delay=0,
 )

@@ -182,3 +182,33 @@ def test_a_server_partitioned_from_the_others_and_days_ahead_releases_nothing(
     assert press(cluster, [0, 1, 2]) == []
     kinds = [e["kind"] for e in truth(cluster, 2, switch, owner)["audit"]]
     assert "releasing" in kinds  # C did begin, alone, and was stopped
+
+
+def test_release_now_on_several_servers_sends_the_same_choice_to_each(
+    cluster_factory: ClusterFactory, tmp_path: Path
+) -> None:
+    """Issue 19: ``release-now`` with every --server asks each for the same release:
+    through the waiting period (each triggers, cause owner; an abort stops each), or at
+    once with --skip-waiting (each begins releasing)."""
+    cluster = cluster_factory(3, env={"AFTERWORD_PEER_WAIT": PEER_WAIT})
+    bundle, switch = sealed(tmp_path, cluster, 2)
+    servers = [arg for url in cluster.urls for arg in ("--server", url)]
+    cli(
+        "arm", bundle, *servers, "--owner-key", "owner.key", "--interval", "1h",
+        "--waiting", "1h", "--recipient", "mailto:press@example.org", "--no-contact",
+        cwd=tmp_path,
+    )  # fmt: skip
+    owner = ("--owner-key", "owner.key", "--switch", switch, "--json")
+    said = json.loads(cli("release-now", *servers, *owner, "--yes", cwd=tmp_path).stdout)
+    assert {url: s["state"] for url, s in said["servers"].items()} == dict.fromkeys(
+        cluster.urls, "triggered"
+    )
+    key = load_owner_key(tmp_path / "owner.key", PASSPHRASE)
+    assert [truth(cluster, i, switch, key)["cause"] for i in range(3)] == ["owner"] * 3
+    cli("abort", *servers, *owner, cwd=tmp_path)
+    assert [truth(cluster, i, switch, key)["state"] for i in range(3)] == ["armed"] * 3
+    said = json.loads(
+        cli("release-now", *servers, *owner, "--yes", "--skip-waiting", cwd=tmp_path).stdout
+    )
+    assert all(s["cause"] == "deliberate" for s in said["servers"].values()), said
+    assert {s["state"] for s in said["servers"].values()} <= {"releasing", "released"}

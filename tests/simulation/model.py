@@ -72,6 +72,7 @@ class SwitchModel:
     aborts: list[int] = field(default_factory=list)  # certain real aborts
     aborts_maybe: list[int] = field(default_factory=list)
     deliberate: list[int] = field(default_factory=list)  # certain or maybe, both justify
+    asked: list[int] = field(default_factory=list)  # releases asked for, through the wait
     duress: list[int] = field(default_factory=list)  # duress credential used (maybe too)
     duress_certain: list[int] = field(default_factory=list)
     votes: set[str] = field(default_factory=set)
@@ -179,6 +180,7 @@ class SwitchModel:
         cut = self.last_abort(lenient=True)
         out: list[tuple[str, int]] = [("missed", self.missed_from(lenient=True))]
         out += [("deliberate", t) for t in self.deliberate]
+        out += [("owner", t) for t in self.asked]
         out += [("duress", t + p.duress_delay) for t in self.duress]
         out += [("votes", t) for t in self.vote_causes + self.vote_causes_maybe]
         for c in self.canaries:

@@ -609,7 +609,8 @@ class Simulation:
         elif actor.persona == "aborter" and roll < 0.5:
             action = "abort"
         elif actor.persona == "releaser" and roll < 0.1:
-            action = "release"
+            action = "release"  # through the waiting period, or at once (issue 19)
+            extra["skip_waiting"] = rng.random() < 0.5
         elif actor.persona == "disarmer" and roll < 0.2 and not actor.model.disarms:
             action = "disarm"
         elif (actor.persona == "tuner" and roll < 0.3) or roll > 0.97:
@@ -689,8 +690,10 @@ class Simulation:
             model.abort(now, certain)
         elif action == "settings":
             self.settings_taken(actor, extra, answer if certain else None)
-        elif action == "release":
+        elif action == "release" and extra.get("skip_waiting"):
             model.deliberate.append(now)
+        elif action == "release":
+            model.asked.append(now)
         elif action == "disarm":
             model.disarms.append(now)
         elif action == "revoke" and certain:

@@ -218,6 +218,7 @@ owner_actions: st.SearchStrategy[OwnerAction] = st.one_of(
     st.builds(Pause, st.integers(T0, T0 + 400 * D)),
     st.just(Resume()),
     st.just(Abort()),
+    st.just(ReleaseNow(skip_waiting=True)),
     st.just(ReleaseNow()),
     st.just(Disarm()),
 )
@@ -350,7 +351,7 @@ class AllPaths(RuleBasedStateMachine):
     @rule(action=owner_actions)
     def owner(self, action: OwnerAction) -> None:
         if isinstance(action, ReleaseNow):
-            self.happened.add(Cause.DELIBERATE)
+            self.happened.add(Cause.DELIBERATE if action.skip_waiting else Cause.OWNER)
         self.watch(action)
         self.apply(action)
 

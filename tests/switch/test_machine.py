@@ -210,12 +210,12 @@ def test_abort_and_deliberate_release() -> None:
     triggered, _ = run_ticks(state, T0 + 9 * D)
     aborted, effects = decide(triggered, Abort(), T0 + 9 * D + H)
     assert aborted.phase is Phase.ARMED and NotifyCustodians("aborted") in effects
-    releasing, effects = decide(state, ReleaseNow(), T0 + D)
+    releasing, effects = decide(state, ReleaseNow(skip_waiting=True), T0 + D)
     assert (releasing.phase, releasing.cause) == (Phase.RELEASING, Cause.DELIBERATE)
     assert SubmitServerShares() in effects
     released, effects = decide(releasing, ShareAccepted("server"), T0 + D)
     assert PublishRelease(Cause.DELIBERATE) in effects
-    for event in (ReleaseNow(), CheckIn("password"), Abort(), Pause(T0 + 2 * D)):
+    for event in (ReleaseNow(skip_waiting=True), CheckIn("password"), Abort(), Pause(T0 + 2 * D)):
         with pytest.raises(Rejected):
             decide(released, event, T0 + 2 * D)
     with pytest.raises(Rejected, match="no longer stop it"):
@@ -261,6 +261,7 @@ class SwitchLifecycle(RuleBasedStateMachine):
         self.publishes = 0
         self.last_life = T0  # last instant the owner proved life (arm, check-in, pause end)
         self.deliberate = False
+        self.asked_at = 0  # when the owner last asked for a release through the wait
         self.releasing_at = 0  # the instant the release began (the clock may go back after)
 
     @rule(policy=policies, threshold=st.integers(1, 3))
@@ -284,8 +285,10 @@ class SwitchLifecycle(RuleBasedStateMachine):
             self.last_life = max(self.last_life, self.now)
         if isinstance(event, Pause):
             self.last_life = max(self.last_life, self.now)  # a check-in may end it early
-        if isinstance(event, ReleaseNow):
+        if isinstance(event, ReleaseNow) and event.skip_waiting:
             self.deliberate = True
+        elif isinstance(event, ReleaseNow):
+            self.asked_at = self.now  # the owner's release, through the waiting period
 
     @rule(dt=st.integers(0, 40 * D))
     @precondition(lambda self: self.state is not None)
@@ -332,10 +335,10 @@ class SwitchLifecycle(RuleBasedStateMachine):
     def owner_aborts(self) -> None:
         self.apply(Abort())
 
-    @rule()
+    @rule(skip=st.booleans())
     @precondition(lambda self: self.state is not None)
-    def owner_releases(self) -> None:
-        self.apply(ReleaseNow())
+    def owner_releases(self, skip: bool) -> None:
+        self.apply(ReleaseNow(skip_waiting=skip))
 
     @rule(custodian=st.sampled_from(["server", "lawyer", "sister"]))
     @precondition(lambda self: self.state is not None)
@@ -356,6 +359,9 @@ class SwitchLifecycle(RuleBasedStateMachine):
             return
         if state.cause is Cause.DELIBERATE:
             assert self.deliberate
+            return
+        if state.cause is Cause.OWNER:  # asked for: the whole waiting period ran first
+            assert self.asked_at and self.releasing_at >= self.asked_at + state.policy.waiting
             return
         assert state.cause is Cause.MISSED
         p = state.policy
@@ -431,7 +437,7 @@ def test_state_survives_storage(policy: Policy, threshold: int, steps: list[int]
             Duress(CheckIn("x")),
             Vote(f"c{i % 2}"),
             Disarm(),
-            ReleaseNow(),
+            ReleaseNow(skip_waiting=i % 4 == 0),
             AddCanary(f"p{i % 2}", D, H, trigger=i % 3 == 0),
             CanaryCheckIn(f"p{i % 2}", duress=i % 4 == 0),
             Revoke(f"c{i % 3}"),

@@ -132,6 +132,6 @@ def test_a_release_that_is_not_this_servers_mistake_is_never_stopped() -> None:
     with pytest.raises(Rejected, match="can no longer stop it"):
         decide(alone, CheckIn("signature"), alone.deadline + 60)
     federated, _ = arm(policy, 2, T0, peer_wait=WAIT)
-    federated, _ = decide(federated, ReleaseNow(), T0 + 60)
+    federated, _ = decide(federated, ReleaseNow(skip_waiting=True), T0 + 60)
     with pytest.raises(Rejected, match="can no longer stop it"):
         decide(federated, CheckIn("signature"), T0 + 120)

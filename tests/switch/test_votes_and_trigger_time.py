@@ -91,4 +91,7 @@ def test_the_state_keeps_when_it_triggered_through_release_and_storage() -> None
     votes, _ = decide(arm(POLICY, 1, T0)[0], Vote("a"), T0 + H)
     assert votes.triggered_at == T0 + H
     assert decide(votes, Abort(), T0 + 2 * H)[0].triggered_at == 0
-    assert decide(arm(POLICY, 1, T0)[0], ReleaseNow(), T0 + 3 * H)[0].triggered_at == T0 + 3 * H
+    assert (
+        decide(arm(POLICY, 1, T0)[0], ReleaseNow(skip_waiting=True), T0 + 3 * H)[0].triggered_at
+        == T0 + 3 * H
+    )

@@ -60,7 +60,7 @@ CONTACTS = {
     "recipients": ["mailto:press@example.org"],
 }
 # what the dashboard (a session signed in by password) can do; other actions go by /act
-PAGE_ACTIONS = ("checkin", "status", "settings", "canary-add")
+PAGE_ACTIONS = ("checkin", "status", "settings", "canary-add", "release", "abort")
 # response headers that differ per request whatever the world: when, and fresh cookies
 UNCOMPARED_HEADERS = ("date", "set-cookie")
 STRINGS = (
@@ -197,6 +197,13 @@ class Player:
                 raw = browser.get(f"/owner/{w.switch}")
             elif action == "settings":
                 raw = self.dashboard_form(browser, "settings", settings_form(w, params, password))
+            elif action == "release":  # the switch id typed in, as the page asks
+                data = {"confirm": w.switch, "password": password}
+                raw = self.dashboard_form(
+                    browser, "release", data | ({"skip_waiting": "yes"} if params else {})
+                )
+            elif action == "abort":
+                raw = self.dashboard_form(browser, "abort", {"password": password})
             else:
                 data = {k: str(v) for k, v in params.items()} | {"password": password}
                 raw = self.dashboard_form(browser, "canary", data)
@@ -430,6 +437,17 @@ http_steps = script(
         ("owner", ("status", {}), "signed", True),
     ],
     delay=LONG,
+)
+@example(  # issue 19: the dashboard's release form (the id typed), through the waiting
+    # period, aborted from the page, then released skipping the wait, under duress
+    steps=[
+        ("owner", ("release", {}), "page", True),
+        ("wait", 300),
+        ("owner", ("abort", {}), "page", True),
+        ("owner", ("release", {"skip_waiting": True}), "page", True),
+        ("owner", ("status", {}), "page", True),
+    ],
+    delay=0,
 )
 def test_the_owner_cannot_tell_the_duress_world_from_the_real_one_over_http(
     fixture: Fixture, steps: list[Any], delay: int

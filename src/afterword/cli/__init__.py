@@ -6,21 +6,24 @@ Errors the user can act on are printed on one line, with a non-zero exit status.
 
 This module is the wiring only: the typer app, its commands in the order ``--help``
 lists them, and :func:`main`. The commands live in one module per audience or subject
-(``owner_keys``, ``bundle``, ``server``, ``owner``, ``operator``, ``custodian``,
+(``owner_keys``, ``bundle``, ``server``, ``arm``, ``owner``, ``operator``, ``custodian``,
 ``canary``); what they share is in ``common``.
 """
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from afterword import __version__
+from afterword.cli.arm import arm
 from afterword.cli.bundle import open_cmd, seal, teaser, verify
 from afterword.cli.canary import canary_app
 from afterword.cli.custodian import custodian_app
 from afterword.cli.operator import operator_app
 from afterword.cli.owner import (
     abort,
-    arm,
     audit_cmd,
     checkin,
     disarm,
@@ -40,6 +43,25 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"afterword {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """The options of ``afterword`` itself, before any command (``--version``)."""
+
 
 app.command()(keygen)
 app.command()(seal)

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from afterword.cli.common import progress_bar, run_action, unlock
+from afterword.cli.common import progress_bar, run_action, server_address, unlock
 from afterword.crypto.bundle import Custodian, make_teaser, open_bundle, seal_bundle
 from afterword.crypto.dossier import collect_documents
 from afterword.crypto.encoding import pretty_json
@@ -42,7 +42,10 @@ def seal(
         str | None, typer.Option("--releases", help="Where releases will appear (a URL).")
     ] = None,
     server: Annotated[
-        str | None, typer.Option("--server", help="Server URL recorded in the shares.")
+        str | None,
+        typer.Option(
+            "--server", help="Server URL recorded in the shares.", callback=server_address
+        ),
     ] = None,
 ) -> None:
     """Seal documents into a bundle: dossier, signed manifest and notice, key shares."""

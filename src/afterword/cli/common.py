@@ -28,6 +28,7 @@ from rich.progress import (
 )
 
 from afterword.crypto.keys import OwnerKey, load_owner_key
+from afterword.crypto.switch_id import normalize_switch_id
 from afterword.errors import AfterwordError
 
 PASSPHRASE_ENV = "AFTERWORD_PASSPHRASE"
@@ -128,14 +129,28 @@ def print_status(status: dict[str, Any], as_json: bool) -> None:
             )
 
 
+def server_address(value: str | list[str] | None) -> str | list[str] | None:
+    """``--server`` as given, refused at once (before any passphrase is asked) if an
+    address has no scheme: ``127.0.0.1:8000`` would be read as a scheme of its own."""
+    for url in [value] if isinstance(value, str) else value or []:
+        if "://" not in url:
+            raise fail(f"the server address {url!r:.80} has no scheme; add http:// or https://")
+    return value
+
+
 # the options several audiences' commands share: the same flag with the same help
-ServerOpt = Annotated[str, typer.Option(help="The afterword server URL.")]
+ServerOpt = Annotated[str, typer.Option(help="The afterword server URL.", callback=server_address)]
 ServersOpt = Annotated[
     list[str],
     typer.Option(
-        "--server", help="The afterword server URL; repeat it for a switch on several servers."
+        "--server",
+        help="The afterword server URL; repeat it for a switch on several servers.",
+        callback=server_address,
     ),
 ]
 OwnerKeyOpt = Annotated[Path, typer.Option("--owner-key", help="Owner keyfile.")]
-SwitchOpt = Annotated[str, typer.Option(help="The switch id (printed by seal and arm).")]
+SwitchOpt = Annotated[
+    str,
+    typer.Option(help="The switch id (printed by seal and arm).", callback=normalize_switch_id),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]

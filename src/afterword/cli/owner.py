@@ -1,5 +1,6 @@
-"""The owner's commands on an armed switch: ``arm``, ``checkin``, ``status``, ``pause``,
-``abort``, ``release-now``, ``disarm``, ``revoke``, ``duress``, ``drill`` and ``audit``.
+"""The owner's commands on an armed switch: ``checkin``, ``status``, ``pause``, ``abort``,
+``release-now``, ``disarm``, ``revoke``, ``duress``, ``drill`` and ``audit`` (``arm``, which
+makes the switch, is ``cli/arm.py``).
 
 Each signs a request with the owner key (or sends the check-in password) to the server;
 separate from the offline bundle commands and from the custodians' and operator's.
@@ -30,9 +31,8 @@ from afterword.cli.common import (
     run_action,
     unlock,
 )
-from afterword.crypto.bundle import load_json
 from afterword.crypto.keys import OwnerKey
-from afterword.crypto.servers import SEVERAL_SERVERS_NO_PASSWORD
+from afterword.crypto.switch_id import normalize_switch_id
 from afterword.errors import AfterwordError
 from afterword.switch.policy import parse_duration
 
@@ -50,116 +50,7 @@ def checkin_password_value(*, confirm: bool = False) -> str:
     return str(typer.prompt("Check-in password", hide_input=True, confirmation_prompt=confirm))
 
 
-def arm(
-    bundle: Annotated[Path, typer.Argument(help="The bundle folder made by seal.")],
-    server: ServersOpt,
-    owner_key: OwnerKeyOpt,
-    interval: Annotated[str, typer.Option(help="Check-in interval, e.g. 7d.")],
-    grace: Annotated[str, typer.Option(help="Grace after a missed check-in, e.g. 2d.")] = "0s",
-    waiting: Annotated[str, typer.Option(help="Waiting period before release.")] = "0s",
-    reminders: Annotated[str, typer.Option(help="Reminder offsets, e.g. 3d,1d,2h.")] = "",
-    recipient: Annotated[
-        list[str] | None, typer.Option(help="Who receives the release: mailto:... or https://...")
-    ] = None,
-    contact: Annotated[
-        list[str] | None, typer.Option(help="Where your reminders go: mailto:... or https://...")
-    ] = None,
-    custodian_contact: Annotated[
-        list[str] | None, typer.Option(help="LABEL=mailto:... to tell a custodian what to do.")
-    ] = None,
-    server_custodian: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="Custodian LABEL sealed for this server's key; its envelope is uploaded."
-        ),
-    ] = None,
-    password: Annotated[
-        bool,
-        typer.Option(
-            "--password",
-            help="Also allow check-ins by password (AFTERWORD_CHECKIN_PASSWORD, or asked).",
-        ),
-    ] = False,
-    totp: Annotated[bool, typer.Option(help="Require a TOTP code with the password.")] = False,
-    duress_password: Annotated[
-        bool,
-        typer.Option(
-            "--duress-password",
-            help="Also set a duress password (AFTERWORD_DURESS_PASSWORD, or asked): it acts "
-            "like the password but silently triggers the release.",
-        ),
-    ] = False,
-    duress_delay: Annotated[
-        str, typer.Option(help="How long after a duress action the release triggers.")
-    ] = "0s",
-    cooling_off: Annotated[
-        str, typer.Option(help="How long disarming takes (custodians are told; they can vote).")
-    ] = "7d",
-    alert_custodians: Annotated[
-        bool,
-        typer.Option(help="Tell custodians too when a never-seen client checks in."),
-    ] = False,
-    as_json: JsonOpt = False,
-) -> None:
-    """Register a sealed bundle with its server(s): the switch starts counting.
-
-    With several --server, each is given the shares sealed for its recipient and the list
-    of all of them, signed by you: any of them hears your check-ins for all."""
-
-    def action() -> None:
-        if len(server) > 1 and server_custodian:
-            raise AfterwordError(
-                "--server-custodian is for a switch on one server",
-                "with several --server, each server holds the custodians sealed for its key",
-            )
-        if len(server) > 1 and (password or totp or duress_password):
-            raise AfterwordError(*SEVERAL_SERVERS_NO_PASSWORD)
-        owner = unlock(owner_key)
-        policy = _arm_policy(interval, grace, waiting, reminders, cooling_off, duress_delay)
-        contacts = _arm_contacts(contact, custodian_contact, recipient, alert_custodians)
-        _check_sealed_by(bundle, owner)
-        secret, forced = _arm_passwords(password or totp or duress_password, duress_password)
-        fields = {
-            "policy": policy,
-            "contacts": contacts,
-            "password": secret,
-            "totp": totp,
-            "duress_key": owner.duress_public_key,
-            "duress_password": forced,
-        }
-        _arm_on(bundle, server, server_custodian or [], owner, fields, as_json)
-
-    run_action(action)
-
-
-def _arm_on(
-    bundle: Path,
-    servers: list[str],
-    server_custodians: list[str],
-    owner: OwnerKey,
-    fields: dict[str, Any],
-    as_json: bool,
-) -> None:
-    """Arm ``bundle`` on its one server (``server_custodians`` its shares), or on each of
-    several with the roster of all (each server's shares: those sealed for it)."""
-    from afterword.cli.servers import arm_everywhere
-    from afterword.client import Client
-
-    def arm_one(client: Client, labels: list[str], roster: Any) -> dict[str, Any]:
-        status: dict[str, Any] = client.arm(
-            bundle, server_custodians=labels, servers=roster, **fields
-        )
-        return status
-
-    if len(servers) == 1:
-        with Client(servers[0]) as client:
-            status = arm_one(client, server_custodians, None)
-        _print_armed(status, servers[0], as_json)
-        return
-    _print_per_server("Armed", arm_everywhere(bundle, owner, servers, arm_one), as_json)
-
-
-def _print_per_server(
+def print_per_server(
     done: str, result: dict[str, Any], as_json: bool, *, every: bool = False
 ) -> None:
     """What an action on every server of a switch did on each, the servers it failed on
@@ -192,68 +83,6 @@ def _error_of(state: object) -> str:
     return str(state).removeprefix("error: ")
 
 
-def _arm_policy(
-    interval: str, grace: str, waiting: str, reminders: str, cooling_off: str, duress_delay: str
-) -> dict[str, Any]:
-    """The policy ``arm`` sends, from its duration options ("0"/"0s" for none)."""
-    from afterword.switch.policy import parse_reminders
-
-    return {
-        "interval": parse_duration(interval),
-        "grace": parse_duration(grace) if grace not in ("0", "0s") else 0,
-        "waiting": parse_duration(waiting) if waiting not in ("0", "0s") else 0,
-        "reminders": list(parse_reminders(reminders)),
-        "cooling_off": parse_duration(cooling_off),
-        "duress_delay": parse_duration(duress_delay) if duress_delay not in ("0", "0s") else 0,
-    }
-
-
-def _arm_contacts(
-    contact: list[str] | None,
-    custodian_contact: list[str] | None,
-    recipient: list[str] | None,
-    alert_custodians: bool,
-) -> dict[str, Any]:
-    """The contacts ``arm`` sends; ``--custodian-contact`` is LABEL=URI."""
-    custodians: dict[str, str] = {}
-    for item in custodian_contact or []:
-        label, sep, uri = item.partition("=")
-        if not sep:
-            raise AfterwordError(f"{item!r} is not LABEL=URI", "e.g. lawyer=mailto:l@example.org")
-        custodians[label.strip()] = uri.strip()
-    return {
-        "owner": contact or [],
-        "custodians": custodians,
-        "recipients": recipient or [],
-        "alert_custodians": alert_custodians,
-    }
-
-
-def _check_sealed_by(bundle: Path, owner: OwnerKey) -> None:
-    manifest = load_json(bundle / "manifest.json", "manifest")
-    if manifest.get("owner_key") != owner.public_key:
-        raise AfterwordError("this bundle was sealed with another owner key")
-
-
-def _arm_passwords(want_password: bool, duress_password: bool) -> tuple[str | None, str | None]:
-    """The check-in password (asked twice) and the duress password, where asked for."""
-    secret = checkin_password_value(confirm=True) if want_password else None
-    forced = (
-        passphrase("Duress password", confirm=True, env=DURESS_PASSWORD_ENV)
-        if duress_password
-        else None
-    )
-    return secret, forced
-
-
-def _print_armed(status: dict[str, Any], server: str, as_json: bool) -> None:
-    if not as_json:
-        typer.echo(f"Armed switch {status['switch']} on {server}.")
-        if status.get("totp_uri"):
-            typer.echo(f"Add this to your authenticator app now (shown once): {status['totp_uri']}")
-    print_status(status, as_json)
-
-
 def _owner_command(
     server: str | list[str],
     owner_key: Path,
@@ -281,8 +110,10 @@ def _owner_command(
                     raise
                 answers[url] = {"error": str(exc)}
         if len(servers) > 1:
+            if action not in ("status", "audit"):
+                _taken_from_peers(answers, switch, owner)
             result = {"switch": switch, "servers": answers}
-            _print_per_server(_DONE.get(action, action), result, as_json, every=True)
+            print_per_server(_DONE.get(action, action), result, as_json, every=True)
         elif action == "audit":
             print_json(answers[servers[0]])
         else:
@@ -291,11 +122,31 @@ def _owner_command(
     run_action(run)
 
 
+def _taken_from_peers(answers: dict[str, Any], switch: str, owner: OwnerKey) -> None:
+    """The servers that refused the action but are now where the others took it: each
+    server relays the owner's request to its peers, so a peer may have acted on the copy
+    before the CLI's own request reached it (and then refuses that one, "already"). Their
+    answer becomes their status; a server elsewhere stays a failure."""
+    from afterword.client import Client
+
+    reached = {a["state"] for a in answers.values() if isinstance(a, dict) and "state" in a}
+    for url, answer in answers.items():
+        if len(reached) != 1 or "error" not in answer:
+            continue
+        try:
+            with Client(url) as client:
+                status = client.owner(switch, owner, "status")
+        except AfterwordError:
+            continue
+        if status.get("state") in reached:
+            answers[url] = status
+
+
 _DONE = {
     "status": "Status of",
     "pause": "Paused",
     "abort": "Aborted",
-    "release": "Released",
+    "release": "Releasing",
     "disarm": "Disarming",
     "revoke": "Revoked on",
 }
@@ -332,7 +183,7 @@ def checkin(
                     raise AfterwordError(str(answer["error"]))
                 print_status(answer, as_json)
                 return
-            _print_per_server("Checked in", {"switch": switch, "servers": answers}, as_json)
+            print_per_server("Checked in", {"switch": switch, "servers": answers}, as_json)
 
         run_action(signed)
         return
@@ -382,10 +233,50 @@ def abort(
 
 
 def release_now(
-    server: ServersOpt, owner_key: OwnerKeyOpt, switch: SwitchOpt, as_json: JsonOpt = False
+    server: ServersOpt,
+    owner_key: OwnerKeyOpt,
+    switch: SwitchOpt,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Do not ask to type the switch id (for scripts).")
+    ] = False,
+    skip_waiting: Annotated[
+        bool,
+        typer.Option(
+            "--skip-waiting",
+            help="Release at once: no waiting period, no abort. Without it, the waiting "
+            "period runs (custodians are told) and `afterword abort` still stops it.",
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Release the dossier now, on purpose."""
-    _owner_command(server, owner_key, switch, "release", as_json)
+    """Release the dossier on purpose: after the waiting period (abortable), or at once
+    with --skip-waiting. Asks you to type the switch id first, unless --yes."""
+    if not yes:
+        _confirm_release(switch, skip_waiting)
+    extra = {"skip_waiting": True} if skip_waiting else {}
+    _owner_command(server, owner_key, switch, "release", as_json, **extra)
+
+
+def _confirm_release(switch: str, skip_waiting: bool) -> None:
+    """The owner types the switch id, having been told what follows; else nothing is sent."""
+    if not sys.stdin.isatty():
+        raise fail(
+            "release-now asks you to type the switch id, and there is no terminal to ask on; "
+            "pass --yes to release without asking"
+        )
+    if skip_waiting:
+        typer.echo(
+            f"This publishes switch {switch} NOW to its recipients and the release page, "
+            "with no waiting period: nothing can stop it afterwards."
+        )
+    else:
+        typer.echo(
+            f"This starts the release of switch {switch}: your custodians are told, and once "
+            "the waiting period is over it is published. Until then `afterword abort` stops it."
+        )
+    typed = str(typer.prompt("Type the switch id to confirm", default="", show_default=False))
+    if normalize_switch_id(typed.strip()) != normalize_switch_id(switch):
+        raise fail("that is not this switch's id; nothing was released (run it again to retry)")
 
 
 def disarm(

@@ -6,14 +6,17 @@ commands start without loading the web stack.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import socket
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from afterword.cli.common import run_action
+from afterword.errors import AfterwordError
 
 
 def serve(
@@ -43,22 +46,58 @@ def serve(
         os.umask(0o077)  # whatever the server writes (database, dossiers, keys) is its own
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
         settings = Settings.load(data_dir=data_dir, db=db, host=host, port=port)
+        sock = listen(host, port)  # before anything starts: a busy port is said first
         engine = build_engine(settings)
         stop = start_worker(engine, settings) if worker else None
         typer.echo(f"afterword serving on http://{host}:{port} (data in {settings.data_dir})")
+        config = uvicorn.Config(
+            create_app(engine),
+            host=host,
+            port=port,
+            log_level="warning",
+            **proxy_options(trusted_proxy or ()),
+        )
         try:
-            uvicorn.run(
-                create_app(engine),
-                host=host,
-                port=port,
-                log_level="warning",
-                **proxy_options(trusted_proxy or ()),
-            )
+            uvicorn.Server(config).run(sockets=[sock])
         finally:
+            sock.close()
             if stop is not None:
                 stop.set()
 
     run_action(action)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket ``serve`` hands to uvicorn, bound here so that a port already
+    taken is one line, said before "serving" (and before the worker starts)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise AfterwordError(
+            f"cannot listen on {host!r}: {exc.strerror}",
+            "pass --host with an address of this machine",
+        ) from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise AfterwordError(
+                f"port {port} on {host} is already in use (another afterword serve, or "
+                "another program)",
+                "stop it, or pass --port with a free port",
+            ) from None
+        raise AfterwordError(
+            f"cannot listen on {host} port {port}: {exc.strerror}",
+            "pass --host and --port this user may listen on (ports below 1024 need root)",
+        ) from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def worker_cmd(

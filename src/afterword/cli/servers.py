@@ -2,9 +2,9 @@
 ``arm`` signs and sends to each server, the one-request check-in ``checkin`` sends to
 every server, and the check-in counter kept beside the key file.
 
-Separate from the commands (``cli/owner.py``) because ``arm`` and ``checkin`` both need
-the servers' own descriptions and both answer per server: a switch is as alive as the
-servers that took the request, and the owner is told which did not.
+Separate from the commands (``cli/arm.py``, ``cli/owner.py``) because ``arm`` and
+``checkin`` both need the servers' own descriptions and both answer per server: a switch
+is as alive as the servers that took the request, and the owner is told which did not.
 """
 
 from __future__ import annotations

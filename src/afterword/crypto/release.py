@@ -55,6 +55,7 @@ REQUIRED_FILES = (STATEMENT_FILE, MANIFEST_FILE, KEY_FILE, DOSSIER_FILE)
 CAUSES = {
     "missed": "the owner stopped checking in and the grace period ran out",
     "deliberate": "the owner chose to release it",
+    "owner": "the owner asked for the release, through the waiting period",
     "duress": "the owner signalled duress",
     "votes": "custodians voted to release it",
     "canary": "a protected person stopped checking in",

@@ -78,6 +78,10 @@ def check_server_url(value: object) -> str:
         and not (parts.query or parts.fragment or parts.username or parts.password)
         and (parts.scheme == "https" or (parts.scheme == "http" and host in LOOPBACK))
     )
+    if not ok and "://" not in text:
+        raise FormatError(
+            f"the server address {value!r:.80} has no scheme", "add http:// or https://"
+        )
     if not ok:
         raise FormatError(f"{value!r:.80} is not a server address afterword can use", _HINT)
     return text.rstrip("/")

@@ -70,6 +70,14 @@ def is_switch_id(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and SWITCH_ID.fullmatch(value) is not None
 
 
+def normalize_switch_id(value: str) -> str:
+    """A switch id as afterword writes it, whatever the case it was typed in: ids are
+    base32 lowercase (:func:`switch_id_for`), and a person copying one from a card or a
+    screen may not keep the case. A value of another shape is returned unchanged (the
+    check that refuses it comes after)."""
+    return value.lower() if is_switch_id(value) else value
+
+
 def check_switch_id(
     value: object,
     what: str = "the switch id",

@@ -108,6 +108,7 @@ WHY = {
     Cause.VOTES: "enough custodians voted that the owner is missing or coerced",
     Cause.CANARY: "a person the owner protects fell silent or signalled duress",
     Cause.DELIBERATE: "the owner released it on purpose",
+    Cause.OWNER: "the owner asked for the release, through the waiting period",
 }
 _STOLEN = (
     "If this was not you, your password or key is in someone else's hands: change it, and "

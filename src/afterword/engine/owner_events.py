@@ -77,6 +77,11 @@ def owner_event(
         if not isinstance(label, str) or label not in labels_of(row):
             raise FormatError("revoke needs 'custodian': the label of one of its custodians")
         return Revoke(label)
+    if action == "release":
+        skip = request.get("skip_waiting", False)
+        if not isinstance(skip, bool):
+            raise FormatError("'skip_waiting' must be true or false")
+        return ReleaseNow(skip_waiting=skip)
     if action == "canary-add":
         if known_links(s, row.id, request):  # taken here already (relayed): a look
             return Status()
@@ -86,7 +91,6 @@ def owner_event(
     simple: dict[object, OwnerAction] = {
         "resume": Resume(),
         "abort": Abort(),
-        "release": ReleaseNow(),
         "disarm": Disarm(),
         "status": Status(),
         "audit": Status(),

@@ -45,7 +45,11 @@ class Abort:
 
 @dataclass(frozen=True)
 class ReleaseNow:
-    """The owner releases on purpose; no waiting period."""
+    """The owner releases on purpose: through the waiting period, as any trigger (cause
+    ``owner``: abortable, custodians told), or at once with ``skip_waiting`` (cause
+    ``deliberate``: no way back)."""
+
+    skip_waiting: bool = False
 
 
 @dataclass(frozen=True)

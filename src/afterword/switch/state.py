@@ -32,7 +32,8 @@ class Cause(enum.StrEnum):
     """Why a switch triggered: recorded in the audit log and the release statement."""
 
     MISSED = "missed"  # the owner fell silent past deadline and grace
-    DELIBERATE = "deliberate"  # the owner chose to release now
+    DELIBERATE = "deliberate"  # the owner chose to release now, skipping the waiting period
+    OWNER = "owner"  # the owner asked for a release, through the waiting period
     DURESS = "duress"  # reserved: the owner acted under duress (next issue)
     VOTES = "votes"  # reserved: K custodians voted (next issue)
     CANARY = "canary"  # reserved: a protected person fell silent (next issue)

@@ -26,6 +26,7 @@ from afterword.web.rendering import (
     engine_of,
     error,
     failed,
+    lowercase_id,
     read_form,
     render,
     security_of,
@@ -86,6 +87,8 @@ def custodian_code(request: Request, switch_id: str) -> str | None:
 
 @router.get("/s/{switch_id}", response_class=HTMLResponse, include_in_schema=False)
 def custodian(request: Request, switch_id: str, accepted: str = "", done: str = "") -> Response:
+    if (moved := lowercase_id(request, switch_id)) is not None:
+        return moved
     flash = {"vote": "Your vote is counted.", "withdraw": "Your vote is withdrawn."}
     return custodian_page(request, switch_id, accepted=accepted == "1", flash=flash.get(done, ""))
 

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from afterword.crypto.audit import verify_log
-from afterword.crypto.switch_id import is_switch_id
+from afterword.crypto.switch_id import is_switch_id, normalize_switch_id
 from afterword.engine import Engine, Forbidden, NotFound, OwnerSession
 from afterword.engine.mail_text import when
 from afterword.errors import AfterwordError
@@ -29,6 +29,7 @@ from afterword.web.rendering import (
     engine_of,
     error,
     failed,
+    lowercase_id,
     read_form,
     render,
     security_of,
@@ -40,6 +41,8 @@ from afterword.web.timeline import timeline_svg
 from afterword.web.wording import countdown_text, duration_text, owner_state, short_duration
 
 AUDIT_PAGE = 20
+RELEASABLE = ("armed", "overdue", "paused", "disarming", "triggered")
+"""The states the owner may release from (from triggered: only skipping the wait)."""
 
 router = PageRoutes()
 
@@ -61,7 +64,7 @@ async def login_submit(request: Request) -> Response:
     form = await read_form(request)
     if isinstance(form, Response):
         return form
-    switch_id = text_field(form, "switch", 100).strip()
+    switch_id = normalize_switch_id(text_field(form, "switch", 100).strip())
     password = text_field(form, "password")
     code = "".join(text_field(form, "code", 20).split()) or None
 
@@ -122,6 +125,8 @@ def signed_in(request: Request, switch_id: str) -> OwnerSession | None:
 
 @router.get("/owner/{switch_id}", response_class=HTMLResponse, include_in_schema=False)
 def dashboard(request: Request, switch_id: str, page: int = 1, done: str = "") -> Response:
+    if (moved := lowercase_id(request, switch_id)) is not None:
+        return moved
     engine = engine_of(request)
     owner = signed_in(request, switch_id) if is_switch_id(switch_id) else None
     if owner is None:
@@ -150,6 +155,9 @@ def dashboard(request: Request, switch_id: str, page: int = 1, done: str = "") -
         countdown=countdown_text(state.target, now) if state.target else "",
         countdown_label=state.target_label,
         can_checkin=view["state"] in ("armed", "overdue", "triggered", "disarming"),
+        can_release=view["state"] in RELEASABLE,
+        can_abort=view["state"] == "triggered",
+        waiting=duration_text(policy["waiting"]),
         interval=duration_text(policy["interval"]),
         timeline=timeline_svg(audit, view, policy["grace"], now),
         threshold=view["threshold"],
@@ -200,6 +208,15 @@ def _flash(done: str, status: dict[str, Any]) -> str:
             f"take effect at {when(status['settings_at'])}, after the cooling-off; your "
             "custodians have been told."
         )
+    if done == "release" and status.get("state") == "triggered":
+        flash = (
+            "Release started: your custodians have been told. It is published at "
+            f"{when(status['release_at'])}, after the waiting period, unless you abort it."
+        )
+    if done == "release" and status.get("state") in ("releasing", "released"):
+        flash = "Release under way: it can no longer be stopped."
+    if done == "abort":
+        flash = "Release aborted: the switch is armed again, and your custodians are told."
     if done == "checkin":
         flash = "Checked in. " + (
             f"Your next check-in is due by {when(status['deadline'])}."
@@ -332,3 +349,35 @@ async def owner_canary(request: Request, switch_id: str) -> Response:
         url=done["url"],
         duress_url=done["duress_url"],
     )
+
+
+def release_params(switch_id: str) -> Callable[[FormData], dict[str, Any]]:
+    """The release form's fields, once the switch id typed in it is this switch's (in any
+    case): else nothing is sent, and the owner is told why."""
+
+    def parse(form: FormData) -> dict[str, Any]:
+        typed = text_field(form, "confirm", 100).strip()
+        if normalize_switch_id(typed) != switch_id:
+            raise AfterwordError(
+                "the switch id typed does not match this switch; nothing was released",
+                f"type {switch_id} in the box to confirm the release",
+            )
+        return {"skip_waiting": True} if text_field(form, "skip_waiting", 8) else {}
+
+    return parse
+
+
+@router.post("/owner/{switch_id}/release", response_class=HTMLResponse, include_in_schema=False)
+async def owner_release(request: Request, switch_id: str) -> Response:
+    done = await owner_form(request, switch_id, "release", release_params(switch_id))
+    if isinstance(done, Response):
+        return done
+    return RedirectResponse(f"/owner/{switch_id}?done=release", status_code=303)
+
+
+@router.post("/owner/{switch_id}/abort", response_class=HTMLResponse, include_in_schema=False)
+async def owner_abort(request: Request, switch_id: str) -> Response:
+    done = await owner_form(request, switch_id, "abort", lambda form: {})
+    if isinstance(done, Response):
+        return done
+    return RedirectResponse(f"/owner/{switch_id}?done=abort", status_code=303)

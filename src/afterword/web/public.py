@@ -26,6 +26,7 @@ from afterword.web.rendering import (
     check_id,
     engine_of,
     failed,
+    lowercase_id,
     read_form,
     render,
     sentence,
@@ -41,6 +42,8 @@ def home(request: Request) -> Response:
 
 @router.get("/r/{switch_id}", response_class=HTMLResponse, include_in_schema=False)
 def release_page(request: Request, switch_id: str) -> Response:
+    if (moved := lowercase_id(request, switch_id)) is not None:
+        return moved
     engine = engine_of(request)
     try:
         release, row = engine.release(check_id(switch_id))

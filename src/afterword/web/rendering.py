@@ -15,13 +15,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from afterword import __version__
-from afterword.crypto.switch_id import is_switch_id
+from afterword.crypto.switch_id import is_switch_id, normalize_switch_id
 from afterword.engine import Engine, NotFound
 from afterword.errors import AfterwordError
 from afterword.web.http_errors import status_of
@@ -134,6 +134,17 @@ def error(request: Request, status: int, message: str, hint: str = "", back: str
 
 def failed(request: Request, exc: AfterwordError, back: str = "") -> Response:
     return error(request, status_of(exc), exc.message, exc.hint, back)
+
+
+def lowercase_id(request: Request, switch_id: str) -> Response | None:
+    """A page's address with its switch id typed in another case (from a paper card, by
+    hand): a redirect to the same page under the id as afterword writes it; else None."""
+    normal = normalize_switch_id(switch_id)
+    if normal == switch_id:
+        return None
+    path = request.url.path.replace(f"/{switch_id}", f"/{normal}", 1)
+    query = f"?{request.url.query}" if request.url.query else ""
+    return RedirectResponse(path + query, status_code=308)
 
 
 def check_id(switch_id: str) -> str:

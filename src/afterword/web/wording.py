@@ -81,7 +81,7 @@ def owner_state(status: dict[str, Any]) -> OwnerState:
         return OwnerState(
             "Triggered.",
             f"Your custodians have been told. The release begins at {when(release)} unless "
-            "you check in now.",
+            + ("you check in now." if status.get("cause") == "missed" else "you abort it."),
             "bad",
             release,
             f"until the release begins ({when(release)})",

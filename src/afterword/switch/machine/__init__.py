@@ -43,7 +43,9 @@ needs another that needs it back):
       ^  \\               |                   |
       |   `--pause--> paused (bounded)     owner abort, or a late check-in (cause: missed)
       `---- check-in ------'
-    any live phase --owner: release now--> releasing (cause: deliberate)
+    any live phase --owner: release now--> triggered (cause: owner; the waiting period runs)
+    any live or triggered phase --owner: release now, skipping the wait--> releasing
+        (cause: deliberate)
     any live phase --K custodian votes | a canary set to trigger--> triggered
     any live phase --duress action--> triggered (silently, maybe delayed); owner sees a decoy
     armed --disarm--> disarming (cooling-off; check-ins still due) --> disarmed

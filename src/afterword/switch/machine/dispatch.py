@@ -70,7 +70,7 @@ def _act(state: SwitchState, event: Event, now: int) -> tuple[SwitchState, list[
         case Abort():
             return _abort(state, now)
         case ReleaseNow():
-            return _release_now(state, now)
+            return _release_now(state, event, now)
         case ShareAccepted():
             return _share(state, event, now)
         case Disarm():

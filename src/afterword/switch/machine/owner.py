@@ -8,10 +8,10 @@ are answered from the decoy (``duress.py``), which runs them through here too.
 from __future__ import annotations
 
 from afterword.switch.effects import Alert, Audit, Effect, NotifyCustodians, SubmitServerShares
-from afterword.switch.events import CheckIn, Pause
+from afterword.switch.events import CheckIn, Pause, ReleaseNow
 from afterword.switch.machine.custodians import _clear_votes
 from afterword.switch.machine.rejected import Rejected
-from afterword.switch.machine.schedule import _pending_duress, _period_from, _rearm
+from afterword.switch.machine.schedule import _pending_duress, _period_from, _rearm, _trigger
 from afterword.switch.state import Cause, Phase, SwitchState, replace
 
 
@@ -107,9 +107,22 @@ def _abort(state: SwitchState, now: int) -> tuple[SwitchState, list[Effect]]:
     return new, [*effects, *cleared, NotifyCustodians("aborted")]
 
 
-def _release_now(state: SwitchState, now: int) -> tuple[SwitchState, list[Effect]]:
+def _release_now(
+    state: SwitchState, event: ReleaseNow, now: int
+) -> tuple[SwitchState, list[Effect]]:
+    """The owner releases on purpose. By default as any trigger does: the waiting period
+    runs (cause ``owner``), the custodians are told, and an abort still stops it. With
+    ``skip_waiting``, at once (cause ``deliberate``), from any phase not yet releasing:
+    nothing stops it then."""
     if state.phase in (Phase.RELEASING, Phase.RELEASED, Phase.DISARMED):
         raise Rejected(f"the switch is {state.phase}; it cannot be released again")
+    if not event.skip_waiting:
+        if state.phase is Phase.TRIGGERED:
+            raise Rejected(
+                f"the switch is triggered already ({state.cause}): its release follows "
+                "the waiting period; skip the waiting period to release at once"
+            )
+        return _trigger(state, Cause.OWNER, now, "the owner asked for the release")
     new = replace(state, phase=Phase.RELEASING, since=now, cause=Cause.DELIBERATE, triggered_at=now)
     return new, [
         Audit("triggered", f"cause {Cause.DELIBERATE}: the owner released on purpose"),
