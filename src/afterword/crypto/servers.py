@@ -78,7 +78,7 @@ def check_server_url(value: object) -> str:
         and not (parts.query or parts.fragment or parts.username or parts.password)
         and (parts.scheme == "https" or (parts.scheme == "http" and host in LOOPBACK))
     )
-    if not ok and "://" not in text:
+    if not ok and isinstance(value, str) and value and "://" not in text:
         raise FormatError(
             f"the server address {value!r:.80} has no scheme", "add http:// or https://"
         )
