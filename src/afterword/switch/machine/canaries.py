@@ -106,13 +106,26 @@ def _stoppable_alarm(state: SwitchState, name: str) -> bool:
 
 
 def _stop_alarm(state: SwitchState, name: str, now: int) -> tuple[SwitchState, list[Effect]]:
-    """Back to armed, with a new check-in period for the owner, as after an abort: while
-    the switch was triggered the owner's check-ins were refused here (their peers took
-    them), so the owner's silence counts again from now. Only ever later, never sooner.
-    A pause the trigger interrupted that has not ended goes on (the peers are paused)."""
+    """Back to armed, with the owner's check-in period as it stood: the person's
+    check-in says nothing of the owner, and a hostile server that knows their link could
+    otherwise stop every trigger for them and restart the owner's count each time, so the
+    owner's own silence never released (tests/attack/test_canary_stop_resets_owner_silence).
+    If the owner's deadline passed meanwhile (their check-ins were refused here while the
+    switch was triggered), the next tick asks the peers and counts it as any missed
+    check-in, which the owner's next signed check-in stops. A pause the trigger
+    interrupted that has not ended goes on (the peers are paused)."""
     state = replace(state, duress_at=_pending_duress(state, now))
-    new, effects = _rearm(state, now, "canary-stopped", f"{name} checked in in time elsewhere")
-    new = replace(new, shares=frozenset(), missed_by="")
+    new, _ = _rearm(state, now, "canary-stopped", "")
+    detail = f"{name} checked in in time elsewhere; next check-in due at {state.deadline}"
+    effects: list[Effect] = [Audit("canary-stopped", detail)]
+    # the owner's period as it was, not a new one from now
+    new = replace(
+        new,
+        shares=frozenset(),
+        missed_by="",
+        deadline=state.deadline,
+        counted_from=state.counted_from,
+    )
     if state.paused_until > now:
         new = replace(new, phase=Phase.PAUSED, paused_until=state.paused_until)
     return new, [*effects, NotifyCustodians("canary-stopped")]
