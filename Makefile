@@ -34,12 +34,13 @@ lint: $(STAMP)
 	$(BIN)/mypy --strict src/afterword/crypto src/afterword/switch
 	$(BIN)/mypy src/afterword
 
-# The suites that only compute (the crypto formats and key files, the lifecycle
-# simulations: no real servers, no clocks, no timing) run on both cores; the rest, which
+# The suites that only compute (the crypto formats and key files, the machine, the engine
+# and the store in virtual time, the attacks on them, the lifecycle simulations: no real
+# servers, no wall clock, no timing) run on both cores; the rest, which
 # time servers, deadlines and duress answers against each other, run one at a time. A file
 # stays on one worker (its last tests check what the ones before ran). Both
 # run, and either failing fails the target.
-PARALLEL := tests/crypto tests/simulation
+PARALLEL := tests/crypto tests/switch tests/store tests/engine tests/attack tests/simulation
 test: $(STAMP) tools lint
 	@status=0; \
 	$(BIN)/pytest -n 2 --dist loadfile $(PARALLEL) || status=1; \
