@@ -74,7 +74,16 @@ def test_a_hostile_server_resets_the_owners_silence_with_canary_stops(
                         victim.keys.age_recipient, fed.switch, learned[0], fed.world.now, True
                     )
                     victim.take_relay(
-                        fed.switch, sign_relay(c.keys, fed.switch, 0, None, canary=sealed)
+                        fed.switch,
+                        sign_relay(
+                            c.keys,
+                            fed.switch,
+                            0,
+                            None,
+                            canary=sealed,
+                            to=victim.keys.public_key,
+                            at=fed.world.now,
+                        ),
                     )
                     stops += 1
         published = [m for m in fed.world.mail if m.to == "mailto:press@example.org"]

@@ -1,15 +1,13 @@
 """Attack: a hostile server replays an honest peer's old relays to the other peers.
 
-A ``relay/1`` names its sender (its signature) but not its receiver, and carries no
-freshness the receiver checks: an old relay whose checkpoint is smaller and whose ``at``
-is older is ignored as "late" by ``compare_heads``, yet ``repo.see_peer`` still takes
-everything else in it first: ``last_seen = now``, its ``state``, and its ``held`` (the
-size of the *receiver's* log the sender holds). The hostile server C keeps the first
-hourly relay A sent it and plays it to B again and again. B never reports A silent: A
-is down (seized, switched off) for days, and C's replays keep A's ``last_seen`` fresh at
-B and its state ``armed``; B's owner and custodians are never told (``peer-silent``), and
-B's ``status`` shows A alive. (The promise: a server silent for ``peer_silence`` is
-reported, so the custodians act; one hostile server now hides a seized one.)
+Found by an attacker: a ``relay/1`` named its sender (its signature) but not its
+receiver, and carried no freshness the receiver checked, so ``repo.see_peer`` took a
+relay played again as a sign of life: ``last_seen = now``, its ``state``, its ``held``.
+The hostile server C kept the first hourly relay A sent it and played it to B again and
+again: A was down (seized, switched off) for days, B never reported it (``peer-silent``),
+and B's ``status`` showed A alive. Now each relay names its receiver (``to``) and carries
+the sender's clock (``at``): one addressed to C is refused at B, and one addressed to B,
+kept by whoever saw it pass and played again, is no sign of life (``peers.heard_at``).
 """
 
 from __future__ import annotations
@@ -17,9 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from afterword.crypto.keys import OwnerKey
+from afterword.engine.errors import Forbidden
 from afterword.switch.policy import Policy
 from tests.engine.federation import T0, close, federation
 
@@ -28,44 +25,45 @@ LONG = Policy(interval=20 * 86400, grace=600, waiting=600)  # no check-in needed
 SILENCE = 6 * HOUR  # every server's peer_silence, for a short test
 
 
-def _capture(fed: Any, sender: int) -> list[dict]:
-    """The hourly relays (with ``held``) ``sender`` sent to C, as C's operator keeps them."""
-    kept: list[dict] = []
-    a_url, c_url = fed.world.nodes[sender].url, fed.world.nodes[2].url
+def _capture(fed: Any, sender: int) -> dict[str, list[dict]]:
+    """The relays ``sender`` sent, by receiver URL, as a hostile peer (C) or anyone on
+    the wire keeps them."""
+    kept: dict[str, list[dict]] = {}
+    origin_url = fed.world.nodes[sender].url
 
     def taken(origin: str, to: str, kind: str, doc: dict, answer: dict) -> None:
-        if origin == a_url and to == c_url and kind == "relays" and "held" in doc:
-            kept.append(doc)
+        if origin == origin_url and kind == "relays":
+            kept.setdefault(to, []).append(doc)
 
     fed.world.taken = taken
     return kept
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "found by an attacker, not fixed yet: a relay/1 names no receiver and carries no "
-        "freshness, so a hostile peer that replays another's old relays keeps its last_seen "
-        "fresh and hides a seized server from the silent-peer alarm (docs/federation.md, What"
-        " an attacker found)"
-    ),
-)
-def test_a_peer_down_for_days_is_never_reported_while_a_hostile_peer_replays_it(
+def test_a_peer_down_for_days_is_reported_while_a_hostile_peer_replays_it(
     tmp_path: Path, owner: OwnerKey
 ) -> None:
     fed = federation(tmp_path, owner, policy=LONG, peer_silence=SILENCE)
     try:
-        a_url = fed.world.nodes[0].url
+        a_url, b_url, c_url = (n.url for n in fed.world.nodes)
         b = fed.world.nodes[1].engine
         kept = _capture(fed, 0)
         fed.world.run(T0 + 2 * HOUR)
-        assert kept
+        assert kept.get(b_url) and kept.get(c_url), kept.keys()
         fed.world.dead.add(a_url)  # A is seized and switched off
+        refused = 0
         while fed.world.now < T0 + 2 * HOUR + 3 * SILENCE:
             fed.world.run(fed.world.now + HOUR)
-            b.take_relay(fed.switch, kept[0], client="127.0.0.9 peer")  # C replays A
+            try:  # C plays to B what A sent to C: refused, and logged
+                b.take_relay(fed.switch, kept[c_url][-1], client="127.0.0.9 peer")
+            except Forbidden as exc:
+                assert "addressed to another server" in exc.message
+                refused += 1
+            for doc in kept[b_url]:  # and what A sent to B, kept on the wire: no life
+                b.take_relay(fed.switch, doc, client="127.0.0.9 peer")
         silent = [k for k in fed.kinds(1) if k == "peer-silent"]
         seen = b.status(fed.switch)["peers"][a_url]
         assert silent, f"A down for {3 * SILENCE // HOUR}h, B never reported it: B shows {seen}"
+        assert refused and fed.kinds(1).count("relay-refused") >= refused
+        assert seen["last_seen"] <= T0 + 2 * HOUR, seen
     finally:
         close(fed)

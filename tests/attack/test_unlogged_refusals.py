@@ -43,11 +43,17 @@ def test_cross_switch_and_malformed_peer_documents_are_refused_and_logged(
     body = {"afterword": "relay/1", "switch": fed.switch, "counter": 1, "checkin": None}
     cases = [
         ("checkin", other_switch),
-        ("relay", sign_relay(peer, fed.switch, 99, other_switch)),
-        ("relay", sign_relay(peer, "another-switch-of-the-owner", 1, None)),
+        ("relay", sign_relay(peer, fed.switch, 99, other_switch, to=target.keys.public_key)),
+        (
+            "relay",
+            sign_relay(peer, "another-switch-of-the-owner", 1, None, to=target.keys.public_key),
+        ),
         ("relay", sign_document({**body, "state": "exploded"}, peer.signing, "server_key")),
-        ("handoff", sign_handoff(peer, fed.switch, [], 0)),
-        ("handoff", sign_handoff(peer, fed.switch, [b"x"] * 17, 0)),
+        ("handoff", sign_handoff(peer, fed.switch, [], 0, to=target.keys.public_key, at=T0)),
+        (
+            "handoff",
+            sign_handoff(peer, fed.switch, [b"x"] * 17, 0, to=target.keys.public_key, at=T0),
+        ),
     ]
     take = {
         "checkin": target.signed_checkin,

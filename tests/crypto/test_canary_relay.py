@@ -47,9 +47,11 @@ def test_every_sealed_check_in_is_the_same_size_in_a_relay_that_loads() -> None:
             )
             sizes.add(len(sealed))
     assert sizes == {SEALED}
-    doc = sign_relay(KEYS[1], SWITCH, 0, None, canary=sealed)
+    doc = sign_relay(KEYS[1], SWITCH, 0, None, canary=sealed, to=KEYS[0].public_key)
     assert load_relay(doc, SWITCH, ROSTER, KEYS[0].public_key).canary == sealed
-    old = sign_relay(KEYS[1], SWITCH, 0, None)  # a relay from before: no canary
+    old = sign_relay(
+        KEYS[1], SWITCH, 0, None, to=KEYS[0].public_key
+    )  # a relay from before: no canary
     assert load_relay(old, SWITCH, ROSTER, KEYS[0].public_key).canary is None
 
 

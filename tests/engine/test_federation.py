@@ -157,9 +157,12 @@ def test_forged_relays_and_check_ins_are_refused_and_logged(
     genuine = fed.checkin(owner, T0)
     forged_checkin = sign_checkin(Ed25519PrivateKey.generate(), fed.switch, T0, 5)
     peer = fed.world.nodes[1].engine.keys
-    not_on_roster = sign_relay(stranger, fed.switch, 1, genuine)
-    wrong_key = {**sign_relay(stranger, fed.switch, 1, genuine), "server_key": peer.public_key}
-    bad_owner = sign_relay(peer, fed.switch, 5, forged_checkin)
+    not_on_roster = sign_relay(stranger, fed.switch, 1, genuine, to=target.keys.public_key)
+    wrong_key = {
+        **sign_relay(stranger, fed.switch, 1, genuine, to=target.keys.public_key),
+        "server_key": peer.public_key,
+    }
+    bad_owner = sign_relay(peer, fed.switch, 5, forged_checkin, to=target.keys.public_key)
     cases = [
         (not_on_roster, "not signed by a server on this switch's roster"),
         (wrong_key, "does not verify"),
@@ -191,7 +194,9 @@ def test_a_relay_to_a_switch_on_one_server_is_refused(
         2,
     )
     arm_bundle(engine, lone.bundle, policy=POLICY, contacts=Contacts([], {}, []))
-    relay = sign_relay(fed.world.nodes[1].engine.keys, lone.switch, 1, None)
+    relay = sign_relay(
+        fed.world.nodes[1].engine.keys, lone.switch, 1, None, to=engine.keys.public_key
+    )
     with pytest.raises(Forbidden, match="has no other servers"):
         engine.take_relay(lone.switch, relay)
     # and its owner's signed check-in, in one request, works as on any switch
@@ -236,11 +241,20 @@ def test_a_handoff_to_a_server_that_is_not_releasing_is_refused(
     sender, target = fed.world.nodes[1].engine, fed.world.nodes[0].engine
     blob = (fed.sealed.bundle / "shares" / "s0.age").read_bytes()
     envelope = ShareEnvelope.from_json(json.loads(target.keys.decrypt(blob)))
-    doc = sign_handoff(sender.keys, fed.switch, [envelope.encrypt(target.keys.age_recipient)], 0)
+    doc = sign_handoff(
+        sender.keys,
+        fed.switch,
+        [envelope.encrypt(target.keys.age_recipient)],
+        0,
+        to=target.keys.public_key,
+        at=T0,
+    )
     with pytest.raises(NotReleasing, match="is armed on this server"):
         target.take_handoff(fed.switch, doc)
     assert target.status(fed.switch)["shares"] == 0
-    forged = sign_handoff(KeyPair.generate(), fed.switch, [b"x"], 0)
+    forged = sign_handoff(
+        KeyPair.generate(), fed.switch, [b"x"], 0, to=target.keys.public_key, at=T0
+    )
     with pytest.raises(Forbidden, match="not signed by a server on this switch's roster"):
         target.take_handoff(fed.switch, forged)
     assert "handoff-refused" in fed.kinds(0)

@@ -199,7 +199,7 @@ def test_forged_and_replayed_canary_relays_move_nothing_and_are_logged(
 
     def relay(keys: KeyPair, token: str, recipient: str = target.keys.age_recipient) -> Any:
         sealed = seal_canary_checkin(recipient, fed.switch, token, fed.world.now, True)
-        return sign_relay(keys, fed.switch, 0, None, canary=sealed)
+        return sign_relay(keys, fed.switch, 0, None, canary=sealed, to=target.keys.public_key)
 
     cases = [
         (relay(peer, secrets.token_hex(16)), "none of this switch's links"),

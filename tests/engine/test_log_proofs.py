@@ -160,6 +160,7 @@ def test_a_forged_proof_is_a_fork_and_a_garbage_one_is_refused(
         a = fed.world.nodes[0].engine
         body = {"afterword": "relay/1", "switch": fed.switch, "counter": 0, "checkin": None}
         body |= {"checkpoint": _head(fed, 0, 1), "at": fed.world.now, "proof": {"from": "x"}}
+        body["to"] = a.keys.public_key
         garbage = _resigned(fed, 1, body)
         held = _head_size(fed, 0, 1, base=True)
         with pytest.raises(FormatError, match="proof must be"):

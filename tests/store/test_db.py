@@ -167,6 +167,22 @@ def _sqlite_at(tmp_path: Path, revision: str, *rows: str) -> Iterator[tuple[Stor
         store.close()
 
 
+def _up_and_down(
+    tmp_path: Path, revision: str, rows: str, up: str, after: list[tuple], down: str, back: list
+) -> None:
+    """Rows written at ``revision``, migrated to the head: query ``up`` reads ``after``;
+    then downgraded to ``revision`` again: query ``down`` reads ``back``."""
+    from alembic import command
+
+    with _sqlite_at(tmp_path, revision, rows) as (store, config):
+        store.migrate()
+        with store.engine.begin() as c:
+            assert [tuple(r) for r in c.execute(sa.text(up)).all()] == after
+            config.attributes["connection"] = c
+            command.downgrade(config, revision)
+            assert [tuple(r) for r in c.execute(sa.text(down)).all()] == back
+
+
 def _old_switch(c: sa.Connection, held: str = "0") -> None:
     """Switch ``sw1``, with the columns of migration 0005 only (the models may have more,
     from later migrations); ``held``: SQLite's 0 or PostgreSQL's false."""
@@ -185,19 +201,13 @@ def test_the_newest_migration_drops_the_unused_challenges_and_their_column(
 ) -> None:
     """Migration 0006: rows written before challenges carried a MAC (issued, never spent)
     go, spent ones stay; downgrading gives the column back, true for every row kept."""
-    from alembic import command
-
     nonces = (
         "INSERT INTO nonces (nonce, switch_id, expires_at, used) VALUES"
         " ('spent', 'sw1', 9, 1), ('issued', 'sw1', 9, 0)"
     )
-    with _sqlite_at(tmp_path, "0005", nonces) as (store, config):
-        store.migrate()
-        with store.engine.begin() as c:
-            assert c.execute(sa.text("SELECT * FROM nonces")).all() == [("spent", "sw1", 9)]
-            config.attributes["connection"] = c
-            command.downgrade(config, "0005")
-            assert c.execute(sa.text("SELECT nonce, used FROM nonces")).all() == [("spent", 1)]
+    after = [("spent", "sw1", 9)]
+    down = "SELECT nonce, used FROM nonces"
+    _up_and_down(tmp_path, "0005", nonces, "SELECT * FROM nonces", after, down, [("spent", 1)])
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
@@ -282,3 +292,18 @@ def test_migration_0014_starts_each_peer_with_its_head_as_the_base(tmp_path: Pat
                 ("https://a.example", "NOTE"),
                 ("https://b.example", None),
             ]
+
+
+def test_migration_0015_dates_each_held_head_from_when_the_peer_joined(tmp_path: Path) -> None:
+    """A peer row of 0014 that holds a head is dated from ``since`` (its next hourly heads
+    refresh it; a peer that sends none is reported unproven ``peer_silence`` after); one
+    with none keeps NULL (dated from ``since`` too, when read). No relay was taken yet by
+    the new rule: ``heard_at`` 0, so the next one, from any clock, is a sign of life."""
+    peers = (
+        "INSERT INTO peers (switch_id, url, since, last_asked, checkpoint) VALUES"
+        " ('sw1', 'https://a.example', 7, 0, 'NOTE'), ('sw1', 'https://b.example', 8, 0, NULL)"
+    )
+    up = "SELECT url, heard_at, head_seen FROM peers ORDER BY url"
+    after = [("https://a.example", 0, 7), ("https://b.example", 0, None)]
+    down, back = "SELECT url, since FROM peers ORDER BY url", [("https://a.example", 7)]
+    _up_and_down(tmp_path, "0014", peers, up, after, down, [*back, ("https://b.example", 8)])

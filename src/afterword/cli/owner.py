@@ -126,10 +126,15 @@ def _taken_from_peers(answers: dict[str, Any], switch: str, owner: OwnerKey) -> 
     """The servers that refused the action but are now where the others took it: each
     server relays the owner's request to its peers, so a peer may have acted on the copy
     before the CLI's own request reached it (and then refuses that one, "already"). Their
-    answer becomes their status; a server elsewhere stays a failure."""
+    answer becomes their status; a server elsewhere stays a failure. A release that one
+    server finished (``released``, with the shares its peers handed over) is where the
+    others, still ``releasing``, took it."""
     from afterword.client import Client
 
-    reached = {a["state"] for a in answers.values() if isinstance(a, dict) and "state" in a}
+    def where(state: object) -> object:
+        return "releasing" if state == "released" else state
+
+    reached = {where(a["state"]) for a in answers.values() if "state" in a}
     for url, answer in answers.items():
         if len(reached) != 1 or "error" not in answer:
             continue
@@ -138,7 +143,7 @@ def _taken_from_peers(answers: dict[str, Any], switch: str, owner: OwnerKey) -> 
                 status = client.owner(switch, owner, "status")
         except AfterwordError:
             continue
-        if status.get("state") in reached:
+        if where(status.get("state")) in reached:
             answers[url] = status
 
 

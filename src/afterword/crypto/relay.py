@@ -19,9 +19,13 @@ and still loads (``held`` and ``proof`` are then None); an older server refuses 
 with them, as it refuses any field it does not know.
 
 The server's signature says who relayed; only a server on the switch's roster, and not
-the receiver itself, is listened to. The owner's signature on the check-in inside is what
-moves the switch, so a relay can carry nothing the owner did not sign: a peer that lies
-can only withhold.
+the receiver itself, is listened to. Each relay and handoff names its receiver (``to``,
+its server key) and carries the sender's clock (``at``): a peer refuses one addressed to
+another server, and takes one as a sign of the sender's life only if its ``at`` is newer
+than any it took before, so a relay played again (by a hostile peer it was sent to, or by
+anyone who kept a copy) cannot hide a server that fell silent. The owner's signature on
+the check-in inside is what moves the switch, so a relay can carry nothing the owner did
+not sign: a peer that lies can only withhold.
 
 A handoff carries the sending server's share envelopes, each age-encrypted to the
 receiving peer's recipient (from the roster), for a peer that is releasing too: any
@@ -43,13 +47,14 @@ from afterword.errors import FormatError, SignatureError
 RELAY_KIND = "relay/1"
 HANDOFF_KIND = "handoff/1"
 HANDOFF_FIELDS = frozenset(
-    {"afterword", "switch", "envelopes", "counter", "released"} | {SERVER_KEY, "signature"}
+    {"afterword", "switch", "envelopes", "counter", "released", "to", "at"}
+    | {SERVER_KEY, "signature"}
 )
 MAX_ENVELOPES = 16  # a server holds a few shares of one switch at most
 MAX_ENVELOPE = 64 * 1024
 FIELDS = frozenset(
-    {"afterword", "switch", "counter", "checkin", "state", "checkpoint", "at", "request"}
-    | {"canary", "held", "proof", SERVER_KEY, "signature"}
+    {"afterword", "switch", "to", "counter", "checkin", "state", "checkpoint", "at"}
+    | {"request", "canary", "held", "proof", SERVER_KEY, "signature"}
 )
 PROOF_FIELDS = frozenset({"from", "hashes"})
 MAX_PROOF_HASHES = 128
@@ -102,6 +107,7 @@ def sign_relay(
     *,
     held: int | None = None,
     proof: LogProof | None = None,
+    to: str,
 ) -> Document:
     """A relay of ``checkin`` (the highest one held, counter ``counter``; None and 0 before
     any) for ``switch``, signed by this server's key; ``state``: the switch's state here
@@ -114,21 +120,24 @@ def sign_relay(
     check-in this server took, sealed to the receiver (``crypto/canary_relay.py``);
     ``held``: the size of the receiver's log whose checkpoint this server holds; ``proof``
     (with a checkpoint only): that the checkpoint extends this server's log of the size
-    the receiver said it holds."""
+    the receiver said it holds. ``to``: the receiver's server key, and ``at``: this
+    server's clock, so that a relay played again, to another peer or later, cannot pass
+    for this server being alive (its receiver takes each ``at`` once)."""
     check_switch_id(switch)
     _check_counter(counter)
+    _check_counter(at)
     body: Document = {
         "afterword": RELAY_KIND,
         "switch": switch,
+        "to": to,
         "counter": counter,
         "checkin": checkin,
+        "at": at,
     }
     if state is not None:
         body["state"] = _checked_state(state)
     if checkpoint is not None:
         body["checkpoint"] = _checked_note(checkpoint)
-        body["at"] = at
-        _check_counter(at)
     if request is not None:
         body["request"] = request
     if canary is not None:
@@ -162,10 +171,10 @@ def load_relay(doc: object, switch: str, roster: ServerRoster, own_key: str) -> 
         checkin,
         None if state is None else _checked_state(state),
         None if note is None else _checked_note(note),
-        _checked_at(doc.get("at", 0)),
+        _checked_at(doc.get("at")),
         _checked_request(doc.get("request")),
         _checked_canary(doc.get("canary")),
-        held=None if doc.get("held") is None else _checked_at(doc.get("held")),
+        held=None if doc.get("held") is None else _checked_at(doc.get("held"), "a relay's held"),
         proof=_checked_proof(doc.get("proof"), note),
     )
 
@@ -207,8 +216,8 @@ def _checked_request(request: object) -> Document | None:
     return request
 
 
-def _checked_at(at: object) -> int:
-    _check_counter(at)
+def _checked_at(at: object, what: str = "a relay's clock (at)") -> int:
+    _check_counter(at, what)
     assert isinstance(at, int)
     return at
 
@@ -234,21 +243,33 @@ class Handoff:
     envelopes: tuple[bytes, ...]
     counter: int  # the highest check-in the sender held when its release began
     released: bool = False  # the sender has published: its shares are no secret any more
+    at: int = 0  # the sender's clock when it signed
 
 
 def sign_handoff(
-    keys: KeyPair, switch: str, envelopes: list[bytes], counter: int, released: bool = False
+    keys: KeyPair,
+    switch: str,
+    envelopes: list[bytes],
+    counter: int,
+    released: bool = False,
+    *,
+    to: str,
+    at: int,
 ) -> Document:
     """This server's share envelopes for ``switch``, already encrypted to the peer, for a
     release that began after check-in ``counter`` (the highest it held then): a peer that
     holds a newer one knows the owner spoke since, and refuses it. ``released``: this
     server has published the release already (its key is public), so the handoff helps a
-    peer that began releasing later to finish, whatever it heard since."""
+    peer that began releasing later to finish, whatever it heard since. ``to`` and
+    ``at``: as for :func:`sign_relay`."""
     check_switch_id(switch)
     _check_counter(counter)
+    _check_counter(at)
     body: Document = {
         "afterword": HANDOFF_KIND,
         "switch": switch,
+        "to": to,
+        "at": at,
         "envelopes": [b64encode(e) for e in envelopes],
         "counter": counter,
         **({"released": True} if released else {}),
@@ -275,7 +296,8 @@ def load_handoff(doc: object, switch: str, roster: ServerRoster, own_key: str) -
     counter = doc.get("counter")
     _check_counter(counter)
     assert isinstance(counter, int)
-    return Handoff(sender, tuple(envelopes), counter, doc.get("released") is True)
+    released = doc.get("released") is True
+    return Handoff(sender, tuple(envelopes), counter, released, _checked_at(doc.get("at")))
 
 
 def _peer(
@@ -295,9 +317,14 @@ def _peer(
             "only the servers the owner listed may speak for a switch",
         )
     verify_document(doc, kind, expected_key=str(sender), key_field=SERVER_KEY)
+    if doc.get("to") != own_key:  # genuine, but sent to another server: played again
+        raise SignatureError(
+            f"the {kind} is addressed to another server of the switch, not to this one",
+            "a server takes only what its peers sent to it; this one was played again",
+        )
     return peers[str(sender)]
 
 
-def _check_counter(value: object) -> None:
+def _check_counter(value: object, what: str = "a relay's counter") -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNTER:
-        raise FormatError(f"a relay's counter must be a whole number from 0 to {MAX_COUNTER}")
+        raise FormatError(f"{what} must be a whole number from 0 to {MAX_COUNTER}", _HINT)

@@ -191,7 +191,8 @@ def canary_relays(
     messages = []
     for peer in peers_of(ctx, row):
         sealed = seal_canary_checkin(peer.recipient, row.id, token, now, in_time)
-        doc = sign_relay(ctx.keys, row.id, row.checkin_counter, highest_checkin(row), canary=sealed)
+        held, checkin = row.checkin_counter, highest_checkin(row)
+        doc = sign_relay(ctx.keys, row.id, held, checkin, at=now, canary=sealed, to=peer.key)
         messages.append(
             repo.Outgoing(
                 id=f"relay-{row.id}-{tag(peer.url)}-c{tag(sealed.hex())}-{now}",

@@ -103,7 +103,7 @@ def take_relay(ctx: Context, switch_id: str, doc: object, client: str = "") -> d
                 relay = load_relay(doc, switch_id, roster, ctx.keys.public_key)
             except SignatureError as exc:
                 raise Forbidden(exc.message, exc.hint) from exc
-            repo.see_peer(s, row.id, relay.sender.url, now, relay.state, relay.held)
+            repo.see_peer(s, row.id, relay.sender.url, now, relay.at, relay.state, relay.held)
             compare_heads(ctx, s, row, relay, now)
             if relay.request is not None:
                 take_request(ctx, s, row, relay.request, relay.sender, now)
@@ -143,7 +143,7 @@ def take_handoff(ctx: Context, switch_id: str, doc: object, client: str = "") ->
                 handoff = load_handoff(doc, switch_id, _roster(row), ctx.keys.public_key)
             except SignatureError as exc:
                 raise Forbidden(exc.message, exc.hint) from exc
-            repo.see_peer(s, row.id, handoff.sender.url, now, Phase.RELEASING.value)
+            repo.see_peer(s, row.id, handoff.sender.url, now, handoff.at, Phase.RELEASING.value)
             phase = repo.state_of(row).phase  # the truth's
             if phase is Phase.RELEASED:  # a peer still releasing: here are ours, freely
                 repo.enqueue_all(

@@ -98,7 +98,6 @@ def relay_messages(
     state = repo.state_of(row).phase.value  # the truth's: peers see the truth
     carried = highest_checkin(row) if checkin is None else checkin
     heads = _heads(ctx, s, row, peers) if head else {}
-    shared = None if head else _relay(ctx, row, now, carried, state, request, {})
     counter = carried.get("counter") if carried is not None else 0
     asked = "" if request is None else f"-{tag(str(request.get('nonce')))}"
     return [
@@ -106,7 +105,7 @@ def relay_messages(
             id=f"relay-{row.id}-{tag(peer.url)}-{counter}{asked}-{now}",
             to=f"{PEER_SCHEME}{peer.url}/switches/{row.id}/relays",
             subject=f"afterword relay: {row.id}",
-            body=shared or _relay(ctx, row, now, carried, state, request, heads[peer.url]),
+            body=_relay(ctx, row, now, carried, state, request, heads.get(peer.url, {}), peer),
         )
         for peer in peers
     ]
@@ -120,10 +119,11 @@ def _relay(
     state: str,
     request: Document | None,
     head: dict[str, Any],
+    peer: Server,
 ) -> str:
     doc = sign_relay(
         ctx.keys, row.id, row.checkin_counter, carried, state, head.get("checkpoint"), now,
-        request, held=head.get("held"), proof=head.get("proof"),
+        request, held=head.get("held"), proof=head.get("proof"), to=peer.key,
     )  # fmt: skip
     return json.dumps(doc, sort_keys=True, separators=(",", ":"))
 
@@ -216,7 +216,9 @@ def handoff_messages(
     messages = []
     for peer in peers:
         sealed = [e.encrypt(peer.recipient) for e in held]
-        doc = sign_handoff(ctx.keys, row.id, sealed, row.checkin_counter, released)
+        doc = sign_handoff(
+            ctx.keys, row.id, sealed, row.checkin_counter, released, to=peer.key, at=now
+        )
         messages.append(
             repo.Outgoing(
                 id=handoff_id(row, peer, released),
@@ -253,12 +255,22 @@ def ask_peers(ctx: Context, now: int) -> int:
 def _ask(ctx: Context, s: Session, row: repo.Switch, now: int) -> None:
     repo.enqueue_all(s, row.id, relay_messages(ctx, s, row, now, head=True), now)
     repo.asked(s, row.id, now)
+    silence = ctx.config.peer_silence
     for peer in repo.peers(s, row.id):
         heard = peer.last_seen if peer.last_seen is not None else peer.since
-        if peer.alerted or heard > now - ctx.config.peer_silence:
+        if heard <= now - silence:
+            if not peer.alerted:
+                why = f"silent since {heard}"
+                _report(ctx, s, row, Alert("peer-silent", peer.url), why, now)
+                repo.mark_alerted(s, row.id, peer.url)
             continue
-        _report(ctx, s, row, Alert("peer-silent", peer.url), f"silent since {heard}", now)
-        repo.mark_alerted(s, row.id, peer.url)
+        head = peer.head_seen if peer.head_seen is not None else peer.since
+        if head <= now - silence and not (peer.forked or peer.unproven_alerted):
+            # alive, yet it sends no head of its log: its log cannot be checked, which
+            # is as bad as heads that grow unproven (a peer must send one every ask)
+            repo.mark_unproven(s, row.id, peer.url, head, alerted=True)
+            why = f"no head of its log taken since {head}"
+            _report(ctx, s, row, Alert("peer-unproven", peer.url), why, now)
 
 
 def handoff_id(row: repo.Switch, peer: Server, released: bool = False) -> str:
@@ -296,8 +308,11 @@ def compare_heads(ctx: Context, s: Session, row: repo.Switch, relay: Relay, now:
         )
         return
     at = max(relay.at, held.checkpoint_at)
+    # a head signed no later than the one held (delivered late, or played again) is
+    # compared, but is no sign that the peer still sends its heads
+    seen = now if relay.at > held.checkpoint_at else held.head_seen
     if latest is None or base is None:  # the first head of this peer: the base
-        repo.keep_checkpoint(s, row.id, relay.sender.url, relay.checkpoint, at)
+        repo.keep_checkpoint(s, row.id, relay.sender.url, relay.checkpoint, at, seen=seen)
         return
     if newer.size < latest.size and relay.at <= held.checkpoint_at:
         return  # an older relay, delivered late: nothing to compare
@@ -305,10 +320,12 @@ def compare_heads(ctx: Context, s: Session, row: repo.Switch, relay: Relay, now:
         compare_checkpoints(latest, newer)
         proved = _proved(base, newer, relay)
     except IntegrityError as exc:
-        repo.keep_checkpoint(s, row.id, relay.sender.url, "", 0, forked=True)
+        repo.keep_checkpoint(s, row.id, relay.sender.url, "", 0, seen=seen, forked=True)
         _report(ctx, s, row, Alert("peer-forked", relay.sender.url), exc.message, now)
         return
-    repo.keep_checkpoint(s, row.id, relay.sender.url, relay.checkpoint, at, proved=proved)
+    repo.keep_checkpoint(
+        s, row.id, relay.sender.url, relay.checkpoint, at, seen=seen, proved=proved
+    )
     if not proved:
         _unproven(ctx, s, row, held, base.size, now)
 

@@ -124,6 +124,11 @@ class PeerRow(Base):
     # whether that was reported (after Config.peer_silence)
     unproven_since: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     unproven_alerted: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # the sender's clock on the newest relay or handoff taken from it: only a newer one is
+    # a sign of its life (0015), and this server's clock when it last took a head of its
+    # log (NULL: none yet): a live peer that sends none is reported unproven too (0015)
+    heard_at: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    head_seen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class AuditRow(Base):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -37,14 +37,16 @@ _PEERS = select(
     PeerRow.holds,
     PeerRow.unproven_since,
     PeerRow.unproven_alerted,
+    PeerRow.heard_at,
+    PeerRow.head_seen,
 ).order_by(PeerRow.url)
 
 
 def peers(session: Session | Connection, switch_id: str) -> list[Any]:
     """The switch's peers, by URL: rows of ``url``, ``since``, ``last_seen``, ``state``,
     ``alerted``, ``checkpoint``, ``checkpoint_at``, ``forked``, ``proved``, ``holds``,
-    ``unproven_since`` and ``unproven_alerted`` (a read any transaction or connection can
-    make)."""
+    ``unproven_since``, ``unproven_alerted``, ``heard_at`` and ``head_seen`` (a read any
+    transaction or connection can make)."""
     return list(session.execute(_PEERS.where(PeerRow.switch_id == switch_id)).all())
 
 
@@ -53,17 +55,25 @@ def see_peer(
     switch_id: str,
     url: str,
     now: int,
+    at: int,
     state: str | None,
     holds: int | None = None,
 ) -> None:
-    """A signed message from a peer was taken: it is alive, and says the switch is
-    ``state`` there (None: it did not say), and that it holds this server's log of size
-    ``holds`` (None: it did not say)."""
-    values: dict[str, object] = {"last_seen": now, "alerted": False}
+    """A signed message from a peer, signed at ``at`` by its clock, was taken: it says the
+    switch is ``state`` there (None: it did not say), and that it holds this server's log
+    of size ``holds`` (None: it did not say). It is a sign of the peer's life only if no
+    message signed later, or at the same instant, was taken before: one played again
+    moves neither ``last_seen`` nor anything it says."""
+    fresh = PeerRow.heard_at < at
+    values: dict[str, object] = {
+        "last_seen": case((fresh, now), else_=PeerRow.last_seen),
+        "alerted": case((fresh, False), else_=PeerRow.alerted),
+        "heard_at": case((fresh, at), else_=PeerRow.heard_at),
+    }
     if state is not None:
-        values["state"] = state
+        values["state"] = case((fresh, state), else_=PeerRow.state)
     if holds is not None:
-        values["holds"] = holds
+        values["holds"] = case((fresh, holds), else_=PeerRow.holds)
     session.execute(
         update(PeerRow).where(PeerRow.switch_id == switch_id, PeerRow.url == url).values(**values)
     )
@@ -100,15 +110,17 @@ def keep_checkpoint(
     note: str,
     at: int,
     *,
+    seen: int | None,
     forked: bool = False,
     proved: bool = True,
 ) -> None:
-    """The peer's newest signed checkpoint (``note``, signed at ``at`` by its clock), or
-    that it contradicted the one held (``forked``: the one held is kept, as evidence).
-    ``proved``: it is also the new base of proofs (a proof showed it extends the base, or
-    it is the first), and nothing unproven is pending; otherwise the base stays."""
+    """The peer's newest signed checkpoint (``note``, signed at ``at`` by its clock, taken
+    at ``seen`` by this server's), or that it contradicted the one held (``forked``: the
+    one held is kept, as evidence). ``proved``: it is also the new base of proofs (a proof
+    showed it extends the base, or it is the first), and nothing unproven is pending;
+    otherwise the base stays."""
     values: dict[str, object] = (
-        {"forked": True} if forked else {"checkpoint": note, "checkpoint_at": at}
+        {"forked": True} if forked else {"checkpoint": note, "checkpoint_at": at, "head_seen": seen}
     )
     if proved and not forked:
         values |= {"proved": note, "unproven_since": None, "unproven_alerted": False}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from afterword.switch.effects import Alert, Audit, Effect, NotifyCustodians
 from afterword.switch.events import AddCanary, CanaryAlarm, CanaryCheckIn, Event, Status, Tick
 from afterword.switch.machine.rejected import Rejected
-from afterword.switch.machine.schedule import _pending_duress, _rearm, _trigger
+from afterword.switch.machine.schedule import _pending_duress, _trigger
 from afterword.switch.state import LIVE, WATCHED, Canary, Cause, Phase, SwitchState, replace
 
 
@@ -114,21 +114,21 @@ def _stop_alarm(state: SwitchState, name: str, now: int) -> tuple[SwitchState, l
     switch was triggered), the next tick asks the peers and counts it as any missed
     check-in, which the owner's next signed check-in stops. A pause the trigger
     interrupted that has not ended goes on (the peers are paused)."""
-    state = replace(state, duress_at=_pending_duress(state, now))
-    new, _ = _rearm(state, now, "canary-stopped", "")
-    detail = f"{name} checked in in time elsewhere; next check-in due at {state.deadline}"
-    effects: list[Effect] = [Audit("canary-stopped", detail)]
-    # the owner's period as it was, not a new one from now
-    new = replace(
-        new,
+    paused = state.paused_until > now
+    new = replace(  # the owner's deadline and counted_from as they were, not from now
+        state,
+        phase=Phase.PAUSED if paused else Phase.ARMED,
+        paused_until=state.paused_until if paused else 0,
+        duress_at=_pending_duress(state, now),
+        since=now,
+        reminded=frozenset(),
+        cause=None,
+        triggered_at=0,
         shares=frozenset(),
         missed_by="",
-        deadline=state.deadline,
-        counted_from=state.counted_from,
     )
-    if state.paused_until > now:
-        new = replace(new, phase=Phase.PAUSED, paused_until=state.paused_until)
-    return new, [*effects, NotifyCustodians("canary-stopped")]
+    detail = f"{name} checked in in time elsewhere; next check-in due at {state.deadline}"
+    return new, [Audit("canary-stopped", detail), NotifyCustodians("canary-stopped")]
 
 
 def _tick_canaries(
