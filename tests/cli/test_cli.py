@@ -70,6 +70,21 @@ def walkthrough(tmp_path: Path, make_age_key: Callable[[str], AgeKey]) -> dict[s
     return {"dir": tmp_path, "corpus": corpus, "lawyer": lawyer}
 
 
+def test_seal_warns_when_paper_cards_name_no_server(tmp_path: Path) -> None:
+    """Issue 19, point 4: a card that says "Server: (none recorded)" leaves its holder
+    nowhere to go; seal says so, and with --server the card names it."""
+    ok(run("keygen", "owner.key", cwd=tmp_path))
+    (tmp_path / "doc.txt").write_text("x")
+    base = ["seal", "doc.txt", "--owner-key", "owner.key", "--custodian", "a=paper", "-k", "1"]
+    bare = run(*base, "-o", "bare", cwd=tmp_path)
+    ok(bare)
+    assert "the paper cards name no server" in bare.stderr and "--server URL" in bare.stderr
+    named = run(*base, "-o", "named", "--server", "https://switch.example", cwd=tmp_path)
+    ok(named)
+    assert "name no server" not in named.stderr
+    assert "https://switch.example" in (tmp_path / "named" / "shares" / "a.txt").read_text()
+
+
 def test_walkthrough_seal_open_teaser_verify(walkthrough: dict[str, object]) -> None:
     d = walkthrough["dir"]
     assert isinstance(d, Path)

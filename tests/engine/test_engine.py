@@ -317,6 +317,38 @@ def test_password_and_totp_checkin(
         )  # fmt: skip
 
 
+def test_each_custodian_is_told_what_to_do_with_what_they_hold(
+    setup: tuple[Engine, Clock, SealResult, dict[str, bytes]], smtp_server: SmtpServer
+) -> None:
+    """Issue 19, point 4: the paper card's holder is sent to the custodian page (their
+    words, their code), the envelope's holder is given the command; and the mail counts
+    the shares still missing, not the threshold."""
+    engine, clock, sealed, _ = setup
+    sender = Dispatcher(Mailer(MailConfig.from_url(smtp_server.url)), WebhookSender())
+    custodians = {"carol": "mailto:carol@example.org", "alice": "mailto:alice@example.org"}
+    arm_bundle(
+        engine, sealed.bundle, policy=POLICY,
+        contacts=Contacts(owner=[], custodians=custodians, recipients=[]),
+    )  # fmt: skip
+    run_until(engine, clock, T0 + 80 * 60 + 120, sender)  # silent: releasing, server share in
+    assert engine.status(sealed.switch)["shares"] == 1
+
+    def told(who: str) -> str:
+        [mail] = [
+            m for m in smtp_server.messages if m["To"] == who and m["Subject"].endswith(" submit")
+        ]
+        return str(mail.get_content())
+
+    page = f"http://127.0.0.1:9/s/{sealed.switch}"
+    carol, alice = told("carol@example.org"), told("alice@example.org")
+    assert page in carol and "words from your card" in carol
+    assert "afterword custodian" not in carol
+    assert "afterword custodian submit YOUR-ENVELOPE.age --identity YOUR-KEY" in alice
+    assert page not in alice and "card" not in alice
+    for text in (carol, alice):
+        assert "1 more share(s) are needed (2 in all)" in text, text
+
+
 def test_a_release_refused_after_writing_leaves_nothing_but_a_spent_nonce(
     setup: tuple[Engine, Clock, SealResult, dict[str, bytes]],
     owner: OwnerKey,

@@ -88,6 +88,14 @@ def seal(
                 "Paper shares are in clear text: print them, hand them over, then delete "
                 "the .txt files. Keeping them safe is your job."
             )
+            if server is None:
+                typer.echo(
+                    "warning: the paper cards name no server, so their holders will not know "
+                    "where to take their words when the time comes. If this dossier will be "
+                    "armed on a server, seal again with --server URL (the address it will "
+                    "have); or tell each holder the address yourself.",
+                    err=True,
+                )
         typer.echo("The dossier key was never written to disk; only K shares can rebuild it.")
 
     run_action(action)

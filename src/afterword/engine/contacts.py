@@ -30,6 +30,7 @@ class Contacts:
     custodians: dict[str, str]  # label -> mailto:/https:
     recipients: Sequence[str]  # who receives the release
     alert_custodians: bool = False  # custodians hear of check-ins from new clients too
+    paper: frozenset[str] = frozenset()  # labels holding a paper card (mail fits the reader)
 
 
 MAX_ADDRESS = 2048
@@ -93,11 +94,13 @@ def contacts_from_wire(c: object) -> Contacts:
 def contacts_of(row: repo.Switch) -> Contacts:
     """Where the switch's messages go, as the owner set them at arming (or since)."""
     contacts = json.loads(row.contacts)
+    roster = json.loads(row.custodians)["custodians"]
     return Contacts(
         contacts.get("owner", []),
         contacts.get("custodians", {}),
         contacts.get("recipients", []),
         bool(contacts.get("alert_custodians", False)),
+        frozenset(str(c["label"]) for c in roster if c.get("kind") == "paper"),
     )
 
 

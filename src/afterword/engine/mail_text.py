@@ -55,10 +55,8 @@ CUSTODIAN_TEXT = {
         "you believe the owner is coerced, vote now."
     ),
     "submit": (
-        "Switch {switch} is releasing. Please submit your share now:\n\n"
-        "  afterword custodian submit YOUR-ENVELOPE.age --identity YOUR-KEY --server {url}\n\n"
-        "or paste the words from your card at {url}/s/{switch}. "
-        "{threshold} share(s) are needed."
+        "Switch {switch} is releasing. Please submit your share now: {submit}\n\n"
+        "{missing} more share(s) are needed ({threshold} in all)."
     ),
     "aborted": (
         "The owner stopped the pending release of switch {switch}. Votes to release it that "
@@ -73,17 +71,14 @@ CUSTODIAN_TEXT = {
     "disarming": (
         "The owner of switch {switch} is retiring it. After a cooling-off period (until "
         "{disarm_ends}) the server deletes its share and the dossier. If you believe the owner "
-        "is coerced, vote now: `afterword custodian vote YOUR-ENVELOPE.age --identity YOUR-KEY "
-        "--server {url}`, or with the code on your card at {url}/s/{switch}."
+        "is coerced, vote now: {vote}"
     ),
     "disarm-cancelled": "Switch {switch} is no longer being retired: a check-in was missed.",
     "settings-pending": (
         "The owner of switch {switch} asked for settings that let it stay silent longer "
         "before a release: {settings}. They take effect at {settings_at}, after a cooling-off "
         "period; until then the settings in force stand. If you believe the owner is coerced "
-        "(a long enough wait is as good as stopping the switch), vote now: `afterword "
-        "custodian vote YOUR-ENVELOPE.age --identity YOUR-KEY --server {url}`, or with the "
-        "code on your card at {url}/s/{switch}."
+        "(a long enough wait is as good as stopping the switch), vote now: {vote}"
     ),
     "settings-changed": (
         "The longer settings of switch {switch} are now in force, the cooling-off being over: "
@@ -178,6 +173,20 @@ def _alert(switch: str, alert: Alert, contacts: Contacts, now: int) -> list[Outg
     ]
 
 
+HOW = {
+    # what a custodian does, in the words for what they hold: a card's words and code are
+    # typed on the custodian page; an envelope is opened with their own age key by the CLI
+    ("submit", "paper"): "open {url}/s/{switch} and type the words from your card.",
+    ("submit", "age"): (
+        "run\n\n  afterword custodian submit YOUR-ENVELOPE.age --identity YOUR-KEY --server {url}"
+    ),
+    ("vote", "paper"): "open {url}/s/{switch} and enter the code on your card.",
+    ("vote", "age"): (
+        "`afterword custodian vote YOUR-ENVELOPE.age --identity YOUR-KEY --server {url}`."
+    ),
+}
+
+
 def render(
     switch: str,
     state: SwitchState,
@@ -191,22 +200,32 @@ def render(
         if isinstance(effect, RemindOwner):
             out += _remind(switch, owner_view(state), effect, contacts, public_url)
         elif isinstance(effect, NotifyCustodians):
-            text = CUSTODIAN_TEXT[effect.what].format(
-                switch=switch,
-                release_at=when(state.release_at),
-                disarm_ends=when(state.disarm_ends),
-                settings=_settings(state.settings_pending or state.policy),
-                settings_at=when(state.settings_at),
-                url=public_url,
-                threshold=state.threshold,
-                why=WHY[state.cause] if state.cause is not None else "",
-            )
+            fields = {
+                "switch": switch,
+                "release_at": when(state.release_at),
+                "disarm_ends": when(state.disarm_ends),
+                "settings": _settings(state.settings_pending or state.policy),
+                "settings_at": when(state.settings_at),
+                "url": public_url,
+                "threshold": state.threshold,
+                "missing": max(state.threshold - len(state.shares), 1),
+                "why": WHY[state.cause] if state.cause is not None else "",
+            }
+            texts = {
+                kind: CUSTODIAN_TEXT[effect.what].format(
+                    **fields,
+                    submit=HOW["submit", kind].format(**fields),
+                    vote=HOW["vote", kind].format(**fields),
+                )
+                for kind in ("paper", "age")
+            }
             # one a phase, which its start names; settings change within one: their instant;
             # a revoke leaves the phase as it was: its count tells one revoke from the next
             # (the id is the outbox's idempotency key; a second revoke must not collide)
             stamp = now if effect.what.startswith("settings") else state.since
             what = f"revoked{len(state.revoked)}" if effect.what == "revoked" else effect.what
             for label, to in sorted(contacts.custodians.items()):
+                text = texts["paper" if label in contacts.paper else "age"]
                 out.append(
                     Outgoing(
                         f"custodians-{what}-{switch}-{stamp}-{label}",
