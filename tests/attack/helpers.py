@@ -28,3 +28,19 @@ def signed(key: Any, engine: Engine, switch: str, action: str, **extra: Any) -> 
     body = {"afterword": REQUEST_KIND, "switch": switch, "action": action, "nonce": nonce, **extra}
     request = {**body, "signature": b64encode(key.sign(canonical_json(body)))}
     return engine.owner_request(switch, request, client="10.1.2.3 cli")
+
+
+def add_mother(fed: Federation, owner: Any, interval: int, grace: int) -> dict[str, str]:
+    """A protected person, "mother", added at every server of the switch with the same
+    two links (the owner's CLI does this), whose silence triggers; her tokens."""
+    import hashlib
+    import secrets
+
+    tokens = {"token": secrets.token_hex(16), "duress_token": secrets.token_hex(16)}
+    links = {k: hashlib.sha256(t.encode()).hexdigest() for k, t in tokens.items()}
+    for node in fed.world.nodes:
+        signed(
+            owner.signing, node.engine, fed.switch, "canary-add", name="mother",
+            interval=interval, grace=grace, on_miss="trigger", links=links,
+        )  # fmt: skip
+    return tokens

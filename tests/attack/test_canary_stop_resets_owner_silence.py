@@ -16,8 +16,6 @@ forever, a lost release. Without C's stop, A and B release for the owner's silen
 from __future__ import annotations
 
 import base64
-import hashlib
-import secrets
 from pathlib import Path
 
 from afterword.crypto.canary_relay import (
@@ -28,7 +26,7 @@ from afterword.crypto.canary_relay import (
 from afterword.crypto.keys import OwnerKey
 from afterword.crypto.relay import sign_relay
 from afterword.switch.policy import Policy
-from tests.attack.helpers import signed
+from tests.attack.helpers import add_mother
 from tests.engine.federation import T0, close, federation
 
 HOUR = 3600
@@ -42,13 +40,7 @@ def test_a_hostile_server_resets_the_owners_silence_with_canary_stops(
     fed = federation(tmp_path, owner, policy=OWNER)
     try:
         a, b, c = (n.engine for n in fed.world.nodes)
-        tokens = {"token": secrets.token_hex(16), "duress_token": secrets.token_hex(16)}
-        links = {k: hashlib.sha256(t.encode()).hexdigest() for k, t in tokens.items()}
-        for engine in (a, b, c):
-            signed(
-                owner.signing, engine, fed.switch, "canary-add", name="mother",
-                interval=EVERY, grace=GRACE, on_miss="trigger", links=links,
-            )  # fmt: skip
+        tokens = add_mother(fed, owner, EVERY, GRACE)
         learned: list[str] = []
 
         def taken(origin: str, to: str, kind: str, doc: dict, answer: dict) -> None:

@@ -59,7 +59,7 @@ from afterword.delivery.message import message_id_header
 from afterword.engine.keys import KEYFILE, ServerKeys
 from tests.conftest import write_corpus
 from tests.crash.tally import record
-from tests.delivery.servers import SmtpServer, WebhookServer
+from tests.delivery.servers import SmtpServer, WebhookServer, text_of
 
 pytestmark = pytest.mark.slow  # minutes of real processes or fuzzing: not in test-fast
 
@@ -395,8 +395,8 @@ def check_messages(run: Run, smtp: SmtpServer, hook: WebhookServer) -> int:
     for mid, copies in by_mid.items():  # a resent copy is the same message
         first = copies[0]
         for again in copies[1:]:
-            assert (again["To"], again["Subject"], again.get_content()) == (
-                first["To"], first["Subject"], first.get_content()), mid  # fmt: skip
+            assert (again["To"], again["Subject"], text_of(again)) == (
+                first["To"], first["Subject"], text_of(first)), mid  # fmt: skip
     domains = {mid.strip("<>").rsplit("@", 1)[1] for mid in by_mid}
     assert len(domains) == 1, domains
     domain = domains.pop()
@@ -414,7 +414,7 @@ def check_messages(run: Run, smtp: SmtpServer, hook: WebhookServer) -> int:
         page = f"{run.server.url}/r/{switch}"
         for to in RECIPIENTS:
             mids = {mid for mid, copies in by_mid.items()
-                    if copies[0]["To"] == to and page in copies[0].get_content()}  # fmt: skip
+                    if copies[0]["To"] == to and page in text_of(copies[0])}  # fmt: skip
             assert len(mids) == 1, f"{to} got {len(mids)} release messages of switch {name}"
         keys = {k for k, copies in by_key.items()
                 if copies[0].body.get("data", {}).get("url") == page}  # fmt: skip

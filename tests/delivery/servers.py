@@ -402,3 +402,10 @@ def webhook_server() -> Iterator[WebhookServer]:
 def elapsed(start: float) -> float:
     """Seconds since ``start`` (a ``time.monotonic()`` value)."""
     return time.monotonic() - start
+
+
+def text_of(mail: EmailMessage) -> str:
+    """A received mail's plain text (every mail afterword sends has an HTML twin)."""
+    body = mail.get_body(("plain",))
+    assert body is not None, mail
+    return str(body.get_content())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 import time
@@ -9,7 +10,7 @@ import time
 import pytest
 
 from afterword.delivery import MailConfig, Mailer, Message, PermanentError, TransientError
-from tests.delivery.servers import SmtpServer, refusing_port, silent_port
+from tests.delivery.servers import SmtpServer, refusing_port, silent_port, text_of
 
 
 def release(mid: str = "rel-sw1-r1", to: str = "mailto:alice@example.org") -> Message:
@@ -127,11 +128,17 @@ def test_headers_and_utf8_round_trip(smtp_server: SmtpServer) -> None:
     assert mail["Auto-Submitted"] == "auto-generated"
     assert mail["Date"].datetime.tzinfo is not None
     assert abs(mail["Date"].datetime.timestamp() - time.time()) < 60
-    assert mail.get_content_type() == "text/plain"
-    assert mail.get_content_charset() == "utf-8"
-    assert mail["Content-Transfer-Encoding"] == "quoted-printable"
+    # plain text and simple HTML with the same content (issue 19, point 5)
+    assert mail.get_content_type() == "multipart/alternative"
+    plain, rich = mail.get_body(("plain",)), mail.get_body(("html",))
+    assert plain is not None and rich is not None
+    for part in (plain, rich):
+        assert part.get_content_charset() == "utf-8"
+        assert part["Content-Transfer-Encoding"] == "quoted-printable"
     # Text travels with CRLF line ends, the canonical form of text in mail.
-    assert mail.get_content().replace("\r\n", "\n") == message.text
+    assert text_of(mail).replace("\r\n", "\n") == message.text
+    words = re.sub(r"<[^>]+>", " ", html.unescape(rich.get_content()))
+    assert words.split() == message.text.split()
     (envelope,) = smtp_server.envelopes
     assert envelope.mail_from == "switch@afterword.example"
     assert envelope.rcpt_tos == ["alice@example.org"]
@@ -274,4 +281,20 @@ def test_long_lines_and_trailing_spaces_survive(smtp_server: SmtpServer) -> None
     text = "k" * 5000 + "\ntrailing space \n\n.leading dot\n"
     mailer_for(smtp_server).send(Message("m-long", "mailto:a@example.org", "long", text, {}))
     (mail,) = smtp_server.messages
-    assert mail.get_content().replace("\r\n", "\n") == text
+    assert text_of(mail).replace("\r\n", "\n") == text
+
+
+def test_the_html_twin_links_addresses_and_keeps_commands_as_typed() -> None:
+    from afterword.delivery.mail import html_of
+
+    text = (
+        "Get it: https://switch.example/r/ID?a=1&b=2.\n\n"
+        "run\n\n  afterword custodian submit <ENVELOPE> --server https://s.example\n"
+    )
+    page = html_of(text)
+    assert '<a href="https://switch.example/r/ID?a=1&amp;b=2">' in page  # no trailing dot
+    assert (
+        "<pre>afterword custodian submit &lt;ENVELOPE&gt; --server https://s.example</pre>" in page
+    )
+    assert "<script" not in html_of("<script>alert(1)</script>")
+    assert "<img" not in page and "style" not in page

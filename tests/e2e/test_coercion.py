@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from tests.conftest import AgeKey, write_corpus
-from tests.delivery.servers import SmtpServer
+from tests.delivery.servers import SmtpServer, text_of
 from tests.e2e.serve import AFTERWORD, Server
 
 pytestmark = pytest.mark.slow
@@ -134,5 +134,5 @@ def test_duress_passphrase_canaries_and_votes_from_the_command_line(
     press = [m for m in smtp_server.messages if m["To"] == "press@example.org"]
     assert len(press) == 1
     owner_mail = [m for m in smtp_server.messages if m["To"] == "owner@example.org"]
-    assert not [m for m in owner_mail if "duress" in m.get_content().lower()]
+    assert not [m for m in owner_mail if "duress" in text_of(m).lower()]
     assert "Traceback" not in server.log()

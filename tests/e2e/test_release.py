@@ -21,7 +21,7 @@ from afterword.client import Client
 from afterword.crypto.keys import load_owner_key
 from tests.cli.test_cli import ok, run
 from tests.conftest import PASSPHRASE, AgeKey, require_tool, write_corpus
-from tests.delivery.servers import SmtpServer, WebhookServer
+from tests.delivery.servers import SmtpServer, WebhookServer, text_of
 from tests.e2e.serve import Server
 
 pytestmark = pytest.mark.slow
@@ -126,7 +126,7 @@ def test_seal_arm_silence_release_open(
     time.sleep(2.5)
     press = [m for m in smtp_server.messages if m["To"] == "press@example.org"]
     assert len(press) == 1, [m["Subject"] for m in smtp_server.messages]
-    assert f"{server.url}/r/{switch}" in press[0].get_content()
+    assert f"{server.url}/r/{switch}" in text_of(press[0])
     assert len({r.headers["Idempotency-Key"] for r in webhook_server.requests}) == 1
 
     # download the release; verify it; open it with stock tools

@@ -23,7 +23,7 @@ from afterword.store.models import OutboxRow, SwitchRow
 from afterword.switch.policy import Policy
 from afterword.worker.loop import run_once
 from tests.conftest import arm_bundle, seal_throwaways
-from tests.delivery.servers import SmtpServer
+from tests.delivery.servers import SmtpServer, text_of
 
 T0 = 1_800_000_000
 VICTIM = Policy(interval=3600, grace=0, waiting=60)
@@ -141,14 +141,14 @@ def test_a_real_clock_jump_holds_what_it_made_due_and_tells_custodians_and_opera
     assert state[due] == ("triggered", False)
     while engine.dispatch(sender):
         pass
-    mails = {(m["To"], m["Subject"]): m.get_content() for m in smtp_server.messages}
+    mails = {(m["To"], m["Subject"]): text_of(m) for m in smtp_server.messages}
     for switch in jumped:
         body = mails[(f"carol-{switch}@x", f"afterword: switch {switch} is held")]
         assert "wall clock jumped forward" in body and "Nothing was released" in body
         assert "Keep your share" in body and f"/s/{switch}" in body
     alerts = [m for m in smtp_server.messages if m["To"] == "operator@example.org"]
     assert len(alerts) == 2  # one a pass that held
-    text = "".join(m.get_content() for m in alerts)
+    text = "".join(text_of(m) for m in alerts)
     assert "afterword operator release-held" in text and "wall clock jumped" in text
     assert not any(m["Subject"].endswith("is held") and due in m["Subject"] for m in alerts)
     # the operator checks the clock: the held switches go on

@@ -15,7 +15,7 @@ from afterword.crypto.bundle import Custodian, SealResult, seal_bundle
 from afterword.crypto.encoding import b64encode, canonical_json
 from afterword.crypto.keys import OwnerKey
 from afterword.crypto.release import verify_release_folder
-from afterword.crypto.signing import REQUEST_KIND
+from afterword.crypto.signing import REQUEST_KIND, fingerprint
 from afterword.delivery import Dispatcher, MailConfig, Mailer, WebhookSender
 from afterword.engine import Config, Conflict, Contacts, Engine, Forbidden, ServerKeys
 from afterword.engine import apply as apply_module
@@ -24,7 +24,7 @@ from afterword.store import Store
 from afterword.store.models import ClientRow, NonceRow, OutboxRow, ShareRow
 from afterword.switch.policy import Policy
 from tests.conftest import AgeKey, arm_bundle, require_tool, write_corpus
-from tests.delivery.servers import SmtpServer, WebhookServer
+from tests.delivery.servers import SmtpServer, WebhookServer, text_of
 
 T0 = 1_800_000_000
 POLICY = Policy(interval=3600, grace=600, waiting=600, reminders=(1800,))
@@ -124,6 +124,7 @@ def test_whole_lifecycle_releases_exactly_once(
         )
     reminders = [m for m in smtp_server.messages if m["To"] == "owner@example.org"]
     assert reminders  # a reminder 30 min before each deadline
+    assert "/login" not in text_of(reminders[0])  # no password: the command alone
     assert not [m for m in smtp_server.messages if m["To"] == "press@example.org"]
 
     # silence: overdue at +60 min, triggered at +70, releasing at +80 (server share in)
@@ -134,7 +135,7 @@ def test_whole_lifecycle_releases_exactly_once(
     kinds = [e["kind"] for e in status["audit"]]
     assert kinds[-5:] == ["overdue", "reminded", "triggered", "releasing", "share"]
     told = [m for m in smtp_server.messages if m["To"] == "carol@example.org"]
-    assert any("submit your share" in m.get_content() for m in told)
+    assert any("submit your share" in text_of(m) for m in told)
 
     with pytest.raises(ShareError, match="not one of this switch's shares"):
         other = OwnerKey.generate()
@@ -153,7 +154,20 @@ def test_whole_lifecycle_releases_exactly_once(
         engine.dispatch(sender)
     press = [m for m in smtp_server.messages if m["To"] == "press@example.org"]
     assert len(press) == 1
-    assert f"http://127.0.0.1:9/r/{switch}" in press[0].get_content()
+    assert f"http://127.0.0.1:9/r/{switch}" in text_of(press[0])
+    # issue 19, point 5: who sealed it, how much, why, on which conditions, how to check
+    notice = json.loads((sealed.bundle / "notice.json").read_text())
+    owner_fp = fingerprint(notice["owner_key"])
+    count = notice["count"]
+    assert (
+        press[0]["Subject"]
+        == f"Released to you: {count} documents sealed by the owner of key {owner_fp}"
+    )
+    text = " ".join(text_of(press[0]).split())
+    assert f"A sealed dossier of {count} documents, sealed by the owner of key {owner_fp}" in text
+    assert "Why now: the owner missed their check-ins and the grace period has ended." in text
+    assert "no conditions in the owner's words" in text and "afterword verify FOLDER" in text
+    assert text.count("http://") == 1  # one link: the release page
     hooks = [r for r in webhook_server.requests if r.headers.get("Idempotency-Key")]
     assert len(hooks) == 1 and hooks[0].body["data"]["event"] == "released"
 
@@ -274,6 +288,24 @@ def test_breaker_holds_a_mass_trigger(store: Store, tmp_path: Path, owner: Owner
         assert kinds[-4:] == ["held", "unheld", "overdue", "triggered"]
 
 
+def test_a_password_owner_is_reminded_where_to_sign_in(
+    setup: tuple[Engine, Clock, SealResult, dict[str, bytes]], smtp_server: SmtpServer
+) -> None:
+    """Issue 19, point 5: an owner who checks in by password is reminded with the sign-in
+    page, beside the command (a key-only owner gets the command alone: the lifecycle
+    test)."""
+    engine, clock, sealed, _ = setup
+    sender = Dispatcher(Mailer(MailConfig.from_url(smtp_server.url)), WebhookSender())
+    arm_bundle(
+        engine, sealed.bundle, policy=POLICY, password="correct horse battery",
+        contacts=Contacts(["mailto:pw@example.org"], {}, []),
+    )  # fmt: skip
+    run_until(engine, clock, T0 + 1900, sender)  # the reminder 30 min before the deadline
+    [reminder] = [m for m in smtp_server.messages if m["To"] == "pw@example.org"]
+    text = text_of(reminder)
+    assert "http://127.0.0.1:9/login" in text and "afterword checkin --server" in text
+
+
 def test_password_and_totp_checkin(
     setup: tuple[Engine, Clock, SealResult, dict[str, bytes]],
 ) -> None:
@@ -337,7 +369,7 @@ def test_each_custodian_is_told_what_to_do_with_what_they_hold(
         [mail] = [
             m for m in smtp_server.messages if m["To"] == who and m["Subject"].endswith(" submit")
         ]
-        return str(mail.get_content())
+        return str(text_of(mail))
 
     page = f"http://127.0.0.1:9/s/{sealed.switch}"
     carol, alice = told("carol@example.org"), told("alice@example.org")

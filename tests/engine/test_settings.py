@@ -16,7 +16,7 @@ from afterword.delivery import Dispatcher, MailConfig, Mailer, WebhookSender
 from afterword.engine import Engine
 from afterword.store import Store
 from afterword.switch.policy import Policy
-from tests.delivery.servers import SmtpServer, WebhookServer
+from tests.delivery.servers import SmtpServer, WebhookServer, text_of
 from tests.engine.test_engine import (
     Clock,
     arm_it,
@@ -79,7 +79,7 @@ def test_a_day_between_check_ins_waits_out_the_cooling_off_and_custodians_are_ma
     engine.dispatch(sender)
     [pending] = custodian_mail(smtp_server)
     assert pending["Subject"] == f"afterword: switch {switch} settings-pending"
-    text = pending.get_content()
+    text = text_of(pending)
     assert "a check-in every 1 day" in text and "vote now" in text
     assert engine.custodian(switch, world.carol)["settings_at"] == asked + 7200
     # the old interval still counts: a check-in within the hour keeps the switch armed

@@ -19,7 +19,7 @@ from afterword.engine import Config, Contacts, Engine, OwnerSession, ServerKeys
 from afterword.store import Store
 from afterword.switch.policy import Policy
 from tests.conftest import AgeKey, arm_bundle, write_corpus
-from tests.delivery.servers import SmtpServer
+from tests.delivery.servers import SmtpServer, text_of
 from tests.engine.test_engine import Clock, card_words, run_until, signed
 
 POLICY = Policy(interval=3600, grace=600, waiting=600, reminders=(1800,))
@@ -75,10 +75,8 @@ def test_custodians_told_of_an_abort_can_vote_again_and_trigger_again(
     assert status["state"] == "armed"
     engine.dispatch(sender)
     told = [m for m in smtp_server.messages if m["To"] == "a@example.org"]
-    assert "votes to release it that stood until now were cleared" in (
-        told[-1].get_content().lower()
-    )
-    assert "vote again (2 fresh votes trigger it again)" in told[-1].get_content()
+    assert "votes to release it that stood until now were cleared" in (text_of(told[-1]).lower())
+    assert "vote again (2 fresh votes trigger it again)" in text_of(told[-1])
     # the custodians still believe the owner is coerced: they vote again, and it triggers
     clock.now += 60
     assert vote(engine, sealed, "a") == "armed"

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from afterword.client import Client
 from afterword.crypto.bundle import Custodian, seal_bundle
 from afterword.crypto.keys import OwnerKey
+from tests.delivery.servers import text_of
 from tests.federation.cluster import DAY, Cluster, ClusterFactory
 from tests.store.conftest import PG_ADMIN
 
@@ -227,7 +228,7 @@ def test_a_clock_offset_is_the_servers_own_time(
 
     for node, (switch, owner) in zip(cluster.servers, armed, strict=True):
         reminders = node.smtp.wait_for(1, timeout=15)
-        assert any(node.url in m.get_content() for m in reminders), cluster.logs()
+        assert any(node.url in text_of(m) for m in reminders), cluster.logs()
         shown = status(node.url, switch, owner)
         assert shown["state"] == "armed" and not shown["held"], shown
     # "check-in due by <the deadline>": each server's own

@@ -24,7 +24,7 @@ from afterword.crypto.shares import custodian_credential
 from afterword.crypto.signing import REQUEST_KIND
 from afterword.delivery import Dispatcher, MailConfig, Mailer, WebhookSender
 from afterword.store.models import ServerEnvelopeRow, SwitchRow
-from tests.delivery.servers import SmtpServer
+from tests.delivery.servers import SmtpServer, text_of
 from tests.web.conftest import POLICY, Api, Bundle
 
 PASSWORD, DURESS_PASSWORD = "the real check-in password", "the duress check-in password"
@@ -95,9 +95,9 @@ def deliver(api: Api, smtp: SmtpServer) -> None:
 
 def mail_to(smtp: SmtpServer, who: str, about: str) -> list[str]:
     return [
-        m.get_content()
+        text_of(m)
         for m in smtp.messages
-        if m["To"] == f"{who}@example.org" and about in (m["Subject"] + m.get_content())
+        if m["To"] == f"{who}@example.org" and about in (m["Subject"] + text_of(m))
     ]
 
 

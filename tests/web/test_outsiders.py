@@ -76,9 +76,11 @@ def _all_mail(switch: str, url: str) -> list[str]:
     state, _ = arm(policy, 2, 1_800_000_000)
     contacts = MailContacts(
         ["mailto:owner@example.org"],
-        {"carol": "mailto:carol@example.org"},
+        {"carol": "mailto:carol@example.org", "alice": "mailto:alice@example.org"},
         ["mailto:press@example.org"],
         alert_custodians=True,
+        paper=frozenset({"carol"}),  # a card's holder is sent to /s/ID
+        password=True,  # reminders link to /login
     )
     from dataclasses import replace
 
@@ -112,7 +114,7 @@ def test_every_link_in_every_mail_resolves_to_a_page(api: Api) -> None:
     for body in _all_mail(switch, public):
         for link in re.findall(re.escape(public) + r"(/[^\s`'\")]*)", body):
             paths.add(link.rstrip(".,;:"))
-    assert f"/s/{switch}" in paths and f"/r/{switch}" in paths, paths
+    assert {f"/s/{switch}", f"/r/{switch}", "/login"} <= paths, paths
     app = create_app(api.engine)
     for path in sorted(paths):
         scope = {"type": "http", "method": "GET", "path": path, "root_path": ""}

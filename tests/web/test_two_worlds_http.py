@@ -39,7 +39,7 @@ from afterword.engine import Engine, ServerKeys
 from afterword.store import Store
 from afterword.web.app import create_app
 from afterword.worker.loop import run_once
-from tests.delivery.servers import SmtpServer
+from tests.delivery.servers import SmtpServer, text_of
 from tests.two_worlds import OWNER_ACTIONS, assert_alike, mask, script, stay_coerced, world_engine
 from tests.web.conftest import PARTS, Bundles, Clock, start_server
 
@@ -306,9 +306,7 @@ class Player:
         dashboard = seen(browser.get(f"/owner/{w.switch}"))
         public = seen(w.http.get(f"/s/{w.switch}"))
         mail = [
-            mask((m["Subject"], m.get_content()), STRINGS)
-            for m in w.smtp.messages
-            if m["To"] == OWNER
+            mask((m["Subject"], text_of(m)), STRINGS) for m in w.smtp.messages if m["To"] == OWNER
         ]
         return {
             "status": status,

@@ -18,6 +18,7 @@ from afterword.crypto.encoding import pretty_json
 from afterword.crypto.verify import verify_path
 from afterword.errors import AfterwordError
 from afterword.switch.policy import parse_duration
+from afterword.words import size
 
 
 def seal(
@@ -76,7 +77,7 @@ def seal(
                 progress=progress,
             )
         typer.echo(
-            f"Sealed {result.documents} document(s), {result.size} bytes, into {result.bundle}/"
+            f"Sealed {result.documents} document(s), {size(result.size)}, into {result.bundle}/"
         )
         typer.echo(f"Switch id: {result.switch}")
         typer.echo(f"Merkle root: {result.manifest['root']}")

@@ -30,6 +30,7 @@ from rich.progress import (
 from afterword.crypto.keys import OwnerKey, load_owner_key
 from afterword.crypto.switch_id import normalize_switch_id
 from afterword.errors import AfterwordError
+from afterword.words import humane
 
 PASSPHRASE_ENV = "AFTERWORD_PASSPHRASE"
 DURESS_PASSPHRASE_ENV = "AFTERWORD_DURESS_PASSPHRASE"
@@ -125,7 +126,7 @@ def print_status(status: dict[str, Any], as_json: bool) -> None:
         for entry in status["audit"]:
             typer.echo(
                 f"    {entry['seq']:>4} {format_time(entry['at'])} "
-                f"{entry['kind']}: {entry['detail']}"
+                f"{entry['kind']}: {humane(entry['detail'])}"
             )
 
 

@@ -9,7 +9,9 @@ irrelevant.
 from __future__ import annotations
 
 import contextlib
+import html
 import logging
+import re
 import smtplib
 import ssl
 from dataclasses import dataclass, field
@@ -172,6 +174,33 @@ class MailConfig:
         )
 
 
+_LINK = re.compile(r"https?://[^\s<>\"'`)]+")
+
+
+def html_of(text: str) -> str:
+    """The mail's text as simple HTML, with the same content: a paragraph per block of
+    lines, indented lines (commands, quoted words) as preformatted text, addresses as
+    links. No style, no image, nothing fetched: it reads the same with HTML off."""
+
+    def inline(line: str) -> str:
+        escaped, out, last = html.escape(line, quote=True), [], 0
+        for match in _LINK.finditer(escaped):
+            url = match.group(0).rstrip(".,;:")
+            out += [escaped[last : match.start()], f'<a href="{url}">{url}</a>']
+            last = match.start() + len(url)
+        return "".join([*out, escaped[last:]])
+
+    blocks = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        lines = block.splitlines()
+        if all(line.startswith("  ") for line in lines):
+            body = "\n".join(html.escape(line[2:]) for line in lines)
+            blocks.append(f"<pre>{body}</pre>")
+        else:
+            blocks.append("<p>" + "<br>\n".join(inline(line) for line in lines) + "</p>")
+    return "<!doctype html>\n<html><body>\n" + "\n".join(blocks) + "\n</body></html>\n"
+
+
 def mailto_address(to: str) -> str:
     """The single address of a ``mailto:`` URL; :class:`PermanentError` if there is none.
 
@@ -250,6 +279,7 @@ class Mailer:
             # Quoted-printable keeps the body 7-bit: it passes servers that do not offer
             # 8BITMIME unchanged, and stays readable for the ASCII parts (keys, links).
             email.set_content(message.text, charset="utf-8", cte="quoted-printable")
+            email.add_alternative(html_of(message.text), subtype="html", cte="quoted-printable")
         except (ValueError, TypeError) as exc:
             raise PermanentError(
                 f"message {message.id} cannot be written as an email: {type(exc).__name__}",

@@ -31,6 +31,7 @@ class Contacts:
     recipients: Sequence[str]  # who receives the release
     alert_custodians: bool = False  # custodians hear of check-ins from new clients too
     paper: frozenset[str] = frozenset()  # labels holding a paper card (mail fits the reader)
+    password: bool = False  # the owner may check in by password: reminders link to /login
 
 
 MAX_ADDRESS = 2048
@@ -101,6 +102,7 @@ def contacts_of(row: repo.Switch) -> Contacts:
         contacts.get("recipients", []),
         bool(contacts.get("alert_custodians", False)),
         frozenset(str(c["label"]) for c in roster if c.get("kind") == "paper"),
+        row.password_hash is not None,
     )
 
 

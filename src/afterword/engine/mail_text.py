@@ -7,14 +7,13 @@ event never becomes two different messages, and a delivery retry is the same mes
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from afterword.crypto.notice import describe_duration
+from afterword.crypto.signing import fingerprint
 from afterword.engine.contacts import Contacts
 from afterword.store import repository as repo
 from afterword.store.repository import Outgoing
@@ -30,14 +29,7 @@ from afterword.switch.machine import (
     owner_view,
 )
 from afterword.switch.policy import Policy
-
-
-@functools.lru_cache(maxsize=4096)
-def when(seconds: int) -> str:
-    """An instant as mail shows it. Cached: the switches one tick moves share their
-    instants (the tick's own, the deadlines falling in that second), and a transition
-    formats up to six of them."""
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
+from afterword.words import instant as when
 
 
 def tag(text: str) -> str:
@@ -194,7 +186,10 @@ def render(
     contacts: Contacts,
     public_url: str,
     now: int = 0,
+    notice: dict[str, Any] | None = None,
 ) -> list[Outgoing]:
+    """The messages ``effects`` send; ``notice``: the switch's signed notice, which the
+    release mail quotes (who sealed it, how many documents, on which conditions)."""
     out: list[Outgoing] = []
     for effect in effects:
         if isinstance(effect, RemindOwner):
@@ -239,21 +234,60 @@ def render(
             out += _alert(switch, effect, contacts, now)
         elif isinstance(effect, NotifyRecipients):
             page = f"{public_url}/r/{switch}"
+            subject, text = release_text(switch, state, notice or {}, page)
             for to in contacts.recipients:
                 out.append(
                     Outgoing(
                         f"release-{switch}-{tag(to)}",
                         to,
-                        f"afterword release: {switch}",
-                        "A sealed dossier has been released to you.\n\n"
-                        f"Release page: {page}\n"
-                        f"Key: {page}/key\nDossier: {page}/dossier.age\n\n"
-                        "Check and open it with: afterword verify FOLDER --open OUT\n"
-                        "or with stock tools: age -d -i key dossier.age | tar x\n",
+                        subject,
+                        text,
                         {"switch": switch, "event": "released", "url": page},
                     )
                 )
     return out
+
+
+def release_text(
+    switch: str, state: SwitchState, notice: dict[str, Any], page: str
+) -> tuple[str, str]:
+    """The release mail's subject and text, for a recipient who has never heard of
+    afterword: who sealed it (the owner key's fingerprint, as on the notice they may have
+    been shown), what and how much, why it was released now, on which conditions (the
+    notice's own words), where it is and how to check it. One link: the release page
+    carries the files."""
+    key = str(notice.get("owner_key", ""))
+    owner = f"the owner of key {fingerprint(key)}" if key else "its owner"
+    count = int(notice.get("count", 0))
+    documents = f"{count} document{'s' if count != 1 else ''}"
+    why = WHY[state.cause] if state.cause is not None else "its conditions were met"
+    conditions = str(notice.get("conditions") or "").strip()
+    said = (
+        "The conditions, in the owner's words in the signed notice:\n\n"
+        + "\n".join(f"  {line}" for line in conditions.splitlines())
+        if conditions
+        else "The signed notice gives no conditions in the owner's words."
+    )
+    policy = notice.get("policy")
+    if policy:
+        said += (
+            f"\n\nThe notice promised a check-in every {describe_duration(policy['interval'])},"
+            f" {describe_duration(policy.get('grace', 0))} of grace and"
+            f" {describe_duration(policy.get('waiting', 0))} of waiting before a release."
+        )
+    text = (
+        f"A sealed dossier of {documents}, sealed by {owner}, has been released to you "
+        f"(switch {switch}).\n\n"
+        f"Why now: {why}.\n\n"
+        f"{said}\n\n"
+        f"Get it, with the key to open it: {page}\n\n"
+        "How to check it: download the five files from that page into one folder and run "
+        "`afterword verify FOLDER --open OUT` (it checks every signature and every "
+        "document against the signed manifest), or open it with stock tools: "
+        "`age -d -i key dossier.age | tar x`. Compare the fingerprint above with the one on "
+        "the notice you were shown.\n"
+    )
+    return f"Released to you: {documents} sealed by {owner}", text
 
 
 def _settings(policy: Policy) -> str:
@@ -281,6 +315,8 @@ def _remind(
         f"  afterword checkin --server {public_url} --owner-key YOUR-KEY "
         f"--switch {switch}\n"
     )
+    if contacts.password:
+        body += f'\nor sign in at {public_url}/login and press "I\'m here".\n'
     if state.phase is Phase.TRIGGERED:
         subject = f"afterword: your switch TRIGGERED; release at {when(state.release_at)}"
         body += (

@@ -39,6 +39,7 @@ from afterword.web.rendering import (
 from afterword.web.security import SESSION_SECONDS
 from afterword.web.timeline import timeline_svg
 from afterword.web.wording import countdown_text, duration_text, owner_state, short_duration
+from afterword.words import humane
 
 AUDIT_PAGE = 20
 RELEASABLE = ("armed", "overdue", "paused", "disarming", "triggered")
@@ -174,7 +175,12 @@ def dashboard(request: Request, switch_id: str, page: int = 1, done: str = "") -
         audit_ok=audit_ok,
         audit_status=audit_status,
         entries=[
-            {"seq": e["seq"], "when": when(e["at"]), "kind": e["kind"], "detail": e["detail"]}
+            {
+                "seq": e["seq"],
+                "when": when(e["at"]),
+                "kind": e["kind"],
+                "detail": humane(e["detail"]),
+            }
             for e in newest
         ],
         page=page,
