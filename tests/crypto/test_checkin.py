@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from afterword.crypto.checkin import CheckIn, is_newer, load_checkin, sign_checkin
-from afterword.crypto.signing import public_key_text
+from afterword.crypto.signing import parse_public_key, public_key_text
 from afterword.errors import AfterwordError, FormatError, SignatureError
 
 SWITCH = "K7QW2XDN4V6M3PZJ5HB8RCTY2E"
@@ -111,3 +111,21 @@ def test_a_check_in_loads_as_signed_or_not_at_all(
         return
     with pytest.raises(AfterwordError):
         load_checkin(altered, SWITCH, KEYS)
+
+
+def test_parsed_keys_are_kept_by_their_text_so_a_changed_key_is_never_stale() -> None:
+    """``parse_public_key`` keeps what it parsed: a switch whose owner key changed is
+    checked against the new key at once, and a key that does not parse is refused every
+    time, not once."""
+    doc = sign_checkin(OWNER, SWITCH, 1_800_000_000, 7)
+    assert load_checkin(doc, SWITCH, KEYS).signer == KEYS[0]  # the owner key, now kept
+    with pytest.raises(SignatureError):  # the same switch, its key changed
+        load_checkin(doc, SWITCH, (STRANGER, KEYS[1]))
+    assert load_checkin(doc, SWITCH, (STRANGER, KEYS[0])).signer == KEYS[0]
+    assert parse_public_key(KEYS[0]) is parse_public_key(KEYS[0])
+    assert (
+        parse_public_key(KEYS[0]).public_bytes_raw() != parse_public_key(KEYS[1]).public_bytes_raw()
+    )
+    for _ in range(2):
+        with pytest.raises(FormatError, match="not 32 bytes"):
+            parse_public_key("ed25519:" + base64.b64encode(bytes(31)).decode())

@@ -15,6 +15,7 @@ holds the signer; it never guesses, or a server could pass off a statement as th
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -44,13 +45,27 @@ def public_key_text(key: Ed25519PublicKey) -> str:
 
 
 def parse_public_key(text: object, what: str = "the owner key") -> Ed25519PublicKey:
-    """Parse ``ed25519:<base64>``; ``what`` names the key in errors (owner, server, ...)."""
-    damaged = "the file is damaged or was not made by afterword"
-    if not isinstance(text, str) or not text.startswith(KEY_PREFIX):
-        raise FormatError(f"{what} is missing or not an ed25519: key", damaged)
+    """Parse ``ed25519:<base64>``; ``what`` names the key in errors (owner, server, ...).
+
+    Parsed keys are kept, keyed by their text (so a switch whose key changed is never
+    checked against the old one): every owner check-in tries the same three keys, and
+    parsing each anew showed in its profile. A key that does not parse is never kept,
+    so it raises the same ``FormatError`` every time."""
+    if not isinstance(text, str):
+        raise FormatError(f"{what} is missing or not an ed25519: key", _DAMAGED)
+    return _parse_public_key(text, what)
+
+
+_DAMAGED = "the file is damaged or was not made by afterword"
+
+
+@lru_cache(maxsize=4096)
+def _parse_public_key(text: str, what: str) -> Ed25519PublicKey:
+    if not text.startswith(KEY_PREFIX):
+        raise FormatError(f"{what} is missing or not an ed25519: key", _DAMAGED)
     raw = b64decode(text[len(KEY_PREFIX) :], what=what)
     if len(raw) != 32:
-        raise FormatError(f"{what} is not 32 bytes", damaged)
+        raise FormatError(f"{what} is not 32 bytes", _DAMAGED)
     return Ed25519PublicKey.from_public_bytes(raw)
 
 

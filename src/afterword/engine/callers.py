@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+from functools import lru_cache
 
 
 def network_of(client: str) -> str:
     """The caller's network (an IPv4 /24 or IPv6 /48), as the web layer put it first in
     ``client``; anything else (no address, or text in its place) is "unknown"."""
-    first = client.split(" ", 1)[0]
+    return _network(client.split(" ", 1)[0])
+
+
+@lru_cache(maxsize=4096)
+def _network(first: str) -> str:
+    """Kept per text: every owner action names its caller's network, and parsing it with
+    ``ipaddress`` each time was a visible share of a check-in."""
     try:
         return str(ipaddress.ip_network(first, strict=True))
     except ValueError:

@@ -7,6 +7,7 @@ errors (not "status", which everywhere else means a switch's state)."""
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 
 from starlette.requests import Request
 
@@ -35,7 +36,15 @@ def status_of(exc: AfterwordError) -> int:
 def client_of(request: Request) -> str:
     """Who is asking, for the log and for new-client alerts: the network (an IPv4 /24 or an
     IPv6 /48, so a changing address at home is the same client) and the user agent."""
-    host = request.client.host if request.client else ""
+    network = network_of_host(request.client.host if request.client else "")
+    agent = request.headers.get("user-agent", "")[:80]
+    return f"{network} {agent}".strip()
+
+
+@lru_cache(maxsize=4096)
+def network_of_host(host: str) -> str:
+    """The network of a client address, as :func:`client_of` names it. Kept per address:
+    parsing it with ``ipaddress`` on every request was a visible share of a check-in."""
     try:
         address = ipaddress.ip_address(host)
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
@@ -43,8 +52,6 @@ def client_of(request: Request) -> str:
             # be one network, and one outsider's guesses would lock every IPv4 owner out
             address = address.ipv4_mapped
         prefix = 24 if address.version == 4 else 48
-        network = str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+        return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
     except ValueError:
-        network = "unknown network"
-    agent = request.headers.get("user-agent", "")[:80]
-    return f"{network} {agent}".strip()
+        return "unknown network"
