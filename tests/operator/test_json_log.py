@@ -86,3 +86,33 @@ def test_json_log_lines_through_a_real_run(
     text = server.log()
     assert PASSWORD not in text
     assert SECRET[6:] not in text and "whsec" not in text
+
+
+def test_a_bad_metrics_address_or_log_format_is_one_line_that_says_what_to_give(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+
+    from tests.e2e.serve import AFTERWORD
+
+    for option, said, hint in (
+        (
+            ["--metrics-address", "9100"],
+            "--metrics-address '9100' is not HOST:PORT",
+            "127.0.0.1:9100",
+        ),
+        (
+            ["--log-format", "xml"],
+            "--log-format 'xml' is not one afterword knows",
+            "--log-format json",
+        ),
+    ):
+        done = subprocess.run(
+            [AFTERWORD, "serve", "--data-dir", str(tmp_path / "data"), *option],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode != 0
+        assert said in done.stderr and hint in done.stderr, done.stderr
+        assert not (tmp_path / "data").exists()  # refused before anything was made
