@@ -96,6 +96,7 @@ bench: $(STAMP) tools
 	$(BIN)/python -m benchmarks.seal --sizes 1,4 --write-docs
 	$(BIN)/python -m benchmarks.scheduler --write-docs
 	$(BIN)/python -m benchmarks.checkin --write-docs
+	$(BIN)/python -m benchmarks.metrics --write-docs
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -35,10 +35,8 @@ def cited_tests(text: str) -> list[tuple[str, str | None]]:
     return cited
 
 
-def test_every_test_the_threat_model_cites_exists() -> None:
-    text = (ROOT / "docs" / "threat-model.md").read_text()
-    cited = cited_tests(text)
-    assert len(cited) > 50  # the table is read at all
+def missing_tests(cited: list[tuple[str, str | None]]) -> list[str]:
+    """The cited files, or tests in them, that do not exist."""
     missing = []
     for file, name in cited:
         path = ROOT / file
@@ -46,7 +44,22 @@ def test_every_test_the_threat_model_cites_exists() -> None:
             missing.append(file)
         elif name is not None and name not in _tests_in(path):
             missing.append(f"{file}::{name}")
+    return missing
+
+
+def test_every_test_the_threat_model_cites_exists() -> None:
+    text = (ROOT / "docs" / "threat-model.md").read_text()
+    cited = cited_tests(text)
+    assert len(cited) > 50  # the table is read at all
+    missing = missing_tests(cited)
     assert not missing, f"docs/threat-model.md cites tests that do not exist: {missing}"
+
+
+def test_every_test_the_deployment_guide_cites_exists() -> None:
+    cited = cited_tests((ROOT / "docs" / "deploy.md").read_text())
+    assert cited  # the guide cites its tests
+    missing = missing_tests(cited)
+    assert not missing, f"docs/deploy.md cites tests that do not exist: {missing}"
 
 
 def test_the_citation_check_can_fail() -> None:

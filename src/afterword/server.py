@@ -15,6 +15,7 @@ operator has a reason to set it.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -126,6 +127,60 @@ def proxy_options(trusted_proxies: Sequence[str] = ()) -> dict[str, Any]:
     if not trusted_proxies:
         return {"proxy_headers": False, "forwarded_allow_ips": ""}
     return {"proxy_headers": True, "forwarded_allow_ips": list(trusted_proxies)}
+
+
+LOG_FORMATS = ("text", "json")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: ``time`` (UTC, ISO 8601), ``level``, ``logger``,
+    ``message`` and, for an error with one, ``exception`` (its traceback). The message is
+    the record's own text: afterword's log lines name ids, origins and outcomes, never a
+    body, a password, a key or a webhook's secret (see ``afterword.delivery``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+JsonFormatter.converter = time.gmtime
+
+
+def configure_logging(log_format: str = "text") -> None:
+    """The server's logs on stderr: ``text`` (time, logger, message) or ``json``
+    (:class:`JsonFormatter`), everything at INFO and above, uvicorn's too."""
+    if log_format not in LOG_FORMATS:
+        raise AfterwordError(
+            f"--log-format {log_format!r} is not one afterword knows",
+            "use --log-format text (the default) or --log-format json",
+        )
+    handler = logging.StreamHandler()
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:9100`` for IPv6) of ``--metrics-address``."""
+    host, sep, port = text.strip().rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise AfterwordError(
+            f"--metrics-address {text!r} is not HOST:PORT",
+            "give an address only the monitoring can reach, e.g. --metrics-address 127.0.0.1:9100",
+        )
+    return host, int(port)
 
 
 def build_engine(settings: Settings) -> Engine:

@@ -279,13 +279,15 @@ class WebhookServer:
     """An HTTP server on 127.0.0.1 that records every request and answers as scripted.
 
     ``url`` is ``http://127.0.0.1:PORT/hook`` (any path is accepted; ``paths`` records
-    them). ``requests`` holds ``(headers, json body)`` pairs in arrival order. ``default``
+    them). ``requests`` holds ``(headers, json body)`` pairs in arrival order, ``raw`` their
+    bodies' bytes. ``default``
     is the reply to every request; ``script(...)`` queues replies used one per request
     before falling back to ``default``.
     """
 
     def __init__(self) -> None:
         self.requests: list[Request] = []
+        self.raw: list[bytes] = []  # each request's body as it arrived, byte for byte
         self.paths: list[str] = []
         self.default = Reply()
         self._queue: list[Reply] = []
@@ -344,6 +346,7 @@ class WebhookServer:
             body = raw
         with self._lock:
             self.requests.append(Request(headers, body))
+            self.raw.append(raw)
             self.paths.append(path)
             self._lock.notify_all()
             return self._queue.pop(0) if self._queue else self.default

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -33,7 +33,8 @@ class Server:
 
     ``url`` is where the process itself listens. ``public_url`` (default: ``url``) is
     ``AFTERWORD_PUBLIC_URL``, the address the server names in what it sends (a proxy's, in
-    the federation tests); ``env`` adds or overrides environment variables. The log of every
+    the federation tests); ``env`` adds or overrides environment variables, ``args`` adds
+    options (``--log-format json``). The log of every
     start goes to ``serve.log`` beside the data directory.
     """
 
@@ -45,8 +46,10 @@ class Server:
         *,
         public_url: str | None = None,
         env: Mapping[str, str] | None = None,
+        args: Sequence[str] = (),
     ) -> None:
         self.port = free_port()
+        self.args = list(args)  # more options of ``afterword serve``
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = data_dir
         self.db = db
@@ -74,6 +77,7 @@ class Server:
         args = [AFTERWORD, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)]
         if self.db:
             args += ["--db", self.db]
+        args += self.args
         with open(self.log_path, "ab") as log:  # the child keeps its own copy of the handle
             self.proc = subprocess.Popen(args, env=self.env, stdout=log, stderr=log)
 

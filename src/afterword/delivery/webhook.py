@@ -4,13 +4,26 @@ The receiver may see the same message more than once (the connection can drop af
 answered), so every attempt carries the outbox id as ``Idempotency-Key`` and in the body,
 and the body bytes are identical on every retry (keys sorted): a receiver can deduplicate on
 either.
+
+A recipient ``https://host/path#whsec_<base64 secret>`` gets every delivery signed as the
+Standard Webhooks specification says (https://www.standardwebhooks.com): ``webhook-id``
+(the same outbox id as ``Idempotency-Key``), ``webhook-timestamp`` (this attempt's, whole
+seconds) and ``webhook-signature`` (``v1,`` and the base64 HMAC-SHA256, keyed with the
+secret, of ``id.timestamp.body``), so any receiver with the spec's libraries can check
+who sent it and when. The fragment is never sent (it is no part of the request) and never
+logged: only :func:`origin` of a URL is, and pages show :func:`redact` of it.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
 import json
 import logging
 import time
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -53,13 +66,65 @@ def origin(url: str) -> str:
     return f"{parsed.scheme}://{host}{port}"
 
 
+SECRET_PREFIX = "whsec_"
+"""What starts a webhook URL's fragment that carries its signing secret."""
+
+HIDDEN = SECRET_PREFIX + "(hidden)"
+"""The fragment :func:`redact` shows in place of a secret."""
+
+SECRET_HINT = (
+    "write the secret the receiver gave you as https://host/path#whsec_BASE64, with 24 to "
+    "64 bytes of base64 after whsec_ (e.g. from: openssl rand -base64 32)"
+)
+
+
+def parse_secret(url: str) -> bytes | None:
+    """The signing secret in ``url``'s ``#whsec_...`` fragment; None if it has none.
+    ValueError (saying what is wrong, never the secret) if it is not 24 to 64 bytes of
+    base64, the sizes the Standard Webhooks specification names."""
+    _, sep, fragment = url.partition("#")
+    if not sep or not fragment.startswith(SECRET_PREFIX):
+        return None
+    text = fragment.removeprefix(SECRET_PREFIX)
+    if text == HIDDEN.removeprefix(SECRET_PREFIX):
+        raise ValueError("its webhook secret is shown hidden here; give the secret itself again")
+    try:
+        secret = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("the webhook secret after #whsec_ is not base64") from None
+    if not 24 <= len(secret) <= 64:
+        raise ValueError(f"the webhook secret is {len(secret)} bytes, not 24 to 64")
+    return secret
+
+
+def redact(url: str) -> str:
+    """``url`` as pages, status and logs may show it: a ``#whsec_`` secret hidden."""
+    base, sep, fragment = url.partition("#")
+    return f"{base}#{HIDDEN}" if sep and fragment.startswith(SECRET_PREFIX) else url
+
+
+def signature_headers(
+    secret: bytes, message_id: str, timestamp: int, body: bytes
+) -> dict[str, str]:
+    """The Standard Webhooks headers of one attempt: HMAC-SHA256 (the specification's own
+    construction, from the standard library) over ``id.timestamp.body``."""
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    digest = hmac.new(secret, signed, hashlib.sha256).digest()
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": "v1," + base64.b64encode(digest).decode("ascii"),
+    }
+
+
 def check_url(url: str) -> httpx.URL:
     """The URL to post to, or :class:`PermanentError` before any network access.
 
     Only ``https://`` goes to other machines: a release notice may carry the dossier key,
     and plain HTTP would show it to every hop. ``http://`` is allowed for loopback, where
-    tests run their receivers.
+    tests run their receivers. The fragment (a signing secret's place) is left out.
     """
+    url = url.partition("#")[0]
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError):
@@ -142,7 +207,8 @@ class WebhookSender:
     each network operation of the client this sender creates, and ``deadline`` (default
     :data:`DEADLINE`) to the whole attempt. A ``client`` passed in keeps its own timeouts and
     settings, except that redirects are never followed; it honours the deadline only if its
-    transport is :func:`afterword.delivery.deadline.deadline_transport`. The response body
+    transport is :func:`afterword.delivery.deadline.deadline_transport`. ``clock`` gives
+    a signed delivery's ``webhook-timestamp`` (seconds). The response body
     is never read: a status line is all we need, and a hostile receiver cannot make us
     buffer anything.
     """
@@ -152,6 +218,7 @@ class WebhookSender:
         timeout: float = 10.0,
         client: httpx.Client | None = None,
         deadline: float = DEADLINE,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._owns_client = client is None
         self._client = (
@@ -162,6 +229,7 @@ class WebhookSender:
             )
         )
         self.deadline = deadline
+        self.clock = clock  # what signed deliveries' webhook-timestamp reads
 
     def close(self) -> None:
         """Close the HTTP client if this sender created it."""
@@ -210,6 +278,14 @@ class WebhookSender:
             "Idempotency-Key": message.id,
             "User-Agent": USER_AGENT,
         }
+        try:
+            secret = parse_secret(self._target(message))
+        except ValueError as exc:
+            raise PermanentError(
+                f"webhook {where}: {exc}", SECRET_HINT, message_id=message.id
+            ) from None
+        if secret is not None:
+            headers.update(signature_headers(secret, message.id, int(self.clock()), body))
         try:
             request = self._client.build_request("POST", url, content=body, headers=headers)
             response = self._client.send(request, stream=True, follow_redirects=False)

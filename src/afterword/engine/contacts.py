@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from afterword.delivery.webhook import SECRET_HINT, parse_secret, redact
 from afterword.errors import AfterwordError
 from afterword.store import repository as repo
 
@@ -39,8 +40,12 @@ ADDRESS_HINT = "an address is mailto:someone@example.org or https://example.org/
 
 
 def check_address(value: object, where: str) -> str:
-    """A contact: mailto:someone@host or an http(s) URL, with no spaces or control bytes."""
+    """A contact: mailto:someone@host or an http(s) URL, with no spaces or control bytes;
+    a URL may end in ``#whsec_<base64>``, the secret its deliveries are signed with
+    (checked here; an error shows the address with the secret hidden)."""
     text = value if isinstance(value, str) else ""
+    if isinstance(value, str):
+        value = redact(value)
     try:  # urlsplit and .hostname refuse a broken IPv6 host ("http://[") by raising
         parts = urlsplit(text) if text.isprintable() and " " not in text else None
         scheme = parts.scheme.lower() if parts else ""
@@ -59,7 +64,20 @@ def check_address(value: object, where: str) -> str:
         raise AfterwordError(
             f"{where}: {shown} is not a mailto: or http(s):// address", ADDRESS_HINT
         )
+    try:
+        if parse_secret(text) is not None and scheme not in ("http", "https"):
+            raise ValueError("only an http(s):// webhook can carry a #whsec_ secret")
+    except ValueError as exc:
+        raise AfterwordError(f"{where}: {value!r}: {exc}", SECRET_HINT) from None
     return text
+
+
+def restore_hidden(addresses: list[object], known: Sequence[str]) -> list[object]:
+    """``addresses`` the owner sent back, each shown form of a ``known`` one (its secret
+    hidden, as the dashboard's form shows it) put back as the address it stands for, so
+    saving the settings keeps a webhook's secret the owner never saw again."""
+    by_shown = {redact(a): a for a in known}
+    return [by_shown.get(a, a) if isinstance(a, str) else a for a in addresses]
 
 
 def contacts_from_wire(c: object) -> Contacts:

@@ -61,9 +61,28 @@ class OwnerSession:
 @dataclass
 class TickReport:
     processed: int = 0
+    lag: int = 0  # how late (seconds) the longest-waiting switch of the pass was taken
     triggered: int = 0
     held: list[str] = field(default_factory=list)
     quarantined: list[str] = field(default_factory=list)  # failed on their own; taken out
+
+
+class Heartbeat:
+    """A worker's pulse, for ``/healthz``: when it started, when its last pass ended and
+    whether it stopped, on the monotonic clock (a wall-clock jump moves none of it). In
+    the process's memory: each process answers for its own worker."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.last: float | None = None
+        self.stopped = False
+
+    def passed(self) -> None:
+        self.last = time.monotonic()
+
+    def age(self) -> float:
+        """Seconds since the last pass ended (since the start, before the first)."""
+        return time.monotonic() - (self.last if self.last is not None else self.started)
 
 
 def now_seconds() -> int:
@@ -109,6 +128,7 @@ class Context:
         self.swept = False
         self.purge_at = 0
         self.peers_at = 0  # when the scheduler next asks the peers of due switches
+        self.heartbeat: Heartbeat | None = None  # set by a worker running in this process
         # the server's own folder, its key and the dossiers: for the server's user alone
         (config.data_dir / "dossiers").mkdir(parents=True, mode=0o700, exist_ok=True)
         config.data_dir.chmod(0o700)

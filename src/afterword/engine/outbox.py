@@ -16,6 +16,7 @@ from typing import Any
 
 from afterword.delivery import Message, PermanentError, Sender, TransientError
 from afterword.engine.context import Context
+from afterword.engine.metrics import DELIVERIES, channel
 from afterword.store import repository as repo
 
 log = logging.getLogger("afterword.engine")
@@ -66,16 +67,20 @@ def dispatch(ctx: Context, sender: Sender, limit: int = 50, pool: Executor | Non
             return None
 
         outcomes = map(attempt, leased) if pool is None else pool.map(attempt, leased)
-        for (message_id, _), error in zip(leased, outcomes, strict=True):
+        for (message_id, message), error in zip(leased, outcomes, strict=True):
             with c.begin():
                 if error is None:
                     repo.outbox_delivered(c, message_id, ctx.clock())
                     sent += 1
+                    outcome = "delivered"
                 elif isinstance(error, PermanentError):
                     repo.outbox_given_up(c, message_id, f"permanent: {error}")
                     log.error("gave up on message %s: %s", message_id, error)
+                    outcome = "given_up"
                 else:
                     repo.outbox_retry(c, message_id, ctx.clock(), str(error), _BACKOFF)
+                    outcome = "retried"
+            DELIVERIES.labels(outcome, channel(message.to)).inc()
     return sent
 
 

@@ -16,11 +16,12 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from afterword.crypto.signing import Document
+from afterword.delivery.webhook import redact
 from afterword.engine.apply import apply_event, carry_out
 from afterword.engine.callers import client_digest, network_of, who
 from afterword.engine.canaries import canary_links, link_digests
 from afterword.engine.challenges import NONCE_TTL
-from afterword.engine.contacts import check_address, contacts_of
+from afterword.engine.contacts import check_address, contacts_of, restore_hidden
 from afterword.engine.context import Context, OwnerSession, load_switch
 from afterword.engine.drill import run_drill
 from afterword.engine.duress import authorize, check_passwords, record_aside, set_duress
@@ -283,11 +284,14 @@ def change_recipients(
     ctx: Context, s: Session, row: repo.Switch, value: object, duress: bool, now: int
 ) -> None:
     """Who receives the release. Under duress only the owner's view changes (the
-    real recipients still get the release), and only the owner's log says so."""
+    real recipients still get the release), and only the owner's log says so. A webhook
+    sent back as it was shown (its secret hidden) keeps the secret it had."""
     if not isinstance(value, list) or len(value) > 64:
         raise FormatError("recipients must be a list of addresses")
-    recipients = [check_address(v, "recipients") for v in value]
     contacts = json.loads(row.contacts)
+    shown = contacts.get("decoy_recipients") if duress else None
+    known = shown if shown is not None else contacts.get("recipients", [])
+    recipients = [check_address(v, "recipients") for v in restore_hidden(value, known)]
     contacts["decoy_recipients" if duress else "recipients"] = recipients
     repo.update_switch(s, row, contacts=json.dumps(contacts))
     detail = f"{len(recipients)} recipient(s)"
@@ -320,5 +324,5 @@ def dashboard_view(ctx: Context, session: OwnerSession) -> dict[str, Any]:
     return {
         **shown,
         "custodians": dashboard_custodians(state, roster, contacts),
-        "recipients": shown.get("recipients", contacts.get("recipients", [])),
+        "recipients": shown.get("recipients", [redact(a) for a in contacts.get("recipients", [])]),
     }

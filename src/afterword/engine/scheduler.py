@@ -24,6 +24,7 @@ from afterword.engine.context import Context, TickReport
 from afterword.engine.errors import NotFound
 from afterword.engine.lockout import ARM_WINDOW, LOCKOUT_WINDOW
 from afterword.engine.mail_text import breaker_mail, held_mail, quarantine_mail
+from afterword.engine.metrics import BREAKER_HOLDS
 from afterword.engine.peers import ask_peers
 from afterword.errors import AfterwordError
 from afterword.store import repository as repo
@@ -101,6 +102,8 @@ def tick(ctx: Context) -> TickReport:
     report = TickReport()
     with _gc_paused(), ctx.store.transaction() as s:
         rows = repo.claim_due(s, now, ctx.config.batch)
+        if rows and rows[0].next_event_at is not None:  # (claimed oldest first)
+            report.lag = max(0, now - rows[0].next_event_at)
         # each switch is decided once: the breaker counts those decisions, and the
         # ones it does not hold are stored as they are
         planned = []
@@ -139,6 +142,7 @@ def tick(ctx: Context) -> TickReport:
         repo.record_many(s, transitions, now)
         if held_ids:
             report.held = sorted(held_ids)
+            BREAKER_HOLDS.inc(len(held_ids))
             log.error("breaker: %d switches held for the operator: %s", len(held_ids), why)
             for message in breaker_mail(ctx.config.operator, report.held, why, now):
                 repo.enqueue(s, held_rows[0].id, message, now)

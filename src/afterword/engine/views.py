@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from afterword.crypto.audit import GENESIS, entry_hash, export_log
 from afterword.crypto.signing import Document
+from afterword.delivery.webhook import redact
 from afterword.engine.context import Context, load_switch
 from afterword.engine.errors import NotFound
 from afterword.store import repository as repo
@@ -176,7 +177,8 @@ def _recipients(row: Any, owner: bool) -> list[str]:
     """Who receives the release, as the reader may see it (a decoy's list under duress)."""
     contacts = json.loads(row.contacts)
     shown = contacts.get("decoy_recipients") if owner else None
-    return list(shown if shown is not None else contacts.get("recipients", []))
+    listed = shown if shown is not None else contacts.get("recipients", [])
+    return [redact(address) for address in listed]
 
 
 def _canary_view(canary: Canary) -> dict[str, Any]:
@@ -233,7 +235,7 @@ def dashboard_custodians(
             "submitted": c["label"] in shown.shares,
             "voted": c["label"] in shown.votes,
             "revoked": c["label"] in shown.revoked,
-            "contact": contacts.get("custodians", {}).get(c["label"], ""),
+            "contact": redact(contacts.get("custodians", {}).get(c["label"], "")),
         }
         for c in roster.get("custodians", [])
     ]

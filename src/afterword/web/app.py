@@ -25,6 +25,7 @@ from afterword.errors import AfterwordError
 from afterword.web import canary, custodian, owner, public
 from afterword.web.api import ARM_HINT, add_api, signed_checkin
 from afterword.web.http_errors import status_of
+from afterword.web.ops import CountRefusals, add_health
 from afterword.web.rendering import templates
 from afterword.web.security import Security, SecurityHeaders
 
@@ -125,8 +126,10 @@ def create_app(engine: Engine) -> FastAPI:
     app.exception_handler(Exception)(unexpected)
     app.state.engine = engine
     add_api(app, engine)
+    add_health(app, engine)  # (/metrics only on the metrics listener: see web/ops.py)
     app.add_middleware(CheckinRoute)  # inside the security headers add_pages adds
     add_pages(app, engine)  # the HTML pages, with CSRF, CSP, limits
+    app.add_middleware(CountRefusals)  # outermost: every refusal, whoever answered it
     return app
 
 

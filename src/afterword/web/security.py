@@ -49,25 +49,36 @@ SESSION_SECONDS = 3600
 CSRF_SECONDS = 24 * 3600
 
 
-class SecurityHeaders:
-    """ASGI middleware: the security headers on every HTTP response, whatever made it."""
+class ResponseStartHook:
+    """ASGI middleware: :meth:`started` sees the start (status, headers) of every HTTP
+    response, whatever made it, before it is sent."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+
+    def started(self, message: Message) -> None:
+        raise NotImplementedError
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 
-        async def send_with_headers(message: Message) -> None:
+        async def send_seen(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in HEADERS.items():
-                    headers[name] = value
+                self.started(message)
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        await self.app(scope, receive, send_seen)
+
+
+class SecurityHeaders(ResponseStartHook):
+    """ASGI middleware: the security headers on every HTTP response, whatever made it."""
+
+    def started(self, message: Message) -> None:
+        headers = MutableHeaders(scope=message)
+        for name, value in HEADERS.items():
+            headers[name] = value
 
 
 @dataclass(frozen=True)

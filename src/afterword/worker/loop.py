@@ -21,6 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from afterword.delivery import Sender
 from afterword.engine import Engine, TickReport
+from afterword.engine.context import Heartbeat
+from afterword.engine.metrics import observe_tick
 
 log = logging.getLogger("afterword.worker")
 
@@ -32,13 +34,24 @@ def run_once(engine: Engine, sender: Sender) -> bool:
     (the database away, or a bug) never keeps the mail that is already due from leaving;
     the tick's error is raised after, for the loop to log and retry."""
     try:
-        report = engine.tick()
+        report = timed_tick(engine)
     except Exception:
         engine.dispatch(sender)
         raise
     _log_tick(report)
     sent = engine.dispatch(sender)
     return report.processed >= engine.config.batch or sent > 0
+
+
+def timed_tick(engine: Engine) -> TickReport:
+    """``engine.tick()``, its duration and lag counted for ``/metrics``, and the pass
+    noted on the process's heartbeat (if a worker runs here) for ``/healthz``."""
+    started = time.perf_counter()
+    report = engine.tick()
+    observe_tick(time.perf_counter() - started, report.lag)
+    if engine.ctx.heartbeat is not None:
+        engine.ctx.heartbeat.passed()
+    return report
 
 
 def _log_tick(report: TickReport) -> bool:
@@ -77,6 +90,7 @@ def run(engine: Engine, sender: Sender, stop: threading.Event, interval: float =
     Ticks run here; the outbox is sent by a thread of its own (:func:`deliver`), started
     and stopped with this loop and woken whenever a tick wrote work."""
     log.info("worker started")
+    beat = engine.ctx.heartbeat = Heartbeat()
     wake = threading.Event()
     delivery = threading.Thread(
         target=deliver,
@@ -88,7 +102,7 @@ def run(engine: Engine, sender: Sender, stop: threading.Event, interval: float =
     try:
         while not stop.is_set():
             try:
-                report = engine.tick()
+                report = timed_tick(engine)
             except Exception:
                 log.exception("worker pass failed; retrying")
                 stop.wait(interval)  # (a lasting failure is logged once an interval, no faster)
@@ -98,6 +112,7 @@ def run(engine: Engine, sender: Sender, stop: threading.Event, interval: float =
             if report.processed < engine.config.batch:
                 stop.wait(idle_wait(engine, interval, messages=False))
     finally:
+        beat.stopped = True
         wake.set()
         delivery.join(DELIVERY_JOIN)
     log.info("worker stopped")

@@ -17,6 +17,7 @@ repository as repo; repo.record_many(...)`` reads the same wherever it is writte
 - ``shares``: custodians' shares, kept sealed to the server;
 - ``canaries``: a protected person's link;
 - ``peers``: the other servers of a switch watched by several, as this server heard them;
+- ``stats``: the aggregate counts ``/metrics`` shows (never anything of one switch);
 - ``_tables``: the tables as Core handles, and the ways rows reach them (executemany, COPY,
   an INSERT that inserts nothing) that the statements of an owner action depend on.
 """
@@ -68,6 +69,7 @@ from afterword.store.repository.schedule import (
     set_held,
 )
 from afterword.store.repository.shares import add_share
+from afterword.store.repository.stats import Stats, stats
 from afterword.store.repository.switches import (
     Switch,
     create_switch,
@@ -82,6 +84,7 @@ __all__ = [
     "DECOY_ENDED",
     "DecoyEnded",
     "Outgoing",
+    "Stats",
     "Switch",
     "Transition",
     "add_client",
@@ -121,6 +124,7 @@ __all__ = [
     "set_held",
     "spend_nonce",
     "state_of",
+    "stats",
     "update_switch",
     "withdraw_handoffs",
     "write_owner_log",
