@@ -20,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 from afterword import __version__
 from afterword.engine import Engine
 from afterword.errors import AfterwordError
-from afterword.web import canary, custodian, owner, public
+from afterword.web import api_docs, canary, custodian, owner, public
 from afterword.web.api import ARM_HINT, add_api
 from afterword.web.http_errors import status_of
 from afterword.web.rendering import templates
@@ -76,9 +76,9 @@ async def unexpected(_: Request, exc: Exception) -> JSONResponse:
 def create_app(engine: Engine) -> FastAPI:
     # no request body but an upload's is ever large: anything else is refused at the door,
     # before it is read (413), so nobody can fill the server's disk or memory
-    # no /docs or /redoc: FastAPI loads them from a CDN, which the pages' CSP blocks and
-    # which would break the promise that nothing is loaded from other sites; the API is
-    # described at /openapi.json
+    # not FastAPI's /docs or /redoc: they load scripts from a CDN, which the pages' CSP
+    # blocks and which would break the promise that nothing is loaded from other sites;
+    # /docs is our own page of /openapi.json (afterword.web.api_docs)
     app = FastAPI(
         title="afterword",
         version=__version__,
@@ -107,5 +107,5 @@ def add_pages(app: FastAPI, engine: Engine, security: Security | None = None) ->
     app.state.templates = templates()
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(packages=[("afterword.web", "static")]), name="static")
-    for pages in (public, owner, custodian, canary):
+    for pages in (public, owner, custodian, canary, api_docs):
         pages.router.add_to(app)
