@@ -61,6 +61,11 @@ def test_docs_lists_every_route_and_nothing_leaves_the_machine(
         expect(arm.get_by_role("cell", name=name, exact=True)).to_be_visible()
     # every operation of /openapi.json has its row and its section
     spec = httpx.get(f"{site.url}/openapi.json", timeout=10).json()
+    lost = httpx.get(f"{site.url}/switches/nowhere", timeout=10)  # a script's wrong path
+    assert lost.json() == {
+        "error": "nothing at /switches/nowhere",
+        "hint": "the API is described at /docs",
+    }
     text = page.locator("main").inner_text()
     count = 0
     for path, item in spec["paths"].items():

@@ -54,7 +54,7 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
 async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     path = request.url.path if len(request.url.path) <= 200 else "this path"
     if exc.status_code == 404:
-        message, hint = f"nothing at {path}", "the API is described at /.well-known/afterword"
+        message, hint = f"nothing at {path}", "the API is described at /docs"
     elif exc.status_code == 405:
         allowed = (exc.headers or {}).get("Allow", "")
         message = f"{request.method} is not allowed on {path}"
