@@ -3,12 +3,14 @@ checksum) and durations; no server, no browser."""
 
 from __future__ import annotations
 
+import pytest
 import shamir_mnemonic
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from shamir_mnemonic.wordlist import WORDLIST
 
-from afterword.crypto.shares import check_share_words, split_secret
+from afterword.crypto.shares import check_share_words, normalize_mnemonic, split_secret
+from afterword.errors import ShareError
 from afterword.web.wording import countdown_text, duration_text
 
 SHARES = split_secret(bytes(range(32)), 2, 3)
@@ -34,6 +36,13 @@ def test_any_one_wrong_word_is_located_and_corrected(share: int, pos: int, delta
     ]
 
 
+def test_a_pasted_page_names_five_unknown_words_and_counts_the_rest() -> None:
+    problems = check_share_words("lorem ipsum " * 500).problems
+    assert len(problems) == 6
+    assert problems[0].startswith("Word 1, “lorem”, is not a word")
+    assert problems[-1] == "And 995 more words like these."
+
+
 def test_unknown_words_are_named_with_the_likely_word() -> None:
     words = SHARES[0].split()
     words[2], words[7] = words[2][:4] + "qq", "zzzzzz"
@@ -46,6 +55,23 @@ def test_unknown_words_are_named_with_the_likely_word() -> None:
 def test_missing_words_two_wrong_words_and_nothing_at_all() -> None:
     words = SHARES[1].split()
     assert "You entered 32 words" in check_share_words(" ".join(words[:-1])).problems[0]
+    # how many are missing or too many, whatever the count (30 is a length SLIP-39 allows
+    # for a 208-bit secret, which no card has: counted, not left to the checksum)
+    counts = {
+        30: "You entered 30 words: 3 words are missing; a share has 20 or 33 words, "
+        "afterword's 33.",
+        32: "You entered 32 words: 1 word is missing;",
+        12: "You entered 12 words: 21 words are missing (8 for a 20-word share);",
+        34: "You entered 34 words: 1 word is too many (one may be doubled);",
+        40: "You entered 40 words: 7 words are too many (some may be doubled);",
+    }
+    for count, said in counts.items():
+        pasted = (words * 2)[:count]
+        check = check_share_words(" ".join(pasted))
+        assert check.title == "The number of words is wrong."
+        assert check.problems[0].startswith(said), (count, check.problems)
+    with pytest.raises(ShareError, match=r"30 words: 3 words are missing; a share has 20 or 33"):
+        normalize_mnemonic(" ".join(words[:30]))  # the server's check counts them too
     two = [*words]
     two[3], two[20] = two[20], two[3]
     if two != words:

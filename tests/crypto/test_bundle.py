@@ -194,7 +194,8 @@ def test_corrupted_share(sealed: Sealed, tmp_path: Path) -> None:
     replacement = "academic" if first_word != "academic" else "acid"
     bad = tmp_path / "bad.txt"
     bad.write_text(text.replace(f" 1. {first_word}", f" 1. {replacement}", 1))
-    with pytest.raises(ShareError, match="damaged or mistyped"):
+    # located, as the custodian page locates it: the word, and what it should be
+    with pytest.raises(ShareError, match=f"Word 1, “{replacement}”, is probably wrong"):
         _open(sealed, tmp_path, [sealed.bundle / "shares" / "alice.age", bad])
     garbage = tmp_path / "garbage.bin"
     garbage.write_bytes(b"\xff\xfe\x00" * 10)

@@ -42,6 +42,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # click's plain help, not rich's boxed table: the table cuts long option names
+    # ("--differs-from-n…") at 80 columns; click prints a long name whole, its description
+    # on the line below, and wraps each docstring paragraph to the terminal
+    rich_markup_mode=None,
 )
 
 

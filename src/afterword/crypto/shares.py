@@ -30,8 +30,6 @@ from shamir_mnemonic.constants import (
     CUSTOMIZATION_STRING_EXTENDABLE,
     CUSTOMIZATION_STRING_ORIG,
     ITERATION_EXP_LENGTH_BITS,
-    METADATA_LENGTH_WORDS,
-    MIN_MNEMONIC_LENGTH_WORDS,
     RADIX_BITS,
 )
 from shamir_mnemonic.wordlist import WORD_INDEX_MAP, WORDLIST
@@ -45,6 +43,11 @@ CARD_BEGIN = "-----BEGIN AFTERWORD SHARE-----"
 CARD_END = "-----END AFTERWORD SHARE-----"
 AGE_BINARY_MAGIC = b"age-encryption.org/v1\n"
 AGE_ARMOR_MAGIC = b"-----BEGIN AGE ENCRYPTED FILE-----"
+# SLIP-39 shares of a 128-bit and a 256-bit secret (afterword's dossier keys are 256-bit);
+# the format allows other lengths for other sizes, which no share of ours or the Trezor's has
+SHARE_WORDS = (20, 33)
+SHARE_LENGTHS = "a share has 20 or 33 words, afterword's 33"
+MAX_WORD_PROBLEMS = 5
 
 
 def check_threshold(threshold: int, count: int) -> None:
@@ -84,6 +87,8 @@ def normalize_mnemonic(text: str) -> str:
     unknown = next((n for n, w in enumerate(words, 1) if w not in WORD_INDEX_MAP), None)
     if unknown is not None:
         problem = f"word {unknown} is not a SLIP-39 share word"
+    elif len(words) not in SHARE_WORDS:
+        problem = f"{len(words)} words: {word_count_problem(len(words))}; {SHARE_LENGTHS}"
     else:
         try:
             shamir_mnemonic.Share.from_mnemonic(mnemonic)
@@ -99,7 +104,7 @@ def normalize_mnemonic(text: str) -> str:
 def _mnemonic_problem(library_text: str, count: int) -> str:
     """What the library found wrong, in words of our own (its text quotes the share)."""
     if "length" in library_text:
-        return f"{count} words; a share has 20 or 33, so one is missing or doubled"
+        return f"{count} words; {SHARE_LENGTHS}"
     if "checksum" in library_text:
         return "its checksum does not match: a word is wrong, or two are swapped"
     if "padding" in library_text:
@@ -340,7 +345,13 @@ def parse_share_text(text: str, source: str) -> ShareInput:
     try:
         return ShareInput(normalize_mnemonic(body), switch, source, custodian)
     except ShareError as exc:
-        raise ShareError(f"{source}: {exc.message}", exc.hint) from exc
+        # read on the custodian's own machine: the words can be named, as the web page
+        # names them to the custodian (normalize_mnemonic's errors reach servers' logs)
+        check = check_share_words(body)
+        said = " ".join([check.title, *check.problems]).rstrip(".") or exc.message
+        raise ShareError(
+            f"{source}: {said}", f"correct the words in {source} and run the command again"
+        ) from None
 
 
 def read_share(blob: bytes, identities: Sequence[str], source: str) -> ShareInput:
@@ -367,11 +378,17 @@ class ShareCheck:
     hint: str = ""
 
 
-def _valid_length(n: int) -> bool:
-    # bool(): the library's constants are untyped
-    return bool(
-        n >= MIN_MNEMONIC_LENGTH_WORDS and (RADIX_BITS * (n - METADATA_LENGTH_WORDS)) % 16 <= 8
-    )
+def word_count_problem(count: int) -> str:
+    """How many words a share of ``count`` words lacks or has too many (no word of it)."""
+    if count in SHARE_WORDS:
+        return "no word is missing"
+    if count > max(SHARE_WORDS):
+        extra = count - max(SHARE_WORDS)
+        many = f"{extra} words are too many (some" if extra > 1 else "1 word is too many (one"
+        return many + " may be doubled)"
+    missing = [n - count for n in sorted(SHARE_WORDS, reverse=True) if n > count]
+    said = f"{missing[0]} word{'s are' if missing[0] > 1 else ' is'} missing"
+    return said + (f" ({missing[1]} for a 20-word share)" if len(missing) > 1 else "")
 
 
 def _suggest(word: str) -> str:
@@ -428,20 +445,20 @@ def check_share_words(text: str) -> ShareCheck:
         check.title = "No words were found."
         check.problems.append("Paste or type all the words from your share card.")
         return check
-    for n, word in enumerate(words, 1):
-        if word not in WORD_INDEX_MAP:
-            check.problems.append(
-                f"Word {n}, “{word}”, is not a word that can appear on a share card."
-                + _suggest(word)
-            )
+    unknown = [(n, w) for n, w in enumerate(words, 1) if w not in WORD_INDEX_MAP]
+    for n, word in unknown[:MAX_WORD_PROBLEMS]:  # a pasted page is not 1,000 typing mistakes
+        check.problems.append(
+            f"Word {n}, “{word}”, is not a word that can appear on a share card." + _suggest(word)
+        )
+    if len(unknown) > MAX_WORD_PROBLEMS:
+        check.problems.append(f"And {len(unknown) - MAX_WORD_PROBLEMS} more words like these.")
     if check.problems:
         check.title = "Some words are not share words (probably a typing mistake)."
         return check
-    if not _valid_length(len(words)):
+    if len(words) not in SHARE_WORDS:
         check.title = "The number of words is wrong."
         check.problems.append(
-            f"You entered {len(words)} words; a share card has 20 or 33 (afterword's have 33). "
-            "A word may be missing or doubled."
+            f"You entered {len(words)} words: {word_count_problem(len(words))}; {SHARE_LENGTHS}."
         )
         return check
     try:

@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from afterword import __version__
 from afterword.engine import Engine
 from afterword.errors import AfterwordError
-from afterword.web import canary, custodian, owner, public
+from afterword.web import api_docs, canary, custodian, owner, public
 from afterword.web.api import ARM_HINT, add_api, signed_checkin
 from afterword.web.http_errors import status_of
 from afterword.web.ops import CountRefusals, add_health
@@ -57,7 +57,7 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
 async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     path = request.url.path if len(request.url.path) <= 200 else "this path"
     if exc.status_code == 404:
-        message, hint = f"nothing at {path}", "the API is described at /.well-known/afterword"
+        message, hint = f"nothing at {path}", "the API is described at /docs"
     elif exc.status_code == 405:
         allowed = (exc.headers or {}).get("Allow", "")
         message = f"{request.method} is not allowed on {path}"
@@ -110,9 +110,9 @@ class CheckinRoute:
 def create_app(engine: Engine) -> FastAPI:
     # no request body but an upload's is ever large: anything else is refused at the door,
     # before it is read (413), so nobody can fill the server's disk or memory
-    # no /docs or /redoc: FastAPI loads them from a CDN, which the pages' CSP blocks and
-    # which would break the promise that nothing is loaded from other sites; the API is
-    # described at /openapi.json
+    # not FastAPI's /docs or /redoc: they load scripts from a CDN, which the pages' CSP
+    # blocks and which would break the promise that nothing is loaded from other sites;
+    # /docs is our own page of /openapi.json (afterword.web.api_docs)
     app = FastAPI(
         title="afterword",
         version=__version__,
@@ -144,5 +144,5 @@ def add_pages(app: FastAPI, engine: Engine, security: Security | None = None) ->
     app.state.templates = templates()
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(packages=[("afterword.web", "static")]), name="static")
-    for pages in (public, owner, custodian, canary):
+    for pages in (public, owner, custodian, canary, api_docs):
         pages.router.add_to(app)
