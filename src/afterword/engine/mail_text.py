@@ -234,7 +234,7 @@ def render(
             out += _alert(switch, effect, contacts, now)
         elif isinstance(effect, NotifyRecipients):
             page = f"{public_url}/r/{switch}"
-            subject, text = release_text(switch, state, notice or {}, page)
+            subject, text = release_text(switch, notice or {}, page)
             for to in contacts.recipients:
                 out.append(
                     Outgoing(
@@ -248,19 +248,20 @@ def render(
     return out
 
 
-def release_text(
-    switch: str, state: SwitchState, notice: dict[str, Any], page: str
-) -> tuple[str, str]:
+def release_text(switch: str, notice: dict[str, Any], page: str) -> tuple[str, str]:
     """The release mail's subject and text, for a recipient who has never heard of
     afterword: who sealed it (the owner key's fingerprint, as on the notice they may have
-    been shown), what and how much, why it was released now, on which conditions (the
-    notice's own words), where it is and how to check it. One link: the release page
-    carries the files."""
+    been shown), what and how much, on which conditions (the notice's own words), where
+    it is and how to check it. One link: the release page carries the files. Why it was
+    released is the statement's to say, not the mail's: every server of a switch sends
+    each recipient the same message (one Message-ID, one text, whichever server's
+    arrives), and two servers may have released for different causes (one heard the
+    duress check-in, one counted the owner's silence), so nothing here depends on the
+    server that sends it: only the notice and the switch."""
     key = str(notice.get("owner_key", ""))
     owner = f"the owner of key {fingerprint(key)}" if key else "its owner"
     count = int(notice.get("count", 0))
     documents = f"{count} document{'s' if count != 1 else ''}"
-    why = WHY[state.cause] if state.cause is not None else "its conditions were met"
     conditions = str(notice.get("conditions") or "").strip()
     said = (
         "The conditions, in the owner's words in the signed notice:\n\n"
@@ -278,7 +279,8 @@ def release_text(
     text = (
         f"A sealed dossier of {documents}, sealed by {owner}, has been released to you "
         f"(switch {switch}).\n\n"
-        f"Why now: {why}.\n\n"
+        "Why now: the release page's signed statement says why and when this server "
+        "released it.\n\n"
         f"{said}\n\n"
         f"Get it, with the key to open it: {page}\n\n"
         "How to check it: download the five files from that page into one folder and run "
