@@ -34,17 +34,16 @@ lint: $(STAMP)
 	$(BIN)/mypy --strict src/afterword/crypto src/afterword/switch
 	$(BIN)/mypy src/afterword
 
-# The suites that only compute (the crypto formats and key files, the machine, the engine
-# and the store in virtual time, the attacks on them, the lifecycle simulations: no real
-# servers, no wall clock, no timing) run on both cores; the rest, which
-# time servers, deadlines and duress answers against each other, run one at a time. A file
-# stays on one worker (its last tests check what the ones before ran). Both
-# run, and either failing fails the target.
-PARALLEL := tests/crypto tests/switch tests/store tests/engine tests/attack tests/simulation
+# Most suites run on both cores, a file to a worker (a file's last tests may check what the
+# ones before it ran). Those that time real servers, deadlines and duress answers against
+# each other (real `afterword serve` processes, SIGKILLs, SMTP timeouts, the duress
+# timing differentials) run one at a time afterwards: under a loaded core their clocks
+# would measure the other worker. Both parts run, and either failing fails the target.
+SERIAL := tests/e2e tests/federation tests/crash tests/delivery tests/web/test_coercion.py
 test: $(STAMP) tools lint
 	@status=0; \
-	$(BIN)/pytest -n 2 --dist loadfile $(PARALLEL) || status=1; \
-	$(BIN)/pytest $(PARALLEL:%=--ignore=%) || status=1; \
+	$(BIN)/pytest -n 2 --dist loadfile $(SERIAL:%=--ignore=%) || status=1; \
+	$(BIN)/pytest $(SERIAL) || status=1; \
 	exit $$status
 
 test-fast: $(STAMP) tools
