@@ -39,7 +39,8 @@ lint: $(STAMP)
 # each other (real `afterword serve` processes, SIGKILLs, SMTP timeouts, the duress
 # timing differentials) run one at a time afterwards: under a loaded core their clocks
 # would measure the other worker. Both parts run, and either failing fails the target.
-SERIAL := tests/e2e tests/federation tests/crash tests/delivery tests/web/test_coercion.py
+SERIAL := tests/e2e tests/federation tests/crash tests/delivery tests/web/test_coercion.py \
+	tests/cli/test_first_hour.py
 test: $(STAMP) tools lint
 	@status=0; \
 	$(BIN)/pytest -n 2 --dist loadfile $(SERIAL:%=--ignore=%) || status=1; \
