@@ -16,7 +16,7 @@ from afterword.store.models import PeerRow
 from afterword.web.ops import metrics_app
 from afterword.worker.loop import timed_tick
 from tests.delivery.servers import SmtpServer
-from tests.web.conftest import CONTACTS, T0, Api, start_server
+from tests.web.conftest import CONTACTS, T0, Api, served
 
 SECRET = "whsec_" + "c2VjcmV0LWZvci1tZXRyaWNzLXRlc3Qtb25seS0xMjM0"  # 33 bytes
 WATCHED = {
@@ -28,13 +28,8 @@ WATCHED = {
 @pytest.fixture
 def metrics(api: Api) -> Iterator[httpx.Client]:
     """A client of the metrics listener, a server of its own beside the public app."""
-    server, thread, url = start_server(metrics_app(api.engine))
-    try:
-        with httpx.Client(base_url=url, timeout=30) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with served(metrics_app(api.engine)) as client:
+        yield client
 
 
 def scrape(

@@ -14,6 +14,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -208,6 +209,18 @@ def start_server(app: Any) -> tuple[uvicorn.Server, threading.Thread, str]:
         time.sleep(0.005)
     port = server.servers[0].sockets[0].getsockname()[1]
     return server, thread, f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def served(app: Any) -> Iterator[httpx.Client]:
+    """A client of ``app`` served on loopback by :func:`start_server`, stopped after."""
+    server, thread, url = start_server(app)
+    try:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 from afterword.crypto.checkin import sign_checkin
 from afterword.crypto.keys import OwnerKey
 from afterword.web.app import CheckinRoute, create_app
-from tests.web.conftest import Api, start_server
+from tests.web.conftest import Api, served
 
 IGNORED = {"date", "server", "content-length"}  # the clock's, uvicorn's, and the body's
 
@@ -29,13 +29,8 @@ def plain(api: Api) -> Iterator[httpx.Client]:
     app.user_middleware = [m for m in app.user_middleware if m.cls is not CheckinRoute]
     kept = {m.cls.__name__ for m in app.user_middleware}
     assert kept == {"SecurityHeaders", "CountRefusals"}, kept  # the rest stay
-    server, thread, url = start_server(app)
-    try:
-        with httpx.Client(base_url=url, timeout=30) as http:
-            yield http
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with served(app) as http:
+        yield http
 
 
 def seen(response: httpx.Response) -> tuple[int, dict[str, str], Any]:
