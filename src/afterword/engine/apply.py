@@ -32,6 +32,7 @@ from afterword.switch.machine import (
     DeleteServerCopies,
     Effect,
     Event,
+    NotifyCustodians,
     NotifyRecipients,
     OwnerLog,
     PublishRelease,
@@ -119,9 +120,8 @@ def build_transition(
     keep_owner_log(ctx, s, row, new, effects, now, pad=pad)
     releases = any(isinstance(e, NotifyRecipients) for e in effects)
     notice = json.loads(repo.documents(s, row.id)[1]) if releases else None  # the mail quotes it
-    messages = render(
-        row.id, new, effects, contacts_of(row), ctx.config.public_url, now, notice=notice
-    )
+    contacts = contacts_of(row, kinds=any(isinstance(e, NotifyCustodians) for e in effects))
+    messages = render(row.id, new, effects, contacts, ctx.config.public_url, now, notice=notice)
     if row.drill_of is not None:  # a drill's mail says so, first thing
         messages = drill_marked(messages, row.drill_of)
     if any(isinstance(e, AskPeers) for e in effects):  # the truth's: a decoy asks nobody

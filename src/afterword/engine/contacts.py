@@ -110,10 +110,12 @@ def contacts_from_wire(c: object) -> Contacts:
     )
 
 
-def contacts_of(row: repo.Switch) -> Contacts:
-    """Where the switch's messages go, as the owner set them at arming (or since)."""
+def contacts_of(row: repo.Switch, *, kinds: bool = False) -> Contacts:
+    """Where the switch's messages go, as the owner set them at arming (or since);
+    ``kinds``: with which custodians hold a paper card (their mail says so), read from
+    the roster only for a custodian mail, not on every transition."""
     contacts = json.loads(row.contacts)
-    roster = json.loads(row.custodians)["custodians"]
+    roster = json.loads(row.custodians)["custodians"] if kinds else []
     return Contacts(
         contacts.get("owner", []),
         contacts.get("custodians", {}),
