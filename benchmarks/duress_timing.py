@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import json
 import statistics
 import sys
@@ -59,6 +60,8 @@ class Twin:
 class Bench:
     def __init__(self, workdir: Path, url: str) -> None:
         import uvicorn
+
+        self.counter = itertools.count(1)  # the owner's requests, numbered as the CLI does
 
         from afterword.crypto.keys import OwnerKey
         from afterword.engine import Config, Engine, ServerKeys
@@ -152,7 +155,7 @@ class Bench:
         _, raw = self.post(f"/switches/{twin.switch}/challenge", {})
         nonce = json.loads(raw)["nonce"]
         signed = {"afterword": REQUEST_KIND, "switch": twin.switch, "action": action}
-        signed |= {"nonce": nonce, **params}
+        signed |= {"nonce": nonce, "counter": next(self.counter), **params}
         key = self.duress_key if twin.duress else self.owner
         signed["signature"] = b64encode(key.signing.sign(canonical_json(signed)))
         return lambda: self.post(f"/switches/{twin.switch}/owner", signed)

@@ -7,6 +7,7 @@ Separate from the orchestration: each runs alone in its own interpreter.
 from __future__ import annotations
 
 import http.client
+import itertools
 import json
 import secrets
 import threading
@@ -152,6 +153,11 @@ def _post(conn: http.client.HTTPConnection, path: str, body: bytes) -> tuple[int
     return response.status, response.read()
 
 
+REQUEST_COUNTER = itertools.count(int(time.time() * 1000))
+"""The owner's counter for signed requests: one switch has one client, and a count from
+this millisecond on is past every earlier run's."""
+
+
 def _one_request(
     conn: http.client.HTTPConnection,
     bare: bytes,
@@ -168,7 +174,7 @@ def _one_request(
     n, ok = 1, status == 200
     if ok:
         nonce = json.loads(data)["nonce"]
-        body = {**body0, "switch": sid, "nonce": nonce}
+        body = {**body0, "switch": sid, "nonce": nonce, "counter": next(REQUEST_COUNTER)}
         status, data = _post(conn, f"/switches/{sid}/owner", _sign(body, key))
         n = 2
         ok = status == 200 and json.loads(data).get("state") == "armed"

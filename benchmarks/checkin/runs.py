@@ -124,6 +124,7 @@ def engine_only(
     ``checkin/1`` past ``counters``, which it moves on). With ``profile``, the calls run
     under cProfile and its statistics go to that file (cumulative, the top 60) and to
     ``profile`` with ``.prof`` (for pstats or snakeviz)."""
+    from benchmarks.checkin.children import REQUEST_COUNTER
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from afterword.crypto.checkin import sign_checkin
@@ -160,6 +161,7 @@ def engine_only(
                     "switch": sid,
                     "action": "checkin",
                     "nonce": nonce,
+                    "counter": next(REQUEST_COUNTER),
                 }
                 signed = {**body, "signature": b64encode(key.sign(canonical_json(body)))}
                 status = engine.owner_request(sid, signed, client="afterword-bench")

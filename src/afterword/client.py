@@ -7,16 +7,24 @@ nonce from the server, so a captured request can never be replayed.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from afterword import __version__
-from afterword.crypto.encoding import b64encode, canonical_json
 from afterword.crypto.keys import OwnerKey
-from afterword.crypto.signing import REQUEST_KIND
+from afterword.crypto.request import NONCE_TTL, sign_request, stated_expiry
 from afterword.errors import AfterwordError
+
+CLOCK_SLACK = 366 * 86400
+"""How far past a nonce's life a challenge may say it expires before the CLI refuses to
+sign over it. Generous: a server whose clock is wrong by weeks (a broken NTP) must still
+take the owner's abort. The counter is what orders the owner's requests at the servers;
+this only stops a hostile server from stating that its nonce lives for years, and keeping
+the signed request alive at its peers (which take a relayed one until a week past its
+nonce's stated expiry) for as long."""
 
 
 class ServerError(AfterwordError):
@@ -128,11 +136,22 @@ class Client:
             for handle in handles:
                 handle.close()
 
-    def owner(self, switch: str, owner: OwnerKey, action: str, **extra: Any) -> dict[str, Any]:
+    def owner(
+        self, switch: str, owner: OwnerKey, action: str, counter: int, **extra: Any
+    ) -> dict[str, Any]:
+        """One signed owner request, numbered ``counter`` (the key file's, see
+        ``crypto/request.py``), over a nonce this server just issued. A nonce that says it
+        expires far later than a server's nonces do is refused before anything is signed:
+        a hostile server could keep the request and play it to its peers for as long."""
         nonce = self._call("POST", f"/switches/{switch}/challenge")["nonce"]
-        body = {"afterword": REQUEST_KIND, "switch": switch, "action": action, "nonce": nonce}
-        body.update(extra)
-        signed = {**body, "signature": b64encode(owner.signing.sign(canonical_json(body)))}
+        expiry = stated_expiry(nonce)
+        if expiry is None or expiry > time.time() + NONCE_TTL + CLOCK_SLACK:
+            raise AfterwordError(
+                f"{self.server} gave a challenge that does not expire within a year",
+                "nothing was signed; a server that does this is not to be trusted: "
+                "tell its operator, and check the switch's other servers",
+            )
+        signed = sign_request(owner.signing, switch, action, nonce, counter, **extra)
         result: dict[str, Any] = self._call("POST", f"/switches/{switch}/owner", json=signed)
         return result
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from afterword.crypto.encoding import b64encode, canonical_json
-from afterword.crypto.signing import REQUEST_KIND
 from afterword.engine import Engine
 from afterword.errors import AfterwordError
 from tests.engine.federation import Federation, answers
+from tests.owner_request import owner_request
 
 
 def everywhere(fed: Federation, doc: dict, to: list[int] | None = None) -> list[Any]:
@@ -25,8 +24,7 @@ def everywhere(fed: Federation, doc: dict, to: list[int] | None = None) -> list[
 def signed(key: Any, engine: Engine, switch: str, action: str, **extra: Any) -> dict:
     """A signed owner request (``key``: the owner's signing key, or the duress key)."""
     nonce = engine.challenge(switch)["nonce"]
-    body = {"afterword": REQUEST_KIND, "switch": switch, "action": action, "nonce": nonce, **extra}
-    request = {**body, "signature": b64encode(key.sign(canonical_json(body)))}
+    request = owner_request(key, switch, action, nonce, **extra)
     return engine.owner_request(switch, request, client="10.1.2.3 cli")
 
 

@@ -15,7 +15,7 @@ from afterword.cli import servers as cli_servers
 from afterword.client import ServerError
 from afterword.crypto.checkin import MAX_COUNTER
 from afterword.crypto.keys import OwnerKey
-from afterword.engine import StaleCheckIn
+from afterword.engine.federation import StaleCheckIn
 from afterword.errors import AfterwordError
 from tests.engine.federation import PEER_WAIT, POLICY, T0, Federation, close, federation
 

@@ -10,13 +10,15 @@ check-in nothing is sent then: a peer is heard from at its hourly ask only. The 
 polls status once a minute (the same owner-visible answer otherwise) and sees every
 peer's ``last_seen`` jump, together, at check-in + waiting: the duress check-in is told
 from a real one, and the coercer knows the release is under way.
+
+Fixed: the owner is shown a peer's ``shown_seen``, moved at this server's hourly asks
+alone (``peers._ask``), which come alike in both worlds.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from afterword.crypto.keys import OwnerKey
@@ -24,15 +26,6 @@ from tests.attack.helpers import everywhere, signed
 from tests.engine.federation import T0, close, federation
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "found by an attacker, not fixed yet: under duress the peers' last_seen in the "
-        "owner's status moves with the release's handoffs and relays, at instants a real "
-        "check-in never moves it (docs/federation.md, What an attacker found)"
-    ),
-)
 def test_the_peers_last_seen_timeline_under_duress_equals_the_real_one(
     tmp_path: Path, owner: OwnerKey
 ) -> None:

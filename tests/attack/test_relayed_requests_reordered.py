@@ -1,5 +1,8 @@
 """Attack (an outsider on the network, no hostile server): the owner's release-now and
-the abort that followed it reach the other servers in the wrong order, and they release.
+the abort that followed it reach the other servers in the wrong order, and they released.
+Fixed: every signed request carries the owner's counter, and a relayed copy is taken only
+past the highest request acted on (``engine/owner.in_order``), so the release-now, older
+than the abort B and C took, moves nothing. What the attacker found, as it was:
 
 Relayed owner requests (``relay/1`` ``request``, ``federation.take_request``) are taken
 once each (their nonce spent), within 7 days of the nonce's expiry, in whatever order they
@@ -20,8 +23,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from afterword.crypto.keys import OwnerKey
 from afterword.delivery import TransientError
 from afterword.switch.policy import Policy
@@ -32,15 +33,6 @@ HOUR = 3600
 POLICY = Policy(interval=7 * 24 * HOUR, grace=600, waiting=HOUR)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "found by an attacker, not fixed yet: relayed owner requests are not ordered "
-        "against each other, so an abort that overtakes its release-now is a no-op and "
-        "the release-now then triggers (docs/federation.md, What an attacker found)"
-    ),
-)
 def test_an_abort_that_overtakes_its_release_now_does_not_release(
     tmp_path: Path, owner: OwnerKey
 ) -> None:

@@ -64,6 +64,9 @@ def test_a_peer_down_for_days_is_reported_while_a_hostile_peer_replays_it(
         seen = b.status(fed.switch)["peers"][a_url]
         assert silent, f"A down for {3 * SILENCE // HOUR}h, B never reported it: B shows {seen}"
         assert refused and fed.kinds(1).count("relay-refused") >= refused
-        assert seen["last_seen"] <= T0 + 2 * HOUR, seen
+        # the owner's view moves at B's hourly asks, to a peer heard within two of them
+        # (engine/peers._ask): A is shown as seen at B's asks up to two hours after A fell
+        # silent, and never after, whatever C replays
+        assert seen["last_seen"] <= T0 + 4 * HOUR, seen
     finally:
         close(fed)

@@ -1,5 +1,7 @@
 """Attack: a handoff its sender withdrew is played again, later, to a peer that releases
-alone, and completes K there: a false release with no hostile server at all.
+alone, and completed K there: a false release with no hostile server at all. Fixed: a
+handoff signed before a relay in which its sender said it was not releasing is refused
+(``federation._withdrawn``). What the attacker found, as it was:
 
 A withdrawn handoff (``repo.withdraw_handoffs``, when a lone canary release is stopped) is
 only deleted from the *sender's* outbox. Every copy already sent is still a valid
@@ -40,19 +42,7 @@ EVERY, GRACE = 2 * HOUR, 600  # mother: every two hours
     "replay",
     [
         pytest.param(False, id="control-no-replay"),
-        pytest.param(
-            True,
-            id="replayed",
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=AssertionError,
-                reason=(
-                    "found by an attacker, not fixed yet: a withdrawn handoff stays valid "
-                    "on the wire, and a later lone release at its receiver takes it "
-                    "(docs/federation.md, What an attacker found)"
-                ),
-            ),
-        ),
+        pytest.param(True, id="replayed"),
     ],
 )
 def test_a_withdrawn_handoff_played_again_completes_a_lone_release(

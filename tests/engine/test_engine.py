@@ -12,10 +12,9 @@ from typing import Any
 import pytest
 
 from afterword.crypto.bundle import Custodian, SealResult, seal_bundle
-from afterword.crypto.encoding import b64encode, canonical_json
 from afterword.crypto.keys import OwnerKey
 from afterword.crypto.release import verify_release_folder
-from afterword.crypto.signing import REQUEST_KIND, fingerprint
+from afterword.crypto.signing import fingerprint
 from afterword.delivery import Dispatcher, MailConfig, Mailer, WebhookSender
 from afterword.engine import Config, Conflict, Contacts, Engine, Forbidden, ServerKeys
 from afterword.engine import apply as apply_module
@@ -25,6 +24,7 @@ from afterword.store.models import ClientRow, NonceRow, OutboxRow, ShareRow
 from afterword.switch.policy import Policy
 from tests.conftest import AgeKey, arm_bundle, require_tool, write_corpus
 from tests.delivery.servers import SmtpServer, WebhookServer, text_of
+from tests.owner_request import owner_request
 
 T0 = 1_800_000_000
 POLICY = Policy(interval=3600, grace=600, waiting=600, reminders=(1800,))
@@ -47,8 +47,7 @@ def signed(
     owner: OwnerKey, engine: Engine, switch: str, action: str, **extra: Any
 ) -> dict[str, Any]:
     nonce = engine.challenge(switch)["nonce"]
-    body = {"afterword": REQUEST_KIND, "switch": switch, "action": action, "nonce": nonce, **extra}
-    return {**body, "signature": b64encode(owner.signing.sign(canonical_json(body)))}
+    return owner_request(owner, switch, action, nonce, **extra)
 
 
 @pytest.fixture

@@ -14,13 +14,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from afterword.crypto.checkin import sign_checkin
-from afterword.crypto.encoding import b64encode, canonical_json
 from afterword.crypto.keys import KeyPair, OwnerKey
 from afterword.crypto.relay import sign_relay
-from afterword.crypto.signing import REQUEST_KIND
 from afterword.delivery import Message
-from afterword.engine import Engine, Forbidden, StaleCheckIn
+from afterword.engine import Engine, Forbidden
+from afterword.engine.federation import StaleCheckIn
 from tests.engine.federation import PEER_WAIT, POLICY, T0, Federation, answers, close, federation
+from tests.owner_request import owner_request
 
 HOUR = 3600
 
@@ -310,8 +310,7 @@ def test_a_server_whose_clock_jumps_days_ahead_releases_nothing_and_is_stopped(
 
 def signed_status(key: Ed25519PrivateKey, engine: Engine, switch: str) -> dict[str, Any]:
     nonce = engine.challenge(switch)["nonce"]
-    body = {"afterword": REQUEST_KIND, "switch": switch, "action": "status", "nonce": nonce}
-    request = {**body, "signature": b64encode(key.sign(canonical_json(body)))}
+    request = owner_request(key, switch, "status", nonce)
     return engine.owner_request(switch, request, client="10.1.2.3 cli")
 
 

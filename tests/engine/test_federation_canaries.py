@@ -16,16 +16,16 @@ import pytest
 from sqlalchemy import select
 
 from afterword.crypto.canary_relay import seal_canary_checkin
-from afterword.crypto.encoding import b64encode, canonical_json
+from afterword.crypto.encoding import canonical_json
 from afterword.crypto.keys import KeyPair, OwnerKey
 from afterword.crypto.relay import sign_relay
-from afterword.crypto.signing import REQUEST_KIND
 from afterword.delivery import Message
 from afterword.engine import Conflict, Engine, Forbidden
 from afterword.errors import AfterwordError
 from afterword.store.models import CanaryTokenRow, OutboxRow
 from tests.engine.federation import POLICY, T0, Federation, answers
 from tests.engine.test_federation import HOUR
+from tests.owner_request import owner_request
 
 EVERY = 2 * HOUR  # the protected person checks in every two hours
 GRACE = 600
@@ -34,9 +34,7 @@ GRACE = 600
 def signed(owner: OwnerKey, engine: Engine, switch: str, action: str, **extra: Any) -> Any:
     """A signed owner request, as the CLI sends it (``client.owner``)."""
     nonce = engine.challenge(switch)["nonce"]
-    body = {"afterword": REQUEST_KIND, "switch": switch, "action": action, "nonce": nonce}
-    body.update(extra)
-    request = {**body, "signature": b64encode(owner.signing.sign(canonical_json(body)))}
+    request = owner_request(owner, switch, action, nonce, **extra)
     return engine.owner_request(switch, request, client="10.1.2.3 cli")
 
 

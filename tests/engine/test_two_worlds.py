@@ -23,16 +23,15 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from afterword.crypto.bundle import Custodian, SealResult, seal_bundle
-from afterword.crypto.encoding import b64encode, canonical_json
 from afterword.crypto.keys import OwnerKey
 from afterword.crypto.shares import custodian_credential
-from afterword.crypto.signing import REQUEST_KIND
 from afterword.engine import Contacts, Engine, ServerKeys
 from afterword.errors import AfterwordError
 from afterword.store import Store
 from afterword.store.models import OutboxRow
 from afterword.switch.policy import Policy
 from tests.conftest import AgeKey, arm_bundle, write_corpus
+from tests.owner_request import owner_request
 from tests.two_worlds import OWNER_ACTIONS, assert_alike, mask, stay_coerced, world_engine
 from tests.two_worlds import script as shared_script
 
@@ -154,9 +153,7 @@ def make_world(
 
 def signed(key: OwnerKey, world: World, action: str, **extra: Any) -> dict[str, Any]:
     nonce = world.engine.challenge(world.switch)["nonce"]
-    body = {"afterword": REQUEST_KIND, "switch": world.switch, "action": action, "nonce": nonce}
-    body.update(extra)
-    return {**body, "signature": b64encode(key.signing.sign(canonical_json(body)))}
+    return owner_request(key, world.switch, action, nonce, **extra)
 
 
 def answer(call: Any) -> Any:

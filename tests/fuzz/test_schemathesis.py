@@ -29,12 +29,11 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
-from afterword.crypto.encoding import b64encode, canonical_json
-from afterword.crypto.signing import REQUEST_KIND
 from afterword.engine import Config, Engine, ServerKeys
 from afterword.store import Store
 from afterword.web.app import create_app
 from tests.fuzz.conftest import record
+from tests.owner_request import owner_request
 from tests.web.conftest import CONTACTS, PARTS, POLICY, Bundles, bundles, server_keys  # noqa: F401
 
 #: Answers that do not match the schema the app publishes, reported to the web layer's
@@ -67,10 +66,8 @@ def api_app(
         # the owner of `other` releases it now; the server gives its share, alice hers
         switch = bundles.other.switch
         nonce = engine.challenge(switch)["nonce"]
-        body = {"afterword": REQUEST_KIND, "switch": switch, "action": "release", "nonce": nonce}
-        body["skip_waiting"] = True
-        signature = b64encode(bundles.owner.signing.sign(canonical_json(body)))
-        engine.owner_request(switch, {**body, "signature": signature})
+        request = owner_request(bundles.owner, switch, "release", nonce, skip_waiting=True)
+        engine.owner_request(switch, request)
         engine.submit_share(switch, bundles.other.mnemonics["alice"])
         assert engine.status(switch)["state"] == "released"
     app.state.switches = [bundles.main.switch, bundles.other.switch]  # armed, released

@@ -28,12 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from afterword.crypto.encoding import b64encode, canonical_json
 from afterword.crypto.keys import OwnerKey
-from afterword.crypto.signing import REQUEST_KIND
 from afterword.engine import Contacts
 from afterword.store.models import ServerEnvelopeRow, SwitchRow
 from afterword.switch.policy import Policy
+from tests.owner_request import owner_request
 from tests.simulation.world import PoolBundle
 
 if TYPE_CHECKING:
@@ -174,6 +173,5 @@ class Neighbours:
     def forged(self, switch: str, client: str) -> Any:
         engine = self.sim.server.engine
         nonce = engine.challenge(switch)["nonce"]
-        body = {"afterword": REQUEST_KIND, "switch": switch, "action": "checkin", "nonce": nonce}
-        signature = b64encode(self.forger.signing.sign(canonical_json(body)))
-        return engine.owner_request(switch, {**body, "signature": signature}, client=client)
+        request = owner_request(self.forger, switch, "checkin", nonce)
+        return engine.owner_request(switch, request, client=client)

@@ -30,10 +30,10 @@ from typing import Any, NamedTuple, TypeVar
 from sqlalchemy import bindparam, func, select
 
 from afterword.crypto.audit import CHAIN_FIELDS, ENTRY_FIELDS, GENESIS, entry_hash, verify_log
-from afterword.crypto.encoding import age_recipient_of, b64encode, canonical_json
+from afterword.crypto.encoding import age_recipient_of
 from afterword.crypto.keys import OwnerKey
 from afterword.crypto.shares import custodian_credential
-from afterword.crypto.signing import REQUEST_KIND, public_key_text
+from afterword.crypto.signing import public_key_text
 from afterword.engine import Conflict, Contacts, Engine, Locked, ServerKeys
 from afterword.engine.outbox import MAX_BACKOFF
 from afterword.errors import AfterwordError
@@ -47,6 +47,7 @@ from afterword.store.models import (
     SwitchRow,
 )
 from afterword.switch.policy import Policy
+from tests.owner_request import owner_request
 from tests.simulation.hostile import Neighbours
 from tests.simulation.model import CanaryModel, SwitchModel
 from tests.simulation.world import (
@@ -1174,8 +1175,7 @@ class Simulation:
 def signed_request(engine: Engine, switch: str, key: OwnerKey, action: str, **extra: Any) -> Any:
     """An owner action as the CLI sends it: a fresh challenge, signed with ``key``."""
     nonce = engine.challenge(switch)["nonce"]
-    body = {"afterword": REQUEST_KIND, "switch": switch, "action": action, "nonce": nonce, **extra}
-    request = {**body, "signature": b64encode(key.signing.sign(canonical_json(body)))}
+    request = owner_request(key, switch, action, nonce, **extra)
     return engine.owner_request(switch, request, client="sim-cli")
 
 

@@ -13,10 +13,10 @@ import httpx
 import pytest
 
 from afterword import __version__
-from afterword.crypto.encoding import b64encode, canonical_json
 from afterword.crypto.keys import OwnerKey
 from afterword.crypto.signing import REQUEST_KIND
 from afterword.store.models import ShareRow
+from tests.owner_request import owner_request
 from tests.web.conftest import CONTACTS, POLICY, Api, leaks
 
 RELEASE_PATHS = ("", "/key", "/statement.json", "/manifest.json", "/notice.json", "/dossier.age")
@@ -57,10 +57,10 @@ def armed(api: Api) -> str:
 def signed(
     api: Api, switch: str, action: str, key: OwnerKey | None = None, **extra: Any
 ) -> dict[str, Any]:
-    nonce = api.http.post(f"/switches/{switch}/challenge").json()["nonce"]
-    body = {"afterword": REQUEST_KIND, "switch": switch, "action": action, "nonce": nonce, **extra}
-    signer = key or api.bundles.owner
-    return {**body, "signature": b64encode(signer.signing.sign(canonical_json(body)))}
+    nonce = (
+        extra.pop("nonce", None) or api.http.post(f"/switches/{switch}/challenge").json()["nonce"]
+    )
+    return owner_request(key or api.bundles.owner, switch, action, nonce, **extra)
 
 
 # --- the log check every test here ends with -----------------------------------------

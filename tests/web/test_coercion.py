@@ -18,13 +18,12 @@ import httpx
 import pytest
 
 from afterword.crypto.audit import verify_log
-from afterword.crypto.encoding import b64encode, canonical_json
 from afterword.crypto.keys import OwnerKey
 from afterword.crypto.shares import custodian_credential
-from afterword.crypto.signing import REQUEST_KIND
 from afterword.delivery import Dispatcher, MailConfig, Mailer, WebhookSender
 from afterword.store.models import ServerEnvelopeRow, SwitchRow
 from tests.delivery.servers import SmtpServer, text_of
+from tests.owner_request import owner_request
 from tests.web.conftest import POLICY, Api, Bundle
 
 PASSWORD, DURESS_PASSWORD = "the real check-in password", "the duress check-in password"
@@ -57,8 +56,7 @@ def arm(api: Api, bundle: Bundle, duress_key: OwnerKey, **policy: Any) -> str:
 
 def owner(api: Api, switch: str, action: str, key: OwnerKey, **extra: Any) -> httpx.Response:
     nonce = api.http.post(f"/switches/{switch}/challenge").json()["nonce"]
-    body = {"afterword": REQUEST_KIND, "switch": switch, "action": action, "nonce": nonce, **extra}
-    signed = {**body, "signature": b64encode(key.signing.sign(canonical_json(body)))}
+    signed = owner_request(key, switch, action, nonce, **extra)
     return api.http.post(f"/switches/{switch}/owner", json=signed)
 
 

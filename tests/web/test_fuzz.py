@@ -18,6 +18,7 @@ from shamir_mnemonic.wordlist import WORDLIST
 
 from afterword.crypto.encoding import b64encode, canonical_json
 from afterword.crypto.signing import REQUEST_KIND
+from tests.owner_request import next_counter
 from tests.web.conftest import CONTACTS, PARTS, POLICY, Api
 
 EXAMPLES = int(os.environ.get("AFTERWORD_FUZZ_EXAMPLES", "100"))  # more for a long hunt
@@ -110,6 +111,8 @@ def post_signed(api: Api, data: st.DataObject, switch: str) -> httpx.Response:
     extra = data.draw(st.dictionaries(keys, signable, max_size=3), label="extra")
     extra.pop("signature", None)  # the signature is over everything else
     body: dict[str, Any] = {**extra, "afterword": REQUEST_KIND, "switch": switch, "nonce": nonce}
+    if data.draw(st.booleans(), label="numbered"):  # else none, or one drawn in extra
+        body["counter"] = next_counter()
     body["action"] = data.draw(st.sampled_from(ACTIONS) | signable, label="action")
     if data.draw(st.booleans(), label="with until"):
         until = st.integers(api.clock.now - 10, api.clock.now + 40 * 86400) | signable

@@ -18,16 +18,15 @@ import pytest
 import sqlalchemy as sa
 from shamir_mnemonic.wordlist import WORD_INDEX_MAP, WORDLIST
 
-from afterword.crypto.encoding import b64encode, canonical_json
 from afterword.crypto.keys import OwnerKey
 from afterword.crypto.shares import check_share_words, custodian_credential
-from afterword.crypto.signing import REQUEST_KIND
 from afterword.engine import Config, Engine, ServerKeys
 from afterword.engine.lockout import LOCKOUT, LOCKOUT_WINDOW
 from afterword.errors import ShareError
 from afterword.store import Store
 from afterword.store.models import AuditRow, Base, OutboxRow
 from afterword.web.app import create_app
+from tests.owner_request import owner_request
 from tests.web.conftest import Api, Bundles, Clock, leaks, start_server
 
 PASSWORD = "a long check-in password"
@@ -41,8 +40,7 @@ def armed(api: Api, **extra: str) -> str:
 
 def signed(api: Api, switch: str, action: str, key: OwnerKey, **extra: Any) -> dict[str, Any]:
     nonce = api.http.post(f"/switches/{switch}/challenge").json()["nonce"]
-    body = {"afterword": REQUEST_KIND, "switch": switch, "action": action, "nonce": nonce, **extra}
-    return {**body, "signature": b64encode(key.signing.sign(canonical_json(body)))}
+    return owner_request(key, switch, action, nonce, **extra)
 
 
 # --- guessing ---------------------------------------------------------------------------

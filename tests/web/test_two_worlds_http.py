@@ -30,16 +30,15 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from afterword.crypto.encoding import b64encode, canonical_json
 from afterword.crypto.keys import OwnerKey
 from afterword.crypto.shares import custodian_credential
-from afterword.crypto.signing import REQUEST_KIND
 from afterword.delivery import Dispatcher, MailConfig, Mailer, WebhookSender
 from afterword.engine import Engine, ServerKeys
 from afterword.store import Store
 from afterword.web.app import create_app
 from afterword.worker.loop import run_once
 from tests.delivery.servers import SmtpServer, text_of
+from tests.owner_request import owner_request
 from tests.two_worlds import OWNER_ACTIONS, assert_alike, mask, script, stay_coerced, world_engine
 from tests.web.conftest import PARTS, Bundles, Clock, start_server
 
@@ -143,9 +142,7 @@ class Player:
         w = self.world
         challenge = w.http.post(f"/switches/{w.switch}/challenge")
         nonce = challenge.json()["nonce"]
-        body = {"afterword": REQUEST_KIND, "switch": w.switch, "action": action, "nonce": nonce}
-        body.update(extra)
-        request = {**body, "signature": b64encode(key.signing.sign(canonical_json(body)))}
+        request = owner_request(key, w.switch, action, nonce, **extra)
         answer = w.http.post(f"/switches/{w.switch}/owner", json=request)
         return [seen(challenge), seen(answer), answer]
 

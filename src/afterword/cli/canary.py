@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -29,6 +29,9 @@ from afterword.cli.common import (
 )
 from afterword.errors import AfterwordError
 from afterword.switch.policy import parse_duration
+
+if TYPE_CHECKING:
+    from afterword.cli.servers import Signer
 
 canary_app = typer.Typer(help="Protected people and their check-ins.", no_args_is_help=True)
 
@@ -53,7 +56,9 @@ def canary_add(
 
         if on_miss not in ("trigger", "alert"):
             raise AfterwordError("--on-miss must be trigger or alert")
-        owner = unlock(owner_key)
+        from afterword.cli.servers import Signer
+
+        signer = Signer(unlock(owner_key), owner_key, switch)
         extra = {
             "name": name,
             "interval": parse_duration(interval),
@@ -61,10 +66,10 @@ def canary_add(
             "on_miss": on_miss,
         }
         if len(server) > 1:
-            _add_everywhere(server, owner, switch, extra, as_json)
+            _add_everywhere(server, signer, extra, as_json)
             return
         with Client(server[0]) as client:
-            result = client.owner(switch, owner, "canary-add", **extra)
+            result = signer.request(client, "canary-add", **extra)
         if as_json:
             print_json(result)
             return
@@ -76,7 +81,7 @@ def canary_add(
 
 
 def _add_everywhere(
-    servers: list[str], owner: Any, switch: str, extra: dict[str, Any], as_json: bool
+    servers: list[str], signer: Signer, extra: dict[str, Any], as_json: bool
 ) -> None:
     """The protected person on every server, with two tokens made here: each server gets
     the same digests, and the person one link per server (any of them works; each is
@@ -93,7 +98,7 @@ def _add_everywhere(
         shown["duress_url"] = f"{base}/canary/{tokens['duress_token']}"
         try:
             with Client(url) as client:
-                client.owner(switch, owner, "canary-add", **extra, links=links)
+                signer.request(client, "canary-add", **extra, links=links)
         except AfterwordError as exc:
             shown["error"] = str(exc)
         answers[url] = shown

@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -31,10 +31,12 @@ from afterword.cli.common import (
     run_action,
     unlock,
 )
-from afterword.crypto.keys import OwnerKey
 from afterword.crypto.switch_id import normalize_switch_id
 from afterword.errors import AfterwordError
 from afterword.switch.policy import parse_duration
+
+if TYPE_CHECKING:
+    from afterword.cli.servers import Signer
 
 CHECKIN_PASSWORD_ENV = "AFTERWORD_CHECKIN_PASSWORD"
 
@@ -97,21 +99,22 @@ def _owner_command(
     servers = [server] if isinstance(server, str) else server
 
     def run() -> None:
+        from afterword.cli.servers import Signer
         from afterword.client import Client
 
-        owner = unlock(owner_key)
+        signer = Signer(unlock(owner_key), owner_key, switch)
         answers: dict[str, Any] = {}
         for url in servers:
             try:
                 with Client(url) as client:
-                    answers[url] = client.owner(switch, owner, action, **extra)
+                    answers[url] = signer.request(client, action, **extra)
             except AfterwordError as exc:
                 if len(servers) == 1:
                     raise
                 answers[url] = {"error": str(exc)}
         if len(servers) > 1:
             if action not in ("status", "audit"):
-                _taken_from_peers(answers, switch, owner)
+                _taken_from_peers(answers, signer)
             result = {"switch": switch, "servers": answers}
             print_per_server(_DONE.get(action, action), result, as_json, every=True)
         elif action == "audit":
@@ -122,7 +125,7 @@ def _owner_command(
     run_action(run)
 
 
-def _taken_from_peers(answers: dict[str, Any], switch: str, owner: OwnerKey) -> None:
+def _taken_from_peers(answers: dict[str, Any], signer: Signer) -> None:
     """The servers that refused the action but are now where the others took it: each
     server relays the owner's request to its peers, so a peer may have acted on the copy
     before the CLI's own request reached it (and then refuses that one, "already"). Their
@@ -140,7 +143,7 @@ def _taken_from_peers(answers: dict[str, Any], switch: str, owner: OwnerKey) -> 
             continue
         try:
             with Client(url) as client:
-                status = client.owner(switch, owner, "status")
+                status = signer.request(client, "status")
         except AfterwordError:
             continue
         if where(status.get("state")) in reached:
@@ -320,16 +323,17 @@ def duress(
     nothing (and says the same)."""
 
     def run() -> None:
+        from afterword.cli.servers import Signer
         from afterword.client import Client
 
-        owner = unlock(owner_key)
-        extra: dict[str, Any] = {"duress_key": owner.duress_public_key}
+        signer = Signer(unlock(owner_key), owner_key, switch)
+        extra: dict[str, Any] = {"duress_key": signer.owner.duress_public_key}
         if password:
             extra["duress_password"] = passphrase(
                 "Duress password", confirm=True, env=DURESS_PASSWORD_ENV
             )
         with Client(server) as client:
-            status = client.owner(switch, owner, "set-duress", **extra)
+            status = signer.request(client, "set-duress", **extra)
         if not as_json:
             typer.echo("Duress credentials updated.")
         print_status(status, as_json)
@@ -345,11 +349,12 @@ def drill(
     Your switch and its recipients are untouched."""
 
     def run() -> None:
+        from afterword.cli.servers import Signer
         from afterword.client import Client
 
-        owner = unlock(owner_key)
+        signer = Signer(unlock(owner_key), owner_key, switch)
         with Client(server) as client:
-            result = client.owner(switch, owner, "drill")
+            result = signer.request(client, "drill")
         if as_json:
             print_json(result)
             return

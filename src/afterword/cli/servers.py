@@ -20,6 +20,7 @@ from afterword.client import Client, ServerError
 from afterword.crypto.bundle import load_json
 from afterword.crypto.checkin import MAX_COUNTER, load_checkin, sign_checkin
 from afterword.crypto.keys import OwnerKey
+from afterword.crypto.request import proven_counter
 from afterword.crypto.servers import Server, check_server_url, sign_roster
 from afterword.errors import AfterwordError
 
@@ -115,6 +116,46 @@ def _proven(
         answers[url] = {"error": f"{url} refused the check-in, and showed none it holds"}
         return 0
     return shown.counter
+
+
+class Signer:
+    """The owner's unlocked key file, signing one command's requests (``request/1``) for
+    ``switch``: one counter for the command, drawn from the key file's counters (the ones
+    check-ins use) and saved before anything is sent, the same number to every server of
+    the switch. A server that acted on a higher one since (another machine signed it)
+    shows that request; once its signature checks, the command signs past it and asks
+    that server again. A counter it does not prove is not believed."""
+
+    def __init__(self, owner: OwnerKey, keyfile: Path, switch: str) -> None:
+        self.owner = owner
+        self.keyfile = keyfile
+        self.switch = switch
+        self.counter = next_counter(keyfile, switch)
+        save_counter(keyfile, switch, self.counter)
+
+    def request(self, client: Client, action: str, **extra: Any) -> dict[str, Any]:
+        """``action`` at ``client``'s server, signed; its answer."""
+        try:
+            return client.owner(self.switch, self.owner, action, self.counter, **extra)
+        except ServerError as exc:
+            if exc.status != 409 or "request" not in exc.body:
+                raise
+            keys = [self.owner.public_key]
+            keys += [self.owner.duress_public_key] if self.owner.duress_public_key else []
+            try:
+                shown = proven_counter(exc.body["request"], self.switch, keys)
+            except AfterwordError:
+                raise AfterwordError(
+                    f"{client.server} says it acted on a later request, and shows none "
+                    "this key file signed",
+                    "nothing was done there; tell its operator, and check the switch's "
+                    "other servers",
+                ) from None
+            if shown < self.counter or shown >= MAX_COUNTER:
+                raise
+            self.counter = shown + 1
+            save_counter(self.keyfile, self.switch, self.counter)
+            return client.owner(self.switch, self.owner, action, self.counter, **extra)
 
 
 def counters_path(keyfile: Path) -> Path:

@@ -80,7 +80,7 @@ def load_checkin(doc: object, switch: str, keys: Sequence[str]) -> CheckIn:
     body = {k: v for k, v in doc.items() if k != "signature"}
     signature = b64decode(str(doc.get("signature", "")), what="the check-in's signature")
     message = canonical_json(body)
-    signers = [key for key in keys if _verifies(key, signature, message)]  # all, always
+    signers = signed_by(keys, signature, message)
     if not signers:
         raise SignatureError(
             "the check-in's signature does not verify with this switch's owner key",
@@ -96,6 +96,12 @@ def load_checkin(doc: object, switch: str, keys: Sequence[str]) -> CheckIn:
     _check_number(counter, "the check-in's counter", MAX_COUNTER, least=1)
     assert isinstance(at, int) and isinstance(counter, int)
     return CheckIn(switch, at, counter, signers[0])
+
+
+def signed_by(keys: Sequence[str], signature: bytes, message: bytes) -> list[str]:
+    """The keys of ``keys`` that ``signature`` over ``message`` verifies with. Every key
+    is tried, whichever verifies first, so the work does not tell which one signed."""
+    return [key for key in keys if _verifies(key, signature, message)]  # all, always
 
 
 def _verifies(key: str, signature: bytes, message: bytes) -> bool:

@@ -8,12 +8,20 @@ rule.
 from afterword.engine.contacts import Contacts
 from afterword.engine.context import ARM_QUOTA, Config, OwnerSession, TickReport
 from afterword.engine.engine import Engine
-from afterword.engine.errors import Conflict, Forbidden, Locked, NotFound, TooEarly, TooLarge
-from afterword.engine.federation import StaleCheckIn
+from afterword.engine.errors import (
+    Behind,
+    Conflict,
+    Forbidden,
+    Locked,
+    NotFound,
+    TooEarly,
+    TooLarge,
+)
 from afterword.engine.keys import ServerKeys
 
 __all__ = [
     "ARM_QUOTA",
+    "Behind",
     "Config",
     "Conflict",
     "Contacts",
@@ -23,7 +31,6 @@ __all__ = [
     "NotFound",
     "OwnerSession",
     "ServerKeys",
-    "StaleCheckIn",
     "TickReport",
     "TooEarly",
     "TooLarge",

@@ -14,18 +14,16 @@ import base64
 import binascii
 import hashlib
 import hmac
-import re
 import secrets
 import struct
 
+from afterword.crypto.request import NONCE_MAC, NONCE_RANDOM, NONCE_SHAPE, NONCE_TTL, stated_expiry
 from afterword.engine.keys import ServerKeys
 
-NONCE_TTL = 300
+__all__ = ["NONCE_TTL", "SPENT_KEPT", "Challenges", "stated_expiry"]
+
 SPENT_KEPT = 3600  # a spent nonce is remembered this long past its expiry: a clock set
 # back by up to this much cannot make a forgotten one quotable again
-_RANDOM = 12
-_MAC = 16
-_SHAPE = re.compile(r"[A-Za-z0-9_-]{48}")  # 8 + 12 + 16 bytes, base64url without padding
 
 
 class Challenges:
@@ -35,19 +33,19 @@ class Challenges:
         self._key = keys.derived_key("check-in challenges v1")
 
     def issue(self, switch_id: str, expires_at: int) -> str:
-        body = struct.pack(">Q", expires_at) + secrets.token_bytes(_RANDOM)
+        body = struct.pack(">Q", expires_at) + secrets.token_bytes(NONCE_RANDOM)
         return base64.urlsafe_b64encode(body + self._mac(switch_id, body)).decode()
 
     def expiry(self, switch_id: str, nonce: object, now: int) -> int | None:
         """When ``nonce`` expires, if this server issued it for this switch and it has not
         expired yet; else None. (Whether it was used is the database's to say.)"""
-        if not isinstance(nonce, str) or not _SHAPE.fullmatch(nonce):
+        if not isinstance(nonce, str) or not NONCE_SHAPE.fullmatch(nonce):
             return None
         try:
             raw = base64.urlsafe_b64decode(nonce)
         except (binascii.Error, ValueError):
             return None
-        body, mac = raw[:-_MAC], raw[-_MAC:]
+        body, mac = raw[:-NONCE_MAC], raw[-NONCE_MAC:]
         if not hmac.compare_digest(mac, self._mac(switch_id, body)):
             return None
         (expires_at,) = struct.unpack(">Q", body[:8])
@@ -55,13 +53,4 @@ class Challenges:
 
     def _mac(self, switch_id: str, body: bytes) -> bytes:
         message = switch_id.encode() + b"\0" + body
-        return hmac.new(self._key, message, hashlib.sha256).digest()[:_MAC]
-
-
-def stated_expiry(nonce: object) -> int | None:
-    """When a nonce says it expires, read without its MAC: for a peer of the server that
-    issued it, which cannot check the MAC but can trust the instant in a request the owner
-    signed (the signature covers the nonce). None if it is no nonce of this shape."""
-    if not isinstance(nonce, str) or not _SHAPE.fullmatch(nonce):
-        return None
-    return int(struct.unpack(">Q", base64.urlsafe_b64decode(nonce)[:8])[0])
+        return hmac.new(self._key, message, hashlib.sha256).digest()[:NONCE_MAC]

@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from afterword.crypto.checkin import CheckIn, is_newer, load_checkin
-from afterword.crypto.relay import load_handoff, load_relay
+from afterword.crypto.relay import Handoff, load_handoff, load_relay
 from afterword.crypto.servers import Server, ServerRoster
 from afterword.crypto.shares import ShareEnvelope
 from afterword.crypto.signing import Document
@@ -38,8 +38,8 @@ from afterword.engine.challenges import stated_expiry
 from afterword.engine.context import Context, load_switch
 from afterword.engine.custodians import take_share
 from afterword.engine.duress import owner_keys, signed_request
-from afterword.engine.errors import Conflict, Forbidden, TooEarly
-from afterword.engine.owner import act, answer, log_refused, seen_from
+from afterword.engine.errors import Behind, Conflict, Forbidden, TooEarly
+from afterword.engine.owner import act, answer, in_order, log_refused, seen_from
 from afterword.engine.peers import (
     compare_heads,
     handoff_id,
@@ -55,19 +55,18 @@ from afterword.store import repository as repo
 from afterword.switch.machine import Phase
 
 
-class StaleCheckIn(Conflict):
-    """A check-in not newer than the highest one this server holds (409): a replay, or
-    the owner's counter fell behind. ``highest`` is the counter to sign past, and
-    ``checkin`` the owner-signed check-in that bears it: the owner's CLI believes the
-    counter only once it checked that signature (a server cannot make it up)."""
+class StaleCheckIn(Behind):
+    """A check-in not newer than the highest one this server holds (409), answered with
+    the owner-signed ``checkin`` that bears it (see :class:`Behind`)."""
 
     def __init__(self, highest: int, checkin: Document | None) -> None:
         super().__init__(
             f"this server already holds check-in {highest}; this one is not newer",
             f"sign check-in {highest + 1} or later (afterword checkin does this itself)",
+            highest,
+            checkin,
+            "checkin",
         )
-        self.highest = highest
-        self.checkin = checkin
 
 
 def signed_checkin(ctx: Context, switch_id: str, doc: object, client: str = "") -> dict[str, Any]:
@@ -136,6 +135,7 @@ def take_handoff(ctx: Context, switch_id: str, doc: object, client: str = "") ->
     now = ctx.clock()
     waiting: Phase | None = None
     behind = 0
+    withdrawn = False
     try:
         with ctx.store.transaction() as s:
             row = load_switch(ctx, s, switch_id, lock=True)
@@ -143,9 +143,12 @@ def take_handoff(ctx: Context, switch_id: str, doc: object, client: str = "") ->
                 handoff = load_handoff(doc, switch_id, _roster(row), ctx.keys.public_key)
             except SignatureError as exc:
                 raise Forbidden(exc.message, exc.hint) from exc
+            withdrawn = _withdrawn(s, row, handoff)
             repo.see_peer(s, row.id, handoff.sender.url, now, handoff.at, Phase.RELEASING.value)
             phase = repo.state_of(row).phase  # the truth's
-            if phase is Phase.RELEASED:  # a peer still releasing: here are ours, freely
+            if withdrawn:
+                pass  # refused below, after what this server learned of the peer is kept
+            elif phase is Phase.RELEASED:  # a peer still releasing: here are ours, freely
                 repo.enqueue_all(
                     s,
                     row.id,
@@ -182,6 +185,12 @@ def take_handoff(ctx: Context, switch_id: str, doc: object, client: str = "") ->
     except (Forbidden, FormatError) as refused:  # in the log, as any refused request
         log_refused(ctx, switch_id, "handoff", refused, now, client)
         raise
+    if withdrawn:
+        raise Conflict(
+            "this handoff is from a release its sender has stopped since",
+            "the sender said in a later relay that it is not releasing; a new release "
+            "hands over anew",
+        )
     if behind:  # after the commit: the relay back is on its way
         raise Conflict(
             f"this handoff is from a release that began before check-in {behind}",
@@ -193,6 +202,23 @@ def take_handoff(ctx: Context, switch_id: str, doc: object, client: str = "") ->
             "the sender tries again later; this server's newest check-in was relayed to it",
         )
     return status_view(ctx, switch_id)
+
+
+_HANDING_OVER = frozenset({Phase.RELEASING.value, Phase.RELEASED.value})
+
+
+def _withdrawn(s: Session, row: repo.Switch, handoff: Handoff) -> bool:
+    """Whether ``handoff`` is from a release its sender stopped since: a relay the sender
+    signed later (by its own clock, ``heard_at``) said the switch was neither releasing
+    nor released there. A stopped release withdraws the handoffs it had not sent
+    (``repo.withdraw_handoffs``), but a copy already delivered (and refused: this server
+    was not releasing then) stays signed and addressed here, and whoever kept it could
+    play it when this server releases alone, short of K. A new release of the sender's
+    signs new handoffs, later than the relay that said it stopped."""
+    for peer in repo.peers(s, row.id):
+        if peer.url == handoff.sender.url:
+            return bool(peer.heard_at > handoff.at and peer.state not in _HANDING_OVER)
+    return False
 
 
 def _opened(ctx: Context, blob: bytes) -> str:
@@ -255,10 +281,17 @@ def take_request(
     """An owner's signed request another server took, acted on here as the owner's own
     (a pause, an abort, a release, new settings, a duress look that triggers), once: its
     nonce is spent here too. Refused (and logged): one the owner did not sign, or for
-    another switch; ignored: one seen before, or too old."""
+    another switch; ignored: one seen before, one numbered at or below the highest request
+    acted on here (:func:`owner.in_order`: relayed requests are taken in the order the
+    owner signed them), or one too old."""
     duress = signed_request(row, request, "the relayed request")
     expiry = stated_expiry(request.get("nonce"))
     if expiry is None or now > expiry + RELAY_GRACE:
+        return False
+    try:
+        if not in_order(s, row, request, relayed=True):
+            return False  # taken here already, or older than one taken since
+    except FormatError:  # numbered by no owner's CLI: the relay's check-in still counts
         return False
     spent = hashlib.sha256(f"{row.id} {request.get('nonce')}".encode()).hexdigest()
     if not repo.spend_nonce(s, row.id, f"r:{spent[:60]}", expiry + RELAY_GRACE):

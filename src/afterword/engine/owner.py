@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from afterword.crypto.request import request_counter
 from afterword.crypto.signing import Document
 from afterword.delivery.webhook import redact
 from afterword.engine.apply import apply_event, carry_out
@@ -25,7 +26,7 @@ from afterword.engine.contacts import check_address, contacts_of, restore_hidden
 from afterword.engine.context import Context, OwnerSession, load_switch
 from afterword.engine.drill import run_drill
 from afterword.engine.duress import authorize, check_passwords, record_aside, set_duress
-from afterword.engine.errors import Conflict, Forbidden, NotFound
+from afterword.engine.errors import Behind, Conflict, Forbidden, NotFound
 from afterword.engine.lockout import WRONG_PASSWORD, check_lock, wrong_guess
 from afterword.engine.mail_text import render
 from afterword.engine.owner_events import action_kind, owner_event
@@ -82,6 +83,8 @@ def owner_request(
         with ctx.store.transaction() as s:
             row = load_switch(ctx, s, switch_id, lock=True, client=client)
             duress = authorize(ctx, s, row, request, now)
+            if not in_order(s, row, request, relayed=False):
+                raise StaleRequest(row.request_counter, _proof(row))
             outcome = act(ctx, s, row, duress, request, now, client, "signature")
             seen_from(ctx, s, row, client, request.get("action"), outcome, now)
             # the switch's other servers act on it too (a pause, an abort, a duress
@@ -91,6 +94,42 @@ def owner_request(
         log_refused(ctx, switch_id, action_kind(request.get("action")), refused, now, client)
         raise
     return answer(ctx, switch_id, request.get("action"), duress, outcome)
+
+
+class StaleRequest(Behind):
+    """A request from the owner numbered below the highest one this server acted on
+    (409), answered with the owner-signed request that bears it (see :class:`Behind`):
+    the key file's counter fell behind (another machine signed since). Nothing is done
+    and the nonce is not spent; the CLI signs past it and asks again."""
+
+    def __init__(self, highest: int, request: Document | None) -> None:
+        super().__init__(
+            f"this server already acted on request {highest}; this one is numbered lower",
+            f"sign request {highest + 1} or later (afterword does this itself)",
+            highest,
+            request,
+            "request",
+        )
+
+
+def in_order(s: Session, row: repo.Switch, request: Document, *, relayed: bool) -> bool:
+    """Whether a signed request (checked) comes in the owner's order here: its counter
+    (:func:`request_counter`) is past the highest one acted on, or, for one from the owner
+    (not ``relayed``), equal to it (the CLI sends one number to every server, and a peer's
+    relay of it may come first). One in order is kept as the highest; one that is not is
+    the caller's to refuse (the owner's) or ignore (a relayed copy: a peer's of a request
+    taken here already, or an old one played after a newer one)."""
+    counter = request_counter(request)
+    if counter < row.request_counter or (relayed and counter == row.request_counter):
+        return False
+    if counter > row.request_counter:
+        doc = json.dumps(request, sort_keys=True)
+        repo.update_switch(s, row, request_counter=counter, request_doc=doc)
+    return True
+
+
+def _proof(row: repo.Switch) -> Document | None:
+    return None if row.request_doc is None else dict(json.loads(row.request_doc))
 
 
 def log_refused(

@@ -255,6 +255,11 @@ def ask_peers(ctx: Context, now: int) -> int:
 def _ask(ctx: Context, s: Session, row: repo.Switch, now: int) -> None:
     repo.enqueue_all(s, row.id, relay_messages(ctx, s, row, now, head=True), now)
     repo.asked(s, row.id, now)
+    # what the owner is shown: a peer heard from within two asks is seen now, so the
+    # owner's status moves at this server's asks alone, which come alike whatever the
+    # switch is doing (under duress, a release's handoffs would move a peer's last_seen
+    # at moments no real check-in does; tests/attack/test_duress_last_seen_timeline.py)
+    repo.show_seen(s, row.id, now, now - 2 * ctx.config.peer_every)
     silence = ctx.config.peer_silence
     for peer in repo.peers(s, row.id):
         heard = peer.last_seen if peer.last_seen is not None else peer.since
@@ -309,10 +314,17 @@ def compare_heads(ctx: Context, s: Session, row: repo.Switch, relay: Relay, now:
         return
     at = max(relay.at, held.checkpoint_at)
     # a head signed no later than the one held (delivered late, or played again) is
-    # compared, but is no sign that the peer still sends its heads
-    seen = now if relay.at > held.checkpoint_at else held.head_seen
+    # compared, but is no sign that the peer still sends its heads; nor is one that did
+    # not grow while the peer's relays say it took newer check-ins (each one an entry of
+    # its log): a frozen head would leave every later entry unfixed
+    frozen = latest is not None and newer.size <= latest.size and relay.counter > held.head_counter
+    fresh = relay.at > held.checkpoint_at and not frozen
+    seen = now if fresh else held.head_seen
+    counter = relay.counter if fresh else held.head_counter
     if latest is None or base is None:  # the first head of this peer: the base
-        repo.keep_checkpoint(s, row.id, relay.sender.url, relay.checkpoint, at, seen=seen)
+        repo.keep_checkpoint(
+            s, row.id, relay.sender.url, relay.checkpoint, at, seen=seen, counter=counter
+        )
         return
     if newer.size < latest.size and relay.at <= held.checkpoint_at:
         return  # an older relay, delivered late: nothing to compare
@@ -324,7 +336,7 @@ def compare_heads(ctx: Context, s: Session, row: repo.Switch, relay: Relay, now:
         _report(ctx, s, row, Alert("peer-forked", relay.sender.url), exc.message, now)
         return
     repo.keep_checkpoint(
-        s, row.id, relay.sender.url, relay.checkpoint, at, seen=seen, proved=proved
+        s, row.id, relay.sender.url, relay.checkpoint, at, seen=seen, proved=proved, counter=counter
     )
     if not proved:
         _unproven(ctx, s, row, held, base.size, now)

@@ -162,12 +162,14 @@ def _chained(switch_id: str, kept: list[tuple[int, str, str]]) -> list[dict[str,
 
 def _peers_view(s: Session | Connection, switch_id: str, shown: str | None) -> dict[str, Any]:
     """Each other server of the switch: the state it last said the switch was in, and when
-    it was last heard from. ``shown``: under duress, the state the owner is shown stands
-    for every peer's, as the peers of the switch the decoy stands for would all say it."""
+    it was last heard from, as of this server's hourly ask (``shown_seen``: a message's
+    own instant would tell a release's handoffs under duress). ``shown``: under duress,
+    the state the owner is shown stands for every peer's, as the peers of the switch the
+    decoy stands for would all say it."""
     return {
         peer.url: {
             "state": shown if shown is not None and peer.state is not None else peer.state,
-            "last_seen": peer.last_seen,
+            "last_seen": peer.shown_seen,
         }
         for peer in repo.peers(s, switch_id)
     }

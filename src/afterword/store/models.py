@@ -93,6 +93,10 @@ class SwitchRow(Base):
     checkin_doc: Mapped[str | None] = mapped_column(Text, nullable=True)
     # the highest duress check-in taken: one outranked by a later real one still counts
     duress_counter: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    # the highest owner request acted on (its counter, and the request, the owner-signed
+    # proof of it): relayed requests are taken in the owner's order (0017)
+    request_counter: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    request_doc: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class PeerRow(Base):
@@ -126,6 +130,13 @@ class PeerRow(Base):
     # whether that was reported (after Config.peer_silence)
     unproven_since: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     unproven_alerted: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # when the owner is shown it was last heard from: this server's hourly ask at which it
+    # had been heard within two asks (0018). Never a message's own instant: under duress
+    # the release's handoffs come at moments no real check-in brings anything
+    shown_seen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # the check-in its relays said it held when its head was last taken as fresh (0018): a
+    # head that did not grow while that counter did is frozen, and no sign of its heads
+    head_counter: Mapped[int] = mapped_column(BigInteger, server_default="0")
     # the sender's clock on the newest relay or handoff taken from it: only a newer one is
     # a sign of its life (0015), and this server's clock when it last took a head of its
     # log (NULL: none yet): a live peer that sends none is reported unproven too (0015)

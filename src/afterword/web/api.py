@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from afterword import __version__
 from afterword.crypto.bundle import LABEL
 from afterword.crypto.switch_id import check_switch_id
-from afterword.engine import Contacts, Engine, StaleCheckIn, TooLarge
+from afterword.engine import Behind, Contacts, Engine, TooLarge
 from afterword.engine.contacts import CONTACTS_HINT, contacts_from_wire
 from afterword.errors import AfterwordError, FormatError
 from afterword.switch.policy import POLICY_HINT, Policy, policy_from_wire
@@ -207,9 +207,11 @@ async def owner(switch_id: str, request: Request) -> JSONResponse:
         raise AfterwordError("the request body must be a JSON object", hint)
     # a JSONResponse of the engine's plain JSON answer: FastAPI's own encoding of a
     # returned dict (jsonable_encoder, then the response model) would walk it twice
-    return JSONResponse(
-        await run_in_threadpool(engine.owner_request, switch_id, body, client_of(request))
-    )
+    try:
+        answer = await run_in_threadpool(engine.owner_request, switch_id, body, client_of(request))
+    except Behind as behind:
+        return behind_answer(behind)
+    return JSONResponse(answer)
 
 
 async def signed_checkin(switch_id: str, request: Request) -> JSONResponse:
@@ -221,15 +223,21 @@ async def signed_checkin(switch_id: str, request: Request) -> JSONResponse:
     body = await _json_body(request, "send the signed check-in `afterword checkin` makes")
     try:
         answer = await run_in_threadpool(engine.signed_checkin, switch_id, body, client_of(request))
-    except StaleCheckIn as stale:
-        content = {
-            "error": stale.message,
-            "hint": stale.hint,
-            "counter": stale.highest,
-            "checkin": stale.checkin,  # the owner-signed proof of it
-        }
-        return JSONResponse(content, status_code=409)
+    except Behind as behind:
+        return behind_answer(behind)
     return JSONResponse(answer)
+
+
+def behind_answer(behind: Behind) -> JSONResponse:
+    """A signed check-in or request whose counter is behind this server's: 409, with the
+    ``counter`` to sign past and the owner-signed proof of it (``checkin`` or ``request``)."""
+    content = {
+        "error": behind.message,
+        "hint": behind.hint,
+        "counter": behind.highest,
+        behind.field: behind.proof,
+    }
+    return JSONResponse(content, status_code=409)
 
 
 async def relay(switch_id: str, request: Request) -> dict[str, Any]:

@@ -59,6 +59,7 @@ from afterword.store.repository.peers import (
     mark_unproven,
     peers,
     see_peer,
+    show_seen,
 )
 from afterword.store.repository.schedule import (
     claim_due,
@@ -122,6 +123,7 @@ __all__ = [
     "see_network",
     "see_peer",
     "set_held",
+    "show_seen",
     "spend_nonce",
     "state_of",
     "stats",

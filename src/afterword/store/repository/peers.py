@@ -38,6 +38,8 @@ _PEERS = select(
     PeerRow.unproven_since,
     PeerRow.unproven_alerted,
     PeerRow.heard_at,
+    PeerRow.shown_seen,
+    PeerRow.head_counter,
     PeerRow.head_seen,
 ).order_by(PeerRow.url)
 
@@ -45,8 +47,8 @@ _PEERS = select(
 def peers(session: Session | Connection, switch_id: str) -> list[Any]:
     """The switch's peers, by URL: rows of ``url``, ``since``, ``last_seen``, ``state``,
     ``alerted``, ``checkpoint``, ``checkpoint_at``, ``forked``, ``proved``, ``holds``,
-    ``unproven_since``, ``unproven_alerted``, ``heard_at`` and ``head_seen`` (a read any
-    transaction or connection can make)."""
+    ``unproven_since``, ``unproven_alerted``, ``heard_at``, ``head_seen``, ``shown_seen``
+    and ``head_counter`` (a read any transaction or connection can make)."""
     return list(session.execute(_PEERS.where(PeerRow.switch_id == switch_id)).all())
 
 
@@ -95,6 +97,16 @@ def asked(session: Session, switch_id: str, now: int) -> None:
     session.execute(update(PeerRow).where(PeerRow.switch_id == switch_id).values(last_asked=now))
 
 
+def show_seen(session: Session, switch_id: str, now: int, heard_since: int) -> None:
+    """The owner's view of the switch's peers, at this server's hourly ask: each heard
+    from since ``heard_since`` is shown as seen ``now``."""
+    session.execute(
+        update(PeerRow)
+        .where(PeerRow.switch_id == switch_id, PeerRow.last_seen > heard_since)
+        .values(shown_seen=now)
+    )
+
+
 def mark_alerted(session: Session, switch_id: str, url: str) -> None:
     session.execute(
         update(PeerRow)
@@ -111,16 +123,20 @@ def keep_checkpoint(
     at: int,
     *,
     seen: int | None,
+    counter: int = 0,
     forked: bool = False,
     proved: bool = True,
 ) -> None:
     """The peer's newest signed checkpoint (``note``, signed at ``at`` by its clock, taken
-    at ``seen`` by this server's), or that it contradicted the one held (``forked``: the
+    at ``seen`` by this server's, when the peer's relays said it held check-in
+    ``counter``), or that it contradicted the one held (``forked``: the
     one held is kept, as evidence). ``proved``: it is also the new base of proofs (a proof
     showed it extends the base, or it is the first), and nothing unproven is pending;
     otherwise the base stays."""
     values: dict[str, object] = (
-        {"forked": True} if forked else {"checkpoint": note, "checkpoint_at": at, "head_seen": seen}
+        {"forked": True}
+        if forked
+        else {"checkpoint": note, "checkpoint_at": at, "head_seen": seen, "head_counter": counter}
     )
     if proved and not forked:
         values |= {"proved": note, "unproven_since": None, "unproven_alerted": False}

@@ -143,6 +143,8 @@ class Switch:
     checkin_counter: int = 0  # the highest signed check-in's counter
     checkin_doc: str | None = None  # ... and the check-in itself
     duress_counter: int = 0  # the highest duress check-in taken
+    request_counter: int = 0  # the highest owner request acted on (relayed ones in order)
+    request_doc: str | None = None  # ... and the request itself
     client_known: bool | None = None  # asked with ``client=``: has the switch seen it?
 
 
