@@ -65,7 +65,8 @@ def one_run(n: int, peer_wait: int) -> float:
             deadlines = []
             for i in range(n):
                 with Client(cluster[i].url) as client:
-                    deadlines.append(client.owner(sealed.switch, owner, "status")["deadline"])
+                    status = client.owner(sealed.switch, owner, "status", i + 1)
+                    deadlines.append(status["deadline"])
             cluster.kill(n - 1)
             deadline = min(deadlines)
             give_up = time.monotonic() + INTERVAL + 10 * peer_wait + 120

@@ -4,7 +4,7 @@ in this process, so the requests of every test come in the order they were signe
 
 from __future__ import annotations
 
-import itertools
+import time
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -12,12 +12,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from afterword.crypto.keys import OwnerKey
 from afterword.crypto.request import sign_request
 
-_COUNTER = itertools.count(1)
+_last = 0
 
 
 def next_counter() -> int:
-    """The next number a request of these tests is signed with."""
-    return next(_COUNTER)
+    """The next number a request of these tests is signed with: the milliseconds of the
+    real clock, or one past the last if that is not later. Ahead of any number the CLI
+    signed from its key file's counters for the same switch in a test that mixes both (the
+    CLI is told the higher number by the server, proven, and signs past it)."""
+    global _last
+    _last = max(_last + 1, time.time_ns() // 1_000_000)
+    return _last
 
 
 def owner_request(

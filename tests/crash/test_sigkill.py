@@ -60,6 +60,7 @@ from afterword.engine.keys import KEYFILE, ServerKeys
 from tests.conftest import write_corpus
 from tests.crash.tally import record
 from tests.delivery.servers import SmtpServer, WebhookServer, text_of
+from tests.owner_request import next_counter as request_number
 
 pytestmark = pytest.mark.slow  # minutes of real processes or fuzzing: not in test-fast
 
@@ -358,7 +359,7 @@ def check_releases(run: Run, tmp: Path) -> None:
     with Client(run.server.url) as client:
         for name, switch in run.fleet.switches.items():
             assert switch in released, f"switch {name} was never published"
-            log = client.owner(switch, run.fleet.owner, "audit")
+            log = client.owner(switch, run.fleet.owner, "audit", request_number())
             verify_log(log, server_key)
             kinds = [e["kind"] for e in log["entries"]]
             assert kinds.count("released") == 1, kinds

@@ -23,6 +23,7 @@ from tests.cli.test_cli import ok, run
 from tests.conftest import PASSPHRASE, AgeKey, require_tool, write_corpus
 from tests.delivery.servers import SmtpServer, WebhookServer, text_of
 from tests.e2e.serve import Server
+from tests.owner_request import next_counter as request_number
 
 pytestmark = pytest.mark.slow
 
@@ -60,7 +61,7 @@ def wait_for_state(server: Server, cwd: Path, switch: str, state: str, timeout: 
     status: dict = {}
     with Client(server.url) as client:
         while time.monotonic() < deadline:
-            status = client.owner(switch, owner, "status")
+            status = client.owner(switch, owner, "status", request_number())
             if status["state"] == state:
                 return status
             time.sleep(0.2)

@@ -30,6 +30,7 @@ from tests.cli.test_cli import ok, run
 from tests.conftest import PASSPHRASE
 from tests.delivery.servers import text_of
 from tests.federation.cluster import Cluster, ClusterFactory
+from tests.owner_request import next_counter as request_number
 
 pytestmark = pytest.mark.slow
 
@@ -73,7 +74,7 @@ def arm_everywhere(cluster: Cluster, bundle: Path, tmp_path: Path, interval: str
 
 def truth(cluster: Cluster, i: int, switch: str, owner: OwnerKey) -> dict[str, Any]:
     with Client(cluster[i].url, timeout=10) as client:
-        return client.owner(switch, owner, "status")
+        return client.owner(switch, owner, "status", request_number())
 
 
 def wait_until(what: Callable[[], bool], timeout: float, why: Callable[[], str]) -> None:

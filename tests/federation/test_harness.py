@@ -19,6 +19,7 @@ from afterword.crypto.bundle import Custodian, seal_bundle
 from afterword.crypto.keys import OwnerKey
 from tests.delivery.servers import text_of
 from tests.federation.cluster import DAY, Cluster, ClusterFactory
+from tests.owner_request import next_counter as request_number
 from tests.store.conftest import PG_ADMIN
 
 pytestmark = pytest.mark.slow
@@ -82,7 +83,7 @@ def arm(
 
 def status(url: str, switch: str, owner: OwnerKey) -> dict[str, Any]:
     with Client(url, timeout=30) as client:
-        return client.owner(switch, owner, "status")
+        return client.owner(switch, owner, "status", request_number())
 
 
 def test_three_servers_start_each_with_its_own_key(cluster_factory: ClusterFactory) -> None:
