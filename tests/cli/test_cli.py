@@ -213,6 +213,26 @@ def test_no_passphrase_and_no_terminal(tmp_path: Path) -> None:
     assert not (tmp_path / "k.key").exists()
 
 
+def test_the_owner_flags_default_to_afterword_environment_variables(
+    tmp_path: Path, owner_keyfile: Path
+) -> None:
+    """AFTERWORD_SERVER (several, separated by spaces), AFTERWORD_OWNER_KEY and
+    AFTERWORD_SWITCH stand for --server, --owner-key and --switch: `afterword status` alone
+    unlocks that key file and asks every server named (none runs here: each is named)."""
+    env = {
+        "AFTERWORD_SERVER": "http://127.0.0.1:9 http://127.0.0.1:19",
+        "AFTERWORD_OWNER_KEY": str(owner_keyfile),
+        "AFTERWORD_SWITCH": "A" * 32,
+    }
+    result = run("status", cwd=tmp_path, env=env)
+    assert result.returncode == 1
+    for url in ("http://127.0.0.1:9", "http://127.0.0.1:19"):
+        assert f"{url}: cannot reach the server at {url}" in result.stderr, result.stderr
+    shown = run("status", "--help", cwd=tmp_path, env={"COLUMNS": "80"}).stdout
+    assert "AFTERWORD_SERVER" in shown and "AFTERWORD_SWITCH" in shown
+    assert "AFTERWORD_OWNER_KEY" in shown
+
+
 def test_operator_release_held_names_what_it_did(tmp_path: Path) -> None:
     """The command the breaker's alert tells the operator to run exists and reports."""
     out = ok(run("operator", "release-held", "--data-dir", tmp_path / "srv", cwd=tmp_path))

@@ -140,18 +140,33 @@ def server_address(value: str | list[str] | None) -> str | list[str] | None:
 
 
 # the options several audiences' commands share: the same flag with the same help
-ServerOpt = Annotated[str, typer.Option(help="The afterword server URL.", callback=server_address)]
+# AFTERWORD_SERVER, AFTERWORD_OWNER_KEY and AFTERWORD_SWITCH stand for the flags, so an
+# owner who exports them once types `afterword checkin` alone (AFTERWORD_SERVER may name
+# several servers, separated by spaces)
+ServerOpt = Annotated[
+    str,
+    typer.Option(
+        help="The afterword server URL.", callback=server_address, envvar="AFTERWORD_SERVER"
+    ),
+]
 ServersOpt = Annotated[
     list[str],
     typer.Option(
         "--server",
         help="The afterword server URL; repeat it for a switch on several servers.",
         callback=server_address,
+        envvar="AFTERWORD_SERVER",
     ),
 ]
-OwnerKeyOpt = Annotated[Path, typer.Option("--owner-key", help="Owner keyfile.")]
+OwnerKeyOpt = Annotated[
+    Path, typer.Option("--owner-key", help="Owner keyfile.", envvar="AFTERWORD_OWNER_KEY")
+]
 SwitchOpt = Annotated[
     str,
-    typer.Option(help="The switch id (printed by seal and arm).", callback=normalize_switch_id),
+    typer.Option(
+        help="The switch id (printed by seal and arm).",
+        callback=normalize_switch_id,
+        envvar="AFTERWORD_SWITCH",
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
