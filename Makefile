@@ -34,17 +34,22 @@ lint: $(STAMP)
 	$(BIN)/mypy --strict src/afterword/crypto src/afterword/switch
 	$(BIN)/mypy src/afterword
 
-# Most suites run on both cores, a file to a worker (a file's last tests may check what the
-# ones before it ran). Those that time real servers, deadlines and duress answers against
-# each other (real `afterword serve` processes, SIGKILLs, SMTP timeouts, the duress
-# timing differentials) run one at a time afterwards: under a loaded core their clocks
-# would measure the other worker. Both parts run, and either failing fails the target.
-SERIAL := tests/e2e tests/federation tests/crash tests/delivery tests/web/test_coercion.py \
-	tests/cli/test_first_hour.py
+# Three parts, a file to a worker (a file's last tests may check what the ones before it
+# ran); all run, and either failing fails the target:
+# - most suites, on both cores;
+# - WAITING: suites that drive real `afterword serve` processes (SIGKILLs, TCP proxies, a
+#   typed terminal) and wait on real deadlines of seconds. Mostly idle, so two at a time,
+#   after the busy part: beside it, a server's worker would be starved past a deadline;
+# - TIMED: suites that time answers against each other (the duress timing differentials,
+#   SMTP and webhook timeouts), alone: under a loaded core their clocks would measure the
+#   other worker.
+WAITING := tests/e2e tests/federation tests/crash tests/cli/test_first_hour.py
+TIMED := tests/delivery tests/web/test_coercion.py
 test: $(STAMP) tools lint
 	@status=0; \
-	$(BIN)/pytest -n 2 --dist loadfile $(SERIAL:%=--ignore=%) || status=1; \
-	$(BIN)/pytest $(SERIAL) || status=1; \
+	$(BIN)/pytest -n 2 --dist loadfile $(WAITING:%=--ignore=%) $(TIMED:%=--ignore=%) || status=1; \
+	$(BIN)/pytest -n 2 --dist loadfile $(WAITING) || status=1; \
+	$(BIN)/pytest $(TIMED) || status=1; \
 	exit $$status
 
 test-fast: $(STAMP) tools
