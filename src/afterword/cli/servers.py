@@ -9,6 +9,7 @@ is as alive as the servers that took the request, and the owner is told which di
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import time
@@ -75,11 +76,10 @@ def checkin_everywhere(
     bears it; the check-in is then signed again past it and sent once more (to every
     server: the highest one is the one that counts). The answer per URL: the server's
     status, or ``{"error": ...}``."""
-    counter = next_counter(keyfile, switch)
+    counter = take_counter(keyfile, switch)
     answers: dict[str, dict[str, Any]] = {}
     for _ in range(2):
         doc = sign_checkin(owner.signing, switch, int(time.time()), counter)
-        save_counter(keyfile, switch, counter)
         highest = 0
         for url in urls:
             try:
@@ -98,7 +98,7 @@ def checkin_everywhere(
                 "a check-in bearing the last counter there is was signed with this key file",
                 "arm the switch again with a new key file",
             )
-        counter = highest + 1
+        counter = take_counter(keyfile, switch, past=highest)
     return answers
 
 
@@ -119,22 +119,24 @@ def _proven(
 
 
 class Signer:
-    """The owner's unlocked key file, signing one command's requests (``request/1``) for
-    ``switch``: one counter for the command, drawn from the key file's counters (the ones
-    check-ins use) and saved before anything is sent, the same number to every server of
-    the switch. A server that acted on a higher one since (another machine signed it)
-    shows that request; once its signature checks, the command signs past it and asks
-    that server again. A counter it does not prove is not believed."""
+    """The owner's unlocked key file, signing requests (``request/1``) for ``switch``: each
+    one numbered anew from the key file's counters (the ones check-ins use), taken and
+    saved before anything is sent (:func:`take_counter`), so no two requests share a
+    number: the servers order the requests that change the switch by it, and two that
+    shared one would pass for copies of each other. A server that acted on a higher one
+    since (another machine signed it) shows that request; once its signature checks, the
+    request is signed past it and sent to that server again. A number it does not prove
+    is not believed."""
 
     def __init__(self, owner: OwnerKey, keyfile: Path, switch: str) -> None:
         self.owner = owner
         self.keyfile = keyfile
         self.switch = switch
-        self.counter = next_counter(keyfile, switch)
-        save_counter(keyfile, switch, self.counter)
+        self.counter = 0  # the last number signed
 
     def request(self, client: Client, action: str, **extra: Any) -> dict[str, Any]:
         """``action`` at ``client``'s server, signed; its answer."""
+        self.counter = take_counter(self.keyfile, self.switch)
         try:
             return client.owner(self.switch, self.owner, action, self.counter, **extra)
         except ServerError as exc:
@@ -153,9 +155,20 @@ class Signer:
                 ) from None
             if shown < self.counter or shown >= MAX_COUNTER:
                 raise
-            self.counter = shown + 1
-            save_counter(self.keyfile, self.switch, self.counter)
+            self.counter = take_counter(self.keyfile, self.switch, past=shown)
             return client.owner(self.switch, self.owner, action, self.counter, **extra)
+
+
+def take_counter(keyfile: Path, switch: str, past: int = 0) -> int:
+    """The next number for ``switch`` (past ``past`` too), saved before it is used, under a
+    lock of the counters file: two commands at once (a monitor's ``status`` beside the
+    owner's ``abort``) never take the same one."""
+    lock = counters_path(keyfile).with_suffix(".lock")
+    with open(lock, "a+b") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        counter = max(next_counter(keyfile, switch), past + 1)
+        save_counter(keyfile, switch, counter)
+    return counter
 
 
 def counters_path(keyfile: Path) -> Path:

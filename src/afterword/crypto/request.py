@@ -87,9 +87,7 @@ def stated_expiry(nonce: object) -> int | None:
     """When a nonce says it expires (``engine/challenges.py`` makes them: the instant, 12
     random bytes and a MAC), read without its MAC: for a peer of the server that issued
     it, which cannot check the MAC but can trust the instant in a request the owner signed
-    (the signature covers the nonce), and for the owner's CLI, which refuses to sign over
-    a nonce that says it lives far longer than nonces do. None if it is no nonce of this
-    shape."""
+    (the signature covers the nonce). None if it is no nonce of this shape."""
     if not isinstance(nonce, str) or not NONCE_SHAPE.fullmatch(nonce):
         return None
     return int(struct.unpack(">Q", base64.urlsafe_b64decode(nonce)[:8])[0])

@@ -282,24 +282,29 @@ def take_request(
     (a pause, an abort, a release, new settings, a duress look that triggers), once: its
     nonce is spent here too. Refused (and logged): one the owner did not sign, or for
     another switch; ignored: one seen before, one numbered at or below the highest request
-    acted on here (:func:`owner.in_order`: relayed requests are taken in the order the
-    owner signed them), or one too old."""
+    acted on here (:func:`owner.in_order`: relayed requests that change the switch are
+    taken in the order the owner signed them; a duress one is still taken as a duress
+    look), or one too old."""
     duress = signed_request(row, request, "the relayed request")
     expiry = stated_expiry(request.get("nonce"))
     if expiry is None or now > expiry + RELAY_GRACE:
         return False
-    try:
-        if not in_order(s, row, request, relayed=True):
-            return False  # taken here already, or older than one taken since
-    except FormatError:  # numbered by no owner's CLI: the relay's check-in still counts
-        return False
-    spent = hashlib.sha256(f"{row.id} {request.get('nonce')}".encode()).hexdigest()
-    if not repo.spend_nonce(s, row.id, f"r:{spent[:60]}", expiry + RELAY_GRACE):
-        return False  # taken before (from the owner's own server, or another peer)
     action = request.get("action")
     owner_made = action == "canary-add" and request.get("links") is not None
     look = action in AS_A_LOOK and not owner_made
-    taken = {**request, "action": "status"} if look else request
+    try:
+        ordered = in_order(s, row, request, look=look)
+    except FormatError:  # numbered by no owner's CLI: the relay's check-in still counts
+        return False
+    if not ordered and not duress:
+        return False  # older than a request acted on here since
+    spent = hashlib.sha256(f"{row.id} {request.get('nonce')}".encode()).hexdigest()
+    if not repo.spend_nonce(s, row.id, f"r:{spent[:60]}", expiry + RELAY_GRACE):
+        return False  # taken before (from the owner's own server, or another peer)
+    # a duress request outranked by a later real one (it reached this server late): the
+    # owner was coerced all the same, so it is taken as the duress look it also is, which
+    # triggers (as a duress check-in outranked by a later real one does)
+    taken = {**request, "action": "status"} if look or not ordered else request
     method = f"signature, relayed by {sender.url}"
     act(ctx, s, row, duress, taken, now, "", method, relayed=True)
     peers = tuple(p for p in peers_of(ctx, row) if p != sender)

@@ -83,7 +83,7 @@ def owner_request(
         with ctx.store.transaction() as s:
             row = load_switch(ctx, s, switch_id, lock=True, client=client)
             duress = authorize(ctx, s, row, request, now)
-            if not in_order(s, row, request, relayed=False):
+            if not in_order(s, row, request):
                 raise StaleRequest(row.request_counter, _proof(row))
             outcome = act(ctx, s, row, duress, request, now, client, "signature")
             seen_from(ctx, s, row, client, request.get("action"), outcome, now)
@@ -112,19 +112,28 @@ class StaleRequest(Behind):
         )
 
 
-def in_order(s: Session, row: repo.Switch, request: Document, *, relayed: bool) -> bool:
+LOOKS = frozenset({"status", "audit", "drill", "sign-in", "checkin"})
+"""Owner actions no later request undoes: looks, and a check-in (check-ins have their own
+counter). They are never ordered against the others: a look numbered after an abort, taken
+before the abort's relay, must not make the abort stale (a false release:
+tests/attack/test_status_overtakes_abort.py), nor one after a release-now make it lost."""
+
+
+def in_order(s: Session, row: repo.Switch, request: Document, *, look: bool = False) -> bool:
     """Whether a signed request (checked) comes in the owner's order here: its counter
-    (:func:`request_counter`) is past the highest one acted on, or, for one from the owner
-    (not ``relayed``), equal to it (the CLI sends one number to every server, and a peer's
-    relay of it may come first). One in order is kept as the highest; one that is not is
-    the caller's to refuse (the owner's) or ignore (a relayed copy: a peer's of a request
-    taken here already, or an old one played after a newer one)."""
+    (:func:`request_counter`) is past the highest one acted on. The CLI numbers every
+    request anew (``cli/servers.Signer``), so no two the owner made share a number. A
+    request that changes the switch is kept as the highest; a look (``look``, or an action
+    in :data:`LOOKS`) is always in order and moves nothing, whatever its number. One not in
+    order is the caller's to refuse (the owner's: 409) or ignore (a relayed copy of a
+    request older than one acted on here)."""
     counter = request_counter(request)
-    if counter < row.request_counter or (relayed and counter == row.request_counter):
+    if look or request.get("action") in LOOKS:
+        return True
+    if counter <= row.request_counter:
         return False
-    if counter > row.request_counter:
-        doc = json.dumps(request, sort_keys=True)
-        repo.update_switch(s, row, request_counter=counter, request_doc=doc)
+    doc = json.dumps(request, sort_keys=True)
+    repo.update_switch(s, row, request_counter=counter, request_doc=doc)
     return True
 
 

@@ -50,7 +50,7 @@ from afterword.engine.mail_text import render, tag
 from afterword.errors import FormatError, IntegrityError, SignatureError
 from afterword.store import repository as repo
 from afterword.store.models import ServerEnvelopeRow
-from afterword.switch.machine import Alert, Audit
+from afterword.switch.machine import Alert, Audit, Phase, owner_view
 
 log = logging.getLogger("afterword.engine")
 
@@ -259,7 +259,10 @@ def _ask(ctx: Context, s: Session, row: repo.Switch, now: int) -> None:
     # owner's status moves at this server's asks alone, which come alike whatever the
     # switch is doing (under duress, a release's handoffs would move a peer's last_seen
     # at moments no real check-in does; tests/attack/test_duress_last_seen_timeline.py)
-    repo.show_seen(s, row.id, now, now - 2 * ctx.config.peer_every)
+    # ... and not once the owner is shown a disarmed switch (the decoy's, under duress):
+    # a really disarmed switch asks no more, so its owner's view stands still
+    if owner_view(repo.state_of(row)).phase is not Phase.DISARMED:
+        repo.show_seen(s, row.id, now, now - 2 * ctx.config.peer_every)
     silence = ctx.config.peer_silence
     for peer in repo.peers(s, row.id):
         heard = peer.last_seen if peer.last_seen is not None else peer.since

@@ -83,7 +83,12 @@ def switch_view(
         "settings_at": state.settings_at or None,
     }
     if row.servers is not None:  # a switch on several servers: how each is
-        view["peers"] = _peers_view(s, row.id, state.phase.value if owner else None)
+        # under duress the decoy's state stands for every peer's; and a disarmed switch
+        # (the one shown) shows its peers disarmed: they took the same disarm, and it
+        # hears from them no more (a real one's last relays said "disarming")
+        disarmed = state.phase is Phase.DISARMED
+        stands = state.phase.value if owner or disarmed else None
+        view["peers"] = _peers_view(s, row.id, stands)
     if detail:
         audit = owner_entries(ctx, s, row, owner)
         view["last_checkins"] = [e for e in audit if e["kind"] == "checked-in"][-5:]
