@@ -28,6 +28,21 @@ def signed(key: Any, engine: Engine, switch: str, action: str, **extra: Any) -> 
     return engine.owner_request(switch, request, client="10.1.2.3 cli")
 
 
+def press_mail(fed: Federation) -> list[Any]:
+    """What the recipients of the test switches' release (``press@example.org``) got."""
+    return [m for m in fed.world.mail if m.to == "mailto:press@example.org"]
+
+
+def release_asked_everywhere(fed: Federation, owner: Any, start: int) -> None:
+    """At ``start`` + 600 s the owner asks every server for the release, with its waiting
+    period; 300 s later every server is triggered."""
+    fed.world.run(start + 600)
+    for node in fed.world.nodes:
+        signed(owner.signing, node.engine, fed.switch, "release")
+    fed.world.run(start + 900)
+    assert fed.states() == ["triggered"] * len(fed.world.nodes)
+
+
 def add_mother(fed: Federation, owner: Any, interval: int, grace: int) -> dict[str, str]:
     """A protected person, "mother", added at every server of the switch with the same
     two links (the owner's CLI does this), whose silence triggers; her tokens."""

@@ -26,7 +26,7 @@ from afterword.crypto.canary_relay import (
 from afterword.crypto.keys import OwnerKey
 from afterword.crypto.relay import sign_relay
 from afterword.switch.policy import Policy
-from tests.attack.helpers import add_mother
+from tests.attack.helpers import add_mother, press_mail
 from tests.engine.federation import T0, close, federation
 
 HOUR = 3600
@@ -78,7 +78,7 @@ def test_a_hostile_server_resets_the_owners_silence_with_canary_stops(
                         ),
                     )
                     stops += 1
-        published = [m for m in fed.world.mail if m.to == "mailto:press@example.org"]
+        published = press_mail(fed)
         states = fed.states()[:2]
         assert published, (
             f"owner silent for 3 days (interval 6h): no release; A, B {states}, "

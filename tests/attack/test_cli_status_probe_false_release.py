@@ -38,7 +38,7 @@ from pathlib import Path
 from afterword.crypto.keys import OwnerKey
 from afterword.crypto.request import sign_request
 from afterword.switch.policy import Policy
-from tests.attack.helpers import signed
+from tests.attack.helpers import press_mail, release_asked_everywhere
 from tests.engine.federation import T0, close, federation
 from tests.owner_request import next_counter
 
@@ -49,12 +49,8 @@ POLICY = Policy(interval=7 * 24 * HOUR, grace=600, waiting=HOUR)
 def test_the_clis_status_probe_does_not_undo_an_abort(tmp_path: Path, owner: OwnerKey) -> None:
     fed = federation(tmp_path, owner, policy=POLICY)
     try:
-        a, b, c = (n.engine for n in fed.world.nodes)
-        fed.world.run(T0 + 600)
-        for engine in (a, b, c):  # the release, with its waiting period, everywhere
-            signed(owner.signing, engine, fed.switch, "release")
-        fed.world.run(T0 + 900)
-        assert fed.states() == ["triggered"] * 3
+        a, _b, c = (n.engine for n in fed.world.nodes)
+        release_asked_everywhere(fed, owner, T0)  # with its waiting period, everywhere
         fed.world.cut = {fed.world.link(0, 1), fed.world.link(0, 2)}  # A's relays slow
         counter = next_counter()  # one Signer, one number for the command
 
@@ -69,7 +65,7 @@ def test_the_clis_status_probe_does_not_undo_an_abort(tmp_path: Path, owner: Own
         fed.world.run(T0 + 1500)  # C's relay of the look reaches B
         fed.world.cut = set()  # A's relays go through
         fed.world.run(T0 + 6 * HOUR)
-        published = [m for m in fed.world.mail if m.to == "mailto:press@example.org"]
+        published = press_mail(fed)
         assert not published and fed.states() == ["armed"] * 3, (
             f"the owner aborted in time at A, which relayed the abort to B and C, yet: "
             f"states {fed.states()}, {len(published)} published; B's log: {fed.kinds(1)}"

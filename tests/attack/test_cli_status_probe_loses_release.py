@@ -35,6 +35,7 @@ from pathlib import Path
 from afterword.crypto.keys import OwnerKey
 from afterword.crypto.request import sign_request
 from afterword.switch.policy import Policy
+from tests.attack.helpers import press_mail
 from tests.engine.federation import T0, close, federation
 from tests.owner_request import next_counter
 
@@ -58,7 +59,7 @@ def test_the_clis_status_probe_does_not_lose_the_release(tmp_path: Path, owner: 
         # B's copy of the release is lost on the way; the CLI asks B how it is
         send(b, "status")
         fed.world.run(T0 + 8 * HOUR)
-        published = [m for m in fed.world.mail if m.to == "mailto:press@example.org"]
+        published = press_mail(fed)
         assert published, (
             f"the owner asked for the release and never took it back, yet nothing was "
             f"published: states {fed.states()}; B's log: {fed.kinds(1)}"

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from afterword.crypto.keys import OwnerKey
 from afterword.switch.policy import Policy
-from tests.attack.helpers import signed
+from tests.attack.helpers import press_mail, signed
 from tests.engine.federation import T0, close, federation
 
 HOUR = 3600
@@ -55,7 +55,7 @@ def test_a_duress_look_relayed_late_still_triggers_the_peers(
         signed(owner.signing, b, fed.switch, "status")  # request n+1, real, the owner free
         signed(owner.signing, c, fed.switch, "status")
         fed.world.run(T0 + 10 * HOUR)
-        published = [m for m in fed.world.mail if m.to == "mailto:press@example.org"]
+        published = press_mail(fed)
         assert published, (
             f"the owner was coerced (a duress look at A), yet nothing was published: "
             f"states {fed.states()}; B's log: {fed.kinds(1)}"

@@ -21,7 +21,7 @@ import pytest
 import afterword.engine.federation as federation_module
 from afterword.crypto.keys import OwnerKey
 from afterword.switch.policy import Policy
-from tests.attack.helpers import signed
+from tests.attack.helpers import press_mail, signed
 from tests.engine.federation import T0, close, federation
 
 HOUR = 3600
@@ -54,7 +54,7 @@ def test_a_skewed_web_node_before_the_release_does_not_lose_it(
         a.ctx.clock.offset = 0  # the worker's clock
         fed.world.run(T0 + 12 * HOUR)
         assert any(withdrawn), "the skew did not make any handoff look withdrawn"
-        published = [m for m in fed.world.mail if m.to == "mailto:press@example.org"]
+        published = press_mail(fed)
         assert published and fed.states() == ["released"] * 3, (fed.states(), fed.kinds(1))
     finally:
         close(fed)

@@ -37,7 +37,7 @@ from afterword.crypto.keys import OwnerKey
 from afterword.crypto.relay import sign_relay
 from afterword.crypto.signing import REQUEST_KIND
 from afterword.switch.policy import Policy
-from tests.attack.helpers import everywhere, signed
+from tests.attack.helpers import everywhere, press_mail, signed
 from tests.engine.federation import T0, close, federation
 from tests.owner_request import next_counter
 
@@ -85,7 +85,7 @@ def test_an_aborted_release_now_kept_by_a_hostile_peer_releases_nothing(
                            request=kept, to=engine.keys.public_key),
             )  # fmt: skip
         fed.world.run(fed.world.now + 3 * 3600, step=60)
-        published = [m for m in fed.world.mail if m.to == "mailto:press@example.org"]
+        published = press_mail(fed)
         assert not published, (
             f"the owner aborted the release-now {(later - T0) // DAY} days ago and checks in "
             f"every 2 days; C replayed its copy: A, B {fed.states()[:2]}, published"
@@ -128,7 +128,7 @@ def test_old_settings_kept_by_a_hostile_peer_do_not_hold_a_silent_owners_release
                            request=kept, to=engine.keys.public_key),
             )  # fmt: skip
         fed.world.run_events(silent_from + 3 * DAY)
-        published = [m for m in fed.world.mail if m.to == "mailto:press@example.org"]
+        published = press_mail(fed)
         assert published, (
             f"the owner (interval 1 day) has been silent 3 days; C replayed their old "
             f"30-day settings: A, B {fed.states()[:2]}, nothing published"

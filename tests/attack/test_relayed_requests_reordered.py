@@ -26,7 +26,7 @@ from typing import Any
 from afterword.crypto.keys import OwnerKey
 from afterword.delivery import TransientError
 from afterword.switch.policy import Policy
-from tests.attack.helpers import signed
+from tests.attack.helpers import press_mail, signed
 from tests.engine.federation import T0, close, federation
 
 HOUR = 3600
@@ -67,7 +67,7 @@ def test_an_abort_that_overtakes_its_release_now_does_not_release(
         assert fed.states()[0] == "triggered"
         signed(owner.signing, a, fed.switch, "abort")  # the owner changes their mind
         fed.world.run(T0 + 4 * HOUR)
-        published = [m for m in fed.world.mail if m.to == "mailto:press@example.org"]
+        published = press_mail(fed)
         assert not published and fed.states() == ["armed"] * 3, (
             f"the owner aborted the release-now in time, and every server took the abort "
             f"({sorted(aborted)}), yet: states {fed.states()}, {len(published)} published; "

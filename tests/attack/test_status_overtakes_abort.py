@@ -31,7 +31,7 @@ from pathlib import Path
 
 from afterword.crypto.keys import OwnerKey
 from afterword.switch.policy import Policy
-from tests.attack.helpers import signed
+from tests.attack.helpers import press_mail, release_asked_everywhere, signed
 from tests.engine.federation import T0, close, federation
 
 HOUR = 3600
@@ -42,11 +42,7 @@ def test_a_status_look_after_an_abort_does_not_undo_it(tmp_path: Path, owner: Ow
     fed = federation(tmp_path, owner, policy=POLICY)
     try:
         a, b, c = (n.engine for n in fed.world.nodes)
-        fed.world.run(T0 + 600)
-        for engine in (a, b, c):
-            signed(owner.signing, engine, fed.switch, "release")
-        fed.world.run(T0 + 900)
-        assert fed.states() == ["triggered"] * 3
+        release_asked_everywhere(fed, owner, T0)
         fed.world.cut = {fed.world.link(0, 1), fed.world.link(0, 2)}
         assert signed(owner.signing, a, fed.switch, "abort")["state"] == "armed"  # n
         signed(owner.signing, b, fed.switch, "status")  # n+1: did the abort get there?
@@ -54,7 +50,7 @@ def test_a_status_look_after_an_abort_does_not_undo_it(tmp_path: Path, owner: Ow
         fed.world.run(T0 + 1500)
         fed.world.cut = set()
         fed.world.run(T0 + 6 * HOUR)
-        published = [m for m in fed.world.mail if m.to == "mailto:press@example.org"]
+        published = press_mail(fed)
         assert not published and fed.states() == ["armed"] * 3, (
             f"the owner aborted in time at A, which relayed the abort, yet: states "
             f"{fed.states()}, {len(published)} published; B's log: {fed.kinds(1)}"

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from afterword.crypto.keys import OwnerKey
 from afterword.switch.policy import Policy
-from tests.attack.helpers import signed
+from tests.attack.helpers import press_mail, signed
 from tests.engine.federation import T0, close, federation
 
 HOUR = 3600
@@ -55,7 +55,7 @@ def test_a_status_look_after_a_release_now_does_not_lose_it(
         signed(owner.signing, b, fed.switch, "status")  # counter n+1
         signed(owner.signing, c, fed.switch, "status")  # the same command's next server
         fed.world.run(T0 + 8 * HOUR)
-        published = [m for m in fed.world.mail if m.to == "mailto:press@example.org"]
+        published = press_mail(fed)
         assert published, (
             f"the owner asked for the release and never took it back, yet nothing was "
             f"published: states {fed.states()}; B's log: {fed.kinds(1)}"

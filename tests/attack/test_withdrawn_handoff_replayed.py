@@ -30,7 +30,7 @@ import pytest
 from afterword.crypto.keys import OwnerKey
 from afterword.errors import AfterwordError
 from afterword.switch.policy import Policy
-from tests.attack.helpers import add_mother
+from tests.attack.helpers import add_mother, press_mail
 from tests.engine.federation import T0, close, federation
 
 HOUR = 3600
@@ -97,7 +97,7 @@ def test_a_withdrawn_handoff_played_again_completes_a_lone_release(
                     replayed += 1
                 except AfterwordError:
                     pass
-        published = [m for m in fed.world.mail if m.to == "mailto:press@example.org"]
+        published = press_mail(fed)
         assert not published, (
             f"mother checked in in time at A throughout and the owner is well, yet C "
             f"published after {replayed} replay(s) of B's withdrawn handoff; states "
