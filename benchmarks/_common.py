@@ -79,6 +79,16 @@ def load_text() -> str:
     return f"load average (1/5/15 min) {start} at the start, {end} at the end"
 
 
+def machine_lines(packages: Sequence[str] = ()) -> list[str]:
+    """The lines that end a section: the machine (:func:`machine`) and its load."""
+    info = machine(packages)
+    return [
+        f"Machine: {info['cores']} cores ({info['cpu']}), {info['ram']}, {info['os']},",
+        f"{info['python']}, {info['packages']}; afterword {info['afterword']};",
+        f"{load_text()}.",
+    ]
+
+
 def replace_section(name: str, body: str) -> None:
     """Rewrite only this script's part of docs/benchmarks.md, between its markers (appended
     at the end the first time)."""

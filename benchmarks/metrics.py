@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import PG_ADMIN, load_text, machine, replace_section
+from benchmarks._common import PG_ADMIN, machine_lines, replace_section
 
 
 def log(message: str) -> None:
@@ -172,7 +172,6 @@ def main(argv: list[str] | None = None) -> int:
         f"| {db} | {n:,} | {name} | {median:.2f} | {p95:.2f} |"
         for db, n, name, median, p95 in results
     ]
-    info = machine(["prometheus-client", "fastapi", "uvicorn"])
     body = "\n".join(
         [
             "## Metrics scrape cost",
@@ -189,9 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             "",
             *table,
             "",
-            f"Machine: {info['cores']} cores ({info['cpu']}), {info['ram']}, {info['os']},",
-            f"{info['python']}, {info['packages']}; afterword {info['afterword']};",
-            f"{load_text()}.",
+            *machine_lines(["prometheus-client", "fastapi", "uvicorn"]),
         ]
     )
     print(body)

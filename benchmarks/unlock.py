@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks._common import load_text, machine, replace_section
+from benchmarks._common import machine_lines, replace_section
 
 REAL, DURESS = "correct horse battery staple 1", "tired mule boiling river 2"
 
@@ -115,7 +115,6 @@ def main(argv: list[str] | None = None) -> int:
             f"| {name} | {median:.2f} | {min(times):.2f} | {max(times):.2f} "
             f"| {median / reference:.2f}x |"
         )
-    info = machine(["pyrage"])
     body = "\n".join(
         [
             "## Unlocking the owner's key file",
@@ -134,9 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             "",
             *table,
             "",
-            f"Machine: {info['cores']} cores ({info['cpu']}), {info['ram']}, {info['os']},",
-            f"{info['python']}, {info['packages']}; afterword {info['afterword']};",
-            f"{load_text()}.",
+            *machine_lines(["pyrage"]),
         ]
     )
     print(body)
