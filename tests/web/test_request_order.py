@@ -74,6 +74,16 @@ def test_a_request_with_no_number_is_refused_saying_so(api: Api) -> None:
     assert api.engine.status(switch)["state"] == "armed"
 
 
+@pytest.mark.parametrize("action", [[], {}, 7, None])
+def test_a_numbered_request_whose_action_is_no_word_is_refused(api: Api, action: Any) -> None:
+    """Signed, numbered, and its action a list, an object, a number or null: a clear 400,
+    never a 500 (the fuzz test found ``{}`` reaching the look check)."""
+    switch = armed(api)
+    refused = send(api, switch, action, 5)
+    assert refused.status_code == 400, refused.text
+    assert api.engine.status(switch)["state"] == "armed"
+
+
 def test_the_cli_signs_past_a_number_a_server_proves(api: Api, tmp_path: Path) -> None:
     """A key file whose counters were lost (another machine, a restore): the server shows
     the request it acted on, the CLI checks its signature, signs past it and is taken."""

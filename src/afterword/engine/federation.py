@@ -291,7 +291,7 @@ def take_request(
         return False
     action = request.get("action")
     owner_made = action == "canary-add" and request.get("links") is not None
-    look = action in AS_A_LOOK and not owner_made
+    look = isinstance(action, str) and action in AS_A_LOOK and not owner_made
     try:
         ordered = in_order(s, row, request, look=look)
     except FormatError:  # numbered by no owner's CLI: the relay's check-in still counts
