@@ -102,6 +102,12 @@ def checkin_everywhere(
     return answers
 
 
+def signing_keys(owner: OwnerKey) -> list[str]:
+    """The keys this key file signs with: the owner's, and its duress key if it has one. A
+    proof a server shows (a check-in, a request) counts only if one of them signed it."""
+    return [owner.public_key, *([owner.duress_public_key] if owner.duress_public_key else [])]
+
+
 def _proven(
     body: dict[str, Any], owner: OwnerKey, switch: str, url: str, answers: dict[str, Any]
 ) -> int:
@@ -109,9 +115,8 @@ def _proven(
     file (the owner's key or its duress key) that bears it; 0 otherwise, and that server
     is named as one that did not take the check-in. A server cannot make up a counter to
     lock the owner out of the others."""
-    keys = [owner.public_key, *([owner.duress_public_key] if owner.duress_public_key else [])]
     try:
-        shown = load_checkin(body.get("checkin"), switch, keys)
+        shown = load_checkin(body.get("checkin"), switch, signing_keys(owner))
     except AfterwordError:
         answers[url] = {"error": f"{url} refused the check-in, and showed none it holds"}
         return 0
@@ -142,10 +147,8 @@ class Signer:
         except ServerError as exc:
             if exc.status != 409 or "request" not in exc.body:
                 raise
-            keys = [self.owner.public_key]
-            keys += [self.owner.duress_public_key] if self.owner.duress_public_key else []
             try:
-                shown = proven_counter(exc.body["request"], self.switch, keys)
+                shown = proven_counter(exc.body["request"], self.switch, signing_keys(self.owner))
             except AfterwordError:
                 raise AfterwordError(
                     f"{client.server} says it acted on a later request, and shows none "
