@@ -215,10 +215,8 @@ def _withdrawn(s: Session, row: repo.Switch, handoff: Handoff) -> bool:
     was not releasing then) stays signed and addressed here, and whoever kept it could
     play it when this server releases alone, short of K. A new release of the sender's
     signs new handoffs, later than the relay that said it stopped."""
-    for peer in repo.peers(s, row.id):
-        if peer.url == handoff.sender.url:
-            return bool(peer.heard_at > handoff.at and peer.state not in _HANDING_OVER)
-    return False
+    peer = repo.peer(s, row.id, handoff.sender.url)
+    return peer is not None and peer.heard_at > handoff.at and peer.state not in _HANDING_OVER
 
 
 def _opened(ctx: Context, blob: bytes) -> str:

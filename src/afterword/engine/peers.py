@@ -301,7 +301,7 @@ def compare_heads(ctx: Context, s: Session, row: repo.Switch, relay: Relay, now:
     growing unproven for ``peer_silence`` is reported, once (``peer-unproven``). A
     checkpoint that does not open with the peer's own key is ignored (and said in the
     server log)."""
-    held = next((p for p in repo.peers(s, row.id) if p.url == relay.sender.url), None)
+    held = repo.peer(s, row.id, relay.sender.url)
     if held is None or held.forked or relay.checkpoint is None:
         return
     try:

@@ -52,6 +52,12 @@ def peers(session: Session | Connection, switch_id: str) -> list[Any]:
     return list(session.execute(_PEERS.where(PeerRow.switch_id == switch_id)).all())
 
 
+def peer(session: Session | Connection, switch_id: str, url: str) -> Any | None:
+    """The switch's peer at ``url``, as :func:`peers` reads each (None: not a peer)."""
+    where = (PeerRow.switch_id == switch_id) & (PeerRow.url == url)
+    return session.execute(_PEERS.where(where)).first()
+
+
 def see_peer(
     session: Session,
     switch_id: str,
