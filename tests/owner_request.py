@@ -26,9 +26,17 @@ def next_counter() -> int:
 
 
 def owner_request(
-    key: OwnerKey | Ed25519PrivateKey, switch: str, action: str, nonce: str, **extra: Any
+    key: OwnerKey | Ed25519PrivateKey,
+    switch: str,
+    action: str,
+    nonce: str,
+    *,
+    counter: int | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
     """``action`` for ``switch`` over ``nonce``, signed by ``key`` (an owner key file's
-    real key, or any Ed25519 key: a duress key, a forger's) and numbered next."""
+    real key, or any Ed25519 key: a duress key, a forger's) and numbered next, or
+    ``counter``."""
     signing = key.signing if isinstance(key, OwnerKey) else key
-    return sign_request(signing, switch, action, nonce, next_counter(), **extra)
+    number = next_counter() if counter is None else counter
+    return sign_request(signing, switch, action, nonce, number, **extra)

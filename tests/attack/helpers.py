@@ -21,10 +21,13 @@ def everywhere(fed: Federation, doc: dict, to: list[int] | None = None) -> list[
     return said
 
 
-def signed(key: Any, engine: Engine, switch: str, action: str, **extra: Any) -> dict:
-    """A signed owner request (``key``: the owner's signing key, or the duress key)."""
+def signed(
+    key: Any, engine: Engine, switch: str, action: str, counter: int | None = None, **extra: Any
+) -> dict:
+    """A signed owner request (``key``: the owner's signing key, or the duress key),
+    numbered next, or ``counter``."""
     nonce = engine.challenge(switch)["nonce"]
-    request = owner_request(key, switch, action, nonce, **extra)
+    request = owner_request(key, switch, action, nonce, counter=counter, **extra)
     return engine.owner_request(switch, request, client="10.1.2.3 cli")
 
 

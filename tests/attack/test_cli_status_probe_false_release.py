@@ -36,9 +36,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from afterword.crypto.keys import OwnerKey
-from afterword.crypto.request import sign_request
+from afterword.engine import Engine
 from afterword.switch.policy import Policy
-from tests.attack.helpers import press_mail, release_asked_everywhere
+from tests.attack.helpers import press_mail, release_asked_everywhere, signed
 from tests.engine.federation import T0, close, federation
 from tests.owner_request import next_counter
 
@@ -54,10 +54,8 @@ def test_the_clis_status_probe_does_not_undo_an_abort(tmp_path: Path, owner: Own
         fed.world.cut = {fed.world.link(0, 1), fed.world.link(0, 2)}  # A's relays slow
         counter = next_counter()  # one Signer, one number for the command
 
-        def send(engine, action: str) -> dict:  # type: ignore[no-untyped-def]
-            nonce = engine.challenge(fed.switch)["nonce"]
-            doc = sign_request(owner.signing, fed.switch, action, nonce, counter)
-            return engine.owner_request(fed.switch, doc, client="10.1.2.3 cli")
+        def send(engine: Engine, action: str) -> dict:
+            return signed(owner.signing, engine, fed.switch, action, counter=counter)
 
         assert send(a, "abort")["state"] == "armed"
         # the abort's requests to B and C timed out; the CLI asks C how it is

@@ -33,9 +33,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from afterword.crypto.keys import OwnerKey
-from afterword.crypto.request import sign_request
+from afterword.engine import Engine
 from afterword.switch.policy import Policy
-from tests.attack.helpers import press_mail
+from tests.attack.helpers import press_mail, signed
 from tests.engine.federation import T0, close, federation
 from tests.owner_request import next_counter
 
@@ -50,10 +50,8 @@ def test_the_clis_status_probe_does_not_lose_the_release(tmp_path: Path, owner: 
         fed.world.run(T0 + 600)
         counter = next_counter()  # one Signer, one number for the command
 
-        def send(engine, action: str) -> dict:  # type: ignore[no-untyped-def]
-            nonce = engine.challenge(fed.switch)["nonce"]
-            doc = sign_request(owner.signing, fed.switch, action, nonce, counter)
-            return engine.owner_request(fed.switch, doc, client="10.1.2.3 cli")
+        def send(engine: Engine, action: str) -> dict:
+            return signed(owner.signing, engine, fed.switch, action, counter=counter)
 
         assert send(a, "release")["state"] == "triggered"
         # B's copy of the release is lost on the way; the CLI asks B how it is
